@@ -1,0 +1,140 @@
+//! The crate's error type.
+//!
+//! Every public function that takes user data returns [`Result`]. Messages name the
+//! problem and the fix: the expected and the received shape, the position of the
+//! first non-finite entry, the offending index.
+
+/// Result alias with [`EssError`] as the default error.
+pub type Result<T, E = EssError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when building an operator or measuring its ESS.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EssError {
+    /// An argument has the wrong shape.
+    #[error("{what}: expected shape {expected}, received {received}")]
+    ShapeMismatch {
+        /// Which argument.
+        what: String,
+        /// The shape that was expected, e.g. `"(heads=4, L=128, d=16)"`.
+        expected: String,
+        /// The shape that was received.
+        received: String,
+    },
+    /// An argument holds NaN or ±∞.
+    #[error("{what}: non-finite value {value} at {position}; all entries must be finite (check for overflow or missing masking upstream)")]
+    NonFinite {
+        /// Which argument.
+        what: String,
+        /// Where the first non-finite entry sits, e.g. `"(3, 7)"`.
+        position: String,
+        /// The entry itself (NaN, inf or -inf).
+        value: f64,
+    },
+    /// A matrix that must be causal has a nonzero entry above its block diagonal.
+    #[error("matrix is not causal: entry (row {row}, column {col}) = {value} lies above the block diagonal (output step {step_out} reads input step {step_in}); pass a block lower-triangular matrix, or build it with `DenseOperator::from_causal_part` to discard the upper part on purpose")]
+    NotCausal {
+        /// Row of the first offending entry.
+        row: usize,
+        /// Column of the first offending entry.
+        col: usize,
+        /// Its value.
+        value: f64,
+        /// Output time step of the entry (`row / p`).
+        step_out: usize,
+        /// Input time step of the entry (`col / m`).
+        step_in: usize,
+    },
+    /// An argument is empty where data is required.
+    #[error("{what} is empty: {hint}")]
+    Empty {
+        /// Which argument.
+        what: String,
+        /// What a valid value looks like.
+        hint: String,
+    },
+    /// A sequence of length `L < 2` has no Hankel block (`H_i` needs `1 ≤ i ≤ L-1`).
+    #[error("sequence length {len} has no Hankel block: ESS is defined at 1 ≤ i ≤ L-1, so L must be at least 2")]
+    SequenceTooShort {
+        /// The sequence length `L`.
+        len: usize,
+    },
+    /// A Hankel index outside `1..L`.
+    #[error("index i = {index} is out of range: Hankel indices run over 1..={max} for sequence length {len}")]
+    IndexOutOfRange {
+        /// The requested index.
+        index: usize,
+        /// The largest valid index, `L-1`.
+        max: usize,
+        /// The sequence length `L`.
+        len: usize,
+    },
+    /// A channel outside `0..channels`.
+    #[error("channel {channel} is out of range: the operator has {channels} channel(s), numbered from 0")]
+    ChannelOutOfRange {
+        /// The requested channel.
+        channel: usize,
+        /// How many channels there are.
+        channels: usize,
+    },
+    /// A tolerance that is negative, NaN or otherwise meaningless.
+    #[error("invalid tolerance {value}: {reason}")]
+    InvalidTolerance {
+        /// The tolerance given.
+        value: f64,
+        /// Why it was rejected and what is accepted.
+        reason: String,
+    },
+    /// A parameter outside its valid range (a gate outside `[0, 1]`, a zero stride, ...).
+    #[error("invalid {name}: {reason}")]
+    InvalidParameter {
+        /// Which parameter.
+        name: String,
+        /// Why, and what is accepted.
+        reason: String,
+    },
+    /// The SVD iteration did not converge.
+    #[error("the singular value decomposition of a {rows}×{cols} block did not converge within {iterations} iterations; the block is likely extremely ill-scaled, try rescaling the operator")]
+    NoConvergence {
+        /// Rows of the block.
+        rows: usize,
+        /// Columns of the block.
+        cols: usize,
+        /// The iteration limit that was reached.
+        iterations: usize,
+    },
+    /// The dense path would need more memory than allowed.
+    #[error("the dense path needs about {required} bytes, above the memory budget of {budget} bytes: use the structured path (an operator with a state realization), fewer indices or channels, or raise `EssOptions::memory_budget`")]
+    MemoryBudget {
+        /// Estimated bytes.
+        required: u64,
+        /// The configured budget.
+        budget: u64,
+    },
+    /// The structured path was forced for an operator that offers no realization.
+    #[error("the structured path was requested, but this {family} operator offers no state realization: use `Path::Dense` or `Path::Auto`")]
+    NoRealization {
+        /// The operator family.
+        family: String,
+    },
+    /// A featurizer (user code) failed to produce an operator.
+    #[error("featurizer failed on input {input}: {message}")]
+    Featurizer {
+        /// Index of the input in the batch.
+        input: usize,
+        /// The featurizer's message.
+        message: String,
+    },
+}
+
+impl EssError {
+    pub(crate) fn shape(what: impl Into<String>, expected: impl Into<String>, received: impl Into<String>) -> Self {
+        EssError::ShapeMismatch { what: what.into(), expected: expected.into(), received: received.into() }
+    }
+    pub(crate) fn param(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        EssError::InvalidParameter { name: name.into(), reason: reason.into() }
+    }
+    pub(crate) fn empty(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        EssError::Empty { what: what.into(), hint: hint.into() }
+    }
+}

@@ -1,0 +1,65 @@
+//! Which Hankel indices `i` to evaluate.
+
+use crate::error::{EssError, Result};
+
+/// The indices `i` (with `1 ≤ i ≤ L-1`) at which ESS is evaluated.
+///
+/// The dense path costs `O(L⁴)` over all indices, so long sequences are often
+/// sampled. Resolved indices are always ascending and unique.
+///
+/// ```
+/// use effective_state_size::ess::Indices;
+/// assert_eq!(Indices::All.resolve(5)?, vec![1, 2, 3, 4]);
+/// assert_eq!(Indices::Stride(4).resolve(13)?, vec![4, 8, 12]);
+/// assert_eq!(Indices::List(vec![7, 2, 2]).resolve(10)?, vec![2, 7]);
+/// assert_eq!(Indices::Middle.resolve(10)?, vec![5]);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Indices {
+    /// Every `i` in `1..L`.
+    #[default]
+    All,
+    /// The multiples of `k` in `1..L`: `k, 2k, …` (`k ≥ 1`; `Stride(1)` is `All`).
+    Stride(usize),
+    /// An explicit list (sorted and de-duplicated on resolution).
+    List(Vec<usize>),
+    /// The single middle index `⌊L/2⌋`, where boundary effects are smallest.
+    Middle,
+}
+
+impl Indices {
+    /// The concrete ascending list for sequence length `len`.
+    ///
+    /// # Errors
+    /// [`EssError::SequenceTooShort`] for `len < 2`, [`EssError::InvalidParameter`]
+    /// for a zero stride, a stride of at least `len` or an empty list, and
+    /// [`EssError::IndexOutOfRange`] for a listed index outside `1..len`.
+    pub fn resolve(&self, len: usize) -> Result<Vec<usize>> {
+        if len < 2 {
+            return Err(EssError::SequenceTooShort { len });
+        }
+        match self {
+            Indices::All => Ok((1..len).collect()),
+            Indices::Middle => Ok(vec![len / 2]),
+            Indices::Stride(0) => Err(EssError::param("index stride", "a stride must be at least 1")),
+            Indices::Stride(k) if *k >= len => Err(EssError::param(
+                "index stride",
+                format!("stride {k} selects no index of a sequence of length {len}; use a stride below {len}"),
+            )),
+            Indices::Stride(k) => Ok((1..len).filter(|i| i % k == 0).collect()),
+            Indices::List(v) => {
+                if v.is_empty() {
+                    return Err(EssError::param("index list", "the list is empty; give at least one index in 1..L"));
+                }
+                if let Some(&bad) = v.iter().find(|&&i| i == 0 || i >= len) {
+                    return Err(EssError::IndexOutOfRange { index: bad, max: len - 1, len });
+                }
+                let mut v = v.clone();
+                v.sort_unstable();
+                v.dedup();
+                Ok(v)
+            }
+        }
+    }
+}

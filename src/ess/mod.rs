@@ -1,0 +1,224 @@
+//! Effective state-size: the measures, the planner and the profiles.
+//!
+//! One-call entry points: [`entropy`], [`tolerance`] and [`singular_values`].
+//! The explicit level, [`profiles`] with [`EssOptions`], chooses the indices, the
+//! path (dense or structured), the memory budget and computes several measures
+//! from one sweep of singular values.
+//!
+//! ```
+//! use effective_state_size::{ess, ess::{EssOptions, Indices, Measure, Path, Tolerance}, FirConvolution};
+//! // A length-4 FIR kernel: ESS 3 away from the ends.
+//! let op = FirConvolution::new(&[1.0, -0.5, 0.25, 0.125], 1, 4, 64)?;
+//! let opts = EssOptions { indices: Indices::Stride(8), path: Path::Dense, ..Default::default() };
+//! let [tol, ent] = ess::profiles(&op, &[Measure::Tolerance(Tolerance::NumericalRank), Measure::Entropy], &opts)?
+//!     .try_into().unwrap();
+//! assert!(tol.channel(0).iter().all(|&v| v == 3.0));
+//! assert!(ent.channel(0).iter().all(|&v| v > 1.0 && v <= 3.0));
+//! # Ok::<(), effective_state_size::EssError>(())
+//! ```
+
+mod batch;
+mod indices;
+mod measure;
+mod profile;
+
+pub use batch::{over_inputs, BatchProfile};
+pub use indices::Indices;
+pub use measure::{entropy_of, Measure, Tolerance};
+pub use profile::{ComputedBy, Profile};
+
+use crate::error::{EssError, Result};
+use crate::operator::{check_channel, check_index, LinearOperator};
+use crate::spectrum::{self, NalgebraSvd, SvdBackend};
+
+/// Which algorithm computes the singular values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Path {
+    /// Structured when the operator offers a realization whose state size `N` is
+    /// smaller than the largest Hankel block rank bound `max_i min(p(L-i), m·i)`,
+    /// dense otherwise.
+    #[default]
+    Auto,
+    /// Always materialise `T` and take block SVDs.
+    Dense,
+    /// Always use the realization; an error if the operator has none.
+    Structured,
+}
+
+/// Options of the explicit entry points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EssOptions {
+    /// Which indices `i` to evaluate (default: all).
+    pub indices: Indices,
+    /// Which algorithm (default: [`Path::Auto`]).
+    pub path: Path,
+    /// Upper bound, in bytes, on the memory the dense path may allocate for one
+    /// channel's `T` and its blocks (default 8 GiB). Larger requests fail with
+    /// [`EssError::MemoryBudget`] before allocating.
+    pub memory_budget: u64,
+}
+
+impl Default for EssOptions {
+    fn default() -> Self {
+        Self { indices: Indices::All, path: Path::Auto, memory_budget: 8 << 30 }
+    }
+}
+
+/// Entropy-ESS of every channel at every index `1..L`, on the path the planner
+/// picks.
+///
+/// ```
+/// use effective_state_size::{ess, LtiStateSpace};
+/// // A 2-state SSM has at most 2 effective states.
+/// let op = LtiStateSpace::diagonal(&[0.9, 0.5], &[1.0, 1.0], &[1.0, -1.0], 1, 2, 32)?;
+/// let p = ess::entropy(&op)?;
+/// assert!(p.max() <= 2.0 + 1e-12);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+pub fn entropy<O: LinearOperator + ?Sized>(op: &O) -> Result<Profile> {
+    profile(op, Measure::Entropy, &EssOptions::default())
+}
+
+/// Tolerance-ESS `#{k : σ_k(H_i) > threshold}` of every channel at every index.
+pub fn tolerance<O: LinearOperator + ?Sized>(op: &O, tol: Tolerance) -> Result<Profile> {
+    profile(op, Measure::Tolerance(tol), &EssOptions::default())
+}
+
+/// One measure with explicit options.
+pub fn profile<O: LinearOperator + ?Sized>(op: &O, measure: Measure, opts: &EssOptions) -> Result<Profile> {
+    let mut v = profiles(op, &[measure], opts)?;
+    Ok(v.remove(0))
+}
+
+/// Several measures from one sweep of singular values (one profile per measure,
+/// in order), with the default SVD backend.
+pub fn profiles<O: LinearOperator + ?Sized>(op: &O, measures: &[Measure], opts: &EssOptions) -> Result<Vec<Profile>> {
+    profiles_with_backend(op, measures, opts, &NalgebraSvd::default())
+}
+
+/// The singular values `σ_1 ≥ σ_2 ≥ …` of `H_i` of one channel (dense block SVD).
+///
+/// ```
+/// use effective_state_size::{ess, DenseOperator};
+/// let t = [1.0, 0.0, 0.0, 3.0, 1.0, 0.0, 4.0, 0.0, 1.0];
+/// let op = DenseOperator::from_row_major(&t, 3, 3)?;
+/// assert_eq!(ess::singular_values(&op, 0, 1)?, vec![5.0]); // |(3, 4)| = 5
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+pub fn singular_values<O: LinearOperator + ?Sized>(op: &O, channel: usize, i: usize) -> Result<Vec<O::Scalar>> {
+    check_channel(op, channel)?;
+    check_index(op.seq_len(), i)?;
+    spectrum::singular_values(&NalgebraSvd::default(), op.hankel_block(channel, i)?)
+}
+
+/// The path [`Path::Auto`] resolves to for `op` (without computing anything).
+pub fn plan<O: LinearOperator + ?Sized>(op: &O, path: Path) -> Result<ComputedBy> {
+    match path {
+        Path::Dense => Ok(ComputedBy::Dense),
+        Path::Structured => match op.realization_order() {
+            Some(_) => Ok(ComputedBy::Structured),
+            None => Err(EssError::NoRealization { family: op.family().into() }),
+        },
+        Path::Auto => {
+            let (len, b) = (op.seq_len(), op.block_shape());
+            let bound = (1..len).map(|i| (b.outputs * (len - i)).min(b.inputs * i)).max().unwrap_or(0);
+            Ok(match op.realization_order() {
+                Some(n) if n < bound => ComputedBy::Structured,
+                _ => ComputedBy::Dense,
+            })
+        }
+    }
+}
+
+/// [`profiles`] with a chosen SVD backend.
+///
+/// Channels run in parallel on the structured path; on the dense path channels run
+/// one after another (one `T` in memory at a time) and the indices of a channel run
+/// in parallel. Results do not depend on the number of threads.
+pub fn profiles_with_backend<O, B>(op: &O, measures: &[Measure], opts: &EssOptions, backend: &B) -> Result<Vec<Profile>>
+where
+    O: LinearOperator + ?Sized,
+    B: SvdBackend,
+{
+    if measures.is_empty() {
+        return Err(EssError::param("measures", "give at least one measure"));
+    }
+    for m in measures {
+        m.validate()?;
+    }
+    let channels = op.channels();
+    if channels == 0 {
+        return Err(EssError::empty("operator", "it has no channels"));
+    }
+    let len = op.seq_len();
+    let indices = opts.indices.resolve(len)?;
+    let computed_by = plan(op, opts.path)?;
+    let reduce = |s: &spectrum::Spectrum<O::Scalar>| measures.iter().map(|m| m.evaluate(s)).collect::<Vec<f64>>();
+    let per_channel: Vec<Vec<Vec<f64>>> = match computed_by {
+        ComputedBy::Dense => {
+            check_dense_budget(op, opts.memory_budget)?;
+            (0..channels).map(|c| spectrum::dense::sweep(op, c, &indices, backend, reduce)).collect::<Result<_>>()?
+        }
+        ComputedBy::Structured => {
+            let chans: Vec<usize> = (0..channels).collect();
+            crate::parallel::try_map(&chans, |&c| {
+                let real = op.realization(c)?.ok_or_else(|| EssError::NoRealization { family: op.family().into() })?;
+                check_realization(op, &real)?;
+                spectrum::gramian::sweep(&real, &indices, backend, reduce)
+            })?
+        }
+    };
+    Ok(measures
+        .iter()
+        .enumerate()
+        .map(|(k, &measure)| Profile {
+            seq_len: len,
+            indices: indices.clone(),
+            measure,
+            computed_by,
+            tss: op.theoretical_state_size(),
+            values: per_channel.iter().map(|ch| ch.iter().map(|v| v[k]).collect()).collect(),
+        })
+        .collect())
+}
+
+/// Bytes the dense path needs for one channel: `T` plus one block per worker.
+pub fn dense_bytes<O: LinearOperator + ?Sized>(op: &O) -> u64 {
+    let (len, b) = (op.seq_len() as u64, op.block_shape());
+    let t = (b.outputs as u64 * len)
+        .saturating_mul(b.inputs as u64 * len)
+        .saturating_mul(std::mem::size_of::<O::Scalar>() as u64);
+    // Blocks are at most a quarter of T; one per worker thread.
+    t.saturating_add((t / 4).saturating_mul(workers() as u64))
+}
+
+fn workers() -> usize {
+    #[cfg(feature = "parallel")]
+    {
+        rayon::current_num_threads()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        1
+    }
+}
+
+fn check_dense_budget<O: LinearOperator + ?Sized>(op: &O, budget: u64) -> Result<()> {
+    let required = dense_bytes(op);
+    if required > budget {
+        return Err(EssError::MemoryBudget { required, budget });
+    }
+    Ok(())
+}
+
+fn check_realization<O: LinearOperator + ?Sized>(op: &O, r: &crate::Realization<O::Scalar>) -> Result<()> {
+    let b = op.block_shape();
+    if r.len() != op.seq_len() || r.outputs() != b.outputs || r.inputs() != b.inputs {
+        return Err(EssError::shape(
+            format!("realization of the {} operator", op.family()),
+            format!("L = {}, p × m = {} × {}", op.seq_len(), b.outputs, b.inputs),
+            format!("L = {}, p × m = {} × {}", r.len(), r.outputs(), r.inputs()),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! ESS profiles and their aggregates (THEORY §4).
+
+use super::Measure;
+use crate::error::{EssError, Result};
+
+/// Which algorithm produced a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ComputedBy {
+    /// Singular values of blocks of the materialised `T` (`O(L⁴)` per channel).
+    Dense,
+    /// Square-root Gramian factors of a state realization (`O(L·N³)` per channel).
+    Structured,
+}
+
+impl ComputedBy {
+    /// `"dense"` or `"structured"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ComputedBy::Dense => "dense",
+            ComputedBy::Structured => "structured",
+        }
+    }
+}
+
+/// ESS values of every channel at the evaluated indices, with aggregates.
+///
+/// `values[c][j]` is the ESS of channel `c` at index `indices[j]`. Aggregates follow
+/// THEORY §4: per channel the mean and max over indices; across channels the
+/// *average ESS* (mean) and the *total ESS* (sum, which is the ESS of the
+/// block-diagonal multi-channel operator for tolerance-ESS); utilization is
+/// `ESS / TSS`.
+///
+/// ```
+/// use effective_state_size::{ess, DenseOperator, BlockShape};
+/// use nalgebra::DMatrix;
+/// let lower = |k: f64| DMatrix::from_fn(4, 4, |r, c| if c < r { k * (r * c + 1) as f64 } else { 0.0 });
+/// let op = DenseOperator::new(vec![lower(1.0), lower(2.0)], BlockShape::SISO)?;
+/// let p = ess::tolerance(&op, ess::Tolerance::Relative(1e-9))?;
+/// assert_eq!(p.indices(), &[1, 2, 3]);
+/// assert_eq!(p.total(), vec![2.0, 4.0, 2.0]);
+/// assert_eq!(p.average(), vec![1.0, 2.0, 1.0]);
+/// assert_eq!(p.channel_max(1)?, 2.0);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub(crate) seq_len: usize,
+    pub(crate) indices: Vec<usize>,
+    pub(crate) measure: Measure,
+    pub(crate) computed_by: ComputedBy,
+    pub(crate) tss: Option<usize>,
+    pub(crate) values: Vec<Vec<f64>>,
+}
+
+impl Profile {
+    /// Sequence length `L`.
+    pub fn seq_len(&self) -> usize {
+        self.seq_len
+    }
+    /// The evaluated indices `i` (ascending).
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+    /// The measure these values are.
+    pub fn measure(&self) -> Measure {
+        self.measure
+    }
+    /// Which path produced the values.
+    pub fn computed_by(&self) -> ComputedBy {
+        self.computed_by
+    }
+    /// The operator's theoretical state size, if it has a fixed one.
+    pub fn tss(&self) -> Option<usize> {
+        self.tss
+    }
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.values.len()
+    }
+    /// All values, `[channel][index position]`.
+    pub fn values(&self) -> &[Vec<f64>] {
+        &self.values
+    }
+    /// The profile of one channel, aligned with [`indices`](Self::indices).
+    ///
+    /// # Panics
+    /// If `channel >= channels()`; see [`try_channel`](Self::try_channel).
+    pub fn channel(&self, channel: usize) -> &[f64] {
+        &self.values[channel]
+    }
+    /// The profile of one channel, or an error for a channel out of range.
+    pub fn try_channel(&self, channel: usize) -> Result<&[f64]> {
+        self.values
+            .get(channel)
+            .map(Vec::as_slice)
+            .ok_or(EssError::ChannelOutOfRange { channel, channels: self.values.len() })
+    }
+    /// ESS of `channel` at index `i`, if `i` was evaluated.
+    pub fn at(&self, channel: usize, i: usize) -> Option<f64> {
+        let j = self.indices.binary_search(&i).ok()?;
+        self.values.get(channel).map(|v| v[j])
+    }
+    /// Mean over the evaluated indices of one channel.
+    pub fn channel_mean(&self, channel: usize) -> Result<f64> {
+        let v = self.try_channel(channel)?;
+        Ok(v.iter().sum::<f64>() / v.len() as f64)
+    }
+    /// Maximum over the evaluated indices of one channel.
+    pub fn channel_max(&self, channel: usize) -> Result<f64> {
+        Ok(self.try_channel(channel)?.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    }
+    /// Per-channel means over indices.
+    pub fn channel_means(&self) -> Vec<f64> {
+        (0..self.channels()).map(|c| self.channel_mean(c).unwrap_or(f64::NAN)).collect()
+    }
+    /// Per-channel maxima over indices.
+    pub fn channel_maxes(&self) -> Vec<f64> {
+        (0..self.channels()).map(|c| self.channel_max(c).unwrap_or(f64::NAN)).collect()
+    }
+    /// *Average ESS* at each index: the mean over channels.
+    pub fn average(&self) -> Vec<f64> {
+        let c = self.channels() as f64;
+        self.total().into_iter().map(|s| s / c).collect()
+    }
+    /// *Total ESS* at each index: the sum over channels.
+    pub fn total(&self) -> Vec<f64> {
+        (0..self.indices.len()).map(|j| self.values.iter().map(|v| v[j]).sum()).collect()
+    }
+    /// Mean over channels and indices (the mean of [`average`](Self::average)).
+    pub fn mean(&self) -> f64 {
+        let a = self.average();
+        a.iter().sum::<f64>() / a.len() as f64
+    }
+    /// Maximum over channels and indices.
+    pub fn max(&self) -> f64 {
+        self.values.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+    /// Utilization `ESS / TSS` per channel and index, against `tss`.
+    ///
+    /// Near 1 means state saturation; far below 1 with a failing task suggests state
+    /// collapse.
+    pub fn utilization(&self, tss: f64) -> Result<Vec<Vec<f64>>> {
+        if !(tss.is_finite() && tss > 0.0) {
+            return Err(EssError::param("TSS", format!("{tss}: the theoretical state size must be finite and > 0")));
+        }
+        Ok(self.values.iter().map(|v| v.iter().map(|x| x / tss).collect()).collect())
+    }
+    /// Mean utilization: [`mean`](Self::mean) / `tss`.
+    pub fn mean_utilization(&self, tss: f64) -> Result<f64> {
+        self.utilization(tss)?;
+        Ok(self.mean() / tss)
+    }
+    /// Peak utilization: [`max`](Self::max) / `tss`.
+    pub fn max_utilization(&self, tss: f64) -> Result<f64> {
+        self.utilization(tss)?;
+        Ok(self.max() / tss)
+    }
+}

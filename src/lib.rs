@@ -1,0 +1,70 @@
+//! # effective-state-size
+//!
+//! How much memory does a sequence model actually use? Many layers — attention,
+//! convolutions, recurrences, state-space models and their input-varying versions —
+//! are causal linear operators `y = T u` (after featurization, `T = f(u)`). At step
+//! `i` the Hankel block `H_i = T[i:, :i]` maps the past to the future; its rank is
+//! the smallest state that can carry the past across step `i`. That rank is the
+//! layer's **effective state size** (ESS), to be compared with its theoretical
+//! state size (TSS).
+//!
+//! ```
+//! use effective_state_size::{ess, SoftmaxAttention};
+//! // One head, L = 8, d = 2.
+//! let q: Vec<f64> = (0..16).map(|j| (j as f64 * 0.7).sin()).collect();
+//! let k: Vec<f64> = (0..16).map(|j| (j as f64 * 1.3).cos()).collect();
+//! let attn = SoftmaxAttention::new(&q, &k, 1, 8, 2)?;
+//! let profile = ess::entropy(&attn)?;           // entropy-ESS at i = 1..7
+//! assert_eq!(profile.indices(), &[1, 2, 3, 4, 5, 6, 7]);
+//! let tol = ess::tolerance(&attn, ess::Tolerance::Relative(1e-3))?;
+//! assert!(tol.channel(0).iter().zip(1..8).all(|(&e, i)| e <= i.min(8 - i) as f64));
+//! # Ok::<(), effective_state_size::EssError>(())
+//! ```
+//!
+//! ## Conventions
+//! * **Indices** are 0-based. For `1 ≤ i ≤ L-1`, `H_i = T[i·p.., ..i·m]` (NumPy
+//!   `T[i*p:, :i*m]`): rows are the outputs `y_i..y_{L-1}`, columns the strictly past
+//!   inputs `u_0..u_{i-1}`. The diagonal (current input) is not part of it.
+//!   Profiles are reported at these `i`.
+//! * **Causality**: `T[t,s] = 0` for `s > t`; with `p` outputs and `m` inputs per
+//!   step, `T` is `(p·L) × (m·L)` and block lower-triangular.
+//! * **Recurrences** read their state after the update at the same step (Mamba's
+//!   convention), so `T[t,t] = C_t B_t`.
+//! * **Channels** (heads, SSM channels) are independent operators; a profile has one
+//!   row per channel. *Average ESS* is the mean over channels, *total ESS* the sum.
+//! * **Tolerance-ESS** counts `σ_k > threshold` (strictly), with the threshold
+//!   [`Absolute`](ess::Tolerance::Absolute), [`Relative`](ess::Tolerance::Relative)
+//!   to `σ_1`, or [`NumericalRank`](ess::Tolerance::NumericalRank)
+//!   (`σ_1·max(rows, cols)·ε`). **Entropy-ESS** is `exp(-Σ p_k ln p_k)` with
+//!   `p_k = σ_k/Σσ` (natural log), 0 for a zero block.
+//! * **Data layout**: multi-channel tensors are row-major `(channels, L, …)` slices,
+//!   sequences are step after step.
+//!
+//! ## Organisation
+//! * [`operator`]: [`LinearOperator`] and one type per family.
+//! * [`realization`]: state realizations that the structured path uses.
+//! * [`spectrum`]: singular values (backend trait, dense and Gramian paths).
+//! * [`ess`]: measures, profiles, aggregation, the planner.
+//! * [`Scalar`]: `f32` or `f64`; [`EssError`]: every failure, typed.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod ess;
+pub mod operator;
+mod parallel;
+pub mod realization;
+pub mod scalar;
+pub mod spectrum;
+mod validate;
+
+pub use error::{EssError, Result};
+pub use operator::*;
+pub use realization::Realization;
+pub use scalar::Scalar;
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,202 @@
+//! Causal convolutions: short (FIR) kernels, long kernels, and gated convolutions.
+//!
+//! * FIR: `T[t,s] = h_{t-s}` for `0 ≤ t-s < k`, else 0. TSS `k-1`: a shift register
+//!   holding the last `k-1` inputs is a realization.
+//! * Long: the same with `k = L`; no fixed TSS (`rank H_i ≤ min(i, L-i)`).
+//! * Gated (H3/Hyena): `y = z ⊙ (h * (v ⊙ u))`, `T[t,s] = z_t h_{t-s} v_s`; the gates
+//!   are diagonal scalings and never raise rank, so TSS is that of `h`.
+
+use super::tensor::Array3;
+use super::{check_channel, check_input, LinearOperator};
+use crate::error::{EssError, Result};
+use crate::realization::{Realization, Steps, Transition};
+use crate::scalar::Scalar;
+use nalgebra::DMatrix;
+
+/// Kernels `(channels, k)` plus optional gates `z`, `v` `(channels, L)`.
+#[derive(Debug, Clone, PartialEq)]
+struct Conv<T: Scalar> {
+    kernels: Array3<T>,
+    gates: Option<(Array3<T>, Array3<T>)>,
+    channels: usize,
+    k: usize,
+    len: usize,
+}
+
+impl<T: Scalar> Conv<T> {
+    fn new(what: &str, kernels: &[T], channels: usize, k: usize, len: usize) -> Result<Self> {
+        if channels == 0 || k == 0 || len == 0 {
+            return Err(EssError::empty(what, "need channels ≥ 1, kernel length k ≥ 1 and L ≥ 1"));
+        }
+        if k > len {
+            return Err(EssError::param("kernel length", format!("k = {k} exceeds the sequence length L = {len}")));
+        }
+        let kernels = Array3::new2(&format!("{what} kernels"), kernels, [channels, k], ["channels", "k"])?;
+        Ok(Self { kernels, gates: None, channels, k, len })
+    }
+    fn h(&self, c: usize) -> &[T] {
+        &self.kernels.data()[c * self.k..(c + 1) * self.k]
+    }
+    /// `(z_t, v_t)`, both 1 without gates.
+    fn gate(&self, c: usize, t: usize) -> (T, T) {
+        match &self.gates {
+            Some((z, v)) => (z.at(c, t), v.at(c, t)),
+            None => (T::one(), T::one()),
+        }
+    }
+    fn dense(&self, c: usize) -> DMatrix<T> {
+        let h = self.h(c);
+        DMatrix::from_fn(self.len, self.len, |t, s| {
+            if s <= t && t - s < self.k {
+                let (z, _) = self.gate(c, t);
+                let (_, v) = self.gate(c, s);
+                z * h[t - s] * v
+            } else {
+                T::zero()
+            }
+        })
+    }
+    /// Direct convolution `y_t = z_t Σ_j h_j v_{t-j} u_{t-j}`.
+    fn apply(&self, c: usize, u: &[T]) -> Vec<T> {
+        let h = self.h(c);
+        let vu: Vec<T> = (0..self.len).map(|t| self.gate(c, t).1 * u[t]).collect();
+        (0..self.len)
+            .map(|t| {
+                let acc = (0..self.k.min(t + 1)).fold(T::zero(), |acc, j| acc + h[j] * vu[t - j]);
+                self.gate(c, t).0 * acc
+            })
+            .collect()
+    }
+    /// Shift register, standard form: `x_t = (v_{t-1}u_{t-1}, …, v_{t-k+1}u_{t-k+1})`,
+    /// `A` = down-shift, `B_t = v_t e_1`, `C_t = z_t (h_1, …, h_{k-1})`, `D_t = z_t h_0 v_t`.
+    fn realization(&self, c: usize) -> Result<Realization<T>> {
+        let (n, h) = (self.k - 1, self.h(c));
+        let shift = DMatrix::from_fn(n, n, |r, q| if r == q + 1 { T::one() } else { T::zero() });
+        let e1 = DMatrix::from_fn(n, 1, |r, _| if r == 0 { T::one() } else { T::zero() });
+        let taps = DMatrix::from_fn(1, n, |_, q| h[q + 1]);
+        let steps = |f: &dyn Fn(usize) -> DMatrix<T>| match self.gates {
+            Some(_) => Steps::Varying((0..self.len).map(f).collect()),
+            None => Steps::Constant(f(0)),
+        };
+        let b = steps(&|t| &e1 * self.gate(c, t).1);
+        let cm = steps(&|t| &taps * self.gate(c, t).0);
+        let d = steps(&|t| {
+            let (z, v) = self.gate(c, t);
+            DMatrix::from_element(1, 1, z * h[0] * v)
+        });
+        Realization::new(self.len, Transition::Dense(Steps::Constant(shift)), b, cm)?.with_feedthrough(d)
+    }
+}
+
+macro_rules! conv_operator {
+    ($ty:ident, $family:literal, $tss:expr, $order:expr) => {
+        impl<T: Scalar> LinearOperator for $ty<T> {
+            type Scalar = T;
+            fn seq_len(&self) -> usize {
+                self.0.len
+            }
+            fn channels(&self) -> usize {
+                self.0.channels
+            }
+            fn family(&self) -> &'static str {
+                $family
+            }
+            fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
+                check_channel(self, channel)?;
+                Ok(self.0.dense(channel))
+            }
+            fn theoretical_state_size(&self) -> Option<usize> {
+                #[allow(clippy::redundant_closure_call)]
+                ($tss)(&self.0)
+            }
+            fn realization_order(&self) -> Option<usize> {
+                #[allow(clippy::redundant_closure_call)]
+                ($order)(&self.0)
+            }
+            fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
+                check_channel(self, channel)?;
+                Ok(match self.realization_order() {
+                    Some(_) => Some(self.0.realization(channel)?),
+                    None => None,
+                })
+            }
+            fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
+                check_channel(self, channel)?;
+                check_input(self, u)?;
+                Ok(self.0.apply(channel, u))
+            }
+        }
+    };
+}
+
+/// Short causal convolutions, one kernel `h_0..h_{k-1}` per channel.
+///
+/// `T[t,s] = h_{t-s}` for `0 ≤ t-s < k`, else 0. TSS: `k-1`. Realization: a shift
+/// register of the last `k-1` inputs.
+///
+/// ```
+/// use effective_state_size::{ess, FirConvolution, LinearOperator};
+/// let op = FirConvolution::new(&[1.0, 2.0, 3.0], 1, 3, 10)?;
+/// let y = op.apply(0, &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])?;
+/// assert_eq!(y[..4], [1.0, 2.0, 3.0, 0.0]);
+/// let p = ess::tolerance(&op, ess::Tolerance::NumericalRank)?;
+/// assert_eq!(p.at(0, 5), Some(2.0)); // k - 1
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirConvolution<T: Scalar>(Conv<T>);
+
+impl<T: Scalar> FirConvolution<T> {
+    /// Kernels as a row-major `(channels, k)` array, for sequences of length `len`.
+    ///
+    /// # Errors
+    /// Shape mismatch, non-finite taps, `k = 0`, `k > len`, no channels.
+    pub fn new(kernels: &[T], channels: usize, k: usize, len: usize) -> Result<Self> {
+        Ok(Self(Conv::new("FIR convolution", kernels, channels, k, len)?))
+    }
+    /// Kernel length `k`.
+    pub fn kernel_len(&self) -> usize {
+        self.0.k
+    }
+}
+
+conv_operator!(FirConvolution, "FIR convolution", |c: &Conv<T>| Some(c.k - 1), |c: &Conv<T>| Some(c.k - 1));
+
+/// Long causal convolutions: one kernel of length `L` per channel (S4/Hyena style
+/// implicit kernels, materialised).
+///
+/// `T[t,s] = h_{t-s}`. No fixed TSS: `rank H_i ≤ min(i, L-i)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LongConvolution<T: Scalar>(Conv<T>);
+
+impl<T: Scalar> LongConvolution<T> {
+    /// Kernels as a row-major `(channels, L)` array.
+    pub fn new(kernels: &[T], channels: usize, len: usize) -> Result<Self> {
+        Ok(Self(Conv::new("long convolution", kernels, channels, len, len)?))
+    }
+}
+
+conv_operator!(LongConvolution, "long convolution", |_: &Conv<T>| None, |_: &Conv<T>| None);
+
+/// Gated convolutions `y = z ⊙ (h * (v ⊙ u))` (H3/Hyena): `T[t,s] = z_t h_{t-s} v_s`.
+///
+/// TSS: `k-1` for a kernel shorter than `L`, none for a long kernel (`k = L`).
+/// The gates `z`, `v` are the featurized, input-dependent parts of the layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatedConvolution<T: Scalar>(Conv<T>);
+
+impl<T: Scalar> GatedConvolution<T> {
+    /// Kernels `(channels, k)` and gates `z`, `v` `(channels, L)`, row-major.
+    pub fn new(kernels: &[T], z: &[T], v: &[T], channels: usize, k: usize, len: usize) -> Result<Self> {
+        let mut conv = Conv::new("gated convolution", kernels, channels, k, len)?;
+        let z = Array3::new2("gate z", z, [channels, len], ["channels", "L"])?;
+        let v = Array3::new2("gate v", v, [channels, len], ["channels", "L"])?;
+        conv.gates = Some((z, v));
+        Ok(Self(conv))
+    }
+}
+
+conv_operator!(GatedConvolution, "gated convolution", |c: &Conv<T>| (c.k < c.len).then(|| c.k - 1), |c: &Conv<T>| (c
+    .k
+    < c.len)
+    .then(|| c.k - 1));

@@ -1,0 +1,458 @@
+//! The linear-attention family: plain linear attention with a feature map,
+//! decayed linear attention (RetNet), gated linear attention (GLA), DeltaNet and
+//! gated DeltaNet. Each head is one channel (all value channels of a head share
+//! its matrix); the state is `n`-dimensional per value channel, so TSS is `n`.
+
+use super::tensor::{dot, Array3};
+use super::{check_channel, check_input, LinearOperator};
+use crate::error::{EssError, Result};
+use crate::realization::{Realization, Steps, Transition};
+use crate::scalar::Scalar;
+use nalgebra::{DMatrix, DVector};
+use std::sync::Arc;
+
+/// A user feature function: a `d`-vector in, an `n`-vector out.
+pub type FeatureFn<T> = Arc<dyn Fn(&[T]) -> Vec<T> + Send + Sync>;
+
+/// A feature map `φ` applied to each query and key row (`d` values → `n` values).
+#[derive(Clone)]
+pub enum FeatureMap<T> {
+    /// `φ(x) = x` (`n = d`).
+    Identity,
+    /// `φ(x) = elu(x) + 1`, elementwise (positive; Katharopoulos et al.).
+    EluPlusOne,
+    /// `φ(x) = max(x, 0)`, elementwise.
+    Relu,
+    /// A user map from a `d`-vector to an `n`-vector (`n` may differ from `d`, e.g.
+    /// random features). It must return the same length for every row.
+    Custom(FeatureFn<T>),
+}
+
+impl<T> std::fmt::Debug for FeatureMap<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FeatureMap::Identity => "Identity",
+            FeatureMap::EluPlusOne => "EluPlusOne",
+            FeatureMap::Relu => "Relu",
+            FeatureMap::Custom(_) => "Custom(..)",
+        })
+    }
+}
+
+impl<T: Scalar> FeatureMap<T> {
+    fn map(&self, x: &[T]) -> Vec<T> {
+        match self {
+            FeatureMap::Identity => x.to_vec(),
+            FeatureMap::EluPlusOne => x.iter().map(|&v| if v > T::zero() { v + T::one() } else { v.exp() }).collect(),
+            FeatureMap::Relu => x.iter().map(|&v| if v > T::zero() { v } else { T::zero() }).collect(),
+            FeatureMap::Custom(f) => f(x),
+        }
+    }
+    /// `φ` of every row of `a`, validated (same width everywhere, finite).
+    fn apply_rows(&self, what: &str, a: &Array3<T>, heads: usize, len: usize) -> Result<Array3<T>> {
+        let n = self.map(a.row(0, 0)).len();
+        if n == 0 {
+            return Err(EssError::param("feature map", "it returned an empty feature vector"));
+        }
+        let mut data = Vec::with_capacity(heads * len * n);
+        for h in 0..heads {
+            for t in 0..len {
+                let f = self.map(a.row(h, t));
+                if f.len() != n {
+                    return Err(EssError::shape(
+                        format!("feature map output for {what} at (head {h}, step {t})"),
+                        format!("{n} values"),
+                        format!("{} values", f.len()),
+                    ));
+                }
+                data.extend(f);
+            }
+        }
+        Array3::new(&format!("φ({what})"), &data, [heads, len, n], ["heads", "L", "n"])
+    }
+}
+
+/// Shared storage: featurized queries and keys `(heads, L, n)`.
+#[derive(Debug, Clone, PartialEq)]
+struct QK<T: Scalar> {
+    q: Array3<T>,
+    k: Array3<T>,
+    heads: usize,
+    len: usize,
+}
+
+impl<T: Scalar> QK<T> {
+    fn new(q: &[T], k: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
+        if heads == 0 || len == 0 || d == 0 {
+            return Err(EssError::empty(
+                "queries/keys",
+                format!("need heads, L and d ≥ 1 (received heads = {heads}, L = {len}, d = {d})"),
+            ));
+        }
+        let names = ["heads", "L", "d"];
+        Ok(Self {
+            q: Array3::new("Q", q, [heads, len, d], names)?,
+            k: Array3::new("K", k, [heads, len, d], names)?,
+            heads,
+            len,
+        })
+    }
+    fn n(&self) -> usize {
+        self.k.width()
+    }
+    fn col(&self, a: &Array3<T>, h: usize, t: usize) -> DMatrix<T> {
+        DMatrix::from_row_slice(self.n(), 1, a.row(h, t))
+    }
+    fn row(&self, a: &Array3<T>, h: usize, t: usize) -> DMatrix<T> {
+        DMatrix::from_row_slice(1, self.n(), a.row(h, t))
+    }
+}
+
+macro_rules! la_common {
+    ($family:literal) => {
+        fn family(&self) -> &'static str {
+            $family
+        }
+        la_common!();
+    };
+    () => {
+        type Scalar = T;
+        fn seq_len(&self) -> usize {
+            self.qk.len
+        }
+        fn channels(&self) -> usize {
+            self.qk.heads
+        }
+        fn theoretical_state_size(&self) -> Option<usize> {
+            Some(self.qk.n())
+        }
+        fn realization_order(&self) -> Option<usize> {
+            Some(self.qk.n())
+        }
+    };
+}
+
+/// Linear attention: `T[t,s] = φ(q_t)·φ(k_s)`, optionally row-normalised by
+/// `φ(q_t)·Σ_{r≤t} φ(k_r)`. TSS: the feature dimension `n`.
+///
+/// ```
+/// use effective_state_size::{ess, FeatureMap, LinearAttention};
+/// let (len, d) = (32, 4);
+/// let q: Vec<f64> = (0..len * d).map(|j| (j as f64 * 0.37).sin()).collect();
+/// let k: Vec<f64> = (0..len * d).map(|j| (j as f64 * 0.91).cos()).collect();
+/// let op = LinearAttention::new(&q, &k, 1, len, d)?.with_feature_map(FeatureMap::EluPlusOne)?.normalized()?;
+/// assert!(ess::tolerance(&op, ess::Tolerance::Relative(1e-9))?.max() <= d as f64);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LinearAttention<T: Scalar> {
+    raw: QK<T>,
+    qk: QK<T>,
+    map: FeatureMap<T>,
+    normalizer: Option<Vec<T>>,
+}
+
+impl<T: Scalar> LinearAttention<T> {
+    /// Queries and keys, row-major `(heads, L, d)`; identity feature map, no
+    /// normalisation.
+    pub fn new(q: &[T], k: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
+        let raw = QK::new(q, k, heads, len, d)?;
+        Ok(Self { qk: raw.clone(), raw, map: FeatureMap::Identity, normalizer: None })
+    }
+    /// Applies the feature map `φ` to queries and keys (resets normalisation).
+    pub fn with_feature_map(mut self, map: FeatureMap<T>) -> Result<Self> {
+        let (h, l) = (self.raw.heads, self.raw.len);
+        self.qk.q = map.apply_rows("Q", &self.raw.q, h, l)?;
+        self.qk.k = map.apply_rows("K", &self.raw.k, h, l)?;
+        self.map = map;
+        self.normalizer = None;
+        Ok(self)
+    }
+    /// Divides row `t` by `φ(q_t)·Σ_{r≤t} φ(k_r)`.
+    ///
+    /// # Errors
+    /// If a normaliser is not positive and finite (use a positive feature map such
+    /// as [`FeatureMap::EluPlusOne`]).
+    pub fn normalized(mut self) -> Result<Self> {
+        let (h, l, n) = (self.qk.heads, self.qk.len, self.qk.n());
+        let mut dens = Vec::with_capacity(h * l);
+        for head in 0..h {
+            let mut z = vec![T::zero(); n];
+            for t in 0..l {
+                for (zi, &ki) in z.iter_mut().zip(self.qk.k.row(head, t)) {
+                    *zi += ki;
+                }
+                let den = dot(self.qk.q.row(head, t), &z);
+                if !(den.is_finite_value() && den > T::zero()) {
+                    return Err(EssError::param(
+                        "row normaliser",
+                        format!("φ(q_t)·Σφ(k_r) = {den} at (head {head}, step {t}) is not positive; use a positive feature map such as EluPlusOne"),
+                    ));
+                }
+                dens.push(den);
+            }
+        }
+        self.normalizer = Some(dens);
+        Ok(self)
+    }
+    fn scale(&self, h: usize, t: usize) -> T {
+        self.normalizer.as_ref().map_or(T::one(), |d| T::one() / d[h * self.qk.len + t])
+    }
+}
+
+impl<T: Scalar> LinearOperator for LinearAttention<T> {
+    la_common!("linear attention");
+    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
+        check_channel(self, channel)?;
+        let qk = &self.qk;
+        Ok(DMatrix::from_fn(qk.len, qk.len, |t, s| {
+            if s > t {
+                T::zero()
+            } else {
+                self.scale(channel, t) * dot(qk.q.row(channel, t), qk.k.row(channel, s))
+            }
+        }))
+    }
+    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
+        check_channel(self, channel)?;
+        let (qk, n, l) = (&self.qk, self.qk.n(), self.qk.len);
+        let b = (0..l).map(|t| qk.col(&qk.k, channel, t)).collect();
+        let c = (0..l).map(|t| qk.row(&qk.q, channel, t) * self.scale(channel, t)).collect();
+        let a = Transition::Diagonal(Steps::Constant(DVector::from_element(n, T::one())));
+        Realization::from_post_update(l, a, Steps::Varying(b), Steps::Varying(c)).map(Some)
+    }
+    /// The recurrent form: `S_t = S_{t-1} + φ(k_t) u_t`, `y_t = φ(q_t)·S_t / norm_t`.
+    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
+        check_channel(self, channel)?;
+        check_input(self, u)?;
+        let qk = &self.qk;
+        let mut state = vec![T::zero(); qk.n()];
+        Ok((0..qk.len)
+            .map(|t| {
+                for (s, &k) in state.iter_mut().zip(qk.k.row(channel, t)) {
+                    *s += k * u[t];
+                }
+                dot(qk.q.row(channel, t), &state) * self.scale(channel, t)
+            })
+            .collect())
+    }
+}
+
+/// Decayed linear attention (RetNet): `T[t,s] = γ^{t-s} q_t·k_s` with one
+/// `γ ∈ [0, 1]` per head. TSS: `d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecayedLinearAttention<T: Scalar> {
+    qk: QK<T>,
+    gamma: Vec<T>,
+}
+
+impl<T: Scalar> DecayedLinearAttention<T> {
+    /// `q`, `k`: `(heads, L, d)`; `gamma`: one decay per head, in `[0, 1]`.
+    pub fn new(q: &[T], k: &[T], gamma: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
+        let qk = QK::new(q, k, heads, len, d)?;
+        crate::validate::check_array("γ", gamma, &[heads], &["heads"])?;
+        crate::validate::check_range("γ", gamma, &[heads], 0.0, 1.0)?;
+        Ok(Self { qk, gamma: gamma.to_vec() })
+    }
+}
+
+impl<T: Scalar> LinearOperator for DecayedLinearAttention<T> {
+    la_common!("RetNet (decayed linear attention)");
+    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
+        check_channel(self, channel)?;
+        let (qk, g) = (&self.qk, self.gamma[channel]);
+        Ok(DMatrix::from_fn(qk.len, qk.len, |t, s| {
+            if s > t {
+                T::zero()
+            } else {
+                g.powi((t - s) as i32) * dot(qk.q.row(channel, t), qk.k.row(channel, s))
+            }
+        }))
+    }
+    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
+        check_channel(self, channel)?;
+        let (qk, l) = (&self.qk, self.qk.len);
+        let a = Transition::Diagonal(Steps::Constant(DVector::from_element(qk.n(), self.gamma[channel])));
+        let b = (0..l).map(|t| qk.col(&qk.k, channel, t)).collect();
+        let c = (0..l).map(|t| qk.row(&qk.q, channel, t)).collect();
+        Realization::from_post_update(l, a, Steps::Varying(b), Steps::Varying(c)).map(Some)
+    }
+    /// `S_t = γ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
+    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
+        check_channel(self, channel)?;
+        check_input(self, u)?;
+        let (qk, g) = (&self.qk, self.gamma[channel]);
+        let mut state = vec![T::zero(); qk.n()];
+        Ok((0..qk.len)
+            .map(|t| {
+                for (s, &k) in state.iter_mut().zip(qk.k.row(channel, t)) {
+                    *s = g * *s + k * u[t];
+                }
+                dot(qk.q.row(channel, t), &state)
+            })
+            .collect())
+    }
+}
+
+/// Gated linear attention (GLA): `T[t,s] = q_tᵀ diag(α_t ⊙ ⋯ ⊙ α_{s+1}) k_s` with
+/// per-step, per-dimension gates `α_t ∈ [0, 1]^d`. TSS: `d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatedLinearAttention<T: Scalar> {
+    qk: QK<T>,
+    alpha: Array3<T>,
+}
+
+impl<T: Scalar> GatedLinearAttention<T> {
+    /// `q`, `k`, `alpha`: `(heads, L, d)`, gates in `[0, 1]`.
+    pub fn new(q: &[T], k: &[T], alpha: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
+        let qk = QK::new(q, k, heads, len, d)?;
+        let alpha = Array3::new("gates α", alpha, [heads, len, d], ["heads", "L", "d"])?;
+        alpha.check_range("gates α", 0.0, 1.0)?;
+        Ok(Self { qk, alpha })
+    }
+}
+
+impl<T: Scalar> LinearOperator for GatedLinearAttention<T> {
+    la_common!("gated linear attention");
+    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
+        check_channel(self, channel)?;
+        let (qk, h) = (&self.qk, channel);
+        let mut m = DMatrix::zeros(qk.len, qk.len);
+        for s in 0..qk.len {
+            let mut x = qk.k.row(h, s).to_vec();
+            for t in s..qk.len {
+                if t > s {
+                    for (xi, &a) in x.iter_mut().zip(self.alpha.row(h, t)) {
+                        *xi *= a;
+                    }
+                }
+                m[(t, s)] = dot(qk.q.row(h, t), &x);
+            }
+        }
+        Ok(m)
+    }
+    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
+        check_channel(self, channel)?;
+        let (qk, l, h) = (&self.qk, self.qk.len, channel);
+        let a = (0..l).map(|t| DVector::from_row_slice(self.alpha.row(h, t))).collect();
+        let b = (0..l).map(|t| qk.col(&qk.k, h, t)).collect();
+        let c = (0..l).map(|t| qk.row(&qk.q, h, t)).collect();
+        Realization::from_post_update(l, Transition::Diagonal(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c))
+            .map(Some)
+    }
+    /// `S_t = α_t ⊙ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
+    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
+        check_channel(self, channel)?;
+        check_input(self, u)?;
+        let (qk, h) = (&self.qk, channel);
+        let mut state = vec![T::zero(); qk.n()];
+        Ok((0..qk.len)
+            .map(|t| {
+                for ((s, &k), &a) in state.iter_mut().zip(qk.k.row(h, t)).zip(self.alpha.row(h, t)) {
+                    *s = a * *s + k * u[t];
+                }
+                dot(qk.q.row(h, t), &state)
+            })
+            .collect())
+    }
+}
+
+/// DeltaNet and gated DeltaNet: `A_t = α_t (I - β_t k_t k_tᵀ)`, `B_t = β_t k_t`,
+/// `C_t = q_tᵀ`, so `T[t,s] = q_tᵀ A_t ⋯ A_{s+1} β_s k_s`. Plain DeltaNet has
+/// `α_t = 1`. TSS: `d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaNet<T: Scalar> {
+    qk: QK<T>,
+    beta: Array3<T>,
+    alpha: Option<Array3<T>>,
+}
+
+impl<T: Scalar> DeltaNet<T> {
+    /// `q`, `k`: `(heads, L, d)` (keys are usually L2-normalised upstream);
+    /// `beta`: `(heads, L)` in `[0, 2]`.
+    pub fn new(q: &[T], k: &[T], beta: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
+        let qk = QK::new(q, k, heads, len, d)?;
+        let beta = Array3::new2("β", beta, [heads, len], ["heads", "L"])?;
+        beta.check_range("β", 0.0, 2.0)?;
+        Ok(Self { qk, beta, alpha: None })
+    }
+    /// Gated DeltaNet: adds the decay gates `alpha: (heads, L)` in `[0, 1]`.
+    pub fn gated(q: &[T], k: &[T], beta: &[T], alpha: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
+        let mut op = Self::new(q, k, beta, heads, len, d)?;
+        let alpha = Array3::new2("gates α", alpha, [heads, len], ["heads", "L"])?;
+        alpha.check_range("gates α", 0.0, 1.0)?;
+        op.alpha = Some(alpha);
+        Ok(op)
+    }
+    fn alpha_at(&self, h: usize, t: usize) -> T {
+        self.alpha.as_ref().map_or(T::one(), |a| a.at(h, t))
+    }
+    /// `x ← α_t (x - β_t k_t (k_t·x))`.
+    fn step(&self, h: usize, t: usize, x: &mut [T]) {
+        let k = self.qk.k.row(h, t);
+        let coef = self.beta.at(h, t) * dot(k, x);
+        let a = self.alpha_at(h, t);
+        for (xi, &ki) in x.iter_mut().zip(k) {
+            *xi = a * (*xi - coef * ki);
+        }
+    }
+}
+
+impl<T: Scalar> LinearOperator for DeltaNet<T> {
+    la_common!();
+    fn family(&self) -> &'static str {
+        if self.alpha.is_some() {
+            "gated DeltaNet"
+        } else {
+            "DeltaNet"
+        }
+    }
+    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
+        check_channel(self, channel)?;
+        let (qk, h) = (&self.qk, channel);
+        let mut m = DMatrix::zeros(qk.len, qk.len);
+        for s in 0..qk.len {
+            let beta = self.beta.at(h, s);
+            let mut x: Vec<T> = qk.k.row(h, s).iter().map(|&k| beta * k).collect();
+            for t in s..qk.len {
+                if t > s {
+                    self.step(h, t, &mut x);
+                }
+                m[(t, s)] = dot(qk.q.row(h, t), &x);
+            }
+        }
+        Ok(m)
+    }
+    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
+        check_channel(self, channel)?;
+        let (qk, l, h, n) = (&self.qk, self.qk.len, channel, self.qk.n());
+        let a = (0..l)
+            .map(|t| {
+                let k = qk.col(&qk.k, h, t);
+                (DMatrix::identity(n, n) - &k * k.transpose() * self.beta.at(h, t)) * self.alpha_at(h, t)
+            })
+            .collect();
+        let b = (0..l).map(|t| qk.col(&qk.k, h, t) * self.beta.at(h, t)).collect();
+        let c = (0..l).map(|t| qk.row(&qk.q, h, t)).collect();
+        Realization::from_post_update(l, Transition::Dense(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c))
+            .map(Some)
+    }
+    /// The delta rule: `S_t = α_t (S_{t-1} - β_t k_t (k_t·S_{t-1})) + β_t k_t u_t`,
+    /// `y_t = q_t·S_t`.
+    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
+        check_channel(self, channel)?;
+        check_input(self, u)?;
+        let (qk, h) = (&self.qk, channel);
+        let mut state = vec![T::zero(); qk.n()];
+        Ok((0..qk.len)
+            .map(|t| {
+                self.step(h, t, &mut state);
+                let bu = self.beta.at(h, t) * u[t];
+                for (s, &k) in state.iter_mut().zip(qk.k.row(h, t)) {
+                    *s += bu * k;
+                }
+                dot(qk.q.row(h, t), &state)
+            })
+            .collect())
+    }
+}

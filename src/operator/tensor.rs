@@ -1,0 +1,51 @@
+//! A validated row-major 3-D array `(channels, L, width)`: the storage of every
+//! family's per-step parameters.
+
+use crate::error::Result;
+use crate::scalar::Scalar;
+use crate::validate::check_array;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Array3<T> {
+    data: Vec<T>,
+    dims: [usize; 3],
+}
+
+impl<T: Scalar> Array3<T> {
+    /// Validates length and finiteness; `names` labels the axes in messages.
+    pub(crate) fn new(what: &str, data: &[T], dims: [usize; 3], names: [&str; 3]) -> Result<Self> {
+        check_array(what, data, &dims, &names)?;
+        Ok(Self { data: data.to_vec(), dims })
+    }
+    /// Like [`new`](Self::new) for a 2-D `(channels, L)` array.
+    pub(crate) fn new2(what: &str, data: &[T], dims: [usize; 2], names: [&str; 2]) -> Result<Self> {
+        check_array(what, data, &dims, &names)?;
+        Ok(Self { data: data.to_vec(), dims: [dims[0], dims[1], 1] })
+    }
+    /// Checks every value lies in `[lo, hi]`.
+    pub(crate) fn check_range(&self, what: &str, lo: f64, hi: f64) -> Result<()> {
+        let dims: Vec<usize> = if self.dims[2] == 1 { self.dims[..2].to_vec() } else { self.dims.to_vec() };
+        crate::validate::check_range(what, &self.data, &dims, lo, hi)
+    }
+    /// The `width` values at `(c, t)`.
+    pub(crate) fn row(&self, c: usize, t: usize) -> &[T] {
+        let w = self.dims[2];
+        let start = (c * self.dims[1] + t) * w;
+        &self.data[start..start + w]
+    }
+    /// The scalar at `(c, t)` of a 2-D array.
+    pub(crate) fn at(&self, c: usize, t: usize) -> T {
+        self.data[c * self.dims[1] + t]
+    }
+    pub(crate) fn width(&self) -> usize {
+        self.dims[2]
+    }
+    pub(crate) fn data(&self) -> &[T] {
+        &self.data
+    }
+}
+
+/// Dot product.
+pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    a.iter().zip(b).fold(T::zero(), |acc, (&x, &y)| acc + x * y)
+}

@@ -1,0 +1,24 @@
+//! Order-preserving parallel map: rayon with the `parallel` feature, a plain loop
+//! without. Results are identical either way (each item is computed independently
+//! and collected in input order).
+
+use crate::error::Result;
+
+/// Maps `f` over `items`, in parallel when the `parallel` feature is on, stopping
+/// at the first error.
+pub(crate) fn try_map<I, R, F>(items: &[I], f: F) -> Result<Vec<R>>
+where
+    I: Sync,
+    R: Send,
+    F: Fn(&I) -> Result<R> + Sync + Send,
+{
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        items.par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        items.iter().map(f).collect()
+    }
+}

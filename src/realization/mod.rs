@@ -1,0 +1,212 @@
+//! State realizations: the recurrence behind an operator, used by the structured
+//! path.
+//!
+//! A [`Realization`] of one channel is a (possibly time-varying) linear recurrence in
+//! the *standard* form, the state read before it is updated:
+//!
+//! ```text
+//! x_0 = 0,   y_t = C_t x_t + D_t u_t,   x_{t+1} = A_t x_t + B_t u_t,
+//! T[t,s] = C_t A_{t-1} ⋯ A_{s+1} B_s  (t > s),   T[t,t] = D_t.
+//! ```
+//!
+//! The crate's layers are written in the *post-update* convention of THEORY.md
+//! (`x_t = Ā_t x_{t-1} + B̄_t u_t`, `y_t = C̄_t x_t`, Mamba's convention). The two are
+//! the same operator with `A_t = Ā_t`, `B_t = B̄_t`, `C_t = C̄_t Ā_t`, `D_t = C̄_t B̄_t`
+//! ([`Realization::from_post_update`] does the conversion). The standard form makes
+//! the Hankel factorisation simplest:
+//!
+//! ```text
+//! H_i = O_i R_i,  O_i = [C_i ; C_{i+1} A_i ; C_{i+2} A_{i+1} A_i ; …]   (p(L-i) × N)
+//!                 R_i = [A_{i-1}⋯A_1 B_0 , … , A_{i-1} B_{i-2} , B_{i-1}]  (N × m·i)
+//! ```
+//!
+//! and a state of size `N` (a shift register of `k-1` past inputs for a length-`k`
+//! FIR kernel, the `n × n` key-value state for linear attention) bounds every
+//! `rank(H_i)` by `N`.
+
+mod steps;
+
+pub use steps::{Steps, Transition};
+
+use crate::error::{EssError, Result};
+use crate::scalar::Scalar;
+use crate::validate::{check_matrix_finite, fmt_shape};
+use nalgebra::{DMatrix, DVector};
+
+/// A state-space realization of one channel of a causal operator (see the module
+/// docs for the convention).
+///
+/// ```
+/// use effective_state_size::realization::{Realization, Steps, Transition};
+/// use nalgebra::{DMatrix, DVector};
+/// // A scalar leaky integrator: T[t,s] = 0.5^(t-s) for t > s.
+/// let r = Realization::new(
+///     4,
+///     Transition::Diagonal(Steps::Constant(DVector::from_element(1, 0.5))),
+///     Steps::Constant(DMatrix::from_element(1, 1, 1.0)),
+///     Steps::Constant(DMatrix::from_element(1, 1, 1.0)),
+/// )?;
+/// assert_eq!(r.apply(&[1.0, 0.0, 0.0, 0.0])?, vec![0.0, 1.0, 0.5, 0.25]);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Realization<T: Scalar> {
+    len: usize,
+    state: usize,
+    outputs: usize,
+    inputs: usize,
+    a: Transition<T>,
+    b: Steps<DMatrix<T>>,
+    c: Steps<DMatrix<T>>,
+    d: Option<Steps<DMatrix<T>>>,
+}
+
+impl<T: Scalar> Realization<T> {
+    /// A realization of length `len` with state transitions `a` (`N × N`, or the
+    /// diagonal as an `N`-vector), input maps `b` (`N × m`) and output maps `c`
+    /// (`p × N`), with zero feedthrough `D_t`. Time-varying parts must hold `len`
+    /// matrices; `N`, `p`, `m` are read off the matrices.
+    ///
+    /// # Errors
+    /// Shape mismatches between the parts or steps, a wrong number of steps,
+    /// non-finite entries, or `len = 0`.
+    pub fn new(len: usize, a: Transition<T>, b: Steps<DMatrix<T>>, c: Steps<DMatrix<T>>) -> Result<Self> {
+        if len == 0 {
+            return Err(EssError::empty("realization", "the sequence length must be at least 1"));
+        }
+        let state = a.state_size();
+        let inputs = b.first().ncols();
+        let outputs = c.first().nrows();
+        if inputs == 0 || outputs == 0 {
+            return Err(EssError::empty("realization", "B_t must have at least one column and C_t at least one row"));
+        }
+        a.check(len, state)?;
+        b.check("B_t", len, state, inputs)?;
+        c.check("C_t", len, outputs, state)?;
+        Ok(Self { len, state, outputs, inputs, a, b, c, d: None })
+    }
+
+    /// Sets the feedthrough `D_t` (`p × m`), which is `T[t,t]`. It never affects ESS
+    /// but makes [`apply`](Self::apply) and [`dense`](Self::dense) the full operator.
+    pub fn with_feedthrough(mut self, d: Steps<DMatrix<T>>) -> Result<Self> {
+        d.check("D_t", self.len, self.outputs, self.inputs)?;
+        self.d = Some(d);
+        Ok(self)
+    }
+
+    /// Builds the standard form from the post-update convention
+    /// `x_t = Ā_t x_{t-1} + B̄_t u_t`, `y_t = C̄_t x_t` (so `T[t,t] = C̄_t B̄_t`):
+    /// `C_t = C̄_t Ā_t`, `D_t = C̄_t B̄_t`.
+    pub fn from_post_update(
+        len: usize,
+        a: Transition<T>,
+        b: Steps<DMatrix<T>>,
+        c_bar: Steps<DMatrix<T>>,
+    ) -> Result<Self> {
+        // Validate with the given output maps first, then convert.
+        let base = Self::new(len, a, b, c_bar)?;
+        let steps_c = base.c.len().max(base.a.len()).max(base.b.len());
+        let varying = steps_c > 1;
+        let mut c_new = Vec::with_capacity(if varying { len } else { 1 });
+        let mut d_new = Vec::with_capacity(if varying { len } else { 1 });
+        for t in 0..if varying { len } else { 1 } {
+            let cb = base.c.at(t);
+            c_new.push(base.a.right_multiply(t, cb));
+            d_new.push(cb * base.b.at(t));
+        }
+        let wrap = |v: Vec<DMatrix<T>>| {
+            if varying {
+                Steps::Varying(v)
+            } else {
+                Steps::Constant(v.into_iter().next().expect("one step"))
+            }
+        };
+        Ok(Self { c: wrap(c_new), d: Some(wrap(d_new)), ..base })
+    }
+
+    /// Sequence length `L`.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Always `false`: a realization has at least one step.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// State dimension `N`.
+    pub fn state_size(&self) -> usize {
+        self.state
+    }
+    /// Outputs per step `p`.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+    /// Inputs per step `m`.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+    /// The transitions `A_t`.
+    pub fn transition(&self) -> &Transition<T> {
+        &self.a
+    }
+    /// `B_t` (`N × m`).
+    pub fn b(&self, t: usize) -> &DMatrix<T> {
+        self.b.at(t)
+    }
+    /// `C_t` (`p × N`).
+    pub fn c(&self, t: usize) -> &DMatrix<T> {
+        self.c.at(t)
+    }
+
+    /// Runs the recurrence on `u` (`m·L` values) and returns `y` (`p·L` values).
+    pub fn apply(&self, u: &[T]) -> Result<Vec<T>> {
+        crate::validate::check_array("input u", u, &[self.len, self.inputs], &["L", "m"])?;
+        let mut x = DVector::<T>::zeros(self.state);
+        let mut y = Vec::with_capacity(self.len * self.outputs);
+        for t in 0..self.len {
+            let ut = DVector::from_column_slice(&u[t * self.inputs..(t + 1) * self.inputs]);
+            let mut yt = self.c.at(t) * &x;
+            if let Some(d) = &self.d {
+                yt += d.at(t) * &ut;
+            }
+            y.extend_from_slice(yt.as_slice());
+            x = self.a.apply(t, &x) + self.b.at(t) * &ut;
+        }
+        Ok(y)
+    }
+
+    /// The dense causal matrix `T` (`p·L × m·L`) this realization produces.
+    /// Costs `O(L²·N²)`; meant for checks on small sizes.
+    pub fn dense(&self) -> DMatrix<T> {
+        let (l, p, m) = (self.len, self.outputs, self.inputs);
+        let mut t = DMatrix::zeros(p * l, m * l);
+        for s in 0..l {
+            if let Some(d) = &self.d {
+                t.view_mut((s * p, s * m), (p, m)).copy_from(d.at(s));
+            }
+            // x_{s+1} column block = B_s, then propagate.
+            let mut x = self.b.at(s).clone();
+            for tt in s + 1..l {
+                t.view_mut((tt * p, s * m), (p, m)).copy_from(&(self.c.at(tt) * &x));
+                x = self.a.left_multiply(tt, &x);
+            }
+        }
+        t
+    }
+}
+
+impl<T: Scalar> Steps<DMatrix<T>> {
+    fn check(&self, what: &str, len: usize, rows: usize, cols: usize) -> Result<()> {
+        self.check_len(what, len)?;
+        for (t, m) in self.iter().enumerate() {
+            if m.shape() != (rows, cols) {
+                return Err(EssError::shape(
+                    format!("{what} at step {t}"),
+                    fmt_shape(&[rows, cols]),
+                    fmt_shape(&[m.nrows(), m.ncols()]),
+                ));
+            }
+            check_matrix_finite(&format!("{what} at step {t}"), m)?;
+        }
+        Ok(())
+    }
+}

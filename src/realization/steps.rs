@@ -1,0 +1,153 @@
+//! Per-step parameters that may be constant or vary with time.
+
+use crate::error::{EssError, Result};
+use crate::scalar::Scalar;
+use crate::validate::check_finite;
+use nalgebra::{DMatrix, DVector};
+
+/// One value per step (`Varying`, `L` of them) or the same value at every step
+/// (`Constant`, stored once).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Steps<M> {
+    /// The same value at every step.
+    Constant(M),
+    /// One value per step `t = 0..L`.
+    Varying(Vec<M>),
+}
+
+impl<M> Steps<M> {
+    /// The value at step `t`.
+    ///
+    /// # Panics
+    /// If a `Varying` sequence has no step `t` (constructors check the length).
+    pub fn at(&self, t: usize) -> &M {
+        match self {
+            Steps::Constant(m) => m,
+            Steps::Varying(v) => &v[t],
+        }
+    }
+    /// Number of stored values (1 when constant).
+    pub fn len(&self) -> usize {
+        match self {
+            Steps::Constant(_) => 1,
+            Steps::Varying(v) => v.len(),
+        }
+    }
+    /// `true` for a `Varying` sequence with no steps.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn first(&self) -> &M {
+        match self {
+            Steps::Constant(m) => m,
+            Steps::Varying(v) => v.first().expect("checked non-empty"),
+        }
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &M> {
+        let s: &[M] = match self {
+            Steps::Constant(m) => std::slice::from_ref(m),
+            Steps::Varying(v) => v,
+        };
+        s.iter()
+    }
+    pub(crate) fn check_len(&self, what: &str, len: usize) -> Result<()> {
+        if let Steps::Varying(v) = self {
+            if v.len() != len {
+                return Err(EssError::shape(
+                    format!("{what} (time-varying)"),
+                    format!("{len} steps"),
+                    format!("{} steps", v.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The state transitions `A_t`: dense `N × N` matrices, or diagonal ones stored as
+/// `N`-vectors so that products cost `O(N)` per column instead of `O(N²)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition<T: Scalar> {
+    /// Dense `A_t`.
+    Dense(Steps<DMatrix<T>>),
+    /// Diagonal `A_t = diag(a_t)`.
+    Diagonal(Steps<DVector<T>>),
+}
+
+impl<T: Scalar> Transition<T> {
+    /// The state size `N`.
+    pub fn state_size(&self) -> usize {
+        match self {
+            Transition::Dense(s) => s.first().nrows(),
+            Transition::Diagonal(s) => s.first().len(),
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Transition::Dense(s) => s.len(),
+            Transition::Diagonal(s) => s.len(),
+        }
+    }
+    pub(crate) fn check(&self, len: usize, n: usize) -> Result<()> {
+        match self {
+            Transition::Dense(s) => {
+                if s.is_empty() {
+                    return Err(EssError::empty("A_t", "give one matrix per step"));
+                }
+                s.check("A_t", len, n, n)
+            }
+            Transition::Diagonal(s) => {
+                if s.is_empty() {
+                    return Err(EssError::empty("A_t", "give one diagonal per step"));
+                }
+                s.check_len("A_t", len)?;
+                for (t, v) in s.iter().enumerate() {
+                    if v.len() != n {
+                        return Err(EssError::shape(
+                            format!("diagonal of A_t at step {t}"),
+                            format!("({n})"),
+                            format!("({})", v.len()),
+                        ));
+                    }
+                    check_finite(&format!("diagonal of A_t at step {t}"), v.as_slice(), &[n])?;
+                }
+                Ok(())
+            }
+        }
+    }
+    /// `A_t · x` for a matrix `x` with `N` rows.
+    pub fn left_multiply(&self, t: usize, x: &DMatrix<T>) -> DMatrix<T> {
+        match self {
+            Transition::Dense(s) => s.at(t) * x,
+            Transition::Diagonal(s) => {
+                let a = s.at(t);
+                let mut out = x.clone();
+                for mut col in out.column_iter_mut() {
+                    col.component_mul_assign(a);
+                }
+                out
+            }
+        }
+    }
+    /// `x · A_t` for a matrix `x` with `N` columns.
+    pub fn right_multiply(&self, t: usize, x: &DMatrix<T>) -> DMatrix<T> {
+        match self {
+            Transition::Dense(s) => x * s.at(t),
+            Transition::Diagonal(s) => {
+                let a = s.at(t);
+                let mut out = x.clone();
+                for (j, mut col) in out.column_iter_mut().enumerate() {
+                    col *= a[j];
+                }
+                out
+            }
+        }
+    }
+    /// `A_t · x` for a state vector.
+    pub fn apply(&self, t: usize, x: &DVector<T>) -> DVector<T> {
+        match self {
+            Transition::Dense(s) => s.at(t) * x,
+            Transition::Diagonal(s) => s.at(t).component_mul(x),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Singular values of Hankel blocks: the backend trait, the dense path and the
+//! structured (Gramian square-root) path.
+//!
+//! * [`SvdBackend`] computes the singular values of one matrix; [`NalgebraSvd`] is
+//!   the default. The crate never asks for singular vectors (nalgebra returns wrong
+//!   values with vectors on some all-ones shapes) and always bounds the iteration
+//!   count (nalgebra's unbounded form never returns on NaN).
+//! * [`singular_values`] wraps any backend with the checks every caller needs:
+//!   empty blocks, non-finite entries, and an exact power-of-two rescaling so that
+//!   blocks at 1e-300 or 1e300 neither underflow nor overflow.
+//! * `dense` sweeps the blocks `H_i` of a materialised `T`: `O(L⁴)` per channel.
+//! * `gramian` sweeps square-root Gramian factors of a [`Realization`]:
+//!   `O(L·N³)` per channel, `T` never formed.
+//!
+//! [`Realization`]: crate::realization::Realization
+
+pub(crate) mod dense;
+pub(crate) mod gramian;
+
+use crate::error::{EssError, Result};
+use crate::scalar::Scalar;
+use nalgebra::DMatrix;
+
+/// Computes the singular values of a matrix.
+///
+/// Implementations receive a finite, non-empty matrix whose largest entry has
+/// magnitude in `[0.5, 1)` (see [`singular_values`]) and return its
+/// `min(rows, cols)` singular values in any order.
+pub trait SvdBackend: Sync {
+    /// The singular values of `block` (values only, any order).
+    fn singular_values<T: Scalar>(&self, block: DMatrix<T>) -> Result<Vec<T>>;
+}
+
+/// nalgebra's one-sided Golub–Kahan SVD, values only, with a bounded iteration
+/// count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NalgebraSvd {
+    /// Iteration limit per block as a multiple of `min(rows, cols)²` (plus 100);
+    /// LAPACK's `dbdsqr` uses 6.
+    pub iterations_per_square: usize,
+}
+
+impl Default for NalgebraSvd {
+    fn default() -> Self {
+        Self { iterations_per_square: 30 }
+    }
+}
+
+impl SvdBackend for NalgebraSvd {
+    fn singular_values<T: Scalar>(&self, block: DMatrix<T>) -> Result<Vec<T>> {
+        let (rows, cols) = block.shape();
+        let k = rows.min(cols);
+        let iterations = 100 + self.iterations_per_square.saturating_mul(k.saturating_mul(k));
+        let svd = nalgebra::linalg::SVD::try_new_unordered(block, false, false, T::EPSILON, iterations)
+            .ok_or(EssError::NoConvergence { rows, cols, iterations })?;
+        Ok(svd.singular_values.as_slice().to_vec())
+    }
+}
+
+/// The singular values of one Hankel block `H_i`, stored as `σ_k = s_k · 2^e` with
+/// the `s_k` in descending order and `s_1 < 2·√(rows·cols)` so that no value
+/// overflows or underflows whatever the operator's scale.
+///
+/// `rows × cols` is the shape of `H_i` itself. The structured path stores only the
+/// (at most `N`) values that can be nonzero; the remaining ones are zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrum<T: Scalar> {
+    scaled: Vec<T>,
+    exponent: i32,
+    rows: usize,
+    cols: usize,
+}
+
+impl<T: Scalar> Spectrum<T> {
+    /// The singular values `σ_1 ≥ σ_2 ≥ …` (may overflow to ∞ only if `σ_1` itself
+    /// exceeds the type's range).
+    pub fn values(&self) -> Vec<T> {
+        let mut m = DMatrix::from_vec(self.scaled.len(), 1, self.scaled.clone());
+        scale_pow2(&mut m, self.exponent);
+        m.as_slice().to_vec()
+    }
+    /// The values divided by `2^e` (scale-free, descending).
+    pub fn scaled(&self) -> &[T] {
+        &self.scaled
+    }
+    /// The power of two `e` with `σ_k = scaled_k · 2^e`.
+    pub fn exponent(&self) -> i32 {
+        self.exponent
+    }
+    /// Shape `(rows, cols)` of the block `H_i` these values belong to.
+    pub fn block_shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+    /// The largest singular value in `f64`.
+    pub fn largest(&self) -> f64 {
+        self.scaled.first().map_or(0.0, |s| s.to_f64() * 2f64.powi(self.exponent))
+    }
+}
+
+/// The spectrum of `block` (of Hankel shape `rows × cols`) computed by `backend`.
+///
+/// The block is multiplied by a power of two that brings its largest entry into
+/// `[0.5, 1)` (exact in floating point) before the backend sees it.
+///
+/// # Errors
+/// [`EssError::NonFinite`] for NaN/∞ entries; the backend's errors.
+pub(crate) fn spectrum_of<T: Scalar, B: SvdBackend + ?Sized>(
+    backend: &B,
+    mut block: DMatrix<T>,
+    (rows, cols): (usize, usize),
+) -> Result<Spectrum<T>> {
+    let k = block.nrows().min(block.ncols());
+    if k == 0 {
+        return Ok(Spectrum { scaled: Vec::new(), exponent: 0, rows, cols });
+    }
+    crate::validate::check_matrix_finite("Hankel block", &block)?;
+    let max = block.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    if max == 0.0 {
+        return Ok(Spectrum { scaled: vec![T::zero(); k], exponent: 0, rows, cols });
+    }
+    let exponent = max.log2().floor() as i32 + 1;
+    scale_pow2(&mut block, -exponent);
+    let mut s = backend.singular_values(block)?;
+    for v in s.iter_mut() {
+        *v = v.abs();
+    }
+    s.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+    Ok(Spectrum { scaled: s, exponent, rows, cols })
+}
+
+/// Singular values of any matrix in descending order, computed by `backend` with
+/// the same safeguards as the ESS sweeps (empty → none, zero → zeros, NaN/∞ → error,
+/// exact power-of-two rescaling).
+///
+/// ```
+/// use effective_state_size::spectrum::{singular_values, NalgebraSvd};
+/// use nalgebra::DMatrix;
+/// let s = singular_values(&NalgebraSvd::default(), DMatrix::from_diagonal_element(3, 3, 1e300))?;
+/// assert_eq!(s, vec![1e300; 3]);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+pub fn singular_values<T: Scalar, B: SvdBackend + ?Sized>(backend: &B, block: DMatrix<T>) -> Result<Vec<T>> {
+    let shape = block.shape();
+    Ok(spectrum_of(backend, block, shape)?.values())
+}
+
+/// Multiplies by `2^e` in steps small enough to stay representable in `f32`.
+fn scale_pow2<T: Scalar>(m: &mut DMatrix<T>, mut e: i32) {
+    while e != 0 {
+        let step = e.clamp(-100, 100);
+        let f = T::cast(2f64.powi(step));
+        *m *= f;
+        e -= step;
+    }
+}
