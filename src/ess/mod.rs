@@ -154,18 +154,18 @@ where
     let indices = opts.indices.resolve(len)?;
     let computed_by = plan(op, opts.path)?;
     let reduce = |s: &spectrum::Spectrum<O::Scalar>| measures.iter().map(|m| m.evaluate(s)).collect::<Vec<f64>>();
+    if computed_by == ComputedBy::Dense {
+        check_dense_budget(op, opts.memory_budget)?;
+    }
+    let chans: Vec<usize> = (0..channels).collect();
     let per_channel: Vec<Vec<Vec<f64>>> = match computed_by {
-        ComputedBy::Dense => {
-            check_dense_budget(op, opts.memory_budget)?;
-            (0..channels).map(|c| spectrum::dense::sweep(op, c, &indices, backend, reduce)).collect::<Result<_>>()?
-        }
+        // One T in memory at a time; the indices of a channel run in parallel.
+        ComputedBy::Dense => chans
+            .iter()
+            .map(|&c| sweep_channel(op, c, &indices, computed_by, backend, reduce))
+            .collect::<Result<_>>()?,
         ComputedBy::Structured => {
-            let chans: Vec<usize> = (0..channels).collect();
-            crate::parallel::try_map(&chans, |&c| {
-                let real = op.realization(c)?.ok_or_else(|| EssError::NoRealization { family: op.family().into() })?;
-                check_realization(op, &real)?;
-                spectrum::gramian::sweep(&real, &indices, backend, reduce)
-            })?
+            crate::parallel::try_map(&chans, |&c| sweep_channel(op, c, &indices, computed_by, backend, reduce))?
         }
     };
     Ok(measures
@@ -180,6 +180,63 @@ where
             values: per_channel.iter().map(|ch| ch.iter().map(|v| v[k]).collect()).collect(),
         })
         .collect())
+}
+
+/// The singular values `σ_1 ≥ σ_2 ≥ …` of `H_i` of one channel at every index
+/// `opts.indices` selects, computed on the path `opts.path` resolves to (the
+/// structured path returns the at most `N` values that can be nonzero).
+///
+/// ```
+/// use effective_state_size::{ess, ess::{EssOptions, Indices}, LtiStateSpace};
+/// let op = LtiStateSpace::diagonal(&[0.5f64], &[1.0], &[1.0], 1, 1, 40)?;
+/// let opts = EssOptions { indices: Indices::Middle, ..Default::default() };
+/// let (path, sv) = ess::singular_value_profile(&op, 0, &opts)?;
+/// assert_eq!(path, ess::ComputedBy::Structured);
+/// // T[t,s] = 0.5^(t-s): H_i = (0.5, 0.25, …)ᵀ(…, 0.25, 0.5, 1), rank one with
+/// // σ_1 = √(1/3)·√(4/3) = 2/3 for a long sequence.
+/// assert_eq!(sv[0].len(), 1);
+/// assert!((sv[0][0] - 2.0 / 3.0).abs() < 1e-9);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+pub fn singular_value_profile<O: LinearOperator + ?Sized>(
+    op: &O,
+    channel: usize,
+    opts: &EssOptions,
+) -> Result<(ComputedBy, Vec<Vec<O::Scalar>>)> {
+    check_channel(op, channel)?;
+    let indices = opts.indices.resolve(op.seq_len())?;
+    let computed_by = plan(op, opts.path)?;
+    if computed_by == ComputedBy::Dense {
+        check_dense_budget(op, opts.memory_budget)?;
+    }
+    let backend = NalgebraSvd::default();
+    let values = sweep_channel(op, channel, &indices, computed_by, &backend, |s| s.values())?;
+    Ok((computed_by, values))
+}
+
+/// Spectra of one channel at `indices` on the chosen path, each reduced by `reduce`.
+fn sweep_channel<O, B, R, F>(
+    op: &O,
+    c: usize,
+    indices: &[usize],
+    by: ComputedBy,
+    backend: &B,
+    reduce: F,
+) -> Result<Vec<R>>
+where
+    O: LinearOperator + ?Sized,
+    B: SvdBackend,
+    R: Send,
+    F: Fn(&spectrum::Spectrum<O::Scalar>) -> R + Sync + Send,
+{
+    match by {
+        ComputedBy::Dense => spectrum::dense::sweep(op, c, indices, backend, reduce),
+        ComputedBy::Structured => {
+            let real = op.realization(c)?.ok_or_else(|| EssError::NoRealization { family: op.family().into() })?;
+            check_realization(op, &real)?;
+            spectrum::gramian::sweep(&real, indices, backend, reduce)
+        }
+    }
 }
 
 /// Bytes the dense path needs for one channel: `T` plus one block per worker.

@@ -58,3 +58,74 @@ pub fn oracle_count(s: &[f64], thr: f64) -> usize {
 pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
 }
+
+use effective_state_size::ess::{self, EssOptions, Measure, Path, Tolerance};
+use effective_state_size::LinearOperator;
+
+/// `op.apply(c, u)` equals `dense(c) · u` for every channel (random `u`).
+pub fn assert_apply_matches_dense<O: LinearOperator<Scalar = f64>>(op: &O, seed: u64) {
+    let mut r = rng(seed);
+    let b = op.block_shape();
+    for c in 0..op.channels() {
+        let u = normal_vec(&mut r, b.inputs * op.seq_len());
+        let y = op.apply(c, &u).unwrap();
+        let t = op.dense(c).unwrap();
+        let expect = &t * nalgebra::DVector::from_vec(u.clone());
+        let scale = expect.amax().max(1.0);
+        for (k, (a, e)) in y.iter().zip(expect.iter()).enumerate() {
+            assert!((a - e).abs() <= 1e-10 * scale, "{} channel {c} output {k}: apply {a} vs dense·u {e}", op.family());
+        }
+        effective_state_size::DenseOperator::new(vec![t], b).expect("the family's dense matrix is causal");
+    }
+}
+
+/// The realization (if any) reproduces the operator: same dense matrix, same output.
+pub fn assert_realization_matches<O: LinearOperator<Scalar = f64>>(op: &O, seed: u64) {
+    let mut r = rng(seed);
+    for c in 0..op.channels() {
+        let real = op.realization(c).unwrap().expect("family offers a realization");
+        assert_eq!(Some(real.state_size()), op.realization_order());
+        let t = op.dense(c).unwrap();
+        let tr = real.dense();
+        let scale = t.amax().max(1.0);
+        assert!(
+            (&t - &tr).amax() <= 1e-10 * scale,
+            "{}: realization differs from dense by {}",
+            op.family(),
+            (&t - &tr).amax()
+        );
+        let u = normal_vec(&mut r, op.block_shape().inputs * op.seq_len());
+        let (a, b) = (real.apply(&u).unwrap(), op.apply(c, &u).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-10 * scale.max(y.abs()));
+        }
+    }
+}
+
+/// Structured and dense profiles agree (f64): singular values above 1e-10·σ₁
+/// within `rel`, entropy-ESS within `rel`, and tolerance-ESS equal away from ties.
+pub fn assert_structured_matches_dense<O: LinearOperator<Scalar = f64>>(op: &O, rel: f64) {
+    let ms = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-6))];
+    let dense = ess::profiles(op, &ms, &EssOptions { path: Path::Dense, ..Default::default() }).unwrap();
+    let fast = ess::profiles(op, &ms, &EssOptions { path: Path::Structured, ..Default::default() }).unwrap();
+    assert_eq!(fast[0].computed_by(), ess::ComputedBy::Structured);
+    for c in 0..op.channels() {
+        let t = op.dense(c).unwrap();
+        let b = op.block_shape();
+        for (j, &i) in dense[0].indices().iter().enumerate() {
+            let (e_d, e_s) = (dense[0].channel(c)[j], fast[0].channel(c)[j]);
+            assert!(close(e_d, e_s, rel), "{} channel {c} i={i}: entropy dense {e_d} structured {e_s}", op.family());
+            let s = oracle_sv(&t, i, b.outputs, b.inputs);
+            let near_tie = s.iter().any(|&x| s[0] > 0.0 && (x / s[0] / 1e-6 - 1.0).abs() < 1e-3);
+            if !near_tie {
+                assert_eq!(dense[1].channel(c)[j], fast[1].channel(c)[j], "{} i={i}", op.family());
+            }
+        }
+    }
+}
+
+/// Tolerance-ESS profile of channel `c` under `tol`.
+pub fn tol_profile<O: LinearOperator>(op: &O, tol: Tolerance, path: Path) -> Vec<Vec<f64>> {
+    let p = ess::profile(op, Measure::Tolerance(tol), &EssOptions { path, ..Default::default() }).unwrap();
+    p.values().to_vec()
+}
