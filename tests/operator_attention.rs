@@ -1,0 +1,137 @@
+//! Softmax attention: full, sliding-window, biased.
+
+mod common;
+
+use common::*;
+use effective_state_size::ess::{Path, Tolerance};
+use effective_state_size::{AttentionBias, EssError, LinearAttention, LinearOperator, SoftmaxAttention};
+use proptest::prelude::*;
+
+fn qk(seed: u64, heads: usize, len: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut r = rng(seed);
+    (normal_vec(&mut r, heads * len * d), normal_vec(&mut r, heads * len * d))
+}
+
+#[test]
+fn dense_rows_are_a_softmax_of_scaled_logits() {
+    let (len, d) = (12, 4);
+    let (q, k) = qk(1, 2, len, d);
+    let op = SoftmaxAttention::new(&q, &k, 2, len, d).unwrap();
+    let t = op.dense(1).unwrap();
+    let (tt, h) = (7, 1);
+    let logit = |s: usize| {
+        (0..d).map(|j| q[(h * len + tt) * d + j] * k[(h * len + s) * d + j]).sum::<f64>() / (d as f64).sqrt()
+    };
+    let z: f64 = (0..=tt).map(|s| logit(s).exp()).sum();
+    for s in 0..len {
+        let expect = if s <= tt { logit(s).exp() / z } else { 0.0 };
+        assert!((t[(tt, s)] - expect).abs() < 1e-14);
+    }
+    for row in 0..len {
+        assert!((t.row(row).sum() - 1.0).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn streaming_apply_matches_dense_for_every_variant() {
+    let (len, d) = (20, 8);
+    let (q, k) = qk(2, 3, len, d);
+    let base = SoftmaxAttention::new(&q, &k, 3, len, d).unwrap();
+    assert_apply_matches_dense(&base, 1);
+    assert_apply_matches_dense(&base.clone().with_window(5).unwrap(), 2);
+    assert_apply_matches_dense(&base.clone().with_scale(3.0).unwrap(), 3);
+    assert_apply_matches_dense(&base.clone().with_bias(AttentionBias::Alibi(vec![0.5, 0.25, 0.125])).unwrap(), 4);
+    let mut r = rng(5);
+    let m = normal_vec(&mut r, 3 * len * len);
+    assert_apply_matches_dense(&base.clone().with_bias(AttentionBias::Matrix(m)).unwrap().with_window(7).unwrap(), 5);
+}
+
+#[test]
+fn alibi_bias_enters_the_logits() {
+    let (len, d) = (6, 2);
+    let (q, k) = qk(3, 1, len, d);
+    let plain = SoftmaxAttention::new(&q, &k, 1, len, d).unwrap().dense(0).unwrap();
+    let alibi = SoftmaxAttention::new(&q, &k, 1, len, d)
+        .unwrap()
+        .with_bias(AttentionBias::Alibi(vec![0.7]))
+        .unwrap()
+        .dense(0)
+        .unwrap();
+    // Ratios within a row change by exp(-slope·Δdistance).
+    let (t, s1, s2) = (5, 1, 4);
+    let ratio = (alibi[(t, s1)] / alibi[(t, s2)]) / (plain[(t, s1)] / plain[(t, s2)]);
+    assert!((ratio - (-0.7f64 * 3.0).exp()).abs() < 1e-12);
+}
+
+#[test]
+fn full_softmax_attention_reaches_min_i_l_minus_i() {
+    for (seed, len, d) in [(11u64, 64usize, 8usize), (12, 128, 16)] {
+        let (q, k) = qk(seed, 1, len, d);
+        let op = SoftmaxAttention::new(&q, &k, 1, len, d).unwrap();
+        assert_eq!(op.theoretical_state_size(), None);
+        let p = tol_profile(&op, Tolerance::NumericalRank, Path::Auto);
+        for i in 1..len {
+            assert_eq!(p[0][i - 1], i.min(len - i) as f64, "L={len} d={d} i={i}");
+        }
+    }
+}
+
+#[test]
+fn sliding_window_reaches_min_w_minus_1_i_l_minus_i() {
+    let (len, d) = (60, 8);
+    let (q, k) = qk(13, 2, len, d);
+    for w in [1usize, 2, 5, 9] {
+        let op = SoftmaxAttention::new(&q, &k, 2, len, d).unwrap().with_window(w).unwrap();
+        assert_eq!(op.theoretical_state_size(), Some(w - 1));
+        let p = tol_profile(&op, Tolerance::NumericalRank, Path::Auto);
+        for row in &p {
+            for i in 1..len {
+                assert_eq!(row[i - 1], (w - 1).min(i).min(len - i) as f64, "w={w} i={i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn softmax_keeps_more_ess_than_low_dimensional_linear_attention_at_long_l() {
+    let (len, d) = (128, 16);
+    let (q, k) = qk(14, 1, len, d);
+    let soft = SoftmaxAttention::new(&q, &k, 1, len, d).unwrap();
+    let n = 2;
+    let (ql, kl) = qk(15, 1, len, n);
+    let lin = LinearAttention::new(&ql, &kl, 1, len, n).unwrap();
+    let tol = Tolerance::Relative(1e-3);
+    let mean = |p: Vec<Vec<f64>>| p[0].iter().sum::<f64>() / p[0].len() as f64;
+    let (ms, ml) = (mean(tol_profile(&soft, tol, Path::Dense)), mean(tol_profile(&lin, tol, Path::Dense)));
+    assert!(ms > 4.0 * ml, "softmax {ms} vs linear {ml}");
+    assert!(ml <= n as f64);
+}
+
+#[test]
+fn bad_attention_inputs_are_rejected() {
+    let (q, k) = qk(16, 2, 8, 4);
+    let err = SoftmaxAttention::new(&q, &k[..60], 2, 8, 4).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("K") && msg.contains("heads=2, L=8, d=4") && msg.contains("received 60 values"), "{msg}");
+    let mut bad = q.clone();
+    bad[37] = f64::NAN;
+    let err = SoftmaxAttention::new(&bad, &k, 2, 8, 4).unwrap_err();
+    assert!(matches!(err, EssError::NonFinite { ref position, .. } if position == "(1, 1, 1)"), "{err}");
+    let op = SoftmaxAttention::new(&q, &k, 2, 8, 4).unwrap();
+    assert!(matches!(op.clone().with_window(0), Err(EssError::InvalidParameter { .. })));
+    assert!(op.clone().with_scale(f64::INFINITY).is_err());
+    assert!(op.clone().with_bias(AttentionBias::Alibi(vec![1.0])).is_err());
+    assert!(op.clone().with_bias(AttentionBias::Matrix(vec![0.0; 10])).is_err());
+    assert!(matches!(SoftmaxAttention::<f64>::new(&[], &[], 0, 8, 4), Err(EssError::Empty { .. })));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #[test]
+    fn windowed_ess_never_exceeds_w_minus_1(seed in 0u64..10_000, w in 1usize..8, scale in 0.1f64..3.0) {
+        let (len, d) = (24, 4);
+        let (q, k) = qk(seed, 1, len, d);
+        let op = SoftmaxAttention::new(&q, &k, 1, len, d).unwrap().with_window(w).unwrap().with_scale(scale).unwrap();
+        prop_assert!(tol_profile(&op, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= (w - 1) as f64));
+    }
+}
