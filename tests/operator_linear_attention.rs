@@ -137,10 +137,7 @@ fn deltanet_and_gated_deltanet_match_and_reach_d() {
 #[test]
 fn bad_linear_attention_inputs_are_rejected() {
     let (q, k) = qk(7, 1, 8, 3);
-    assert!(matches!(
-        GatedLinearAttention::new(&q, &k, &[1.2; 24], 1, 8, 3),
-        Err(EssError::InvalidParameter { .. })
-    ));
+    assert!(matches!(GatedLinearAttention::new(&q, &k, &[1.2; 24], 1, 8, 3), Err(EssError::InvalidParameter { .. })));
     let err = GatedLinearAttention::new(&q, &k, &[0.5; 23], 1, 8, 3).unwrap_err();
     assert!(err.to_string().contains("received 23 values"), "{err}");
     assert!(DecayedLinearAttention::new(&q, &k, &[-0.1], 1, 8, 3).is_err());

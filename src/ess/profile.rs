@@ -53,6 +53,37 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Assembles a profile from values computed elsewhere (for example chunk by
+    /// chunk): `values[c][j]` is the value of channel `c` at `indices[j]`.
+    ///
+    /// # Errors
+    /// Indices that are not ascending and within `1..seq_len`, no channels, or a
+    /// channel whose length differs from `indices`.
+    pub fn from_values(
+        seq_len: usize,
+        indices: Vec<usize>,
+        measure: Measure,
+        computed_by: ComputedBy,
+        tss: Option<usize>,
+        values: Vec<Vec<f64>>,
+    ) -> Result<Self> {
+        let resolved = super::Indices::List(indices.clone()).resolve(seq_len)?;
+        if resolved != indices {
+            return Err(EssError::param("profile indices", "indices must be strictly ascending"));
+        }
+        if values.is_empty() {
+            return Err(EssError::empty("profile values", "give at least one channel"));
+        }
+        if let Some((c, v)) = values.iter().enumerate().find(|(_, v)| v.len() != indices.len()) {
+            return Err(EssError::shape(
+                format!("values of channel {c}"),
+                format!("{} values", indices.len()),
+                format!("{} values", v.len()),
+            ));
+        }
+        Ok(Self { seq_len, indices, measure, computed_by, tss, values })
+    }
+
     /// Sequence length `L`.
     pub fn seq_len(&self) -> usize {
         self.seq_len
