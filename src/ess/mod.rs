@@ -96,7 +96,10 @@ pub fn profiles<O: LinearOperator + ?Sized>(op: &O, measures: &[Measure], opts: 
     profiles_with_backend(op, measures, opts, &NalgebraSvd::default())
 }
 
-/// The singular values `σ_1 ≥ σ_2 ≥ …` of `H_i` of one channel (dense block SVD).
+/// The singular values `σ_1 ≥ σ_2 ≥ …` of `H_i` of one channel, on the path the
+/// planner picks: all `min(rows, cols)` values from a dense block SVD, or the at
+/// most `N` values that can be nonzero from the structured path (so a long
+/// recurrent operator never materialises `T`).
 ///
 /// ```
 /// use effective_state_size::{ess, DenseOperator};
@@ -106,9 +109,10 @@ pub fn profiles<O: LinearOperator + ?Sized>(op: &O, measures: &[Measure], opts: 
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
 pub fn singular_values<O: LinearOperator + ?Sized>(op: &O, channel: usize, i: usize) -> Result<Vec<O::Scalar>> {
-    check_channel(op, channel)?;
     check_index(op.seq_len(), i)?;
-    spectrum::singular_values(&NalgebraSvd::default(), op.hankel_block(channel, i)?)
+    let opts = EssOptions { indices: Indices::List(vec![i]), ..Default::default() };
+    let (_, mut values) = singular_value_profile(op, channel, &opts)?;
+    Ok(values.pop().unwrap_or_default())
 }
 
 /// The path [`Path::Auto`] resolves to for `op` (without computing anything).

@@ -130,6 +130,7 @@ impl<T: Scalar> LinearOperator for SoftmaxAttention<T> {
     /// Row-wise softmax of the masked logits (max subtracted first).
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let mut m = DMatrix::zeros(self.len, self.len);
         for t in 0..self.len {
             let lo = self.first_visible(t);

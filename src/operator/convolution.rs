@@ -103,6 +103,7 @@ macro_rules! conv_operator {
             }
             fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
                 check_channel(self, channel)?;
+                super::check_dense_size(self)?;
                 Ok(self.0.dense(channel))
             }
             fn theoretical_state_size(&self) -> Option<usize> {

@@ -204,6 +204,7 @@ impl<T: Scalar> LinearOperator for LinearAttention<T> {
     la_common!("linear attention");
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let qk = &self.qk;
         Ok(DMatrix::from_fn(qk.len, qk.len, |t, s| {
             if s > t {
@@ -260,6 +261,7 @@ impl<T: Scalar> LinearOperator for DecayedLinearAttention<T> {
     la_common!("RetNet (decayed linear attention)");
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let (qk, g) = (&self.qk, self.gamma[channel]);
         Ok(DMatrix::from_fn(qk.len, qk.len, |t, s| {
             if s > t {
@@ -316,6 +318,7 @@ impl<T: Scalar> LinearOperator for GatedLinearAttention<T> {
     la_common!("gated linear attention");
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let (qk, h) = (&self.qk, channel);
         let mut m = DMatrix::zeros(qk.len, qk.len);
         for s in 0..qk.len {
@@ -409,6 +412,7 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
     }
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let (qk, h) = (&self.qk, channel);
         let mut m = DMatrix::zeros(qk.len, qk.len);
         for s in 0..qk.len {

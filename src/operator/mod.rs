@@ -143,6 +143,23 @@ pub(crate) fn check_channel<O: LinearOperator + ?Sized>(op: &O, channel: usize) 
     Ok(())
 }
 
+/// The largest dense matrix a family materialises on request: 8 GiB, the default
+/// [`EssOptions::memory_budget`](crate::ess::EssOptions). A larger `T` is refused
+/// with [`EssError::MemoryBudget`] instead of failing in the allocator.
+pub const DENSE_LIMIT_BYTES: u64 = 8 << 30;
+
+/// Errors if one channel's dense `T` would exceed [`DENSE_LIMIT_BYTES`].
+pub(crate) fn check_dense_size<O: LinearOperator + ?Sized>(op: &O) -> Result<()> {
+    let (len, b) = (op.seq_len() as u64, op.block_shape());
+    let bytes = (b.outputs as u64 * len)
+        .saturating_mul(b.inputs as u64 * len)
+        .saturating_mul(std::mem::size_of::<O::Scalar>() as u64);
+    if bytes > DENSE_LIMIT_BYTES {
+        return Err(EssError::MemoryBudget { required: bytes, budget: DENSE_LIMIT_BYTES });
+    }
+    Ok(())
+}
+
 /// Errors unless `1 ≤ i ≤ L-1`.
 pub(crate) fn check_index(len: usize, i: usize) -> Result<()> {
     if len < 2 {

@@ -199,6 +199,7 @@ impl<T: Scalar> LinearOperator for LtiStateSpace<T> {
     }
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let h = self.markov(&self.channels[channel]);
         Ok(block_toeplitz_fill(self.len, self.block, |t, s| h[t - s].clone()))
     }
@@ -306,6 +307,7 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
     }
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let (p, m) = (self.block.outputs, self.block.inputs);
         let mut t = DMatrix::zeros(p * self.len, m * self.len);
         for s in 0..self.len {
@@ -397,6 +399,7 @@ impl<T: Scalar> LinearOperator for MambaChannels<T> {
     }
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let a = self.a_row(channel);
         // cum[t] = Δ_0 + … + Δ_t; exponents A[n]·(cum[t] - cum[s]).
         let mut cum = Vec::with_capacity(self.len);
@@ -492,6 +495,7 @@ impl<T: Scalar> LinearOperator for Ssd<T> {
     }
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         check_channel(self, channel)?;
+        super::check_dense_size(self)?;
         let h = channel;
         let mut t = DMatrix::zeros(self.len, self.len);
         for s in 0..self.len {
