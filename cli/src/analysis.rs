@@ -7,11 +7,29 @@ use serde::Serialize;
 
 /// What to compute.
 pub struct Request {
+    /// Block shape `p × m`.
     pub block: BlockShape,
+    /// Tolerance of tolerance-ESS.
     pub tolerance: Tolerance,
+    /// Indices to evaluate.
     pub indices: Indices,
+    /// Take the causal part of a non-causal matrix instead of failing.
     pub causal_part: bool,
+    /// Theoretical state size, if known.
     pub tss: Option<usize>,
+}
+
+impl Default for Request {
+    /// SISO blocks, relative tolerance 1e-3, all indices, causality required.
+    fn default() -> Self {
+        Self {
+            block: BlockShape::SISO,
+            tolerance: Tolerance::Relative(1e-3),
+            indices: Indices::All,
+            causal_part: false,
+            tss: None,
+        }
+    }
 }
 
 #[derive(Serialize)]

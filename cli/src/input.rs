@@ -2,25 +2,39 @@
 
 use std::path::Path;
 
-/// A tensor read from a file, row-major.
+/// The values of a tensor, row-major, in the file's precision.
 pub enum Data {
+    /// float32 values.
     F32(Vec<f32>),
+    /// float64 values.
     F64(Vec<f64>),
 }
 
+/// A tensor read from a file.
 pub struct Tensor {
+    /// The values, row-major.
     pub data: Data,
+    /// The shape.
     pub shape: Vec<usize>,
+    /// `"f32"` or `"f64"`.
     pub dtype: &'static str,
 }
 
 /// Reads a tensor; `name` picks one out of a `.safetensors` file.
 pub fn read(path: &Path, name: Option<&str>) -> Result<Tensor, String> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext != "npy" && ext != "safetensors" {
+        return Err(format!("unsupported file extension {ext:?}: give a .npy or .safetensors file"));
+    }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read file: {e}"))?;
-    match ext.as_str() {
-        "npy" => read_npy(&bytes),
-        "safetensors" => read_safetensors(&bytes, name),
+    read_bytes(&bytes, &ext, name)
+}
+
+/// Parses the bytes of a `.npy` (`ext = "npy"`) or `.safetensors` file.
+pub fn read_bytes(bytes: &[u8], ext: &str, name: Option<&str>) -> Result<Tensor, String> {
+    match ext {
+        "npy" => read_npy(bytes),
+        "safetensors" => read_safetensors(bytes, name),
         _ => Err(format!("unsupported file extension {ext:?}: give a .npy or .safetensors file")),
     }
 }

@@ -305,3 +305,17 @@ fn demo_lists_every_family_and_plots() {
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     let _ = DMatrix::<f64>::zeros(1, 1);
 }
+
+#[test]
+fn many_channels_plot_as_mean_with_band() {
+    let d = dir();
+    let len = 8;
+    let path = d.path().join("heads.npy");
+    write_npy(&path, &causal_data(12, len, 1, 1, 21), &[12, len, len], false);
+    let svg = d.path().join("band.svg");
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--plot", svg.to_str().unwrap(), "--indices", "stride:2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("mean of 12 channels (band: min–max)"));
+    assert!(text.contains("<polygon"), "the min–max band is drawn as a polygon");
+}

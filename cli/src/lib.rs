@@ -1,0 +1,229 @@
+//! The `ess` command as a library: argument definitions, readers, analysis,
+//! output and plots. The binary (`src/main.rs`) only parses and reports errors;
+//! the fuzz targets drive the readers through [`input::read_bytes`].
+pub mod analysis;
+pub mod demo;
+pub mod input;
+pub mod output;
+pub mod plot;
+pub mod progress;
+
+use analysis::{Report, Request};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use effective_state_size::ess::{Indices, Tolerance};
+use effective_state_size::BlockShape;
+use std::path::{Path, PathBuf};
+
+/// The command line.
+#[derive(Parser)]
+#[command(name = "ess", version, about = "Effective state-size (ESS) of causal sequence operators")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build one seeded operator of every family and tabulate its ESS.
+    Demo {
+        /// Sequence length.
+        #[arg(long, default_value_t = 128)]
+        len: usize,
+        /// Draw the profiles into this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+        #[command(flatten)]
+        tol: TolArgs,
+    },
+    /// ESS profile of an operator stored in a .npy or .safetensors file.
+    Profile(ProfileArgs),
+}
+
+#[derive(Args)]
+struct TolArgs {
+    /// Relative tolerance: count σ_k > X·σ_1 (the default, 1e-3).
+    #[arg(long, value_name = "X", group = "tolerance", allow_negative_numbers = true)]
+    tol_rel: Option<f64>,
+    /// Absolute tolerance: count σ_k > X.
+    #[arg(long, value_name = "X", group = "tolerance", allow_negative_numbers = true)]
+    tol_abs: Option<f64>,
+    /// Numerical rank: count σ_k > σ_1·max(rows, cols)·ε.
+    #[arg(long, group = "tolerance")]
+    tol_rank: bool,
+}
+
+impl TolArgs {
+    fn tolerance(&self) -> Tolerance {
+        match (self.tol_rel, self.tol_abs, self.tol_rank) {
+            (_, Some(x), _) => Tolerance::Absolute(x),
+            (_, _, true) => Tolerance::NumericalRank,
+            (x, _, _) => Tolerance::Relative(x.unwrap_or(1e-3)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args)]
+struct ProfileArgs {
+    /// Input file: .npy of shape (L, L), (C, L, L) or (C, pL, mL) with --block; or .safetensors.
+    file: PathBuf,
+    /// Tensor name inside a .safetensors file.
+    #[arg(long, value_name = "NAME")]
+    tensor: Option<String>,
+    /// Block shape p,m (outputs, inputs per step).
+    #[arg(long, value_name = "P,M", default_value = "1,1")]
+    block: String,
+    #[command(flatten)]
+    tol: TolArgs,
+    /// Indices i to evaluate: all, stride:K, or a list i,j,k (0-based, 1 ≤ i ≤ L-1).
+    #[arg(long, default_value = "all")]
+    indices: String,
+    /// Take the causal (block lower-triangular) part of a non-causal matrix on purpose.
+    #[arg(long)]
+    causal_part: bool,
+    /// Theoretical state size, for utilization and the plot's TSS line.
+    #[arg(long, value_name = "N")]
+    tss: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write the output here instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Draw the profiles into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+fn parse_block(s: &str) -> Result<BlockShape, String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    match parts.as_slice() {
+        [p, m] => match (p.parse::<usize>(), m.parse::<usize>()) {
+            (Ok(p), Ok(m)) if p > 0 && m > 0 => Ok(BlockShape { outputs: p, inputs: m }),
+            _ => Err(format!("--block {s:?}: expected two positive integers P,M")),
+        },
+        _ => Err(format!("--block {s:?}: expected P,M, e.g. 1,1")),
+    }
+}
+
+fn parse_indices(s: &str) -> Result<Indices, String> {
+    if s == "all" {
+        return Ok(Indices::All);
+    }
+    if let Some(k) = s.strip_prefix("stride:") {
+        return k
+            .trim()
+            .parse()
+            .map(Indices::Stride)
+            .map_err(|_| format!("--indices {s:?}: stride:K needs a positive integer K"));
+    }
+    s.split(',')
+        .map(|x| x.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map(Indices::List)
+        .map_err(|_| format!("--indices {s:?}: expected all, stride:K or a comma-separated list of integers"))
+}
+
+/// Computes the report of a tensor read from a file: `(L, L)` is one channel,
+/// `(C, pL, mL)` is `C` channels with blocks `p × m`.
+pub fn analyse_tensor(file: &str, tensor: &input::Tensor, req: &Request) -> Result<Report, String> {
+    let shape: [usize; 3] = match tensor.shape.as_slice() {
+        [r, c] => [1, *r, *c],
+        [ch, r, c] => [*ch, *r, *c],
+        other => {
+            return Err(format!(
+                "unsupported shape {other:?}: expected (L, L), (C, L, L) or (C, pL, mL) with --block p,m"
+            ))
+        }
+    };
+    match &tensor.data {
+        input::Data::F32(v) => analysis::analyse(file, v, shape, tensor.dtype, req),
+        input::Data::F64(v) => analysis::analyse(file, v, shape, tensor.dtype, req),
+    }
+}
+
+fn profile(args: &ProfileArgs) -> Result<(), String> {
+    let block = parse_block(&args.block)?;
+    let indices = parse_indices(&args.indices)?;
+    let tolerance = args.tol.tolerance();
+    tolerance.validate().map_err(|e| e.to_string())?;
+    let tensor = input::read(&args.file, args.tensor.as_deref())?;
+    let req = Request { block, tolerance, indices, causal_part: args.causal_part, tss: args.tss };
+    let report = analyse_tensor(&args.file.display().to_string(), &tensor, &req)?;
+    let text = match args.format {
+        Format::Table => output::table(&report),
+        Format::Csv => output::csv(&report),
+        Format::Json => output::json(&report),
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        None => print!("{text}"),
+    }
+    if let Some(path) = &args.plot {
+        plot_report(&report, path)?;
+    }
+    Ok(())
+}
+
+/// Per-channel lines for up to 8 channels; the channel mean with a min–max band
+/// beyond that.
+fn plot_report(r: &Report, path: &Path) -> Result<(), String> {
+    let x: Vec<f64> = r.channels[0].index.iter().map(|&i| i as f64).collect();
+    let panel = |title: &str, values: Vec<Vec<f64>>| {
+        let series = if values.len() <= 8 {
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(c, y)| plot::Series { label: format!("channel {c}"), x: x.clone(), y, band: None })
+                .collect()
+        } else {
+            let n = values.len() as f64;
+            let col = |j: usize| values.iter().map(move |v| v[j]);
+            let mean = (0..x.len()).map(|j| col(j).sum::<f64>() / n).collect();
+            let lo = (0..x.len()).map(|j| col(j).fold(f64::INFINITY, f64::min)).collect();
+            let hi = (0..x.len()).map(|j| col(j).fold(f64::NEG_INFINITY, f64::max)).collect();
+            vec![plot::Series {
+                label: format!("mean of {} channels (band: min–max)", values.len()),
+                x: x.clone(),
+                y: mean,
+                band: Some((lo, hi)),
+            }]
+        };
+        plot::Panel { title: title.into(), y_label: "ESS_i".into(), series, tss: r.tss.map(|t| t as f64) }
+    };
+    let tol = r.channels.iter().map(|c| c.tolerance_ess.iter().map(|&v| v as f64).collect()).collect();
+    let ent = r.channels.iter().map(|c| c.entropy_ess.clone()).collect();
+    let name = Path::new(&r.file).file_name().map_or(r.file.clone(), |f| f.to_string_lossy().into_owned());
+    plot::draw(
+        path,
+        &format!("ESS profile of {name} (L = {})", r.seq_len),
+        &[panel(&format!("tolerance-ESS ({})", r.tolerance.mode), tol), panel("entropy-ESS", ent)],
+    )
+}
+
+/// Runs a parsed command line; the error is the one-line message to print.
+pub fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Demo { len, plot, tol } => {
+            if len < 2 {
+                return Err(format!("--len {len}: the sequence length must be at least 2"));
+            }
+            let tolerance = tol.tolerance();
+            tolerance.validate().map_err(|e| e.to_string())?;
+            let rows = demo::run(len, tolerance)?;
+            print!("{}", demo::table(&rows, tolerance));
+            if let Some(path) = plot {
+                demo::plot(&rows, &path)?;
+                eprintln!("plot written to {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Profile(args) => profile(&args).map_err(|e| format!("{}: {e}", args.file.display())),
+    }
+}
