@@ -48,7 +48,13 @@ fn read_npy(bytes: &[u8]) -> Result<Tensor, String> {
         other => return Err(format!("unsupported dtype {}: only float32 and float64 arrays are read", other.descr())),
     };
     let descr = npy.dtype().descr();
-    let total: usize = shape.iter().product();
+    // The header's shape must fit in the bytes that follow it: a crafted header
+    // must not make us allocate more than the file holds.
+    let total = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let fits = total.and_then(|t| t.checked_mul(size as usize)).is_some_and(|b| b <= bytes.len());
+    let Some(total) = total.filter(|_| fits) else {
+        return Err(format!("the header's shape {shape:?} needs more data than the file's {} bytes", bytes.len()));
+    };
     let bad_len = |n: usize| format!("the array holds {n} values but its shape {shape:?} needs {total}");
     let data = match (is_float, size) {
         (true, 4) => {

@@ -319,3 +319,21 @@ fn many_channels_plot_as_mean_with_band() {
     assert!(text.contains("mean of 12 channels (band: min–max)"));
     assert!(text.contains("<polygon"), "the min–max band is drawn as a polygon");
 }
+
+/// Regression (fuzzing): a header whose shape needs far more data than the file
+/// holds is an error, not a huge allocation.
+#[test]
+fn npy_header_larger_than_the_file_is_rejected() {
+    let d = dir();
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000), }";
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&((header.len() + pad + 1) as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend(std::iter::repeat_n(b' ', pad));
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&[0u8; 64]);
+    let path = d.path().join("huge.npy");
+    std::fs::write(&path, bytes).unwrap();
+    assert_fails(&["profile", path.to_str().unwrap()], "needs more data than the file's");
+}

@@ -13,11 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let (c, rows, cols) = (data[0] as usize % 4, data[1] as usize % 24, data[2] as usize % 24);
     let block = BlockShape { outputs: data[3] as usize % 4, inputs: data[4] as usize % 4 };
     let mode = data[5];
-    let values: Vec<f64> = data[6..].chunks(8).map(|ch| {
-        let mut b = [0u8; 8];
-        b[..ch.len()].copy_from_slice(ch);
-        f64::from_le_bytes(b)
-    }).collect();
+    let values: Vec<f64> = data[6..]
+        .chunks(8)
+        .map(|ch| {
+            let mut b = [0u8; 8];
+            b[..ch.len()].copy_from_slice(ch);
+            f64::from_le_bytes(b)
+        })
+        .collect();
     let Ok(mats) = DenseOperator::matrices_from_row_major(&values, c, rows, cols) else { return };
     let op = if mode & 1 == 0 { DenseOperator::new(mats, block) } else { DenseOperator::from_causal_part(mats, block) };
     let Ok(op) = op else { return };

@@ -32,12 +32,14 @@ use crate::scalar::Scalar;
 use nalgebra::DMatrix;
 
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
-/// reduced by `reduce`.
+/// reduced by `reduce`. The factor recursions are sequential; the small SVDs of the
+/// cores run in parallel.
 pub(crate) fn sweep<T, B, R, F>(real: &Realization<T>, indices: &[usize], backend: &B, reduce: F) -> Result<Vec<R>>
 where
     T: Scalar,
     B: SvdBackend,
-    F: Fn(&Spectrum<T>) -> R,
+    R: Send,
+    F: Fn(&Spectrum<T>) -> R + Sync + Send,
 {
     let (len, p, m, n) = (real.len(), real.outputs(), real.inputs(), real.state_size());
     let hankel_shape = |i: usize| (p * (len - i), m * i);
@@ -65,7 +67,7 @@ where
     }
 
     // Forward sweep: reachability factors, and the core Fo_i Fr_i at each index.
-    let mut out = Vec::with_capacity(indices.len());
+    let mut cores = Vec::with_capacity(indices.len());
     let mut fr = compress_cols(real.b(0).clone());
     let mut next = 0;
     for i in 1..len {
@@ -73,15 +75,15 @@ where
             fr = compress_cols(hstack(&a.left_multiply(i - 1, &fr), real.b(i - 1)));
         }
         if next < indices.len() && indices[next] == i {
-            let core = fo[next].take().expect("filled by the backward sweep") * &fr;
-            out.push(reduce(&spectrum_of(backend, core, hankel_shape(i))?));
+            cores.push((fo[next].take().expect("filled by the backward sweep") * &fr, i));
             next += 1;
             if next == indices.len() {
                 break;
             }
         }
     }
-    Ok(out)
+    drop(fo);
+    crate::parallel::try_map(&cores, |(core, i)| Ok(reduce(&spectrum_of(backend, core.clone(), hankel_shape(*i))?)))
 }
 
 /// `[top ; bottom]`.
