@@ -100,11 +100,17 @@ impl<T: Scalar> QK<T> {
     fn n(&self) -> usize {
         self.k.width()
     }
-    fn col(&self, a: &Array3<T>, h: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(self.n(), 1, a.row(h, t))
+    /// `B_t = k_t · scale(t)` (`n × 1`) for every step of head `h`.
+    fn key_columns(&self, h: usize, scale: impl Fn(usize) -> T) -> Steps<DMatrix<T>> {
+        Steps::Varying(
+            (0..self.len).map(|t| DMatrix::from_row_slice(self.n(), 1, self.k.row(h, t)) * scale(t)).collect(),
+        )
     }
-    fn row(&self, a: &Array3<T>, h: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(1, self.n(), a.row(h, t))
+    /// `C̄_t = q_tᵀ · scale(t)` (`1 × n`) for every step of head `h`.
+    fn query_rows(&self, h: usize, scale: impl Fn(usize) -> T) -> Steps<DMatrix<T>> {
+        Steps::Varying(
+            (0..self.len).map(|t| DMatrix::from_row_slice(1, self.n(), self.q.row(h, t)) * scale(t)).collect(),
+        )
     }
 }
 
@@ -217,10 +223,9 @@ impl<T: Scalar> LinearOperator for LinearAttention<T> {
     fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
         check_channel(self, channel)?;
         let (qk, n, l) = (&self.qk, self.qk.n(), self.qk.len);
-        let b = (0..l).map(|t| qk.col(&qk.k, channel, t)).collect();
-        let c = (0..l).map(|t| qk.row(&qk.q, channel, t) * self.scale(channel, t)).collect();
+        let (b, c) = (qk.key_columns(channel, |_| T::one()), qk.query_rows(channel, |t| self.scale(channel, t)));
         let a = Transition::Diagonal(Steps::Constant(DVector::from_element(n, T::one())));
-        Realization::from_post_update(l, a, Steps::Varying(b), Steps::Varying(c)).map(Some)
+        Realization::from_post_update(l, a, b, c).map(Some)
     }
     /// The recurrent form: `S_t = S_{t-1} + φ(k_t) u_t`, `y_t = φ(q_t)·S_t / norm_t`.
     fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
@@ -275,9 +280,8 @@ impl<T: Scalar> LinearOperator for DecayedLinearAttention<T> {
         check_channel(self, channel)?;
         let (qk, l) = (&self.qk, self.qk.len);
         let a = Transition::Diagonal(Steps::Constant(DVector::from_element(qk.n(), self.gamma[channel])));
-        let b = (0..l).map(|t| qk.col(&qk.k, channel, t)).collect();
-        let c = (0..l).map(|t| qk.row(&qk.q, channel, t)).collect();
-        Realization::from_post_update(l, a, Steps::Varying(b), Steps::Varying(c)).map(Some)
+        Realization::from_post_update(l, a, qk.key_columns(channel, |_| T::one()), qk.query_rows(channel, |_| T::one()))
+            .map(Some)
     }
     /// `S_t = γ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
     fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
@@ -338,10 +342,8 @@ impl<T: Scalar> LinearOperator for GatedLinearAttention<T> {
         check_channel(self, channel)?;
         let (qk, l, h) = (&self.qk, self.qk.len, channel);
         let a = (0..l).map(|t| DVector::from_row_slice(self.alpha.row(h, t))).collect();
-        let b = (0..l).map(|t| qk.col(&qk.k, h, t)).collect();
-        let c = (0..l).map(|t| qk.row(&qk.q, h, t)).collect();
-        Realization::from_post_update(l, Transition::Diagonal(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c))
-            .map(Some)
+        let (b, c) = (qk.key_columns(h, |_| T::one()), qk.query_rows(h, |_| T::one()));
+        Realization::from_post_update(l, Transition::Diagonal(Steps::Varying(a)), b, c).map(Some)
     }
     /// `S_t = α_t ⊙ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
     fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
@@ -432,14 +434,12 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
         let (qk, l, h, n) = (&self.qk, self.qk.len, channel, self.qk.n());
         let a = (0..l)
             .map(|t| {
-                let k = qk.col(&qk.k, h, t);
+                let k = DMatrix::from_row_slice(n, 1, qk.k.row(h, t));
                 (DMatrix::identity(n, n) - &k * k.transpose() * self.beta.at(h, t)) * self.alpha_at(h, t)
             })
             .collect();
-        let b = (0..l).map(|t| qk.col(&qk.k, h, t) * self.beta.at(h, t)).collect();
-        let c = (0..l).map(|t| qk.row(&qk.q, h, t)).collect();
-        Realization::from_post_update(l, Transition::Dense(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c))
-            .map(Some)
+        let (b, c) = (qk.key_columns(h, |t| self.beta.at(h, t)), qk.query_rows(h, |_| T::one()));
+        Realization::from_post_update(l, Transition::Dense(Steps::Varying(a)), b, c).map(Some)
     }
     /// The delta rule: `S_t = α_t (S_{t-1} - β_t k_t (k_t·S_{t-1})) + β_t k_t u_t`,
     /// `y_t = q_t·S_t`.

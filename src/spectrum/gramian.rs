@@ -3,33 +3,137 @@
 //! `T`.
 //!
 //! With the standard-form realization (see [`crate::realization`]),
-//! `H_i = O_i R_i`. Let `Fr_i` (`N × r`) satisfy `Fr_i Fr_iᵀ = R_i R_iᵀ` (the
-//! reachability Gramian of `x_i`) and `Fo_i` (`r' × N`) satisfy
-//! `Fo_iᵀ Fo_i = O_iᵀ O_i` (the observability Gramian). Then `R_i = Fr_i Q_rᵀ` and
-//! `O_i = Q_o Fo_i` with orthonormal `Q_r`, `Q_o`, so the nonzero singular values
-//! of `H_i` are those of the small core `Fo_i Fr_i`. The factors follow
+//! `H_i = O_i R_i`. Let `Fo_i` (`r × N`) satisfy `Fo_iᵀ Fo_i = O_iᵀ O_i` (the
+//! observability Gramian) and `Gr_i` (`r' × N`) satisfy `Gr_iᵀ Gr_i = R_i R_iᵀ`
+//! (the reachability Gramian of `x_i`). Then `O_i = Q_o Fo_i` and
+//! `R_i = Gr_iᵀ Q_rᵀ` with orthonormal `Q_o`, `Q_r`, so the nonzero singular values
+//! of `H_i` are those of the small core `Fo_i Gr_iᵀ`. Both factors follow the same
+//! kind of recursion,
 //!
 //! ```text
-//! forward   Fr_1 = B_0,        Fr_{i+1} = lq([A_i Fr_i , B_i])
-//! backward  Fo_{L-1} = C_{L-1}, Fo_i    = qr([C_i ; Fo_{i+1} A_i])
+//! backward  Fo_{L-1} = tri(C_{L-1}),   Fo_i     = tri([Fo_{i+1} A_i ; C_i])
+//! forward   Gr_1     = tri(B_0ᵀ),      Gr_{i+1} = tri([Gr_i A_iᵀ ; B_iᵀ])
 //! ```
 //!
-//! where `qr(S)` keeps the triangular factor `R` of `S = Q R` once `S` has more rows
-//! than `N` (and `lq` is its transpose). Only orthogonal transformations touch the
-//! factors, so singular values down to `ε·σ₁` survive; forming the Gramians
-//! `P = Fr Frᵀ` would square the condition number and lose everything below
-//! `√ε·σ₁`.
+//! where `tri(S)` is the upper-trapezoidal factor `R` of `S = Q R` (at most `N`
+//! rows). Only orthogonal transformations touch the factors, so singular values
+//! down to `ε·σ₁` survive; forming the Gramians `P = R Rᵀ` would square the
+//! condition number and lose everything below `√ε·σ₁`.
 //!
-//! Cost: `O(N²·(N + p + m))` per step for the factors (`O(N·(p + m))` fewer with a
-//! diagonal `A_t`, which is applied as a scaling) plus one `N × N` SVD per requested
-//! index: `O(L·N³)` per channel. Memory: the realization plus one `N × N` factor per
-//! requested index.
+//! For a diagonal `A_t`, `Fo A_t` is a column scaling that keeps the factor
+//! triangular, and `tri` reduces to appending the `p` (or `m`) new rows with Givens
+//! rotations: `O(N²·(p + m))` per step instead of a dense `O(N³)` product and
+//! Householder QR. Every step then ends with one `N × N` product and SVD for the
+//! requested index, which run in parallel: `O(L·N³)` per channel in all. Memory:
+//! the realization plus one `N × N` factor per requested index.
 
 use super::{spectrum_of, Spectrum, SvdBackend};
 use crate::error::Result;
-use crate::realization::Realization;
+use crate::realization::{Realization, Transition};
 use crate::scalar::Scalar;
 use nalgebra::DMatrix;
+
+/// An upper-trapezoidal factor `F` (`rows × n`, `rows ≤ n`, row-major): the square
+/// root `FᵀF` of a Gramian.
+#[derive(Debug, Clone)]
+struct Factor<T> {
+    n: usize,
+    rows: usize,
+    data: Vec<T>,
+}
+
+impl<T: Scalar> Factor<T> {
+    fn empty(n: usize) -> Self {
+        Self { n, rows: 0, data: Vec::with_capacity(n * n) }
+    }
+
+    fn row(&self, j: usize) -> &[T] {
+        &self.data[j * self.n..(j + 1) * self.n]
+    }
+
+    /// `F ← F·diag(a)`: keeps `F` upper-trapezoidal.
+    fn scale_columns(&mut self, a: &[T]) {
+        for row in self.data.chunks_mut(self.n) {
+            for (x, &s) in row.iter_mut().zip(a) {
+                *x *= s;
+            }
+        }
+    }
+
+    /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
+    fn append_rows(&mut self, w: &DMatrix<T>) {
+        let n = self.n;
+        let mut v = vec![T::zero(); n];
+        for r in 0..w.nrows() {
+            for (k, x) in v.iter_mut().enumerate() {
+                *x = w[(r, k)];
+            }
+            for j in 0..self.rows.min(n) {
+                let x = v[j];
+                if x == T::zero() {
+                    continue;
+                }
+                let row = &mut self.data[j * n..(j + 1) * n];
+                let d = row[j];
+                let rho = d.hypot(x);
+                let (c, s) = (d / rho, x / rho);
+                row[j] = rho;
+                v[j] = T::zero();
+                for k in j + 1..n {
+                    let (f, g) = (row[k], v[k]);
+                    row[k] = c * f + s * g;
+                    v[k] = c * g - s * f;
+                }
+            }
+            if self.rows < n {
+                self.data.extend_from_slice(&v);
+                self.rows += 1;
+            }
+        }
+    }
+
+    /// `tri(S)` by Householder QR, for a general `k × n` stack `S`.
+    fn from_stack(s: DMatrix<T>) -> Self {
+        let n = s.ncols();
+        let r = s.qr().unpack_r();
+        let rows = r.nrows();
+        let mut data = Vec::with_capacity(rows * n);
+        for j in 0..rows {
+            data.extend(r.row(j).iter().copied());
+        }
+        Self { n, rows, data }
+    }
+
+    fn to_matrix(&self) -> DMatrix<T> {
+        DMatrix::from_row_slice(self.rows, self.n, &self.data)
+    }
+
+    /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`).
+    fn advance(mut self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>) -> Self {
+        match a {
+            Transition::Diagonal(d) => {
+                self.scale_columns(d.at(t).as_slice());
+                self.append_rows(w);
+                self
+            }
+            Transition::Dense(m) => {
+                let f = self.to_matrix();
+                let fa = if transpose { f * m.at(t).transpose() } else { f * m.at(t) };
+                let mut s = DMatrix::zeros(fa.nrows() + w.nrows(), self.n);
+                s.rows_mut(0, fa.nrows()).copy_from(&fa);
+                s.rows_mut(fa.nrows(), w.nrows()).copy_from(w);
+                Self::from_stack(s)
+            }
+        }
+    }
+
+    /// The core `F·Gᵀ` of two factors.
+    fn core(&self, g: &Factor<T>) -> DMatrix<T> {
+        DMatrix::from_fn(self.rows, g.rows, |a, b| {
+            self.row(a).iter().zip(g.row(b)).fold(T::zero(), |acc, (&x, &y)| acc + x * y)
+        })
+    }
+}
 
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
 /// reduced by `reduce`. The factor recursions are sequential; the small SVDs of the
@@ -53,12 +157,13 @@ where
     let a = real.transition();
 
     // Backward sweep: observability factors at the requested indices.
-    let mut fo: Vec<Option<DMatrix<T>>> = vec![None; indices.len()];
+    let mut fo: Vec<Option<Factor<T>>> = vec![None; indices.len()];
     let mut slot = indices.len();
-    let mut f = compress_rows(real.c(len - 1).clone());
+    let mut f = Factor::empty(n);
+    f.append_rows(real.c(len - 1));
     for i in (first..len).rev() {
         if i < len - 1 {
-            f = compress_rows(vstack(real.c(i), &a.right_multiply(i, &f)));
+            f = f.advance(a, i, false, real.c(i));
         }
         if slot > 0 && indices[slot - 1] == i {
             slot -= 1;
@@ -66,16 +171,17 @@ where
         }
     }
 
-    // Forward sweep: reachability factors, and the core Fo_i Fr_i at each index.
+    // Forward sweep: reachability factors, and the core Fo_i Gr_iᵀ at each index.
     let mut cores = Vec::with_capacity(indices.len());
-    let mut fr = compress_cols(real.b(0).clone());
+    let mut g = Factor::empty(n);
+    g.append_rows(&real.b(0).transpose());
     let mut next = 0;
     for i in 1..len {
         if i > 1 {
-            fr = compress_cols(hstack(&a.left_multiply(i - 1, &fr), real.b(i - 1)));
+            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose());
         }
         if next < indices.len() && indices[next] == i {
-            cores.push((fo[next].take().expect("filled by the backward sweep") * &fr, i));
+            cores.push((fo[next].take().expect("filled by the backward sweep").core(&g), i));
             next += 1;
             if next == indices.len() {
                 break;
@@ -84,39 +190,4 @@ where
     }
     drop(fo);
     crate::parallel::try_map(&cores, |(core, i)| Ok(reduce(&spectrum_of(backend, core.clone(), hankel_shape(*i))?)))
-}
-
-/// `[top ; bottom]`.
-fn vstack<T: Scalar>(top: &DMatrix<T>, bottom: &DMatrix<T>) -> DMatrix<T> {
-    let mut s = DMatrix::zeros(top.nrows() + bottom.nrows(), top.ncols());
-    s.rows_mut(0, top.nrows()).copy_from(top);
-    s.rows_mut(top.nrows(), bottom.nrows()).copy_from(bottom);
-    s
-}
-
-/// `[left , right]`.
-fn hstack<T: Scalar>(left: &DMatrix<T>, right: &DMatrix<T>) -> DMatrix<T> {
-    let mut s = DMatrix::zeros(left.nrows(), left.ncols() + right.ncols());
-    s.columns_mut(0, left.ncols()).copy_from(left);
-    s.columns_mut(left.ncols(), right.ncols()).copy_from(right);
-    s
-}
-
-/// A factor `F` with `FᵀF = SᵀS` and at most `ncols` rows: `R` of `S = QR` when `S`
-/// is tall, `S` itself otherwise.
-fn compress_rows<T: Scalar>(s: DMatrix<T>) -> DMatrix<T> {
-    if s.nrows() > s.ncols() {
-        s.qr().unpack_r()
-    } else {
-        s
-    }
-}
-
-/// A factor `F` with `FFᵀ = SSᵀ` and at most `nrows` columns.
-fn compress_cols<T: Scalar>(s: DMatrix<T>) -> DMatrix<T> {
-    if s.ncols() > s.nrows() {
-        s.transpose().qr().unpack_r().transpose()
-    } else {
-        s
-    }
 }
