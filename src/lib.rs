@@ -46,12 +46,16 @@
 //! * [`spectrum`]: singular values (backend trait, dense and Gramian paths).
 //! * [`ess`]: measures, profiles, aggregation, the planner.
 //! * [`Scalar`]: `f32` or `f64`; [`EssError`]: every failure, typed.
+//! * [`guide`]: the user guide (definitions, choosing a tolerance, aggregation,
+//!   the two paths, worked closed forms).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod error;
 pub mod ess;
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
 pub mod operator;
 mod parallel;
 pub mod realization;
