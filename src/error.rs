@@ -103,8 +103,8 @@ pub enum EssError {
         /// The iteration limit that was reached.
         iterations: usize,
     },
-    /// The dense path would need more memory than allowed.
-    #[error("the dense path needs about {required} bytes, above the memory budget of {budget} bytes: use the structured path (an operator with a state realization), fewer indices or channels, or raise `EssOptions::memory_budget`")]
+    /// A computation would need more memory than allowed.
+    #[error("this needs about {required} bytes, above the memory budget of {budget} bytes: for a dense operator use the structured path (an operator with a state realization); otherwise evaluate fewer indices (`Indices::Stride`) or channels, or raise `EssOptions::memory_budget`")]
     MemoryBudget {
         /// Estimated bytes.
         required: u64,

@@ -24,7 +24,7 @@ fn random_lti(seed: u64, n: usize, p: usize, m: usize, rho: f64) -> (DMatrix<f64
 #[test]
 fn lti_apply_realization_and_structured_path_match_dense() {
     let sys = vec![random_lti(31, 5, 2, 3, 0.9), random_lti(32, 5, 2, 3, 0.7)];
-    let op = LtiStateSpace::dense(sys, 24).unwrap();
+    let op = LtiStateSpace::from_matrices(sys, 24).unwrap();
     assert_eq!(op.block_shape(), BlockShape { outputs: 2, inputs: 3 });
     assert_apply_matches_dense(&op, 1);
     assert_realization_matches(&op, 2);
@@ -47,7 +47,7 @@ fn lti_apply_realization_and_structured_path_match_dense() {
 #[test]
 fn lti_dense_entries_follow_c_a_power_b() {
     let (a, b, c) = random_lti(34, 3, 1, 1, 0.8);
-    let op = LtiStateSpace::dense(vec![(a.clone(), b.clone(), c.clone())], 10).unwrap();
+    let op = LtiStateSpace::from_matrices(vec![(a.clone(), b.clone(), c.clone())], 10).unwrap();
     let t = op.dense(0).unwrap();
     let expect = &c * a.pow(4) * &b;
     assert!((t[(7, 3)] - expect[(0, 0)]).abs() < 1e-14);
@@ -59,7 +59,7 @@ fn generic_n_state_ssm_has_ess_n_in_the_middle() {
     for (seed, n) in [(41u64, 3usize), (42, 6), (43, 10)] {
         let (a, b, c) = random_lti(seed, n, 1, 1, 0.8);
         let len = 4 * n + 8;
-        let op = LtiStateSpace::dense(vec![(a, b, c)], len).unwrap();
+        let op = LtiStateSpace::from_matrices(vec![(a, b, c)], len).unwrap();
         for path in [Path::Dense, Path::Structured] {
             let p = tol_profile(&op, Tolerance::NumericalRank, path);
             for i in n..=len - n {
@@ -98,7 +98,7 @@ fn middle_hankel_block_matches_classical_hankel_singular_values() {
         let (a, b, c) = random_lti(seed, n, 1, 1, rho);
         let hsv = hankel_singular_values(&a, &b, &c);
         let len = 800;
-        let op = LtiStateSpace::dense(vec![(a, b, c)], len).unwrap();
+        let op = LtiStateSpace::from_matrices(vec![(a, b, c)], len).unwrap();
         let opts = EssOptions { indices: Indices::Middle, path: Path::Structured, ..Default::default() };
         let (by, sv) = ess::singular_value_profile(&op, 0, &opts).unwrap();
         assert_eq!(by, ess::ComputedBy::Structured);
@@ -202,8 +202,11 @@ fn zoh_matches_closed_forms() {
 fn bad_state_space_inputs_are_rejected() {
     let err = LtiStateSpace::diagonal(&[0.5; 4], &[1.0; 4], &[1.0; 3], 2, 2, 8).unwrap_err();
     assert!(err.to_string().contains("C") && err.to_string().contains("received 3 values"), "{err}");
-    let err = LtiStateSpace::dense(vec![(DMatrix::<f64>::zeros(2, 2), DMatrix::zeros(3, 1), DMatrix::zeros(1, 2))], 5)
-        .unwrap_err();
+    let err = LtiStateSpace::from_matrices(
+        vec![(DMatrix::<f64>::zeros(2, 2), DMatrix::zeros(3, 1), DMatrix::zeros(1, 2))],
+        5,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("expected shape A: (2, 2), B: (2, 1)"), "{err}");
     assert!(matches!(
         LtiStateSpace::diagonal(&[f64::INFINITY], &[1.0], &[1.0], 1, 1, 4),
@@ -220,7 +223,7 @@ proptest! {
     #[test]
     fn ssm_ess_never_exceeds_n(seed in 0u64..10_000, n in 1usize..6) {
         let (a, b, c) = random_lti(seed, n, 1, 1, 0.95);
-        let op = LtiStateSpace::dense(vec![(a, b, c)], 24).unwrap();
+        let op = LtiStateSpace::from_matrices(vec![(a, b, c)], 24).unwrap();
         prop_assert!(tol_profile(&op, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
         let m = random_mamba(seed, 1, 24, n);
         prop_assert!(tol_profile(&m, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));

@@ -223,3 +223,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn structured_memory_is_budgeted_too() {
+    let len = 20_000;
+    let n = 8;
+    let op =
+        MambaChannels::new(&[-1.0; 8], &vec![0.1; len], &vec![0.5; len * n], &vec![0.5; len * n], 1, len, n).unwrap();
+    let need_all = ess::structured_bytes(&op, len - 1);
+    let need_few = ess::structured_bytes(&op, 10);
+    assert!(need_few < need_all);
+    let tight = EssOptions { memory_budget: (need_few + need_all) / 2, ..Default::default() };
+    let err = ess::profile(&op, Measure::Entropy, &tight).unwrap_err();
+    assert!(matches!(err, EssError::MemoryBudget { .. }) && err.to_string().contains("Indices::Stride"), "{err}");
+    let sparse = EssOptions { indices: Indices::Stride(2000), ..tight };
+    assert_eq!(ess::profile(&op, Measure::Entropy, &sparse).unwrap().indices().len(), 9);
+}
+
+#[test]
+fn stacked_matrices_build_the_same_operator_as_slices() {
+    let mut r = rng(9);
+    let (h, len, d) = (2, 10, 3);
+    let q = normal_vec(&mut r, h * len * d);
+    let to_mats = |v: &[f64]| {
+        (0..h).map(|c| DMatrix::from_row_slice(len, d, &v[c * len * d..(c + 1) * len * d])).collect::<Vec<_>>()
+    };
+    let (qs, hh, ll, dd) = effective_state_size::operator::stack_matrices(&to_mats(&q)).unwrap();
+    assert_eq!((qs.as_slice(), hh, ll, dd), (q.as_slice(), h, len, d));
+    let bad = vec![DMatrix::<f64>::zeros(len, d), DMatrix::zeros(len, d + 1)];
+    let err = effective_state_size::operator::stack_matrices(&bad).unwrap_err();
+    assert!(err.to_string().contains("channel 1") && err.to_string().contains("(10, 4)"), "{err}");
+    assert!(effective_state_size::operator::stack_matrices::<f64>(&[]).is_err());
+}

@@ -57,7 +57,7 @@ fn random_lti_systems_agree_up_to_n_16_and_l_512() {
                 )
             })
             .collect();
-        let op = LtiStateSpace::dense(sys, len).unwrap();
+        let op = LtiStateSpace::from_matrices(sys, len).unwrap();
         assert_spectra_agree(&op, idx.clone(), 1e-10, 1e-8, 1e-15);
         assert_structured_matches_dense_at(&op, idx);
     }

@@ -158,9 +158,7 @@ where
     let indices = opts.indices.resolve(len)?;
     let computed_by = plan(op, opts.path)?;
     let reduce = |s: &spectrum::Spectrum<O::Scalar>| measures.iter().map(|m| m.evaluate(s)).collect::<Vec<f64>>();
-    if computed_by == ComputedBy::Dense {
-        check_dense_budget(op, opts.memory_budget)?;
-    }
+    check_budget(op, computed_by, indices.len(), opts.memory_budget)?;
     let chans: Vec<usize> = (0..channels).collect();
     let per_channel: Vec<Vec<Vec<f64>>> = match computed_by {
         // One T in memory at a time; the indices of a channel run in parallel.
@@ -210,9 +208,7 @@ pub fn singular_value_profile<O: LinearOperator + ?Sized>(
     check_channel(op, channel)?;
     let indices = opts.indices.resolve(op.seq_len())?;
     let computed_by = plan(op, opts.path)?;
-    if computed_by == ComputedBy::Dense {
-        check_dense_budget(op, opts.memory_budget)?;
-    }
+    check_budget(op, computed_by, indices.len(), opts.memory_budget)?;
     let backend = NalgebraSvd::default();
     let values = sweep_channel(op, channel, &indices, computed_by, &backend, |s| s.values())?;
     Ok((computed_by, values))
@@ -264,8 +260,24 @@ fn workers() -> usize {
     }
 }
 
-fn check_dense_budget<O: LinearOperator + ?Sized>(op: &O, budget: u64) -> Result<()> {
-    let required = dense_bytes(op);
+/// Bytes the structured path may need: per concurrently processed channel, the
+/// realization (at worst `L` dense `N × N` transitions) plus one `N × N` factor and
+/// one core per evaluated index.
+pub fn structured_bytes<O: LinearOperator + ?Sized>(op: &O, evaluated: usize) -> u64 {
+    let n = op.realization_order().unwrap_or(0) as u64;
+    let (len, b) = (op.seq_len() as u64, op.block_shape());
+    let per_step = n.saturating_mul(n + b.outputs as u64 + b.inputs as u64);
+    let per_index = 2 * n * n;
+    let elems = len.saturating_mul(per_step).saturating_add((evaluated as u64).saturating_mul(per_index));
+    let channels = (op.channels().min(workers())) as u64;
+    elems.saturating_mul(std::mem::size_of::<O::Scalar>() as u64).saturating_mul(channels)
+}
+
+fn check_budget<O: LinearOperator + ?Sized>(op: &O, by: ComputedBy, evaluated: usize, budget: u64) -> Result<()> {
+    let required = match by {
+        ComputedBy::Dense => dense_bytes(op),
+        ComputedBy::Structured => structured_bytes(op, evaluated),
+    };
     if required > budget {
         return Err(EssError::MemoryBudget { required, budget });
     }

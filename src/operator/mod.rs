@@ -48,9 +48,9 @@ impl BlockShape {
     /// The single-input single-output block `1 × 1`.
     pub const SISO: BlockShape = BlockShape { outputs: 1, inputs: 1 };
 
-    /// Shape `(p·(L-i)) × (m·i)` of the Hankel block `H_i`.
+    /// Shape `(p·(L-i)) × (m·i)` of the Hankel block `H_i` (zero rows for `i ≥ L`).
     pub fn hankel_shape(&self, len: usize, i: usize) -> (usize, usize) {
-        (self.outputs * (len - i), self.inputs * i)
+        (self.outputs * len.saturating_sub(i), self.inputs * i)
     }
 }
 
@@ -158,6 +158,39 @@ pub(crate) fn check_dense_size<O: LinearOperator + ?Sized>(op: &O) -> Result<()>
         return Err(EssError::MemoryBudget { required: bytes, budget: DENSE_LIMIT_BYTES });
     }
     Ok(())
+}
+
+/// Flattens per-channel matrices (each `L × d`, e.g. one head's queries) into the
+/// row-major `(channels, L, d)` buffer the family constructors take, returning
+/// `(data, channels, L, d)`.
+///
+/// ```
+/// use effective_state_size::{operator::stack_matrices, SoftmaxAttention};
+/// use nalgebra::DMatrix;
+/// let q = vec![DMatrix::from_fn(6, 2, |t, j| (t + j) as f64 * 0.1); 2];
+/// let k = vec![DMatrix::from_fn(6, 2, |t, j| (t * j) as f64 * 0.2); 2];
+/// let (qd, heads, len, d) = stack_matrices(&q)?;
+/// let (kd, ..) = stack_matrices(&k)?;
+/// let op = SoftmaxAttention::new(&qd, &kd, heads, len, d)?;
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+pub fn stack_matrices<T: Scalar>(matrices: &[DMatrix<T>]) -> Result<(Vec<T>, usize, usize, usize)> {
+    let first = matrices.first().ok_or_else(|| EssError::empty("matrices", "give one (L × d) matrix per channel"))?;
+    let (len, d) = first.shape();
+    let mut data = Vec::with_capacity(matrices.len() * len * d);
+    for (c, m) in matrices.iter().enumerate() {
+        if m.shape() != (len, d) {
+            return Err(EssError::shape(
+                format!("matrix of channel {c}"),
+                crate::validate::fmt_shape(&[len, d]),
+                crate::validate::fmt_shape(&[m.nrows(), m.ncols()]),
+            ));
+        }
+        for t in 0..len {
+            data.extend(m.row(t).iter().copied());
+        }
+    }
+    Ok((data, matrices.len(), len, d))
 }
 
 /// Errors unless `1 ≤ i ≤ L-1`.

@@ -118,9 +118,9 @@ impl<T: Scalar> LtiStateSpace<T> {
         Ok(Self { channels: chans, len, block: BlockShape::SISO, state })
     }
 
-    /// Channels with dense `A` (`N × N`), `B` (`N × m`), `C` (`p × N`), all channels
-    /// of the same shape.
-    pub fn dense(systems: Vec<(DMatrix<T>, DMatrix<T>, DMatrix<T>)>, len: usize) -> Result<Self> {
+    /// Channels with dense `A` (`N × N`), `B` (`N × m`), `C` (`p × N`) given as
+    /// nalgebra matrices, all channels of the same shape (MIMO when `p` or `m` > 1).
+    pub fn from_matrices(systems: Vec<(DMatrix<T>, DMatrix<T>, DMatrix<T>)>, len: usize) -> Result<Self> {
         let (a0, b0, c0) =
             systems.first().ok_or_else(|| EssError::empty("LTI state space", "give at least one (A, B, C)"))?;
         let (n, m, p) = (a0.nrows(), b0.ncols(), c0.nrows());

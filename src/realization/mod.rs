@@ -149,10 +149,16 @@ impl<T: Scalar> Realization<T> {
         &self.a
     }
     /// `B_t` (`N × m`).
+    ///
+    /// # Panics
+    /// If `t ≥ L` for a time-varying `B`.
     pub fn b(&self, t: usize) -> &DMatrix<T> {
         self.b.at(t)
     }
     /// `C_t` (`p × N`).
+    ///
+    /// # Panics
+    /// If `t ≥ L` for a time-varying `C`.
     pub fn c(&self, t: usize) -> &DMatrix<T> {
         self.c.at(t)
     }
