@@ -104,7 +104,7 @@ pub enum EssError {
         iterations: usize,
     },
     /// A computation would need more memory than allowed.
-    #[error("this needs about {required} bytes, above the memory budget of {budget} bytes: for a dense operator use the structured path (an operator with a state realization); otherwise evaluate fewer indices (`Indices::Stride`) or channels, or raise `EssOptions::memory_budget`")]
+    #[error("this needs about {required} bytes, above the memory budget of {budget} bytes: for a dense operator use the structured path (an operator with a state realization); otherwise evaluate fewer indices (`Indices::Stride`) or raise `EssOptions::memory_budget`")]
     MemoryBudget {
         /// Estimated bytes.
         required: u64,

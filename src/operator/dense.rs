@@ -183,6 +183,9 @@ impl<T: Scalar> LinearOperator for DenseOperator<T> {
     fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
         Ok(self.matrix(channel)?.clone())
     }
+    fn dense_matrix(&self, channel: usize) -> Result<std::borrow::Cow<'_, DMatrix<T>>> {
+        self.matrix(channel).map(std::borrow::Cow::Borrowed)
+    }
     fn hankel_block(&self, channel: usize, i: usize) -> Result<DMatrix<T>> {
         super::check_index(self.len, i)?;
         Ok(super::slice_hankel(self.matrix(channel)?, self.block, self.len, i))

@@ -34,6 +34,7 @@ use crate::error::{EssError, Result};
 use crate::realization::Realization;
 use crate::scalar::Scalar;
 use nalgebra::DMatrix;
+use std::borrow::Cow;
 
 /// Shape of one block `T_{t,s}` of a causal operator: `p` outputs × `m` inputs per step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +93,13 @@ pub trait LinearOperator: Sync {
     /// The dense causal matrix `T` of `channel`, of size `(p·L) × (m·L)`, with
     /// `y = T u`.
     fn dense(&self, channel: usize) -> Result<DMatrix<Self::Scalar>>;
+
+    /// The dense matrix of `channel`, borrowed when the operator already stores it
+    /// (as [`DenseOperator`] does), computed by [`dense`](Self::dense) otherwise.
+    /// The dense path reads `T` through this, so a stored matrix is never copied.
+    fn dense_matrix(&self, channel: usize) -> Result<Cow<'_, DMatrix<Self::Scalar>>> {
+        self.dense(channel).map(Cow::Owned)
+    }
 
     /// The Hankel block `H_i = T[i·p.., ..i·m]` of `channel`, for `1 ≤ i ≤ L-1`:
     /// the map from the strictly-past inputs `u_0..u_{i-1}` to the outputs

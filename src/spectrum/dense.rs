@@ -17,7 +17,7 @@ where
     R: Send,
     F: Fn(&Spectrum<O::Scalar>) -> R + Sync + Send,
 {
-    let t = op.dense(channel)?;
+    let t = op.dense_matrix(channel)?;
     let (shape, len) = (op.block_shape(), op.seq_len());
     crate::parallel::try_map(indices, |&i| {
         let block = slice_hankel(&t, shape, len, i);
