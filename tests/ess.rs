@@ -264,3 +264,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn profile_from_values_validates_its_input() {
+    let m = Measure::Entropy;
+    let by = ess::ComputedBy::Dense;
+    let p = ess::Profile::from_values(6, vec![1, 3], m, by, Some(2), vec![vec![1.0, 2.0], vec![0.5, 1.5]]).unwrap();
+    assert_eq!(p.total(), vec![1.5, 3.5]);
+    assert_eq!(p.at(1, 3), Some(1.5));
+    assert_eq!(p.at(1, 2), None);
+    assert_eq!(p.tss(), Some(2));
+    assert!(ess::Profile::from_values(6, vec![3, 1], m, by, None, vec![vec![1.0, 2.0]]).is_err());
+    assert!(ess::Profile::from_values(6, vec![1, 6], m, by, None, vec![vec![1.0, 2.0]]).is_err());
+    assert!(ess::Profile::from_values(6, vec![1, 3], m, by, None, vec![vec![1.0]]).is_err());
+    assert!(ess::Profile::from_values(6, vec![1, 3], m, by, None, vec![]).is_err());
+}
+
+#[test]
+fn tolerance_and_entropy_helpers_follow_their_definitions() {
+    // Descending input: counts strictly greater than the threshold.
+    let s = [3.0, 2.0, 2.0, 1e-20];
+    assert_eq!(Tolerance::Absolute(2.0).count(&s, (4, 4)).unwrap(), 1);
+    assert_eq!(Tolerance::Relative(0.5).count(&s, (4, 4)).unwrap(), 3);
+    assert_eq!(Tolerance::NumericalRank.count(&s, (4, 4)).unwrap(), 3);
+    assert!(Tolerance::Relative(0.0).count(&s, (4, 4)).is_err());
+    assert_eq!(Tolerance::NumericalRank.mode_name(), "numerical_rank");
+    assert_eq!(Tolerance::Absolute(0.1).value(), Some(0.1));
+    // Entropy does not depend on order, ignores zeros, and is exp(H) of p = σ/Σσ.
+    let (a, b) = (ess::entropy_of(&[1.0, 3.0, 0.0]), ess::entropy_of(&[3.0, 0.0, 1.0]));
+    assert_eq!(a, b);
+    let h: f64 = -(0.25f64 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
+    assert!((a - h.exp()).abs() < 1e-15);
+    assert_eq!(ess::entropy_of::<f64>(&[]), 0.0);
+}

@@ -52,9 +52,11 @@ pub struct EssOptions {
     pub indices: Indices,
     /// Which algorithm (default: [`Path::Auto`]).
     pub path: Path,
-    /// Upper bound, in bytes, on the memory the dense path may allocate for one
-    /// channel's `T` and its blocks (default 8 GiB). Larger requests fail with
-    /// [`EssError::MemoryBudget`] before allocating.
+    /// Upper bound, in bytes, on the working memory (default 8 GiB): on the dense
+    /// path one channel's `T` and its blocks ([`dense_bytes`]), on the structured
+    /// path the realizations and factors of the channels in flight
+    /// ([`structured_bytes`]). Larger requests fail with [`EssError::MemoryBudget`]
+    /// before allocating.
     pub memory_budget: u64,
 }
 
