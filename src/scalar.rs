@@ -39,30 +39,24 @@ pub trait Scalar:
     fn is_finite_value(self) -> bool;
 }
 
-impl Scalar for f32 {
-    const EPSILON: Self = f32::EPSILON;
-    const NAME: &'static str = "f32";
-    fn cast(x: f64) -> Self {
-        x as f32
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn is_finite_value(self) -> bool {
-        self.is_finite()
-    }
+macro_rules! impl_scalar {
+    ($t:ty) => {
+        impl Scalar for $t {
+            const EPSILON: Self = <$t>::EPSILON;
+            const NAME: &'static str = stringify!($t);
+            fn cast(x: f64) -> Self {
+                // f64 → f32 rounds to nearest (overflowing to ±∞), f64 → f64 is exact.
+                num_traits::AsPrimitive::<$t>::as_(x)
+            }
+            fn to_f64(self) -> f64 {
+                num_traits::AsPrimitive::<f64>::as_(self)
+            }
+            fn is_finite_value(self) -> bool {
+                num_traits::Float::is_finite(self)
+            }
+        }
+    };
 }
 
-impl Scalar for f64 {
-    const EPSILON: Self = f64::EPSILON;
-    const NAME: &'static str = "f64";
-    fn cast(x: f64) -> Self {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn is_finite_value(self) -> bool {
-        self.is_finite()
-    }
-}
+impl_scalar!(f32);
+impl_scalar!(f64);

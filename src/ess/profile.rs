@@ -187,3 +187,53 @@ impl Profile {
         Ok(self.max() / tss)
     }
 }
+
+/// Approximate equality of profiles (same length, indices, measure and channel
+/// count; values within `epsilon` absolute), e.g. to compare an `f32` run with an
+/// `f64` run or the dense path with the structured one.
+///
+/// ```
+/// use approx::assert_relative_eq;
+/// use effective_state_size::{ess, ess::{EssOptions, Measure, Path}, LtiStateSpace};
+/// let op = LtiStateSpace::diagonal(&[0.9, 0.4], &[1.0, 1.0], &[1.0, -0.5], 1, 2, 32)?;
+/// let dense = ess::profile(&op, Measure::Entropy, &EssOptions { path: Path::Dense, ..Default::default() })?;
+/// let fast = ess::profile(&op, Measure::Entropy, &EssOptions { path: Path::Structured, ..Default::default() })?;
+/// assert_relative_eq!(dense, fast, max_relative = 1e-9);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+impl approx::AbsDiffEq for Profile {
+    type Epsilon = f64;
+    fn default_epsilon() -> f64 {
+        f64::EPSILON
+    }
+    fn abs_diff_eq(&self, other: &Self, epsilon: f64) -> bool {
+        self.same_layout(other)
+            && self.values.iter().flatten().zip(other.values.iter().flatten()).all(|(a, b)| a.abs_diff_eq(b, epsilon))
+    }
+}
+
+/// Relative comparison of the values, for [`approx::assert_relative_eq!`].
+impl approx::RelativeEq for Profile {
+    fn default_max_relative() -> f64 {
+        f64::EPSILON
+    }
+    fn relative_eq(&self, other: &Self, epsilon: f64, max_relative: f64) -> bool {
+        self.same_layout(other)
+            && self
+                .values
+                .iter()
+                .flatten()
+                .zip(other.values.iter().flatten())
+                .all(|(a, b)| a.relative_eq(b, epsilon, max_relative))
+    }
+}
+
+impl Profile {
+    /// Same length, indices, measure and channel count (the path may differ).
+    fn same_layout(&self, other: &Self) -> bool {
+        self.seq_len == other.seq_len
+            && self.indices == other.indices
+            && self.measure == other.measure
+            && self.values.len() == other.values.len()
+    }
+}
