@@ -267,13 +267,11 @@ impl<T: Scalar> TimeVaryingStateSpace<T> {
         if p == 0 || m == 0 {
             return Err(EssError::param("block shape", "p and m must be at least 1"));
         }
-        crate::validate::check_array("A_t", a, &[channels, len, state, state], &["channels", "L", "N", "N"])?;
-        crate::validate::check_array("B_t", b, &[channels, len, state, m], &["channels", "L", "N", "m"])?;
-        crate::validate::check_array("C_t", c, &[channels, len, p, state], &["channels", "L", "p", "N"])?;
+        // Validated as 4-D arrays (for messages), stored as (channels, L, flattened step).
         Ok(Self {
-            a: Array3::new("A_t", a, [channels, len, state * state], ["channels", "L", "N·N"])?,
-            b: Array3::new("B_t", b, [channels, len, state * m], ["channels", "L", "N·m"])?,
-            c: Array3::new("C_t", c, [channels, len, p * state], ["channels", "L", "p·N"])?,
+            a: Array3::new4("A_t", a, [channels, len, state, state], ["channels", "L", "N", "N"])?,
+            b: Array3::new4("B_t", b, [channels, len, state, m], ["channels", "L", "N", "m"])?,
+            c: Array3::new4("C_t", c, [channels, len, p, state], ["channels", "L", "p", "N"])?,
             len,
             state,
             block,

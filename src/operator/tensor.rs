@@ -22,6 +22,12 @@ impl<T: Scalar> Array3<T> {
         check_array(what, data, &dims, &names)?;
         Ok(Self { data: data.to_vec(), dims: [dims[0], dims[1], 1] })
     }
+    /// Validates a 4-D `(channels, L, a, b)` array and stores each step's `a × b`
+    /// block as one row-major row of width `a·b`.
+    pub(crate) fn new4(what: &str, data: &[T], dims: [usize; 4], names: [&str; 4]) -> Result<Self> {
+        check_array(what, data, &dims, &names)?;
+        Ok(Self { data: data.to_vec(), dims: [dims[0], dims[1], dims[2] * dims[3]] })
+    }
     /// Checks every value lies in `[lo, hi]`.
     pub(crate) fn check_range(&self, what: &str, lo: f64, hi: f64) -> Result<()> {
         let dims: Vec<usize> = if self.dims[2] == 1 { self.dims[..2].to_vec() } else { self.dims.to_vec() };
