@@ -320,7 +320,7 @@ fn many_channels_plot_as_mean_with_band() {
     assert!(text.contains("<polygon"), "the min–max band is drawn as a polygon");
 }
 
-/// Regression (fuzzing): a header whose shape needs far more data than the file
+/// Regression (reader audit): a header whose shape needs far more data than the file
 /// holds is an error, not a huge allocation.
 #[test]
 fn npy_header_larger_than_the_file_is_rejected() {
