@@ -169,5 +169,9 @@ proptest! {
         normalize_rows(&mut k, d);
         let beta = uniform_vec(&mut r, len, 0.0, 1.0);
         prop_assert!(within(tol_profile(&DeltaNet::new(&q, &k, &beta, 1, len, d).unwrap(), tol, Path::Dense)));
+        let gates = uniform_vec(&mut r, len, 0.0, 1.0);
+        prop_assert!(within(tol_profile(&DeltaNet::gated(&q, &k, &beta, &gates, 1, len, d).unwrap(), tol, Path::Dense)));
+        let normalized = LinearAttention::new(&q, &k, 1, len, d).unwrap().with_feature_map(FeatureMap::EluPlusOne).unwrap().normalized().unwrap();
+        prop_assert!(within(tol_profile(&normalized, tol, Path::Dense)));
     }
 }

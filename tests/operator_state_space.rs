@@ -227,5 +227,21 @@ proptest! {
         prop_assert!(tol_profile(&op, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
         let m = random_mamba(seed, 1, 24, n);
         prop_assert!(tol_profile(&m, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
+        let mut r = rng(seed);
+        let len = 24;
+        let ssd = Ssd::new(&uniform_vec(&mut r, len, 0.0, 1.0), &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), 1, len, n).unwrap();
+        prop_assert!(tol_profile(&ssd, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
+        let (p, q) = (2, 2);
+        let tv = TimeVaryingStateSpace::new(
+            &normal_vec(&mut r, len * n * n),
+            &normal_vec(&mut r, len * n * q),
+            &normal_vec(&mut r, len * p * n),
+            1,
+            len,
+            n,
+            BlockShape { outputs: p, inputs: q },
+        )
+        .unwrap();
+        prop_assert!(tol_profile(&tv, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
     }
 }
