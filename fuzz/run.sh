@@ -20,7 +20,7 @@ for target in npy_reader safetensors_reader dense_constructor; do
   echo "== fuzz $target (${secs}s)"
   log="fuzz/$target.log"
   if ! cargo fuzz run -O "$target" "$corpus" "${seeds[@]}" -- \
-      -max_total_time="$secs" -seed=1 -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
+      -max_total_time="$secs" -seed=1 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz target $target failed; the input is in fuzz/artifacts/$target"
     exit 1

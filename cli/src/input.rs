@@ -39,7 +39,51 @@ pub fn read_bytes(bytes: &[u8], ext: &str, name: Option<&str>) -> Result<Tensor,
     }
 }
 
+/// Checks the `.npy` preamble and header dict before the full parser sees them:
+/// the version, a header of at most 64 KiB, and a plain header (`{'descr': …,
+/// 'fortran_order': …, 'shape': (…)}`, nesting depth ≤ 2, no lists). Deeply nested
+/// headers make the general Python-literal parser take exponential time, and no
+/// float array needs them.
+fn screen_npy_header(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err("not a valid .npy file: missing the \\x93NUMPY magic string".into());
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => return Err(format!("not a valid .npy file: unsupported format version {v}")),
+    };
+    if header_len > 64 * 1024 {
+        return Err(format!("not a valid .npy file: header of {header_len} bytes (at most 64 KiB expected)"));
+    }
+    let header = bytes.get(start..start + header_len).ok_or("not a valid .npy file: truncated header")?;
+    let (mut depth, mut quote) = (0usize, None::<u8>);
+    for &c in header {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(c),
+            (None, b'[') => {
+                return Err(
+                    "unsupported dtype: structured arrays are not read; save a plain float32/float64 array".into()
+                )
+            }
+            (None, b'(' | b'{') => {
+                depth += 1;
+                if depth > 2 {
+                    return Err("not a valid .npy file: header nested too deeply".into());
+                }
+            }
+            (None, b')' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn read_npy(bytes: &[u8]) -> Result<Tensor, String> {
+    screen_npy_header(bytes)?;
     let npy = npyz::NpyFile::new(bytes).map_err(|e| format!("not a valid .npy file: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let order = npy.order();

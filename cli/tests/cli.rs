@@ -325,15 +325,42 @@ fn many_channels_plot_as_mean_with_band() {
 #[test]
 fn npy_header_larger_than_the_file_is_rejected() {
     let d = dir();
-    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000), }";
+    let path = d.path().join("huge.npy");
+    raw_npy(&path, "{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000), }", &[0u8; 64]);
+    assert_fails(&["profile", path.to_str().unwrap()], "needs more data than the file's");
+}
+
+/// Writes a v1 `.npy` file with the given header dict and `data` bytes.
+fn raw_npy(path: &Path, header: &str, data: &[u8]) {
     let pad = 64 - (10 + header.len() + 1) % 64;
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend_from_slice(&((header.len() + pad + 1) as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
     bytes.extend(std::iter::repeat_n(b' ', pad));
     bytes.push(b'\n');
-    bytes.extend_from_slice(&[0u8; 64]);
-    let path = d.path().join("huge.npy");
-    std::fs::write(&path, bytes).unwrap();
-    assert_fails(&["profile", path.to_str().unwrap()], "needs more data than the file's");
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Regression (found by the npy_reader fuzz target): deeply nested headers made the
+/// general header parser take exponential time. They are rejected up front.
+#[test]
+fn deeply_nested_npy_headers_are_rejected_quickly() {
+    let d = dir();
+    let lists = d.path().join("lists.npy");
+    raw_npy(&lists, &format!("{{'descr': {}, 'fortran_order': False, 'shape': (2, 2), }}", "[".repeat(70)), &[0; 32]);
+    let start = std::time::Instant::now();
+    assert_fails(&["profile", lists.to_str().unwrap()], "structured arrays are not read");
+    let parens = d.path().join("parens.npy");
+    raw_npy(
+        &parens,
+        &format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {}2, 2)))), }}", "(".repeat(60)),
+        &[0; 32],
+    );
+    assert_fails(&["profile", parens.to_str().unwrap()], "header nested too deeply");
+    assert!(start.elapsed().as_secs() < 5, "rejection must be immediate");
+    // A quoted bracket is data, not nesting: this header is plain and valid.
+    let quoted = d.path().join("quoted.npy");
+    raw_npy(&quoted, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", &[0; 32]);
+    assert!(ess_bin(&["profile", quoted.to_str().unwrap()]).status.success());
 }
