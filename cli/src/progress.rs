@@ -26,13 +26,15 @@ impl Progress {
         let width = 30;
         let filled = (frac * width as f64).round() as usize;
         let bar: String = (0..width).map(|k| if k < filled { '=' } else { ' ' }).collect();
+        let elapsed = self.start.elapsed().as_secs_f64();
+        // Blocks cost more in the middle of a channel, so this is a rough estimate.
+        let eta = if frac > 0.0 { elapsed * (1.0 - frac) / frac } else { 0.0 };
         let _ = write!(
             std::io::stderr(),
-            "\r[{bar}] {:>3.0}%  channel {}/{}  {:.1}s ",
+            "\r[{bar}] {:>3.0}%  channel {}/{}  {elapsed:.1}s elapsed, ~{eta:.0}s left ",
             frac * 100.0,
             channel + 1,
             channels,
-            self.start.elapsed().as_secs_f64()
         );
     }
     pub fn finish(&mut self) {
