@@ -7,11 +7,6 @@ use effective_state_size::ess::{Path, Tolerance};
 use effective_state_size::{AttentionBias, EssError, LinearAttention, LinearOperator, SoftmaxAttention};
 use proptest::prelude::*;
 
-fn qk(seed: u64, heads: usize, len: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut r = rng(seed);
-    (normal_vec(&mut r, heads * len * d), normal_vec(&mut r, heads * len * d))
-}
-
 #[test]
 fn dense_rows_are_a_softmax_of_scaled_logits() {
     let (len, d) = (12, 4);

@@ -13,7 +13,7 @@ fn fir_apply_and_realization_match_dense() {
     let op = FirConvolution::new(&normal_vec(&mut r, 3 * 5), 3, 5, 17).unwrap();
     assert_apply_matches_dense(&op, 1);
     assert_realization_matches(&op, 2);
-    assert_structured_matches_dense(&op, 1e-8);
+    assert_structured_matches_dense(&op);
     let one_tap = FirConvolution::new(&[2.0], 1, 1, 6).unwrap();
     assert_eq!(one_tap.theoretical_state_size(), Some(0));
     assert_apply_matches_dense(&one_tap, 3);
@@ -60,7 +60,7 @@ fn gated_convolution_matches_its_formula_and_keeps_the_kernel_tss() {
     assert_eq!(t[(15, 5)], 0.0);
     assert_apply_matches_dense(&op, 5);
     assert_realization_matches(&op, 6);
-    assert_structured_matches_dense(&op, 1e-8);
+    assert_structured_matches_dense(&op);
     assert_eq!(op.theoretical_state_size(), Some(k - 1));
     let p = tol_profile(&op, Tolerance::NumericalRank, Path::Auto);
     assert_eq!(p[0][14], (k - 1) as f64);

@@ -243,10 +243,7 @@ where
 
 /// Bytes the dense path needs for one channel: `T` plus one block per worker.
 pub fn dense_bytes<O: LinearOperator + ?Sized>(op: &O) -> u64 {
-    let (len, b) = (op.seq_len() as u64, op.block_shape());
-    let t = (b.outputs as u64 * len)
-        .saturating_mul(b.inputs as u64 * len)
-        .saturating_mul(std::mem::size_of::<O::Scalar>() as u64);
+    let t = crate::operator::dense_matrix_bytes(op);
     // Blocks are at most a quarter of T; one per worker thread.
     t.saturating_add((t / 4).saturating_mul(workers() as u64))
 }

@@ -107,7 +107,7 @@ pub trait LinearOperator: Sync {
     fn hankel_block(&self, channel: usize, i: usize) -> Result<DMatrix<Self::Scalar>> {
         check_channel(self, channel)?;
         check_index(self.seq_len(), i)?;
-        let t = self.dense(channel)?;
+        let t = self.dense_matrix(channel)?;
         Ok(slice_hankel(&t, self.block_shape(), self.seq_len(), i))
     }
 
@@ -156,12 +156,17 @@ pub(crate) fn check_channel<O: LinearOperator + ?Sized>(op: &O, channel: usize) 
 /// with [`EssError::MemoryBudget`] instead of failing in the allocator.
 pub const DENSE_LIMIT_BYTES: u64 = 8 << 30;
 
+/// Bytes of one channel's dense `T`: `(p·L)·(m·L)` scalars (saturating).
+pub(crate) fn dense_matrix_bytes<O: LinearOperator + ?Sized>(op: &O) -> u64 {
+    let (len, b) = (op.seq_len() as u64, op.block_shape());
+    (b.outputs as u64 * len)
+        .saturating_mul(b.inputs as u64 * len)
+        .saturating_mul(std::mem::size_of::<O::Scalar>() as u64)
+}
+
 /// Errors if one channel's dense `T` would exceed [`DENSE_LIMIT_BYTES`].
 pub(crate) fn check_dense_size<O: LinearOperator + ?Sized>(op: &O) -> Result<()> {
-    let (len, b) = (op.seq_len() as u64, op.block_shape());
-    let bytes = (b.outputs as u64 * len)
-        .saturating_mul(b.inputs as u64 * len)
-        .saturating_mul(std::mem::size_of::<O::Scalar>() as u64);
+    let bytes = dense_matrix_bytes(op);
     if bytes > DENSE_LIMIT_BYTES {
         return Err(EssError::MemoryBudget { required: bytes, budget: DENSE_LIMIT_BYTES });
     }

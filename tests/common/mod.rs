@@ -59,7 +59,7 @@ pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
 }
 
-use effective_state_size::ess::{self, EssOptions, Measure, Path, Tolerance};
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Path, Tolerance};
 use effective_state_size::LinearOperator;
 
 /// `op.apply(c, u)` equals `dense(c) · u` for every channel (random `u`).
@@ -102,26 +102,44 @@ pub fn assert_realization_matches<O: LinearOperator<Scalar = f64>>(op: &O, seed:
     }
 }
 
-/// Structured and dense profiles agree (f64): singular values above 1e-10·σ₁
-/// within `rel`, entropy-ESS within `rel`, and tolerance-ESS equal away from ties.
-pub fn assert_structured_matches_dense<O: LinearOperator<Scalar = f64>>(op: &O, rel: f64) {
-    let ms = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-6))];
-    let dense = ess::profiles(op, &ms, &EssOptions { path: Path::Dense, ..Default::default() }).unwrap();
-    let fast = ess::profiles(op, &ms, &EssOptions { path: Path::Structured, ..Default::default() }).unwrap();
+/// Structured and dense profiles agree (f64) at `indices`: entropy-ESS within
+/// 1e-8 relative, and tolerance-ESS at `Relative(tol)` equal away from ties.
+pub fn assert_structured_matches_dense_at<O: LinearOperator<Scalar = f64>>(op: &O, indices: Indices, tol: f64) {
+    let ms = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(tol))];
+    let opts = |path| EssOptions { indices: indices.clone(), path, ..Default::default() };
+    let dense = ess::profiles(op, &ms, &opts(Path::Dense)).unwrap();
+    let fast = ess::profiles(op, &ms, &opts(Path::Structured)).unwrap();
     assert_eq!(fast[0].computed_by(), ess::ComputedBy::Structured);
+    approx::assert_relative_eq!(dense[0], fast[0], max_relative = 1e-8);
+    let b = op.block_shape();
     for c in 0..op.channels() {
         let t = op.dense(c).unwrap();
-        let b = op.block_shape();
-        for (j, &i) in dense[0].indices().iter().enumerate() {
-            let (e_d, e_s) = (dense[0].channel(c)[j], fast[0].channel(c)[j]);
-            assert!(close(e_d, e_s, rel), "{} channel {c} i={i}: entropy dense {e_d} structured {e_s}", op.family());
+        for (j, &i) in dense[1].indices().iter().enumerate() {
             let s = oracle_sv(&t, i, b.outputs, b.inputs);
-            let near_tie = s.iter().any(|&x| s[0] > 0.0 && (x / s[0] / 1e-6 - 1.0).abs() < 1e-3);
+            let near_tie = s.iter().any(|&x| s[0] > 0.0 && (x / s[0] / tol - 1.0).abs() < 1e-3);
             if !near_tie {
-                assert_eq!(dense[1].channel(c)[j], fast[1].channel(c)[j], "{} i={i}", op.family());
+                assert_eq!(dense[1].channel(c)[j], fast[1].channel(c)[j], "{} channel {c} i={i}", op.family());
             }
         }
     }
+}
+
+/// [`assert_structured_matches_dense_at`] at every index, `Relative(1e-6)`.
+pub fn assert_structured_matches_dense<O: LinearOperator<Scalar = f64>>(op: &O) {
+    assert_structured_matches_dense_at(op, Indices::All, 1e-6);
+}
+
+/// Queries and keys `(heads, L, d)`, standard normal.
+pub fn qk(seed: u64, heads: usize, len: usize, d: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut r = rng(seed);
+    (normal_vec(&mut r, heads * len * d), normal_vec(&mut r, heads * len * d))
+}
+
+/// A random dense `n × n` matrix scaled to spectral radius `rho`.
+pub fn random_stable(r: &mut StdRng, n: usize, rho: f64) -> DMatrix<f64> {
+    let a = DMatrix::from_vec(n, n, normal_vec(r, n * n));
+    let radius = a.clone().complex_eigenvalues().iter().map(|z| z.norm()).fold(0.0, f64::max);
+    a * (rho / radius)
 }
 
 /// Tolerance-ESS profile of channel `c` under `tol`.
