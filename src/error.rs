@@ -32,8 +32,10 @@ pub enum EssError {
         value: f64,
     },
     /// A matrix that must be causal has a nonzero entry above its block diagonal.
-    #[error("matrix is not causal: entry (row {row}, column {col}) = {value} lies above the block diagonal (output step {step_out} reads input step {step_in}); pass a block lower-triangular matrix, or build it with `DenseOperator::from_causal_part` to discard the upper part on purpose")]
+    #[error("the matrix of channel {channel} is not causal: entry (row {row}, column {col}) = {value} lies above the block diagonal (output step {step_out} reads input step {step_in}); pass a block lower-triangular matrix, or build it with `DenseOperator::from_causal_part` to discard the upper part on purpose")]
     NotCausal {
+        /// The channel whose matrix is not causal.
+        channel: usize,
         /// Row of the first offending entry.
         row: usize,
         /// Column of the first offending entry.
@@ -104,26 +106,51 @@ pub enum EssError {
         iterations: usize,
     },
     /// A computation would need more memory than allowed.
-    #[error("this needs about {required} bytes, above the memory budget of {budget} bytes: for a dense operator use the structured path (an operator with a state realization); otherwise evaluate fewer indices (`Indices::Stride`) or raise `EssOptions::memory_budget`")]
+    #[error("{what} needs about {required} bytes, above the memory budget of {budget} bytes: {hint}")]
     MemoryBudget {
+        /// What needs the memory, e.g. `"the dense path (T of one channel, L = 40000, and one block)"`.
+        what: String,
         /// Estimated bytes.
         required: u64,
         /// The configured budget.
         budget: u64,
+        /// What can be done about it.
+        hint: String,
     },
     /// The structured path was forced for an operator that offers no realization.
-    #[error("the structured path was requested, but this {family} operator offers no state realization: use `Path::Dense` or `Path::Auto`")]
+    #[error("the structured path was requested, but this {family} operator offers no state realization: use `Method::Dense` or `Method::Auto`")]
     NoRealization {
         /// The operator family.
         family: String,
     },
     /// A featurizer (user code) failed to produce an operator.
-    #[error("featurizer failed on input {input}: {message}")]
+    #[error("featurizer failed on input {input}: {source}")]
     Featurizer {
         /// Index of the input in the batch.
         input: usize,
-        /// The featurizer's message.
-        message: String,
+        /// The featurizer's own error.
+        #[source]
+        source: Box<EssError>,
+    },
+    /// An operator's implementation of [`LinearOperator`](crate::LinearOperator)
+    /// returned something inconsistent with what it declares (a dense matrix of the
+    /// wrong shape, a realization of another size, an output of the wrong length).
+    #[error("the {family} operator is inconsistent on channel {channel}: {problem}; check the implementation with `ess::verify`")]
+    InvalidOperator {
+        /// The operator family ([`LinearOperator::family`](crate::LinearOperator::family)).
+        family: String,
+        /// The channel being evaluated.
+        channel: usize,
+        /// What was wrong, with the expected and the received value.
+        problem: String,
+    },
+    /// A progress callback asked to stop ([`EssOptions::with_progress`](crate::ess::EssOptions::with_progress)).
+    #[error("cancelled by the progress callback after {done} of {total} blocks")]
+    Cancelled {
+        /// Blocks (channel, index pairs) finished before stopping.
+        done: usize,
+        /// Blocks requested in all.
+        total: usize,
     },
 }
 
@@ -133,6 +160,18 @@ impl EssError {
     }
     pub(crate) fn param(name: impl Into<String>, reason: impl Into<String>) -> Self {
         EssError::InvalidParameter { name: name.into(), reason: reason.into() }
+    }
+    pub(crate) fn invalid_operator(family: &str, channel: usize, problem: impl Into<String>) -> Self {
+        EssError::InvalidOperator { family: family.into(), channel, problem: problem.into() }
+    }
+    /// Adds the channel to the description of a non-finite value.
+    pub(crate) fn in_channel(self, channel: usize) -> Self {
+        match self {
+            EssError::NonFinite { what, position, value } => {
+                EssError::NonFinite { what: format!("{what} of channel {channel}"), position, value }
+            }
+            e => e,
+        }
     }
     pub(crate) fn empty(what: impl Into<String>, hint: impl Into<String>) -> Self {
         EssError::Empty { what: what.into(), hint: hint.into() }

@@ -9,11 +9,11 @@
 //! state size (TSS).
 //!
 //! ```
-//! use effective_state_size::{ess, SoftmaxAttention};
+//! use effective_state_size::{ess, Dims, SoftmaxAttention};
 //! // One head, L = 8, d = 2.
 //! let q: Vec<f64> = (0..16).map(|j| (j as f64 * 0.7).sin()).collect();
 //! let k: Vec<f64> = (0..16).map(|j| (j as f64 * 1.3).cos()).collect();
-//! let attn = SoftmaxAttention::new(&q, &k, 1, 8, 2)?;
+//! let attn = SoftmaxAttention::new(&q, &k, Dims { channels: 1, len: 8, width: 2 })?;
 //! let profile = ess::entropy(&attn)?;           // entropy-ESS at i = 1..7
 //! assert_eq!(profile.indices(), &[1, 2, 3, 4, 5, 6, 7]);
 //! let tol = ess::tolerance(&attn, ess::Tolerance::Relative(1e-3))?;
@@ -37,17 +37,30 @@
 //!   to `σ_1`, or [`NumericalRank`](ess::Tolerance::NumericalRank)
 //!   (`σ_1·max(rows, cols)·ε`). **Entropy-ESS** is `exp(-Σ p_k ln p_k)` with
 //!   `p_k = σ_k/Σσ` (natural log), 0 for a zero block.
-//! * **Data layout**: multi-channel tensors are row-major `(channels, L, …)` slices,
-//!   sequences are step after step.
+//! * **Data layout**: multi-channel tensors are row-major `(channels, L, …)` slices
+//!   whose sizes are passed by name as a [`Dims`]; sequences are step after step.
+//! * **Checks at the boundary**: every public function validates its input and what
+//!   an operator's kernels return (shape, finiteness, causality), and reports
+//!   problems as an [`EssError`] naming the channel, the index and the entry. No
+//!   input makes the crate panic.
+//! * **Memory**: one budget ([`ess::EssOptions::with_memory_budget`], 8 GiB by
+//!   default) bounds every computation; see [`planner`].
+//!
+//! The mathematics, with derivations, is in [`theory`].
 //!
 //! ## Organisation
-//! * [`operator`]: [`LinearOperator`] and one type per family.
+//! * [`operator`]: [`LinearOperator`] (what a layer implements), [`OperatorExt`]
+//!   (the checked calls) and one type per family.
+//! * [`planner`]: method choice, memory estimate and budget, the sweeps.
 //! * [`realization`]: state realizations that the structured path uses.
 //! * [`spectrum`]: singular values (backend trait, dense and Gramian paths).
 //! * [`ess`]: measures, profiles, aggregation, the planner.
 //! * [`Scalar`]: `f32` or `f64`; [`EssError`]: every failure, typed.
 //! * [`guide`]: the user guide (definitions, choosing a tolerance, aggregation,
-//!   the two paths, worked closed forms).
+//!   the two paths, worked closed forms, writing your own operator).
+//! * [`prelude`]: the traits and types most programs need.
+//! * [`nalgebra`]: the re-exported matrix crate, so that implementing
+//!   [`LinearOperator`] does not require pinning the same nalgebra version.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -58,15 +71,30 @@ pub mod ess;
 pub mod guide {}
 pub mod operator;
 mod parallel;
+pub mod planner;
 pub mod realization;
 pub mod scalar;
 pub mod spectrum;
+#[doc = include_str!("../docs/theory.md")]
+pub mod theory {}
 mod validate;
 
 pub use error::{EssError, Result};
+/// The matrix crate of the public API (`DMatrix` in [`LinearOperator`] and
+/// [`Realization`]), re-exported so that `effective_state_size::nalgebra::DMatrix`
+/// is always the right version.
+pub use nalgebra;
 pub use operator::*;
 pub use realization::Realization;
 pub use scalar::Scalar;
+
+/// The traits and types most programs need: `use effective_state_size::prelude::*;`.
+pub mod prelude {
+    pub use crate::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
+    pub use crate::operator::*;
+    pub use crate::realization::{Realization, Steps, Transition};
+    pub use crate::{EssError, Scalar};
+}
 
 /// The README's code blocks, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

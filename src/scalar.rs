@@ -6,7 +6,9 @@
 //! throughout (for example [`Tolerance::NumericalRank`](crate::ess::Tolerance)) depend on
 //! the machine epsilon of a known IEEE type.
 
-use nalgebra::RealField;
+use crate::error::Result;
+use crate::spectrum::SvdBackend;
+use nalgebra::{DMatrix, RealField};
 
 mod sealed {
     pub trait Sealed {}
@@ -37,10 +39,13 @@ pub trait Scalar:
     fn to_f64(self) -> f64;
     /// `true` unless the value is NaN or ±∞.
     fn is_finite_value(self) -> bool;
+    /// The singular values of `block` from `backend`, dispatched to the backend's
+    /// method for this type (so that [`SvdBackend`] stays object-safe).
+    fn singular_values_by(backend: &dyn SvdBackend, block: DMatrix<Self>) -> Result<Vec<Self>>;
 }
 
 macro_rules! impl_scalar {
-    ($t:ty) => {
+    ($t:ty, $svd:ident) => {
         impl Scalar for $t {
             const EPSILON: Self = <$t>::EPSILON;
             const NAME: &'static str = stringify!($t);
@@ -54,9 +59,45 @@ macro_rules! impl_scalar {
             fn is_finite_value(self) -> bool {
                 num_traits::Float::is_finite(self)
             }
+            fn singular_values_by(backend: &dyn SvdBackend, block: DMatrix<Self>) -> Result<Vec<Self>> {
+                backend.$svd(block)
+            }
         }
     };
 }
 
-impl_scalar!(f32);
-impl_scalar!(f64);
+impl_scalar!(f32, singular_values_f32);
+impl_scalar!(f64, singular_values_f64);
+
+/// `x · 2^k`, in steps that stay representable in `f32` (exact unless the result
+/// overflows or underflows).
+pub(crate) fn ldexp<T: Scalar>(mut x: T, mut k: i32) -> T {
+    while k != 0 {
+        let step = k.clamp(-100, 100);
+        x *= T::cast(2f64.powi(step));
+        k -= step;
+    }
+    x
+}
+
+/// The exponent `e` with `max_abs · 2^-e` in `[0.5, 1)`, 0 for 0 (or a non-finite value).
+pub(crate) fn exponent_of(max_abs: f64) -> i32 {
+    if max_abs > 0.0 && max_abs.is_finite() {
+        max_abs.log2().floor() as i32 + 1
+    } else {
+        0
+    }
+}
+
+/// Multiplies every value by `2^-e` where `e` = [`exponent_of`] their largest
+/// magnitude, and returns `e`: afterwards the largest magnitude lies in `[0.5, 1)`.
+pub(crate) fn normalize_pow2<T: Scalar>(values: &mut [T]) -> i32 {
+    let max = values.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    let e = exponent_of(max);
+    if e != 0 {
+        for v in values.iter_mut() {
+            *v = ldexp(*v, -e);
+        }
+    }
+    e
+}

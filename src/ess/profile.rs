@@ -1,10 +1,11 @@
-//! ESS profiles and their aggregates (THEORY §4).
+//! ESS profiles and their aggregates ([`crate::theory`] §4).
 
 use super::Measure;
 use crate::error::{EssError, Result};
 
-/// Which algorithm produced a profile.
+/// Which algorithm produced a profile (what [`Method::Auto`](super::Method::Auto) resolved to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ComputedBy {
     /// Singular values of blocks of the materialised `T` (`O(L⁴)` per channel).
     Dense,
@@ -25,7 +26,7 @@ impl ComputedBy {
 /// ESS values of every channel at the evaluated indices, with aggregates.
 ///
 /// `values[c][j]` is the ESS of channel `c` at index `indices[j]`. Aggregates follow
-/// THEORY §4: per channel the mean and max over indices; across channels the
+/// [`crate::theory`] §4: per channel the mean and max over indices; across channels the
 /// *average ESS* (mean) and the *total ESS* (sum, which is the ESS of the
 /// block-diagonal multi-channel operator for tolerance-ESS); utilization is
 /// `ESS / TSS`.

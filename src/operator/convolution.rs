@@ -7,11 +7,12 @@
 //!   are diagonal scalings and never raise rank, so TSS is that of `h`.
 
 use super::tensor::Array3;
-use super::{check_channel, check_input, LinearOperator};
+use super::{LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
 use crate::realization::{Realization, Steps, Transition};
 use crate::scalar::Scalar;
 use nalgebra::DMatrix;
+use std::borrow::Cow;
 
 /// Kernels `(channels, k)` plus optional gates `z`, `v` `(channels, L)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,15 +24,40 @@ struct Conv<T: Scalar> {
     len: usize,
 }
 
+/// Per-channel rows of equal length, flattened row-major: `(data, channels, width)`.
+fn flatten_rows<T: Scalar, R: AsRef<[T]>>(what: &str, rows: &[R], width_name: &str) -> Result<(Vec<T>, usize, usize)> {
+    let Some(first) = rows.first() else {
+        return Err(EssError::empty(what, format!("give one row of {width_name} values per channel")));
+    };
+    let width = first.as_ref().len();
+    if width == 0 {
+        return Err(EssError::empty(what, format!("each channel needs {width_name} ≥ 1 values")));
+    }
+    let mut data = Vec::with_capacity(rows.len() * width);
+    for (c, r) in rows.iter().enumerate() {
+        let r = r.as_ref();
+        if r.len() != width {
+            return Err(EssError::shape(
+                format!("{what} of channel {c}"),
+                format!("{width} values like channel 0"),
+                format!("{} values", r.len()),
+            ));
+        }
+        data.extend_from_slice(r);
+    }
+    Ok((data, rows.len(), width))
+}
+
 impl<T: Scalar> Conv<T> {
-    fn new(what: &str, kernels: &[T], channels: usize, k: usize, len: usize) -> Result<Self> {
-        if channels == 0 || k == 0 || len == 0 {
-            return Err(EssError::empty(what, "need channels ≥ 1, kernel length k ≥ 1 and L ≥ 1"));
+    fn new<R: AsRef<[T]>>(what: &str, kernels: &[R], len: usize) -> Result<Self> {
+        let (data, channels, k) = flatten_rows(&format!("{what} kernels"), kernels, "k")?;
+        if len == 0 {
+            return Err(EssError::empty(what, "the sequence length L must be at least 1"));
         }
         if k > len {
             return Err(EssError::param("kernel length", format!("k = {k} exceeds the sequence length L = {len}")));
         }
-        let kernels = Array3::new2(&format!("{what} kernels"), kernels, [channels, k], ["channels", "k"])?;
+        let kernels = Array3::new2(&format!("{what} kernels"), &data, [channels, k], ["channels", "k"])?;
         Ok(Self { kernels, gates: None, channels, k, len })
     }
     fn h(&self, c: usize) -> &[T] {
@@ -57,15 +83,21 @@ impl<T: Scalar> Conv<T> {
         })
     }
     /// Direct convolution `y_t = z_t Σ_j h_j v_{t-j} u_{t-j}`.
-    fn apply(&self, c: usize, u: &[T]) -> Vec<T> {
+    fn apply(&self, c: usize, u: &[T], y: &mut [T]) {
         let h = self.h(c);
         let vu: Vec<T> = (0..self.len).map(|t| self.gate(c, t).1 * u[t]).collect();
-        (0..self.len)
-            .map(|t| {
-                let acc = (0..self.k.min(t + 1)).fold(T::zero(), |acc, j| acc + h[j] * vu[t - j]);
-                self.gate(c, t).0 * acc
-            })
-            .collect()
+        for (t, yt) in y.iter_mut().enumerate() {
+            let acc = (0..self.k.min(t + 1)).fold(T::zero(), |acc, j| acc + h[j] * vu[t - j]);
+            *yt = self.gate(c, t).0 * acc;
+        }
+    }
+    /// The realization's kind: a shift register of `k-1` states, time-varying when gated.
+    fn shift_register(&self) -> RealizationInfo {
+        let order = self.k - 1;
+        match self.gates {
+            Some(_) => RealizationInfo::TimeVarying { order },
+            None => RealizationInfo::TimeInvariant { order },
+        }
     }
     /// Shift register, standard form: `x_t = (v_{t-1}u_{t-1}, …, v_{t-k+1}u_{t-k+1})`,
     /// `A` = down-shift, `B_t = v_t e_1`, `C_t = z_t (h_1, …, h_{k-1})`, `D_t = z_t h_0 v_t`.
@@ -89,7 +121,7 @@ impl<T: Scalar> Conv<T> {
 }
 
 macro_rules! conv_operator {
-    ($ty:ident, $family:literal, $tss:expr, $order:expr) => {
+    ($ty:ident, $family:literal, $info:expr) => {
         impl<T: Scalar> LinearOperator for $ty<T> {
             type Scalar = T;
             fn seq_len(&self) -> usize {
@@ -101,30 +133,22 @@ macro_rules! conv_operator {
             fn family(&self) -> &'static str {
                 $family
             }
-            fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-                check_channel(self, channel)?;
-                super::check_dense_size(self)?;
-                Ok(self.0.dense(channel))
+            fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
+                Ok(Cow::Owned(self.0.dense(channel)))
             }
             fn theoretical_state_size(&self) -> Option<usize> {
+                self.realization_info().order()
+            }
+            fn realization_info(&self) -> RealizationInfo {
                 #[allow(clippy::redundant_closure_call)]
-                ($tss)(&self.0)
+                ($info)(&self.0)
             }
-            fn realization_order(&self) -> Option<usize> {
-                #[allow(clippy::redundant_closure_call)]
-                ($order)(&self.0)
+            fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
+                self.0.realization(channel)
             }
-            fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-                check_channel(self, channel)?;
-                Ok(match self.realization_order() {
-                    Some(_) => Some(self.0.realization(channel)?),
-                    None => None,
-                })
-            }
-            fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-                check_channel(self, channel)?;
-                check_input(self, u)?;
-                Ok(self.0.apply(channel, u))
+            fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
+                self.0.apply(channel, u, y);
+                Ok(())
             }
         }
     };
@@ -136,8 +160,8 @@ macro_rules! conv_operator {
 /// register of the last `k-1` inputs.
 ///
 /// ```
-/// use effective_state_size::{ess, FirConvolution, LinearOperator};
-/// let op = FirConvolution::new(&[1.0, 2.0, 3.0], 1, 3, 10)?;
+/// use effective_state_size::prelude::*;
+/// let op = FirConvolution::new(&[[1.0, 2.0, 3.0]], 10)?; // one channel, k = 3, L = 10
 /// let y = op.apply(0, &[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])?;
 /// assert_eq!(y[..4], [1.0, 2.0, 3.0, 0.0]);
 /// let p = ess::tolerance(&op, ess::Tolerance::NumericalRank)?;
@@ -148,12 +172,13 @@ macro_rules! conv_operator {
 pub struct FirConvolution<T: Scalar>(Conv<T>);
 
 impl<T: Scalar> FirConvolution<T> {
-    /// Kernels as a row-major `(channels, k)` array, for sequences of length `len`.
+    /// One kernel `h_0..h_{k-1}` per channel (any slices or arrays of equal length
+    /// `k`), for sequences of length `len`.
     ///
     /// # Errors
-    /// Shape mismatch, non-finite taps, `k = 0`, `k > len`, no channels.
-    pub fn new(kernels: &[T], channels: usize, k: usize, len: usize) -> Result<Self> {
-        Ok(Self(Conv::new("FIR convolution", kernels, channels, k, len)?))
+    /// No channels, kernels of different lengths, `k = 0`, `k > len`, non-finite taps.
+    pub fn new<R: AsRef<[T]>>(kernels: &[R], len: usize) -> Result<Self> {
+        Ok(Self(Conv::new("FIR convolution", kernels, len)?))
     }
     /// Kernel length `k`.
     pub fn kernel_len(&self) -> usize {
@@ -161,7 +186,7 @@ impl<T: Scalar> FirConvolution<T> {
     }
 }
 
-conv_operator!(FirConvolution, "FIR convolution", |c: &Conv<T>| Some(c.k - 1), |c: &Conv<T>| Some(c.k - 1));
+conv_operator!(FirConvolution, "FIR convolution", |c: &Conv<T>| c.shift_register());
 
 /// Long causal convolutions: one kernel of length `L` per channel (S4/Hyena style
 /// implicit kernels, materialised).
@@ -171,13 +196,14 @@ conv_operator!(FirConvolution, "FIR convolution", |c: &Conv<T>| Some(c.k - 1), |
 pub struct LongConvolution<T: Scalar>(Conv<T>);
 
 impl<T: Scalar> LongConvolution<T> {
-    /// Kernels as a row-major `(channels, L)` array.
-    pub fn new(kernels: &[T], channels: usize, len: usize) -> Result<Self> {
-        Ok(Self(Conv::new("long convolution", kernels, channels, len, len)?))
+    /// One kernel `h_0..h_{L-1}` per channel; `L` is the kernel length.
+    pub fn new<R: AsRef<[T]>>(kernels: &[R]) -> Result<Self> {
+        let len = kernels.first().map_or(0, |k| k.as_ref().len());
+        Ok(Self(Conv::new("long convolution", kernels, len)?))
     }
 }
 
-conv_operator!(LongConvolution, "long convolution", |_: &Conv<T>| None, |_: &Conv<T>| None);
+conv_operator!(LongConvolution, "long convolution", |_: &Conv<T>| RealizationInfo::None);
 
 /// Gated convolutions `y = z ⊙ (h * (v ⊙ u))` (H3/Hyena): `T[t,s] = z_t h_{t-s} v_s`.
 ///
@@ -187,17 +213,29 @@ conv_operator!(LongConvolution, "long convolution", |_: &Conv<T>| None, |_: &Con
 pub struct GatedConvolution<T: Scalar>(Conv<T>);
 
 impl<T: Scalar> GatedConvolution<T> {
-    /// Kernels `(channels, k)` and gates `z`, `v` `(channels, L)`, row-major.
-    pub fn new(kernels: &[T], z: &[T], v: &[T], channels: usize, k: usize, len: usize) -> Result<Self> {
-        let mut conv = Conv::new("gated convolution", kernels, channels, k, len)?;
-        let z = Array3::new2("gate z", z, [channels, len], ["channels", "L"])?;
-        let v = Array3::new2("gate v", v, [channels, len], ["channels", "L"])?;
-        conv.gates = Some((z, v));
+    /// One kernel `h_0..h_{k-1}` and one pair of gates `z`, `v` (`L` values each)
+    /// per channel; `L` is the gates' length.
+    pub fn new<R: AsRef<[T]>, G: AsRef<[T]>>(kernels: &[R], z: &[G], v: &[G]) -> Result<Self> {
+        let len = z.first().map_or(0, |g| g.as_ref().len());
+        let mut conv = Conv::new("gated convolution", kernels, len)?;
+        let gate = |what: &str, g: &[G]| -> Result<Array3<T>> {
+            let (data, channels, width) = flatten_rows(what, g, "L")?;
+            if (channels, width) != (conv.channels, len) {
+                return Err(EssError::shape(
+                    what,
+                    format!("(channels={}, L={len})", conv.channels),
+                    format!("(channels={channels}, L={width})"),
+                ));
+            }
+            Array3::new2(what, &data, [channels, len], ["channels", "L"])
+        };
+        conv.gates = Some((gate("gate z", z)?, gate("gate v", v)?));
         Ok(Self(conv))
     }
 }
 
-conv_operator!(GatedConvolution, "gated convolution", |c: &Conv<T>| (c.k < c.len).then(|| c.k - 1), |c: &Conv<T>| (c
-    .k
-    < c.len)
-    .then(|| c.k - 1));
+conv_operator!(GatedConvolution, "gated convolution", |c: &Conv<T>| if c.k < c.len {
+    c.shift_register()
+} else {
+    RealizationInfo::None
+});

@@ -1,6 +1,6 @@
 //! A user-given causal matrix.
 
-use super::{check_channel, check_input, BlockShape, LinearOperator};
+use super::{check_channel, first_noncausal, BlockShape, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
 use crate::scalar::Scalar;
 use crate::validate::{check_matrix_finite, fmt_shape};
@@ -54,9 +54,10 @@ impl<T: Scalar> DenseOperator<T> {
     /// naming the first entry above the block diagonal.
     pub fn new(matrices: Vec<DMatrix<T>>, block: BlockShape) -> Result<Self> {
         let op = Self::unchecked(matrices, block)?;
-        for t in &op.matrices {
+        for (channel, t) in op.matrices.iter().enumerate() {
             if let Some((row, col)) = first_noncausal(t, block) {
                 return Err(EssError::NotCausal {
+                    channel,
                     row,
                     col,
                     value: t[(row, col)].to_f64(),
@@ -135,7 +136,7 @@ impl<T: Scalar> DenseOperator<T> {
 
     /// Block-diagonal assembly of all channels: one operator whose `y_t` stacks the
     /// channels' outputs, with block shape `(C·p) × (C·m)`. Its ESS equals the
-    /// channels' *total* ESS (THEORY §4).
+    /// channels' *total* ESS ([`crate::theory`] §4).
     pub fn block_diagonal(&self) -> DenseOperator<T> {
         let (c, p, m, l) = (self.matrices.len(), self.block.outputs, self.block.inputs, self.len);
         let mut big = DMatrix::zeros(c * p * l, c * m * l);
@@ -154,18 +155,6 @@ impl<T: Scalar> DenseOperator<T> {
     }
 }
 
-/// The first entry (column-major scan) above the block diagonal that is nonzero.
-fn first_noncausal<T: Scalar>(t: &DMatrix<T>, block: BlockShape) -> Option<(usize, usize)> {
-    for r in 0..t.nrows() {
-        for c in 0..t.ncols() {
-            if c / block.inputs > r / block.outputs && t[(r, c)] != T::zero() {
-                return Some((r, c));
-            }
-        }
-    }
-    None
-}
-
 impl<T: Scalar> LinearOperator for DenseOperator<T> {
     type Scalar = T;
     fn seq_len(&self) -> usize {
@@ -180,22 +169,13 @@ impl<T: Scalar> LinearOperator for DenseOperator<T> {
     fn family(&self) -> &'static str {
         "dense"
     }
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        Ok(self.matrix(channel)?.clone())
-    }
-    fn dense_matrix(&self, channel: usize) -> Result<std::borrow::Cow<'_, DMatrix<T>>> {
-        self.matrix(channel).map(std::borrow::Cow::Borrowed)
-    }
-    fn hankel_block(&self, channel: usize, i: usize) -> Result<DMatrix<T>> {
-        super::check_index(self.len, i)?;
-        Ok(super::slice_hankel(self.matrix(channel)?, self.block, self.len, i))
+    fn dense_kernel(&self, channel: usize) -> Result<std::borrow::Cow<'_, DMatrix<T>>> {
+        Ok(std::borrow::Cow::Borrowed(&self.matrices[channel]))
     }
     fn theoretical_state_size(&self) -> Option<usize> {
         None
     }
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_input(self, u)?;
-        let y = self.matrix(channel)? * nalgebra::DVector::from_column_slice(u);
-        Ok(y.as_slice().to_vec())
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::None
     }
 }

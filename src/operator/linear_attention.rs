@@ -4,11 +4,12 @@
 //! its matrix); the state is `n`-dimensional per value channel, so TSS is `n`.
 
 use super::tensor::{dot, Array3};
-use super::{check_channel, check_input, LinearOperator};
+use super::{Dims, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
 use crate::realization::{Realization, Steps, Transition};
 use crate::scalar::Scalar;
 use nalgebra::{DMatrix, DVector};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A user feature function: a `d`-vector in, an `n`-vector out.
@@ -82,13 +83,9 @@ struct QK<T: Scalar> {
 }
 
 impl<T: Scalar> QK<T> {
-    fn new(q: &[T], k: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
-        if heads == 0 || len == 0 || d == 0 {
-            return Err(EssError::empty(
-                "queries/keys",
-                format!("need heads, L and d ≥ 1 (received heads = {heads}, L = {len}, d = {d})"),
-            ));
-        }
+    fn new(q: &[T], k: &[T], dims: Dims) -> Result<Self> {
+        dims.check("queries/keys", "d")?;
+        let Dims { channels: heads, len, width: d } = dims;
         let names = ["heads", "L", "d"];
         Ok(Self {
             q: Array3::new("Q", q, [heads, len, d], names)?,
@@ -132,9 +129,6 @@ macro_rules! la_common {
         fn theoretical_state_size(&self) -> Option<usize> {
             Some(self.qk.n())
         }
-        fn realization_order(&self) -> Option<usize> {
-            Some(self.qk.n())
-        }
     };
 }
 
@@ -142,11 +136,13 @@ macro_rules! la_common {
 /// `φ(q_t)·Σ_{r≤t} φ(k_r)`. TSS: the feature dimension `n`.
 ///
 /// ```
-/// use effective_state_size::{ess, FeatureMap, LinearAttention};
+/// use effective_state_size::{ess, Dims, FeatureMap, LinearAttention};
 /// let (len, d) = (32, 4);
 /// let q: Vec<f64> = (0..len * d).map(|j| (j as f64 * 0.37).sin()).collect();
 /// let k: Vec<f64> = (0..len * d).map(|j| (j as f64 * 0.91).cos()).collect();
-/// let op = LinearAttention::new(&q, &k, 1, len, d)?.with_feature_map(FeatureMap::EluPlusOne)?.normalized()?;
+/// let op = LinearAttention::new(&q, &k, Dims { channels: 1, len, width: d })?
+///     .with_feature_map(FeatureMap::EluPlusOne)?
+///     .normalized()?;
 /// assert!(ess::tolerance(&op, ess::Tolerance::Relative(1e-9))?.max() <= d as f64);
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
@@ -159,10 +155,11 @@ pub struct LinearAttention<T: Scalar> {
 }
 
 impl<T: Scalar> LinearAttention<T> {
-    /// Queries and keys, row-major `(heads, L, d)`; identity feature map, no
+    /// Queries and keys, row-major `(heads, L, d)` with
+    /// `dims = Dims { channels: heads, len: L, width: d }`; identity feature map, no
     /// normalisation.
-    pub fn new(q: &[T], k: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
-        let raw = QK::new(q, k, heads, len, d)?;
+    pub fn new(q: &[T], k: &[T], dims: Dims) -> Result<Self> {
+        let raw = QK::new(q, k, dims)?;
         Ok(Self { qk: raw.clone(), raw, map: FeatureMap::Identity, normalizer: None })
     }
     /// Applies the feature map `φ` to queries and keys (resets normalisation).
@@ -208,39 +205,36 @@ impl<T: Scalar> LinearAttention<T> {
 
 impl<T: Scalar> LinearOperator for LinearAttention<T> {
     la_common!("linear attention");
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeVarying { order: self.qk.n() }
+    }
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
         let qk = &self.qk;
-        Ok(DMatrix::from_fn(qk.len, qk.len, |t, s| {
+        Ok(Cow::Owned(DMatrix::from_fn(qk.len, qk.len, |t, s| {
             if s > t {
                 T::zero()
             } else {
                 self.scale(channel, t) * dot(qk.q.row(channel, t), qk.k.row(channel, s))
             }
-        }))
+        })))
     }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, n, l) = (&self.qk, self.qk.n(), self.qk.len);
         let (b, c) = (qk.key_columns(channel, |_| T::one()), qk.query_rows(channel, |t| self.scale(channel, t)));
         let a = Transition::Diagonal(Steps::Constant(DVector::from_element(n, T::one())));
-        Realization::from_post_update(l, a, b, c).map(Some)
+        Realization::from_post_update(l, a, b, c)
     }
     /// The recurrent form: `S_t = S_{t-1} + φ(k_t) u_t`, `y_t = φ(q_t)·S_t / norm_t`.
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
         let qk = &self.qk;
         let mut state = vec![T::zero(); qk.n()];
-        Ok((0..qk.len)
-            .map(|t| {
-                for (s, &k) in state.iter_mut().zip(qk.k.row(channel, t)) {
-                    *s += k * u[t];
-                }
-                dot(qk.q.row(channel, t), &state) * self.scale(channel, t)
-            })
-            .collect())
+        for (t, yt) in y.iter_mut().enumerate() {
+            for (s, &k) in state.iter_mut().zip(qk.k.row(channel, t)) {
+                *s += k * u[t];
+            }
+            *yt = dot(qk.q.row(channel, t), &state) * self.scale(channel, t);
+        }
+        Ok(())
     }
 }
 
@@ -253,9 +247,11 @@ pub struct DecayedLinearAttention<T: Scalar> {
 }
 
 impl<T: Scalar> DecayedLinearAttention<T> {
-    /// `q`, `k`: `(heads, L, d)`; `gamma`: one decay per head, in `[0, 1]`.
-    pub fn new(q: &[T], k: &[T], gamma: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
-        let qk = QK::new(q, k, heads, len, d)?;
+    /// `q`, `k`: `(heads, L, d)`; `gamma`: one decay per head, in `[0, 1]`;
+    /// `dims = Dims { channels: heads, len: L, width: d }`.
+    pub fn new(q: &[T], k: &[T], gamma: &[T], dims: Dims) -> Result<Self> {
+        let qk = QK::new(q, k, dims)?;
+        let heads = dims.channels;
         crate::validate::check_array("γ", gamma, &[heads], &["heads"])?;
         crate::validate::check_range("γ", gamma, &[heads], 0.0, 1.0)?;
         Ok(Self { qk, gamma: gamma.to_vec() })
@@ -264,39 +260,41 @@ impl<T: Scalar> DecayedLinearAttention<T> {
 
 impl<T: Scalar> LinearOperator for DecayedLinearAttention<T> {
     la_common!("RetNet (decayed linear attention)");
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
-        let (qk, g) = (&self.qk, self.gamma[channel]);
-        Ok(DMatrix::from_fn(qk.len, qk.len, |t, s| {
-            if s > t {
-                T::zero()
-            } else {
-                g.powi((t - s) as i32) * dot(qk.q.row(channel, t), qk.k.row(channel, s))
-            }
-        }))
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeVarying { order: self.qk.n() }
     }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
+    /// Column by column, multiplying by `γ` once per step (`γ^{t-s}` by repeated
+    /// products, as the recurrence does).
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
+        let (qk, g) = (&self.qk, self.gamma[channel]);
+        let mut m = DMatrix::zeros(qk.len, qk.len);
+        for s in 0..qk.len {
+            let mut decay = T::one();
+            for t in s..qk.len {
+                if t > s {
+                    decay *= g;
+                }
+                m[(t, s)] = decay * dot(qk.q.row(channel, t), qk.k.row(channel, s));
+            }
+        }
+        Ok(Cow::Owned(m))
+    }
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, l) = (&self.qk, self.qk.len);
         let a = Transition::Diagonal(Steps::Constant(DVector::from_element(qk.n(), self.gamma[channel])));
         Realization::from_post_update(l, a, qk.key_columns(channel, |_| T::one()), qk.query_rows(channel, |_| T::one()))
-            .map(Some)
     }
     /// `S_t = γ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
         let (qk, g) = (&self.qk, self.gamma[channel]);
         let mut state = vec![T::zero(); qk.n()];
-        Ok((0..qk.len)
-            .map(|t| {
-                for (s, &k) in state.iter_mut().zip(qk.k.row(channel, t)) {
-                    *s = g * *s + k * u[t];
-                }
-                dot(qk.q.row(channel, t), &state)
-            })
-            .collect())
+        for (t, yt) in y.iter_mut().enumerate() {
+            for (s, &k) in state.iter_mut().zip(qk.k.row(channel, t)) {
+                *s = g * *s + k * u[t];
+            }
+            *yt = dot(qk.q.row(channel, t), &state);
+        }
+        Ok(())
     }
 }
 
@@ -309,10 +307,11 @@ pub struct GatedLinearAttention<T: Scalar> {
 }
 
 impl<T: Scalar> GatedLinearAttention<T> {
-    /// `q`, `k`, `alpha`: `(heads, L, d)`, gates in `[0, 1]`.
-    pub fn new(q: &[T], k: &[T], alpha: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
-        let qk = QK::new(q, k, heads, len, d)?;
-        let alpha = Array3::new("gates α", alpha, [heads, len, d], ["heads", "L", "d"])?;
+    /// `q`, `k`, `alpha`: `(heads, L, d)`, gates in `[0, 1]`;
+    /// `dims = Dims { channels: heads, len: L, width: d }`.
+    pub fn new(q: &[T], k: &[T], alpha: &[T], dims: Dims) -> Result<Self> {
+        let qk = QK::new(q, k, dims)?;
+        let alpha = Array3::new("gates α", alpha, [dims.channels, dims.len, dims.width], ["heads", "L", "d"])?;
         alpha.check_range("gates α", 0.0, 1.0)?;
         Ok(Self { qk, alpha })
     }
@@ -320,9 +319,10 @@ impl<T: Scalar> GatedLinearAttention<T> {
 
 impl<T: Scalar> LinearOperator for GatedLinearAttention<T> {
     la_common!("gated linear attention");
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeVarying { order: self.qk.n() }
+    }
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
         let (qk, h) = (&self.qk, channel);
         let mut m = DMatrix::zeros(qk.len, qk.len);
         for s in 0..qk.len {
@@ -336,29 +336,25 @@ impl<T: Scalar> LinearOperator for GatedLinearAttention<T> {
                 m[(t, s)] = dot(qk.q.row(h, t), &x);
             }
         }
-        Ok(m)
+        Ok(Cow::Owned(m))
     }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, l, h) = (&self.qk, self.qk.len, channel);
         let a = (0..l).map(|t| DVector::from_row_slice(self.alpha.row(h, t))).collect();
         let (b, c) = (qk.key_columns(h, |_| T::one()), qk.query_rows(h, |_| T::one()));
-        Realization::from_post_update(l, Transition::Diagonal(Steps::Varying(a)), b, c).map(Some)
+        Realization::from_post_update(l, Transition::Diagonal(Steps::Varying(a)), b, c)
     }
     /// `S_t = α_t ⊙ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
         let (qk, h) = (&self.qk, channel);
         let mut state = vec![T::zero(); qk.n()];
-        Ok((0..qk.len)
-            .map(|t| {
-                for ((s, &k), &a) in state.iter_mut().zip(qk.k.row(h, t)).zip(self.alpha.row(h, t)) {
-                    *s = a * *s + k * u[t];
-                }
-                dot(qk.q.row(h, t), &state)
-            })
-            .collect())
+        for (t, yt) in y.iter_mut().enumerate() {
+            for ((s, &k), &a) in state.iter_mut().zip(qk.k.row(h, t)).zip(self.alpha.row(h, t)) {
+                *s = a * *s + k * u[t];
+            }
+            *yt = dot(qk.q.row(h, t), &state);
+        }
+        Ok(())
     }
 }
 
@@ -374,17 +370,17 @@ pub struct DeltaNet<T: Scalar> {
 
 impl<T: Scalar> DeltaNet<T> {
     /// `q`, `k`: `(heads, L, d)` (keys are usually L2-normalised upstream);
-    /// `beta`: `(heads, L)` in `[0, 2]`.
-    pub fn new(q: &[T], k: &[T], beta: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
-        let qk = QK::new(q, k, heads, len, d)?;
-        let beta = Array3::new2("β", beta, [heads, len], ["heads", "L"])?;
+    /// `beta`: `(heads, L)` in `[0, 2]`; `dims = Dims { channels: heads, len: L, width: d }`.
+    pub fn new(q: &[T], k: &[T], beta: &[T], dims: Dims) -> Result<Self> {
+        let qk = QK::new(q, k, dims)?;
+        let beta = Array3::new2("β", beta, [dims.channels, dims.len], ["heads", "L"])?;
         beta.check_range("β", 0.0, 2.0)?;
         Ok(Self { qk, beta, alpha: None })
     }
     /// Gated DeltaNet: adds the decay gates `alpha: (heads, L)` in `[0, 1]`.
-    pub fn gated(q: &[T], k: &[T], beta: &[T], alpha: &[T], heads: usize, len: usize, d: usize) -> Result<Self> {
-        let mut op = Self::new(q, k, beta, heads, len, d)?;
-        let alpha = Array3::new2("gates α", alpha, [heads, len], ["heads", "L"])?;
+    pub fn gated(q: &[T], k: &[T], beta: &[T], alpha: &[T], dims: Dims) -> Result<Self> {
+        let mut op = Self::new(q, k, beta, dims)?;
+        let alpha = Array3::new2("gates α", alpha, [dims.channels, dims.len], ["heads", "L"])?;
         alpha.check_range("gates α", 0.0, 1.0)?;
         op.alpha = Some(alpha);
         Ok(op)
@@ -412,9 +408,10 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
             "DeltaNet"
         }
     }
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeVarying { order: self.qk.n() }
+    }
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
         let (qk, h) = (&self.qk, channel);
         let mut m = DMatrix::zeros(qk.len, qk.len);
         for s in 0..qk.len {
@@ -427,10 +424,9 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
                 m[(t, s)] = dot(qk.q.row(h, t), &x);
             }
         }
-        Ok(m)
+        Ok(Cow::Owned(m))
     }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, l, h, n) = (&self.qk, self.qk.len, channel, self.qk.n());
         let a = (0..l)
             .map(|t| {
@@ -439,24 +435,21 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
             })
             .collect();
         let (b, c) = (qk.key_columns(h, |t| self.beta.at(h, t)), qk.query_rows(h, |_| T::one()));
-        Realization::from_post_update(l, Transition::Dense(Steps::Varying(a)), b, c).map(Some)
+        Realization::from_post_update(l, Transition::Dense(Steps::Varying(a)), b, c)
     }
     /// The delta rule: `S_t = α_t (S_{t-1} - β_t k_t (k_t·S_{t-1})) + β_t k_t u_t`,
     /// `y_t = q_t·S_t`.
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
         let (qk, h) = (&self.qk, channel);
         let mut state = vec![T::zero(); qk.n()];
-        Ok((0..qk.len)
-            .map(|t| {
-                self.step(h, t, &mut state);
-                let bu = self.beta.at(h, t) * u[t];
-                for (s, &k) in state.iter_mut().zip(qk.k.row(h, t)) {
-                    *s += bu * k;
-                }
-                dot(qk.q.row(h, t), &state)
-            })
-            .collect())
+        for (t, yt) in y.iter_mut().enumerate() {
+            self.step(h, t, &mut state);
+            let bu = self.beta.at(h, t) * u[t];
+            for (s, &k) in state.iter_mut().zip(qk.k.row(h, t)) {
+                *s += bu * k;
+            }
+            *yt = dot(qk.q.row(h, t), &state);
+        }
+        Ok(())
     }
 }

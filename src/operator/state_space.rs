@@ -1,41 +1,80 @@
 //! State-space models: LTI `(A, B, C)`, general time-varying recurrences, Mamba (S6)
 //! selective channels and Mamba-2 (SSD) heads, plus zero-order-hold discretisation.
 //!
-//! All use the post-update convention of THEORY.md:
+//! All use the post-update convention of [`crate::theory`] §3:
 //! `x_t = A_t x_{t-1} + B_t u_t`, `y_t = C_t x_t`, so
 //! `T[t,s] = C_t A_t A_{t-1} ⋯ A_{s+1} B_s` and `T[t,t] = C_t B_t`. TSS: `N`.
 
 use super::tensor::{dot, Array3};
-use super::{check_channel, check_input, BlockShape, LinearOperator};
+use super::{BlockShape, Dims, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
 use crate::realization::{Realization, Steps, Transition};
-use crate::scalar::Scalar;
+use crate::scalar::{ldexp, normalize_pow2, Scalar};
 use crate::validate::{check_matrix_finite, fmt_shape};
 use nalgebra::{DMatrix, DVector};
+use std::borrow::Cow;
+
+/// `Δ·φ₁(Δa)·b` with `φ₁(z) = (e^z - 1)/z`, the zero-order-hold input gain of one
+/// diagonal mode, without cancellation (`expm1`) or underflow (`φ₁ → 1` as `z → 0`).
+fn zoh_gain<T: Scalar>(a: T, b: T, delta: T) -> T {
+    let z = delta * a;
+    if z == T::zero() {
+        // Δ·a underflowed (or a = 0): φ₁ = 1.
+        delta * b
+    } else if z.abs() < T::cast(1e-5) {
+        delta * b * (T::one() + z / T::cast(2.0) + z * z / T::cast(6.0))
+    } else {
+        z.exp_m1() / a * b
+    }
+}
 
 /// Zero-order hold of a diagonal continuous system `ẋ = diag(a) x + b u` with step
-/// `Δ`: `Ā = exp(Δa)`, `B̄ = (exp(Δa) - 1)/a · b` (`= Δ·b` where `a = 0`), computed
-/// with `expm1` for accuracy at small `Δa`.
+/// `Δ`: `Ā = exp(Δa)`, `B̄ = (exp(Δa) - 1)/a · b` (`= Δ·b` where `Δa` is 0 or
+/// underflows), computed with `expm1` and a series for tiny `Δa`, so that it is
+/// accurate for any finite `a` (including `-1e20` and `5e-324`) and any `Δ > 0`.
 ///
 /// ```
 /// use effective_state_size::zoh_diagonal;
 /// let (a, b) = zoh_diagonal(&[-1.0, 0.0], &[1.0, 2.0], 0.5)?;
 /// assert!((a[0] - (-0.5f64).exp()).abs() < 1e-15 && (b[0] - (1.0 - (-0.5f64).exp())).abs() < 1e-15);
 /// assert_eq!((a[1], b[1]), (1.0, 1.0));
+/// // An unstable mode that overflows is an error, not ∞.
+/// assert!(zoh_diagonal(&[800.0], &[1.0], 1.0).is_err());
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
+///
+/// # Errors
+/// Mismatched lengths, non-finite inputs, `Δ ≤ 0`, and a discretised value that
+/// overflows (an unstable mode with a large step).
 pub fn zoh_diagonal<T: Scalar>(a: &[T], b: &[T], delta: T) -> Result<(Vec<T>, Vec<T>)> {
     crate::validate::check_array("continuous A (diagonal)", a, &[a.len()], &["N"])?;
     crate::validate::check_array("continuous B", b, &[a.len()], &["N"])?;
     check_step(delta)?;
-    let abar = a.iter().map(|&x| (delta * x).exp()).collect();
-    let bbar =
-        a.iter().zip(b).map(|(&x, &y)| if x == T::zero() { delta * y } else { (delta * x).exp_m1() / x * y }).collect();
+    let abar: Vec<T> = a.iter().map(|&x| (delta * x).exp()).collect();
+    let bbar: Vec<T> = a.iter().zip(b).map(|(&x, &y)| zoh_gain(x, y, delta)).collect();
+    crate::validate::check_finite("discretised A (overflow: an unstable mode with a large Δ)", &abar, &[a.len()])?;
+    crate::validate::check_finite("discretised B (overflow: an unstable mode with a large Δ)", &bbar, &[a.len()])?;
     Ok((abar, bbar))
 }
 
 /// Zero-order hold of a dense continuous system `ẋ = A x + B u` with step `Δ`:
 /// `[[Ā, B̄], [0, I]] = exp(Δ·[[A, B], [0, 0]])`, valid for singular `A`.
+///
+/// A diagonal `A` is discretised mode by mode as in [`zoh_diagonal`] (exact at any
+/// scale). Otherwise the exponential uses scaling and squaring with a degree-18
+/// Taylor polynomial (at most ~2,100 squarings, so any finite `‖AΔ‖` returns
+/// promptly). For a non-diagonal `A` whose eigenvalues span many orders of
+/// magnitude (stiff systems) the slow modes lose accuracy in the squarings, as in
+/// every scaling-and-squaring method: diagonalise first when you can.
+///
+/// ```
+/// use effective_state_size::zoh_discretize;
+/// use nalgebra::DMatrix;
+/// // Stiff and huge steps are fine for a diagonal A.
+/// let (a, b) = zoh_discretize(&DMatrix::from_diagonal(&[-1e20, -1.0].into()), &DMatrix::from_element(2, 1, 1.0), 1.0)?;
+/// assert!((a[(1, 1)] - (-1.0f64).exp()).abs() < 1e-15 && (b[(1, 0)] - (1.0 - (-1.0f64).exp())).abs() < 1e-15);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
 pub fn zoh_discretize<T: Scalar>(a: &DMatrix<T>, b: &DMatrix<T>, delta: T) -> Result<(DMatrix<T>, DMatrix<T>)> {
     let n = a.nrows();
     if a.ncols() != n || b.nrows() != n || n == 0 {
@@ -49,13 +88,44 @@ pub fn zoh_discretize<T: Scalar>(a: &DMatrix<T>, b: &DMatrix<T>, delta: T) -> Re
     check_matrix_finite("continuous B", b)?;
     check_step(delta)?;
     let m = b.ncols();
-    let mut big = DMatrix::zeros(n + m, n + m);
-    big.view_mut((0, 0), (n, n)).copy_from(&(a * delta));
-    big.view_mut((0, n), (n, m)).copy_from(&(b * delta));
-    let e = big.exp();
-    let out = (e.view((0, 0), (n, n)).into_owned(), e.view((0, n), (n, m)).into_owned());
-    check_matrix_finite("discretised A", &out.0)?;
+    let diagonal = (0..n).all(|r| (0..n).all(|c| r == c || a[(r, c)] == T::zero()));
+    let out = if diagonal {
+        let abar = DMatrix::from_fn(n, n, |r, c| if r == c { (delta * a[(r, r)]).exp() } else { T::zero() });
+        let bbar = DMatrix::from_fn(n, m, |r, c| zoh_gain(a[(r, r)], b[(r, c)], delta));
+        (abar, bbar)
+    } else {
+        let mut big = DMatrix::zeros(n + m, n + m);
+        big.view_mut((0, 0), (n, n)).copy_from(&(a * delta));
+        big.view_mut((0, n), (n, m)).copy_from(&(b * delta));
+        let e = expm(big);
+        (e.view((0, 0), (n, n)).into_owned(), e.view((0, n), (n, m)).into_owned())
+    };
+    check_matrix_finite("discretised A (overflow: an unstable system with a large Δ)", &out.0)?;
+    check_matrix_finite("discretised B (overflow: an unstable system with a large Δ)", &out.1)?;
     Ok(out)
+}
+
+/// `exp(M)` by scaling and squaring: `M/2^s` with `‖M/2^s‖₁ ≤ 1/2`, a degree-18
+/// Taylor polynomial (truncation below `0.5^19/19! ≈ 2e-23`), then `s` squarings.
+fn expm<T: Scalar>(m: DMatrix<T>) -> DMatrix<T> {
+    let n = m.nrows();
+    let norm = (0..n).map(|c| m.column(c).iter().fold(0.0f64, |s, x| s + x.to_f64().abs())).fold(0.0, f64::max);
+    // ‖M‖₁ < 2^e, so 2^-(e+1) M has norm below 1/2; e ≤ 1025 for any finite M.
+    let s = if norm > 0.5 { (crate::scalar::exponent_of(norm) + 1).max(0) } else { 0 };
+    let x = m.map(|v| crate::scalar::ldexp(v, -s));
+    let mut term = DMatrix::<T>::identity(n, n);
+    let mut sum = DMatrix::<T>::identity(n, n);
+    for k in 1..=18 {
+        term = &term * &x / T::cast(k as f64);
+        sum += &term;
+    }
+    for _ in 0..s {
+        sum = &sum * &sum;
+        if !sum.iter().all(|v| v.is_finite_value()) {
+            break; // overflow: reported by the caller
+        }
+    }
+    sum
 }
 
 fn check_step<T: Scalar>(delta: T) -> Result<()> {
@@ -81,12 +151,12 @@ struct LtiChannel<T: Scalar> {
 /// singular values of `H_i` approach the classical Hankel singular values.
 ///
 /// ```
-/// use effective_state_size::{ess, LtiStateSpace};
+/// use effective_state_size::{ess, Dims, LtiStateSpace};
 /// // Two channels of a diagonal N = 3 SSM.
 /// let a = [0.9, 0.5, -0.3, 0.8, 0.2, 0.6];
 /// let b = [1.0; 6];
 /// let c = [1.0, -2.0, 0.5, 0.3, 1.0, 1.0];
-/// let op = LtiStateSpace::diagonal(&a, &b, &c, 2, 3, 64)?;
+/// let op = LtiStateSpace::diagonal(&a, &b, &c, Dims { channels: 2, len: 64, width: 3 })?;
 /// let p = ess::tolerance(&op, ess::Tolerance::NumericalRank)?;
 /// assert_eq!(p.at(0, 32), Some(3.0));
 /// # Ok::<(), effective_state_size::EssError>(())
@@ -100,9 +170,11 @@ pub struct LtiStateSpace<T: Scalar> {
 }
 
 impl<T: Scalar> LtiStateSpace<T> {
-    /// SISO channels with diagonal `A`: `a`, `b`, `c` are row-major `(channels, N)`.
-    pub fn diagonal(a: &[T], b: &[T], c: &[T], channels: usize, state: usize, len: usize) -> Result<Self> {
-        check_sizes(channels, state, len)?;
+    /// SISO channels with diagonal `A`: `a`, `b`, `c` are row-major `(channels, N)`,
+    /// with `dims = Dims { channels, len: L, width: N }`.
+    pub fn diagonal(a: &[T], b: &[T], c: &[T], dims: Dims) -> Result<Self> {
+        dims.check("state space", "N")?;
+        let (channels, state) = (dims.channels, dims.width);
         let names = ["channels", "N"];
         let a = Array3::new2("A (diagonal)", a, [channels, state], names)?;
         let b = Array3::new2("B", b, [channels, state], names)?;
@@ -115,7 +187,7 @@ impl<T: Scalar> LtiStateSpace<T> {
                 c: DMatrix::from_vec(1, state, row(&c, k)),
             })
             .collect();
-        Ok(Self { channels: chans, len, block: BlockShape::SISO, state })
+        Ok(Self { channels: chans, len: dims.len, block: BlockShape::SISO, state })
     }
 
     /// Channels with dense `A` (`N × N`), `B` (`N × m`), `C` (`p × N`) given as
@@ -124,7 +196,7 @@ impl<T: Scalar> LtiStateSpace<T> {
         let (a0, b0, c0) =
             systems.first().ok_or_else(|| EssError::empty("LTI state space", "give at least one (A, B, C)"))?;
         let (n, m, p) = (a0.nrows(), b0.ncols(), c0.nrows());
-        check_sizes(systems.len(), n, len)?;
+        Dims { channels: systems.len(), len, width: n }.check("state space", "N")?;
         if m == 0 || p == 0 {
             return Err(EssError::empty("LTI state space", "B needs at least one column and C at least one row"));
         }
@@ -148,27 +220,20 @@ impl<T: Scalar> LtiStateSpace<T> {
         Ok(Self { channels: chans, len, block: BlockShape { outputs: p, inputs: m }, state: n })
     }
 
-    /// Markov parameters `C A^j B` for `j = 0..L`.
+    /// Markov parameters `C A^j B` for `j = 0..L`, computed with `B` and `C`
+    /// normalised by powers of two (restored exactly at the end), so that a
+    /// subnormal `B` or a huge `C` loses no precision on the way.
     fn markov(&self, ch: &LtiChannel<T>) -> Vec<DMatrix<T>> {
-        let mut x = ch.b.clone();
+        let (mut x, mut c) = (ch.b.clone(), ch.c.clone());
+        let shift = normalize_pow2(x.as_mut_slice()) + normalize_pow2(c.as_mut_slice());
         (0..self.len)
             .map(|_| {
-                let h = &ch.c * &x;
+                let h = (&c * &x).map(|v| ldexp(v, shift));
                 x = ch.a.left_multiply(0, &x);
                 h
             })
             .collect()
     }
-}
-
-fn check_sizes(channels: usize, state: usize, len: usize) -> Result<()> {
-    if channels == 0 || state == 0 || len == 0 {
-        return Err(EssError::empty(
-            "state space",
-            format!("need channels ≥ 1, N ≥ 1 and L ≥ 1 (received channels = {channels}, N = {state}, L = {len})"),
-        ));
-    }
-    Ok(())
 }
 
 /// `T` from a function giving the block `T[t,s]` for `t ≥ s`.
@@ -197,41 +262,30 @@ impl<T: Scalar> LinearOperator for LtiStateSpace<T> {
     fn family(&self) -> &'static str {
         "LTI state space"
     }
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
-        let h = self.markov(&self.channels[channel]);
-        Ok(block_toeplitz_fill(self.len, self.block, |t, s| h[t - s].clone()))
-    }
     fn theoretical_state_size(&self) -> Option<usize> {
         Some(self.state)
     }
-    fn realization_order(&self) -> Option<usize> {
-        Some(self.state)
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeInvariant { order: self.state }
     }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
-        let ch = &self.channels[channel];
-        Realization::from_post_update(
-            self.len,
-            ch.a.clone(),
-            Steps::Constant(ch.b.clone()),
-            Steps::Constant(ch.c.clone()),
-        )
-        .map(Some)
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
+        let h = self.markov(&self.channels[channel]);
+        Ok(Cow::Owned(block_toeplitz_fill(self.len, self.block, |t, s| h[t - s].clone())))
     }
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let ch = &self.channels[channel];
-        let m = self.block.inputs;
+        Realization::from_post_update(self.len, ch.a.clone(), Steps::Constant(ch.b.clone()), Steps::Constant(ch.c.clone()))
+    }
+    /// The recurrence `x_t = A x_{t-1} + B u_t`, `y_t = C x_t`.
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
+        let ch = &self.channels[channel];
+        let (p, m) = (self.block.outputs, self.block.inputs);
         let mut x = DVector::zeros(self.state);
-        let mut y = Vec::with_capacity(self.len * self.block.outputs);
         for t in 0..self.len {
             x = ch.a.apply(0, &x) + &ch.b * DVector::from_column_slice(&u[t * m..(t + 1) * m]);
-            y.extend_from_slice((&ch.c * &x).as_slice());
+            y[t * p..(t + 1) * p].copy_from_slice((&ch.c * &x).as_slice());
         }
-        Ok(y)
+        Ok(())
     }
 }
 
@@ -244,58 +298,48 @@ pub struct TimeVaryingStateSpace<T: Scalar> {
     a: Array3<T>,
     b: Array3<T>,
     c: Array3<T>,
-    len: usize,
-    state: usize,
+    dims: Dims,
     block: BlockShape,
-    channels: usize,
 }
 
 impl<T: Scalar> TimeVaryingStateSpace<T> {
     /// Row-major `a: (channels, L, N, N)`, `b: (channels, L, N, m)`,
-    /// `c: (channels, L, p, N)`.
-    pub fn new(
-        a: &[T],
-        b: &[T],
-        c: &[T],
-        channels: usize,
-        len: usize,
-        state: usize,
-        block: BlockShape,
-    ) -> Result<Self> {
-        check_sizes(channels, state, len)?;
+    /// `c: (channels, L, p, N)`, with `dims = Dims { channels, len: L, width: N }`
+    /// and `block` = `p × m`.
+    pub fn new(a: &[T], b: &[T], c: &[T], dims: Dims, block: BlockShape) -> Result<Self> {
+        dims.check("state space", "N")?;
         let (p, m) = (block.outputs, block.inputs);
         if p == 0 || m == 0 {
             return Err(EssError::param("block shape", "p and m must be at least 1"));
         }
+        let Dims { channels, len, width: n } = dims;
         // Validated as 4-D arrays (for messages), stored as (channels, L, flattened step).
         Ok(Self {
-            a: Array3::new4("A_t", a, [channels, len, state, state], ["channels", "L", "N", "N"])?,
-            b: Array3::new4("B_t", b, [channels, len, state, m], ["channels", "L", "N", "m"])?,
-            c: Array3::new4("C_t", c, [channels, len, p, state], ["channels", "L", "p", "N"])?,
-            len,
-            state,
+            a: Array3::new4("A_t", a, [channels, len, n, n], ["channels", "L", "N", "N"])?,
+            b: Array3::new4("B_t", b, [channels, len, n, m], ["channels", "L", "N", "m"])?,
+            c: Array3::new4("C_t", c, [channels, len, p, n], ["channels", "L", "p", "N"])?,
+            dims,
             block,
-            channels,
         })
     }
     fn a_at(&self, ch: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(self.state, self.state, self.a.row(ch, t))
+        DMatrix::from_row_slice(self.dims.width, self.dims.width, self.a.row(ch, t))
     }
     fn b_at(&self, ch: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(self.state, self.block.inputs, self.b.row(ch, t))
+        DMatrix::from_row_slice(self.dims.width, self.block.inputs, self.b.row(ch, t))
     }
     fn c_at(&self, ch: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(self.block.outputs, self.state, self.c.row(ch, t))
+        DMatrix::from_row_slice(self.block.outputs, self.dims.width, self.c.row(ch, t))
     }
 }
 
 impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
     type Scalar = T;
     fn seq_len(&self) -> usize {
-        self.len
+        self.dims.len
     }
     fn channels(&self) -> usize {
-        self.channels
+        self.dims.channels
     }
     fn block_shape(&self) -> BlockShape {
         self.block
@@ -303,153 +347,158 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
     fn family(&self) -> &'static str {
         "time-varying state space"
     }
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
-        let (p, m) = (self.block.outputs, self.block.inputs);
-        let mut t = DMatrix::zeros(p * self.len, m * self.len);
-        for s in 0..self.len {
+    fn theoretical_state_size(&self) -> Option<usize> {
+        Some(self.dims.width)
+    }
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeVarying { order: self.dims.width }
+    }
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
+        let (p, m, len) = (self.block.outputs, self.block.inputs, self.dims.len);
+        let mut t = DMatrix::zeros(p * len, m * len);
+        for s in 0..len {
             let mut x = self.b_at(channel, s);
-            for tt in s..self.len {
+            for tt in s..len {
                 if tt > s {
                     x = self.a_at(channel, tt) * x;
                 }
                 t.view_mut((tt * p, s * m), (p, m)).copy_from(&(self.c_at(channel, tt) * &x));
             }
         }
-        Ok(t)
+        Ok(Cow::Owned(t))
     }
-    fn theoretical_state_size(&self) -> Option<usize> {
-        Some(self.state)
-    }
-    fn realization_order(&self) -> Option<usize> {
-        Some(self.state)
-    }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
-        let steps = |f: &dyn Fn(usize) -> DMatrix<T>| Steps::Varying((0..self.len).map(f).collect());
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
+        let steps = |f: &dyn Fn(usize) -> DMatrix<T>| Steps::Varying((0..self.dims.len).map(f).collect());
         Realization::from_post_update(
-            self.len,
+            self.dims.len,
             Transition::Dense(steps(&|t| self.a_at(channel, t))),
             steps(&|t| self.b_at(channel, t)),
             steps(&|t| self.c_at(channel, t)),
         )
-        .map(Some)
     }
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
-        let m = self.block.inputs;
-        let mut x = DVector::zeros(self.state);
-        let mut y = Vec::with_capacity(self.len * self.block.outputs);
-        for t in 0..self.len {
+    /// The recurrence `x_t = A_t x_{t-1} + B_t u_t`, `y_t = C_t x_t`.
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
+        let (p, m) = (self.block.outputs, self.block.inputs);
+        let mut x = DVector::zeros(self.dims.width);
+        for t in 0..self.dims.len {
             x = self.a_at(channel, t) * x + self.b_at(channel, t) * DVector::from_column_slice(&u[t * m..(t + 1) * m]);
-            y.extend_from_slice((self.c_at(channel, t) * &x).as_slice());
+            y[t * p..(t + 1) * p].copy_from_slice((self.c_at(channel, t) * &x).as_slice());
         }
-        Ok(y)
+        Ok(())
     }
 }
 
 /// Mamba (S6) selective SSM channels: per channel `d`, a diagonal continuous
-/// `A_d` (`N` values), a step `Δ_{d,t} > 0`, and input/output vectors `B_t`, `C_t`
-/// shared by all channels.
+/// `A_d` (`N` values, `≤ 0`), a step `Δ_{d,t} ≥ 0`, and input/output vectors `B_t`,
+/// `C_t` shared by all channels.
 ///
 /// Discretisation as in Mamba: `A_t = exp(Δ_t A)`, `B̄_t = Δ_t B_t`, so
-/// `T[t,s] = Σ_n C_t[n] exp(A[n]·(Δ_{s+1} + … + Δ_t)) Δ_s B_s[n]`. TSS: `N`.
+/// `T[t,s] = Σ_n C_t[n] exp(Δ_t A[n]) ⋯ exp(Δ_{s+1} A[n]) Δ_s B_s[n]`. TSS: `N`.
+///
+/// In Mamba `A = -exp(A_log)` is negative, so `exp(Δ_t A) ∈ (0, 1]`; a positive `A`
+/// (a growing mode) is rejected. `Δ = 0` (after a saturated softplus) skips a step.
+///
+/// ```
+/// use effective_state_size::{ess, Dims, MambaChannels};
+/// let dims = Dims { channels: 2, len: 32, width: 4 };
+/// let a = [-1.0, -0.5, -0.25, -0.125, -2.0, -1.0, -0.5, -0.25]; // (channels, N)
+/// let delta = vec![0.3; 2 * 32];                               // (channels, L)
+/// let b: Vec<f64> = (0..32 * 4).map(|j| (j as f64 * 0.7).sin()).collect(); // (L, N)
+/// let c: Vec<f64> = (0..32 * 4).map(|j| (j as f64 * 0.3).cos()).collect(); // (L, N)
+/// let op = MambaChannels::new(&a, &delta, &b, &c, dims)?;
+/// assert!(ess::entropy(&op)?.max() <= 4.0 + 1e-9);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MambaChannels<T: Scalar> {
     a: Array3<T>,
     delta: Array3<T>,
     b: Array3<T>,
     c: Array3<T>,
-    channels: usize,
-    len: usize,
-    state: usize,
+    dims: Dims,
 }
 
 impl<T: Scalar> MambaChannels<T> {
-    /// `a: (channels, N)` (continuous, typically negative), `delta: (channels, L)`
-    /// (positive, after softplus), `b`, `c`: `(L, N)`, all row-major.
-    pub fn new(a: &[T], delta: &[T], b: &[T], c: &[T], channels: usize, len: usize, state: usize) -> Result<Self> {
-        check_sizes(channels, state, len)?;
+    /// `a: (channels, N)` (continuous, `≤ 0`), `delta: (channels, L)` (`≥ 0`, after
+    /// softplus), `b`, `c`: `(L, N)`, all row-major, with
+    /// `dims = Dims { channels, len: L, width: N }`.
+    pub fn new(a: &[T], delta: &[T], b: &[T], c: &[T], dims: Dims) -> Result<Self> {
+        dims.check("Mamba channels", "N")?;
+        let Dims { channels, len, width: state } = dims;
         let a = Array3::new2("A (continuous, diagonal)", a, [channels, state], ["channels", "N"])?;
+        a.check_range("A (continuous; Mamba's A = -exp(A_log) must be ≤ 0)", f64::NEG_INFINITY, 0.0)?;
         let delta = Array3::new2("Δ", delta, [channels, len], ["channels", "L"])?;
         delta.check_range("Δ (must be ≥ 0, e.g. after softplus)", 0.0, f64::INFINITY)?;
         let b = Array3::new("B_t", b, [1, len, state], ["1", "L", "N"])?;
         let c = Array3::new("C_t", c, [1, len, state], ["1", "L", "N"])?;
-        Ok(Self { a, delta, b, c, channels, len, state })
+        Ok(Self { a, delta, b, c, dims })
     }
-    fn a_row(&self, ch: usize) -> &[T] {
-        &self.a.data()[ch * self.state..(ch + 1) * self.state]
+    /// `exp(Δ_t A)` of channel `ch` at step `t`, one value per state.
+    fn decay(&self, ch: usize, t: usize) -> impl Iterator<Item = T> + '_ {
+        let d = self.delta.at(ch, t);
+        self.a.channel(ch).iter().map(move |&x| (d * x).exp())
     }
 }
 
 impl<T: Scalar> LinearOperator for MambaChannels<T> {
     type Scalar = T;
     fn seq_len(&self) -> usize {
-        self.len
+        self.dims.len
     }
     fn channels(&self) -> usize {
-        self.channels
+        self.dims.channels
     }
     fn family(&self) -> &'static str {
         "Mamba (S6)"
     }
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
-        let a = self.a_row(channel);
-        // cum[t] = Δ_0 + … + Δ_t; exponents A[n]·(cum[t] - cum[s]).
-        let mut cum = Vec::with_capacity(self.len);
-        let mut acc = T::zero();
-        for t in 0..self.len {
-            acc += self.delta.at(channel, t);
-            cum.push(acc);
-        }
-        Ok(DMatrix::from_fn(self.len, self.len, |t, s| {
-            if s > t {
-                return T::zero();
-            }
-            let (ct, bs, ds) = (self.c.row(0, t), self.b.row(0, s), self.delta.at(channel, s));
-            (0..self.state).fold(T::zero(), |sum, n| sum + ct[n] * (a[n] * (cum[t] - cum[s])).exp() * ds * bs[n])
-        }))
-    }
     fn theoretical_state_size(&self) -> Option<usize> {
-        Some(self.state)
+        Some(self.dims.width)
     }
-    fn realization_order(&self) -> Option<usize> {
-        Some(self.state)
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeVarying { order: self.dims.width }
     }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
-        let a = self.a_row(channel);
-        let d = |t: usize| self.delta.at(channel, t);
-        let at =
-            (0..self.len).map(|t| DVector::from_iterator(self.state, a.iter().map(|&x| (d(t) * x).exp()))).collect();
-        let bt = (0..self.len).map(|t| DMatrix::from_row_slice(self.state, 1, self.b.row(0, t)) * d(t)).collect();
-        let ct = (0..self.len).map(|t| DMatrix::from_row_slice(1, self.state, self.c.row(0, t))).collect();
-        Realization::from_post_update(
-            self.len,
-            Transition::Diagonal(Steps::Varying(at)),
-            Steps::Varying(bt),
-            Steps::Varying(ct),
-        )
-        .map(Some)
-    }
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
-        let a = self.a_row(channel);
-        let mut h = vec![T::zero(); self.state];
-        Ok((0..self.len)
-            .map(|t| {
-                let (d, b) = (self.delta.at(channel, t), self.b.row(0, t));
-                for n in 0..self.state {
-                    h[n] = (d * a[n]).exp() * h[n] + d * b[n] * u[t];
+    /// Column by column, multiplying the per-step decays `exp(Δ_t A)` (never
+    /// `exp(A·(cumsum))`, which cancels after one huge `Δ`).
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
+        let (len, n) = (self.dims.len, self.dims.width);
+        let decays: Vec<Vec<T>> = (0..len).map(|t| self.decay(channel, t).collect()).collect();
+        let mut m = DMatrix::zeros(len, len);
+        let mut x = vec![T::zero(); n];
+        for s in 0..len {
+            let ds = self.delta.at(channel, s);
+            for (xi, &bi) in x.iter_mut().zip(self.b.row(0, s)) {
+                *xi = ds * bi;
+            }
+            for t in s..len {
+                if t > s {
+                    for (xi, &a) in x.iter_mut().zip(&decays[t]) {
+                        *xi *= a;
+                    }
                 }
-                dot(self.c.row(0, t), &h)
-            })
-            .collect())
+                m[(t, s)] = dot(self.c.row(0, t), &x);
+            }
+        }
+        Ok(Cow::Owned(m))
+    }
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
+        let (len, n) = (self.dims.len, self.dims.width);
+        let d = |t: usize| self.delta.at(channel, t);
+        let at = (0..len).map(|t| DVector::from_iterator(n, self.decay(channel, t))).collect();
+        let bt = (0..len).map(|t| DMatrix::from_row_slice(n, 1, self.b.row(0, t)) * d(t)).collect();
+        let ct = (0..len).map(|t| DMatrix::from_row_slice(1, n, self.c.row(0, t))).collect();
+        Realization::from_post_update(len, Transition::Diagonal(Steps::Varying(at)), Steps::Varying(bt), Steps::Varying(ct))
+    }
+    /// The selective scan `h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t u_t`, `y_t = C_t·h_t`.
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
+        let mut h = vec![T::zero(); self.dims.width];
+        for (t, yt) in y.iter_mut().enumerate() {
+            let (d, b) = (self.delta.at(channel, t), self.b.row(0, t));
+            for ((hn, a), &bn) in h.iter_mut().zip(self.decay(channel, t)).zip(b) {
+                *hn = a * *hn + d * bn * u[t];
+            }
+            *yt = dot(self.c.row(0, t), &h);
+        }
+        Ok(())
     }
 }
 
@@ -462,84 +511,73 @@ pub struct Ssd<T: Scalar> {
     a: Array3<T>,
     b: Array3<T>,
     c: Array3<T>,
-    heads: usize,
-    len: usize,
-    state: usize,
+    dims: Dims,
 }
 
 impl<T: Scalar> Ssd<T> {
-    /// `a: (heads, L)` in `[0, 1]` (e.g. `exp(Δ_t A)`), `b`, `c`: `(heads, L, N)`.
-    pub fn new(a: &[T], b: &[T], c: &[T], heads: usize, len: usize, state: usize) -> Result<Self> {
-        check_sizes(heads, state, len)?;
+    /// `a: (heads, L)` in `[0, 1]` (e.g. `exp(Δ_t A)`), `b`, `c`: `(heads, L, N)`,
+    /// row-major, with `dims = Dims { channels: heads, len: L, width: N }`.
+    pub fn new(a: &[T], b: &[T], c: &[T], dims: Dims) -> Result<Self> {
+        dims.check("SSD heads", "N")?;
+        let Dims { channels: heads, len, width: state } = dims;
         let a = Array3::new2("decay a_t", a, [heads, len], ["heads", "L"])?;
         a.check_range("decay a_t", 0.0, 1.0)?;
         let names = ["heads", "L", "N"];
         let b = Array3::new("B_t", b, [heads, len, state], names)?;
         let c = Array3::new("C_t", c, [heads, len, state], names)?;
-        Ok(Self { a, b, c, heads, len, state })
+        Ok(Self { a, b, c, dims })
     }
 }
 
 impl<T: Scalar> LinearOperator for Ssd<T> {
     type Scalar = T;
     fn seq_len(&self) -> usize {
-        self.len
+        self.dims.len
     }
     fn channels(&self) -> usize {
-        self.heads
+        self.dims.channels
     }
     fn family(&self) -> &'static str {
         "Mamba-2 (SSD)"
     }
-    fn dense(&self, channel: usize) -> Result<DMatrix<T>> {
-        check_channel(self, channel)?;
-        super::check_dense_size(self)?;
-        let h = channel;
-        let mut t = DMatrix::zeros(self.len, self.len);
-        for s in 0..self.len {
+    fn theoretical_state_size(&self) -> Option<usize> {
+        Some(self.dims.width)
+    }
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::TimeVarying { order: self.dims.width }
+    }
+    fn dense_kernel(&self, channel: usize) -> Result<Cow<'_, DMatrix<T>>> {
+        let (h, len) = (channel, self.dims.len);
+        let mut t = DMatrix::zeros(len, len);
+        for s in 0..len {
             let mut decay = T::one();
-            for tt in s..self.len {
+            for tt in s..len {
                 if tt > s {
                     decay *= self.a.at(h, tt);
                 }
                 t[(tt, s)] = decay * dot(self.c.row(h, tt), self.b.row(h, s));
             }
         }
-        Ok(t)
+        Ok(Cow::Owned(t))
     }
-    fn theoretical_state_size(&self) -> Option<usize> {
-        Some(self.state)
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
+        let (h, len, n) = (channel, self.dims.len, self.dims.width);
+        let at = (0..len).map(|t| DVector::from_element(n, self.a.at(h, t))).collect();
+        let bt = (0..len).map(|t| DMatrix::from_row_slice(n, 1, self.b.row(h, t))).collect();
+        let ct = (0..len).map(|t| DMatrix::from_row_slice(1, n, self.c.row(h, t))).collect();
+        Realization::from_post_update(len, Transition::Diagonal(Steps::Varying(at)), Steps::Varying(bt), Steps::Varying(ct))
     }
-    fn realization_order(&self) -> Option<usize> {
-        Some(self.state)
-    }
-    fn realization(&self, channel: usize) -> Result<Option<Realization<T>>> {
-        check_channel(self, channel)?;
+    /// The scan `x_t = a_t x_{t-1} + B_t u_t`, `y_t = C_t·x_t`.
+    fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
         let h = channel;
-        let at = (0..self.len).map(|t| DVector::from_element(self.state, self.a.at(h, t))).collect();
-        let bt = (0..self.len).map(|t| DMatrix::from_row_slice(self.state, 1, self.b.row(h, t))).collect();
-        let ct = (0..self.len).map(|t| DMatrix::from_row_slice(1, self.state, self.c.row(h, t))).collect();
-        Realization::from_post_update(
-            self.len,
-            Transition::Diagonal(Steps::Varying(at)),
-            Steps::Varying(bt),
-            Steps::Varying(ct),
-        )
-        .map(Some)
-    }
-    fn apply(&self, channel: usize, u: &[T]) -> Result<Vec<T>> {
-        check_channel(self, channel)?;
-        check_input(self, u)?;
-        let h = channel;
-        let mut x = vec![T::zero(); self.state];
-        Ok((0..self.len)
-            .map(|t| {
-                let (a, b) = (self.a.at(h, t), self.b.row(h, t));
-                for n in 0..self.state {
-                    x[n] = a * x[n] + b[n] * u[t];
-                }
-                dot(self.c.row(h, t), &x)
-            })
-            .collect())
+        let mut x = vec![T::zero(); self.dims.width];
+        for (t, yt) in y.iter_mut().enumerate() {
+            let (a, b) = (self.a.at(h, t), self.b.row(h, t));
+            for (xn, &bn) in x.iter_mut().zip(b) {
+                *xn = a * *xn + bn * u[t];
+            }
+            *yt = dot(self.c.row(h, t), &x);
+        }
+        Ok(())
     }
 }

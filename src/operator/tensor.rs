@@ -43,6 +43,11 @@ impl<T: Scalar> Array3<T> {
     pub(crate) fn at(&self, c: usize, t: usize) -> T {
         self.data[c * self.dims[1] + t]
     }
+    /// All `L·width` values of channel `c`.
+    pub(crate) fn channel(&self, c: usize) -> &[T] {
+        let n = self.dims[1] * self.dims[2];
+        &self.data[c * n..(c + 1) * n]
+    }
     pub(crate) fn width(&self) -> usize {
         self.dims[2]
     }

@@ -9,7 +9,7 @@
 //! T[t,s] = C_t A_{t-1} ⋯ A_{s+1} B_s  (t > s),   T[t,t] = D_t.
 //! ```
 //!
-//! The crate's layers are written in the *post-update* convention of THEORY.md
+//! The crate's layers are written in the *post-update* convention of [`crate::theory`] §3
 //! (`x_t = Ā_t x_{t-1} + B̄_t u_t`, `y_t = C̄_t x_t`, Mamba's convention). The two are
 //! the same operator with `A_t = Ā_t`, `B_t = B̄_t`, `C_t = C̄_t Ā_t`, `D_t = C̄_t B̄_t`
 //! ([`Realization::from_post_update`] does the conversion). The standard form makes
@@ -74,9 +74,14 @@ impl<T: Scalar> Realization<T> {
         if len == 0 {
             return Err(EssError::empty("realization", "the sequence length must be at least 1"));
         }
+        let (Some(b0), Some(c0)) = (b.first(), c.first()) else {
+            return Err(EssError::empty("realization", "a time-varying B_t or C_t needs one matrix per step"));
+        };
+        if a.is_empty() {
+            return Err(EssError::empty("realization", "a time-varying A_t needs one matrix per step"));
+        }
         let state = a.state_size();
-        let inputs = b.first().ncols();
-        let outputs = c.first().nrows();
+        let (inputs, outputs) = (b0.ncols(), c0.nrows());
         if inputs == 0 || outputs == 0 {
             return Err(EssError::empty("realization", "B_t must have at least one column and C_t at least one row"));
         }
@@ -122,6 +127,14 @@ impl<T: Scalar> Realization<T> {
             }
         };
         Ok(Self { c: wrap(c_new), d: Some(wrap(d_new)), ..base })
+    }
+
+    /// `true` when `A`, `B`, `C` and `D` are the same at every step (stored once).
+    pub fn is_time_invariant(&self) -> bool {
+        self.a.is_constant()
+            && self.b.is_constant()
+            && self.c.is_constant()
+            && self.d.as_ref().is_none_or(Steps::is_constant)
     }
 
     /// Sequence length `L`.

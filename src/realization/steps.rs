@@ -37,11 +37,16 @@ impl<M> Steps<M> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    pub(crate) fn first(&self) -> &M {
+    /// The first value, `None` for a `Varying` sequence without steps.
+    pub(crate) fn first(&self) -> Option<&M> {
         match self {
-            Steps::Constant(m) => m,
-            Steps::Varying(v) => v.first().expect("checked non-empty"),
+            Steps::Constant(m) => Some(m),
+            Steps::Varying(v) => v.first(),
         }
+    }
+    /// `true` for `Constant`.
+    pub fn is_constant(&self) -> bool {
+        matches!(self, Steps::Constant(_))
     }
     pub(crate) fn iter(&self) -> impl Iterator<Item = &M> {
         let s: &[M] = match self {
@@ -75,11 +80,19 @@ pub enum Transition<T: Scalar> {
 }
 
 impl<T: Scalar> Transition<T> {
-    /// The state size `N`.
+    /// The state size `N` (0 for a time-varying transition without steps, which
+    /// [`Realization::new`](super::Realization::new) rejects).
     pub fn state_size(&self) -> usize {
         match self {
-            Transition::Dense(s) => s.first().nrows(),
-            Transition::Diagonal(s) => s.first().len(),
+            Transition::Dense(s) => s.first().map_or(0, |m| m.nrows()),
+            Transition::Diagonal(s) => s.first().map_or(0, |v| v.len()),
+        }
+    }
+    /// `true` when the same `A` is used at every step.
+    pub fn is_constant(&self) -> bool {
+        match self {
+            Transition::Dense(s) => s.is_constant(),
+            Transition::Diagonal(s) => s.is_constant(),
         }
     }
     pub(crate) fn len(&self) -> usize {
@@ -87,6 +100,9 @@ impl<T: Scalar> Transition<T> {
             Transition::Dense(s) => s.len(),
             Transition::Diagonal(s) => s.len(),
         }
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
     }
     pub(crate) fn check(&self, len: usize, n: usize) -> Result<()> {
         match self {

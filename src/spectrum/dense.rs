@@ -1,27 +1,33 @@
-//! The dense path: materialise `T` once per channel, then take the singular values
-//! of every requested block `H_i = T[i·p.., ..i·m]`.
+//! The dense path: the singular values of every requested block
+//! `H_i = T[i·p.., ..i·m]` of a materialised, validated `T`.
 //!
 //! Cost per channel: `Σ_i O((L-i)·i·min(i, L-i)) = O(L⁴)` time over all indices,
-//! `O(L²)` memory for `T` plus one block per worker thread.
+//! `O(L²)` memory for `T` plus the blocks being decomposed.
 
 use super::{spectrum_of, Spectrum, SvdBackend};
 use crate::error::Result;
-use crate::operator::{slice_hankel, LinearOperator};
+use crate::operator::BlockShape;
+use crate::scalar::Scalar;
+use nalgebra::DMatrix;
 
-/// Spectra of `H_i` for each `i` in `indices` (already validated) of one channel,
-/// each reduced by `reduce`. Indices are processed in parallel.
-pub(crate) fn sweep<O, B, R, F>(op: &O, channel: usize, indices: &[usize], backend: &B, reduce: F) -> Result<Vec<R>>
+/// Spectra of `H_i` of `t` for each `i` in `indices` (validated), each reduced by
+/// `reduce`. Indices are processed in parallel.
+pub(crate) fn sweep<T, R, F>(
+    t: &DMatrix<T>,
+    shape: BlockShape,
+    len: usize,
+    indices: &[usize],
+    backend: &dyn SvdBackend,
+    reduce: &F,
+) -> Result<Vec<R>>
 where
-    O: LinearOperator + ?Sized,
-    B: SvdBackend,
+    T: Scalar,
     R: Send,
-    F: Fn(&Spectrum<O::Scalar>) -> R + Sync + Send,
+    F: Fn(&Spectrum<T>) -> R + Sync + Send,
 {
-    let t = op.dense_matrix(channel)?;
-    let (shape, len) = (op.block_shape(), op.seq_len());
     crate::parallel::try_map(indices, |&i| {
-        let block = slice_hankel(&t, shape, len, i);
-        let hankel_shape = block.shape();
-        Ok(reduce(&spectrum_of(backend, block, hankel_shape)?))
+        let (rows, cols) = shape.hankel_shape(len, i);
+        let block = t.view((i * shape.outputs, 0), (rows, cols)).into_owned();
+        Ok(reduce(&spectrum_of(backend, block, (rows, cols))?))
     })
 }

@@ -138,10 +138,14 @@ impl<T: Scalar> Factor<T> {
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
 /// reduced by `reduce`. The factor recursions are sequential; the small SVDs of the
 /// cores run in parallel.
-pub(crate) fn sweep<T, B, R, F>(real: &Realization<T>, indices: &[usize], backend: &B, reduce: F) -> Result<Vec<R>>
+pub(crate) fn sweep<T, R, F>(
+    real: &Realization<T>,
+    indices: &[usize],
+    backend: &dyn SvdBackend,
+    reduce: &F,
+) -> Result<Vec<R>>
 where
     T: Scalar,
-    B: SvdBackend,
     R: Send,
     F: Fn(&Spectrum<T>) -> R + Sync + Send,
 {

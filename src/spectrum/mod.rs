@@ -21,14 +21,28 @@ use crate::error::{EssError, Result};
 use crate::scalar::Scalar;
 use nalgebra::DMatrix;
 
-/// Computes the singular values of a matrix.
+/// Computes the singular values of a matrix: the one algorithm every ESS measure
+/// is built on.
 ///
 /// Implementations receive a finite, non-empty matrix whose largest entry has
 /// magnitude in `[0.5, 1)` (see [`singular_values`]) and return its
-/// `min(rows, cols)` singular values in any order.
-pub trait SvdBackend: Sync {
-    /// The singular values of `block` (values only, any order).
-    fn singular_values<T: Scalar>(&self, block: DMatrix<T>) -> Result<Vec<T>>;
+/// `min(rows, cols)` singular values in any order. The trait is object-safe:
+/// [`EssOptions::with_backend`](crate::ess::EssOptions::with_backend) takes any
+/// `Arc<dyn SvdBackend>`.
+///
+/// ```
+/// use effective_state_size::spectrum::{NalgebraSvd, SvdBackend};
+/// use std::sync::Arc;
+/// let backend: Arc<dyn SvdBackend> = Arc::new(NalgebraSvd::default());
+/// let s = backend.singular_values_f64(nalgebra::DMatrix::from_diagonal_element(2, 2, 0.5))?;
+/// assert_eq!(s, vec![0.5, 0.5]);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+pub trait SvdBackend: Send + Sync + std::fmt::Debug {
+    /// The singular values of an `f64` block (values only, any order).
+    fn singular_values_f64(&self, block: DMatrix<f64>) -> Result<Vec<f64>>;
+    /// The singular values of an `f32` block (values only, any order).
+    fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>>;
 }
 
 /// nalgebra's one-sided Golub–Kahan SVD, values only, with a bounded iteration
@@ -47,7 +61,16 @@ impl Default for NalgebraSvd {
 }
 
 impl SvdBackend for NalgebraSvd {
-    fn singular_values<T: Scalar>(&self, block: DMatrix<T>) -> Result<Vec<T>> {
+    fn singular_values_f64(&self, block: DMatrix<f64>) -> Result<Vec<f64>> {
+        self.values(block)
+    }
+    fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>> {
+        self.values(block)
+    }
+}
+
+impl NalgebraSvd {
+    fn values<T: Scalar>(&self, block: DMatrix<T>) -> Result<Vec<T>> {
         let (rows, cols) = block.shape();
         let k = rows.min(cols);
         let iterations = 100 + self.iterations_per_square.saturating_mul(k.saturating_mul(k));
@@ -91,6 +114,11 @@ impl<T: Scalar> Spectrum<T> {
     pub fn block_shape(&self) -> (usize, usize) {
         (self.rows, self.cols)
     }
+    /// The same values multiplied by `2^e` (exact).
+    pub(crate) fn shifted(mut self, e: i32) -> Self {
+        self.exponent += e;
+        self
+    }
     /// The largest singular value in `f64`.
     pub fn largest(&self) -> f64 {
         self.scaled.first().map_or(0.0, |s| s.to_f64() * 2f64.powi(self.exponent))
@@ -104,8 +132,8 @@ impl<T: Scalar> Spectrum<T> {
 ///
 /// # Errors
 /// [`EssError::NonFinite`] for NaN/∞ entries; the backend's errors.
-pub(crate) fn spectrum_of<T: Scalar, B: SvdBackend + ?Sized>(
-    backend: &B,
+pub(crate) fn spectrum_of<T: Scalar>(
+    backend: &dyn SvdBackend,
     mut block: DMatrix<T>,
     (rows, cols): (usize, usize),
 ) -> Result<Spectrum<T>> {
@@ -120,7 +148,7 @@ pub(crate) fn spectrum_of<T: Scalar, B: SvdBackend + ?Sized>(
     }
     let exponent = max.log2().floor() as i32 + 1;
     scale_pow2(&mut block, -exponent);
-    let mut s = backend.singular_values(block)?;
+    let mut s = T::singular_values_by(backend, block)?;
     for v in s.iter_mut() {
         *v = v.abs();
     }
@@ -139,13 +167,13 @@ pub(crate) fn spectrum_of<T: Scalar, B: SvdBackend + ?Sized>(
 /// assert_eq!(s, vec![1e300; 3]);
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
-pub fn singular_values<T: Scalar, B: SvdBackend + ?Sized>(backend: &B, block: DMatrix<T>) -> Result<Vec<T>> {
+pub fn singular_values<T: Scalar>(backend: &dyn SvdBackend, block: DMatrix<T>) -> Result<Vec<T>> {
     let shape = block.shape();
     Ok(spectrum_of(backend, block, shape)?.values())
 }
 
 /// Multiplies by `2^e` in steps small enough to stay representable in `f32`.
-fn scale_pow2<T: Scalar>(m: &mut DMatrix<T>, mut e: i32) {
+pub(crate) fn scale_pow2<T: Scalar>(m: &mut DMatrix<T>, mut e: i32) {
     while e != 0 {
         let step = e.clamp(-100, 100);
         let f = T::cast(2f64.powi(step));

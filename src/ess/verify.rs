@@ -1,0 +1,99 @@
+//! A self-check for operators written by users: do the kernels agree?
+
+use crate::error::{EssError, Result};
+use crate::operator::{LinearOperator, OperatorExt, RealizationInfo};
+use crate::scalar::Scalar;
+use nalgebra::DVector;
+
+/// What [`verify`] measured: the largest deviations, relative to the largest
+/// entry of `T`, over all channels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct Verification {
+    /// Channels checked.
+    pub channels: usize,
+    /// `max |apply(u) − T·u| / (max|T|·max|u|·m·L)` over the channels, for a fixed
+    /// pseudo-random `u` in `[-1, 1]`.
+    pub apply_error: f64,
+    /// `max |T_realization − T| / max|T|`, if the operator has a realization.
+    pub realization_error: Option<f64>,
+    /// The threshold both were compared with: `√ε` of the operator's scalar type.
+    pub threshold: f64,
+}
+
+/// Checks that an operator's kernels agree with each other on its own data: the
+/// dense matrix is `(p·L) × (m·L)`, finite and causal; `apply` equals `T·u`; the
+/// realization (if declared) has the declared sizes and reproduces `T`; and an
+/// operator that declares no realization really has none. Meant for users
+/// implementing [`LinearOperator`] for their own layer; costs `O(L²)` memory per
+/// channel (it forms `T`).
+///
+/// ```
+/// use effective_state_size::{ess, Dims, MambaChannels};
+/// let op = MambaChannels::new(&[-1.0, -0.5], &[0.1; 16], &[1.0; 16], &[0.5; 16], Dims { channels: 1, len: 8, width: 2 })?;
+/// let check = ess::verify(&op)?;
+/// assert!(check.apply_error < 1e-14 && check.realization_error.unwrap() < 1e-14);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+///
+/// # Errors
+/// [`EssError::InvalidOperator`] (or the validation error of the kernel's output)
+/// naming the channel and the disagreement when a deviation exceeds `√ε`.
+pub fn verify<O: LinearOperator + ?Sized>(op: &O) -> Result<Verification> {
+    let threshold = O::Scalar::EPSILON.to_f64().sqrt();
+    let (len, b) = (op.seq_len(), op.block_shape());
+    let mut apply_error = 0.0f64;
+    let mut realization_error: Option<f64> = None;
+    for c in 0..op.channels() {
+        let t = op.dense_matrix(c)?;
+        let scale = t.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs())).max(f64::MIN_POSITIVE);
+        // A fixed pseudo-random input in [-1, 1] (xorshift).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ c as u64;
+        let u: Vec<O::Scalar> = (0..len * b.inputs)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                O::Scalar::cast((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
+            })
+            .collect();
+        let y = op.apply(c, &u)?;
+        let expect = &*t * DVector::from_column_slice(&u);
+        let err = y.iter().zip(expect.iter()).fold(0.0f64, |m, (a, e)| m.max((a.to_f64() - e.to_f64()).abs()))
+            / (scale * (len * b.inputs) as f64);
+        if !(err <= threshold) {
+            return Err(EssError::invalid_operator(
+                op.family(),
+                c,
+                format!("apply(u) differs from T·u by {err:.3e} (relative to max|T|·m·L), above √ε = {threshold:.1e}"),
+            ));
+        }
+        apply_error = apply_error.max(err);
+        match op.realization_info() {
+            RealizationInfo::None => {
+                if op.realization_kernel(c).is_ok() {
+                    return Err(EssError::invalid_operator(
+                        op.family(),
+                        c,
+                        "realization_kernel returns a realization but realization_info() declares none, so the \
+                         structured path is never used: declare RealizationInfo::TimeInvariant or TimeVarying",
+                    ));
+                }
+            }
+            _ => {
+                let r = op.realization(c)?.expect("declared");
+                let tr = r.dense();
+                let err = (&tr - &*t).iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs())) / scale;
+                if !(err <= threshold) {
+                    return Err(EssError::invalid_operator(
+                        op.family(),
+                        c,
+                        format!("the realization's T differs from the dense T by {err:.3e} (relative to max|T|), above √ε = {threshold:.1e}"),
+                    ));
+                }
+                realization_error = Some(realization_error.unwrap_or(0.0).max(err));
+            }
+        }
+    }
+    Ok(Verification { channels: op.channels(), apply_error, realization_error, threshold })
+}

@@ -1,0 +1,282 @@
+//! The planner: which algorithm computes the singular values, how much memory it
+//! needs, whether that fits the budget, and the sweep that runs it.
+//!
+//! [`plan`] turns an operator and [`EssOptions`] into an inspectable [`Plan`]
+//! without computing anything (and without looping over `L`); the entry points of
+//! [`ess`](crate::ess) then execute it.
+//!
+//! # Method choice
+//! [`Method::Auto`] picks the structured path when the operator declares a
+//! realization whose order `N` is smaller than the largest rank any Hankel block
+//! can have, `r_max = max_{1≤i≤L-1} min(p(L-i), m·i)` ([`max_hankel_rank`], closed
+//! form), and the dense path otherwise.
+//!
+//! # Memory
+//! One budget ([`EssOptions::with_memory_budget`], default
+//! [`DEFAULT_MEMORY_BUDGET`]) bounds the working memory of a whole call:
+//! * dense path: one channel's `T` (`(p·L)·(m·L)` scalars) plus the requested
+//!   blocks being decomposed at the same time (the largest is
+//!   `p(L-i)·m·i` scalars);
+//! * structured path: per channel in flight, its realization (counted once when it
+//!   is time-invariant) and one `N × N` factor and core per requested index.
+//!
+//! [`Plan::bytes`] is the least a call needs: one `T` and one block, or one
+//! channel. The call is refused when that exceeds the budget; otherwise the
+//! number of blocks or channels processed in parallel is capped so that the total
+//! stays within the budget. The decision therefore does not depend on the number
+//! of threads: more cores never cause a refusal.
+
+use crate::error::{EssError, Result};
+use crate::ess::{ComputedBy, EssOptions, Method, Progress};
+use crate::operator::{BlockShape, LinearOperator, OperatorExt, RealizationInfo};
+use crate::spectrum::{self, Spectrum};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The default memory budget: 8 GiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 8 << 30;
+
+/// What [`plan`] decided, before anything is computed.
+///
+/// ```
+/// use effective_state_size::{ess, ess::{ComputedBy, EssOptions, Indices}, Dims, LtiStateSpace};
+/// let op = LtiStateSpace::diagonal(&[0.5], &[1.0], &[1.0], Dims { channels: 1, len: 1_000_000_000, width: 1 })?;
+/// let plan = ess::plan(&op, &EssOptions::default().with_indices(Indices::Middle))?;
+/// assert_eq!(plan.method, ComputedBy::Structured);
+/// assert_eq!(plan.indices, vec![500_000_000]);
+/// assert!(plan.bytes < 1024); // a time-invariant realization is stored once
+/// println!("{}", plan.reason);
+/// # Ok::<(), effective_state_size::EssError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The algorithm that will run.
+    pub method: ComputedBy,
+    /// The Hankel indices `i` that will be evaluated (ascending).
+    pub indices: Vec<usize>,
+    /// The least working memory in bytes: one channel's `T` and its largest
+    /// requested block (dense), or one channel's realization and factors
+    /// (structured).
+    pub bytes: u64,
+    /// The memory budget in force.
+    pub budget: u64,
+    /// Why this method was chosen, in words.
+    pub reason: String,
+}
+
+/// `max_{1≤i≤L-1} min(p·(L-i), m·i)`: the largest rank a Hankel block of a
+/// length-`len` operator with blocks `p × m` can have (0 for `len < 2`), in
+/// closed form.
+///
+/// ```
+/// use effective_state_size::{planner::max_hankel_rank, BlockShape};
+/// assert_eq!(max_hankel_rank(10, BlockShape::SISO), 5);
+/// assert_eq!(max_hankel_rank(7, BlockShape { outputs: 2, inputs: 1 }), 4); // i = 4: min(6, 4)
+/// assert_eq!(max_hankel_rank(usize::MAX / 2, BlockShape::SISO), usize::MAX / 4);
+/// ```
+pub fn max_hankel_rank(len: usize, b: BlockShape) -> usize {
+    if len < 2 {
+        return 0;
+    }
+    let (l, p, m) = (len as u128, b.outputs as u128, b.inputs as u128);
+    // min(p(L-i), m·i) rises until i* = pL/(p+m) and falls after it: the maximum
+    // over integers is at ⌊i*⌋ or ⌈i*⌉, clamped to 1..L-1.
+    let at = |i: u128| (p * (l - i)).min(m * i);
+    let lo = (p * l / (p + m).max(1)).clamp(1, l - 1);
+    let best = at(lo).max(at((lo + 1).min(l - 1)));
+    usize::try_from(best).unwrap_or(usize::MAX)
+}
+
+/// Plans the computation of ESS for `op` under `opts`: resolves the indices, picks
+/// the method and checks the memory budget. Computes nothing and costs `O(1)` in
+/// `L` (plus the length of the index list).
+///
+/// # Errors
+/// [`EssError::SequenceTooShort`] and index errors from [`Indices::resolve`](crate::ess::Indices::resolve),
+/// [`EssError::Empty`] for an operator without channels,
+/// [`EssError::NoRealization`] when [`Method::Structured`] is forced on an operator
+/// without a realization, and [`EssError::MemoryBudget`] when even one unit of
+/// work exceeds the budget.
+pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Plan> {
+    if op.channels() == 0 {
+        return Err(EssError::empty("operator", "it has no channels"));
+    }
+    let (len, b) = (op.seq_len(), op.block_shape());
+    let indices = opts.indices().resolve(len)?;
+    let info = op.realization_info();
+    let bound = max_hankel_rank(len, b);
+    let (method, reason) = match (opts.method(), info.order()) {
+        (Method::Dense, _) => (ComputedBy::Dense, "the dense path was requested".to_string()),
+        (Method::Structured, Some(n)) => {
+            (ComputedBy::Structured, format!("the structured path was requested (realization of order N = {n})"))
+        }
+        (Method::Structured, None) => return Err(EssError::NoRealization { family: op.family().into() }),
+        (Method::Auto, Some(n)) if n < bound => (
+            ComputedBy::Structured,
+            format!("the operator has a realization of order N = {n} < max_i min(p(L-i), m·i) = {bound}: O(L·N³) per channel instead of O(L⁴)"),
+        ),
+        (Method::Auto, Some(n)) => (
+            ComputedBy::Dense,
+            format!("the realization's order N = {n} is not below the largest possible block rank {bound}: the dense path is cheaper"),
+        ),
+        (Method::Auto, None) => (ComputedBy::Dense, "the operator has no state realization".to_string()),
+    };
+    let budget = opts.memory_budget();
+    let scalar = std::mem::size_of::<O::Scalar>() as u64;
+    let bytes = match method {
+        ComputedBy::Dense => crate::operator::dense_bytes(op)
+            .saturating_add(largest_block(&indices, len, b).saturating_mul(scalar)),
+        ComputedBy::Structured => structured_channel_bytes(info, len, b, indices.len(), scalar),
+    };
+    if bytes > budget {
+        let (what, hint) = match method {
+            ComputedBy::Dense => (
+                format!("the dense path (T of one channel, L = {len}, and its largest requested block)"),
+                match info.order() {
+                    Some(_) => "this operator has a realization: use `Method::Structured` (or `Method::Auto`), or raise the budget with `EssOptions::with_memory_budget`".to_string(),
+                    None => "T is formed whole, so fewer indices hardly help: shorten L, or raise the budget with `EssOptions::with_memory_budget`".to_string(),
+                },
+            ),
+            ComputedBy::Structured => (
+                format!("the structured path (one channel's realization and factors, L = {len})"),
+                "evaluate fewer indices (`Indices::Stride`, `Indices::List`), or raise the budget with `EssOptions::with_memory_budget`".to_string(),
+            ),
+        };
+        return Err(EssError::MemoryBudget { what, required: bytes, budget, hint });
+    }
+    Ok(Plan { method, indices, bytes, budget, reason })
+}
+
+/// Scalars in the largest of the requested blocks `H_i`.
+fn largest_block(indices: &[usize], len: usize, b: BlockShape) -> u64 {
+    indices
+        .iter()
+        .map(|&i| {
+            let (r, c) = b.hankel_shape(len, i);
+            (r as u64).saturating_mul(c as u64)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Bytes one channel needs on the structured path: its realization (once if
+/// time-invariant, per step otherwise) and an `N × N` factor and core per index.
+fn structured_channel_bytes(info: RealizationInfo, len: usize, b: BlockShape, evaluated: usize, scalar: u64) -> u64 {
+    let n = info.order().unwrap_or(0) as u64;
+    let (p, m) = (b.outputs as u64, b.inputs as u64);
+    let per_step = n.saturating_mul(n).saturating_add(n.saturating_mul(p + m)).saturating_add(p * m);
+    let steps = match info {
+        RealizationInfo::TimeInvariant { .. } => 1,
+        _ => len as u64,
+    };
+    let realization = per_step.saturating_mul(steps);
+    let factors = (evaluated as u64).saturating_mul(2 * n * n);
+    // Two running factors of at most N × N and the per-step scratch.
+    realization.saturating_add(factors).saturating_add(2 * n * n + n * (p + m)).saturating_mul(scalar)
+}
+
+/// Number of worker threads.
+fn workers() -> usize {
+    #[cfg(feature = "parallel")]
+    {
+        rayon::current_num_threads()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        1
+    }
+}
+
+/// Progress bookkeeping shared by the workers of one call.
+struct Tracker<'a> {
+    opts: &'a EssOptions,
+    done: AtomicUsize,
+    total: usize,
+    channels: usize,
+    stop: AtomicBool,
+}
+
+impl Tracker<'_> {
+    fn check(&self) -> Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(EssError::Cancelled { done: self.done.load(Ordering::Relaxed), total: self.total });
+        }
+        Ok(())
+    }
+    /// Records `n` finished blocks of `channel` and asks the callback whether to go on.
+    fn advance(&self, channel: usize, n: usize) -> Result<()> {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(cb) = self.opts.progress_callback() {
+            let p = Progress { channel, channels: self.channels, done, total: self.total };
+            if let ControlFlow::Break(()) = cb(p) {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        self.check()
+    }
+}
+
+/// Runs `plan` on the given channels: the spectrum of every requested `H_i`,
+/// reduced by `reduce`, as `[channel][index position]`.
+pub(crate) fn execute<O, R, F>(op: &O, plan: &Plan, opts: &EssOptions, channels: &[usize], reduce: F) -> Result<Vec<Vec<R>>>
+where
+    O: LinearOperator + ?Sized,
+    R: Send,
+    F: Fn(&Spectrum<O::Scalar>) -> R + Sync + Send,
+{
+    let tracker = Tracker {
+        opts,
+        done: AtomicUsize::new(0),
+        total: channels.len() * plan.indices.len(),
+        channels: op.channels(),
+        stop: AtomicBool::new(false),
+    };
+    let backend = opts.backend();
+    let (len, b) = (op.seq_len(), op.block_shape());
+    match plan.method {
+        ComputedBy::Dense => {
+            // One T at a time; the blocks of a channel in parallel, as many as fit.
+            let block_bytes = largest_block(&plan.indices, len, b) * std::mem::size_of::<O::Scalar>() as u64;
+            let t_bytes = crate::operator::dense_bytes(op);
+            let fit = (plan.budget.saturating_sub(t_bytes) / block_bytes.max(1)).max(1) as usize;
+            let n = plan.indices.len();
+            let chunk = if fit < workers() {
+                fit
+            } else if opts.progress_callback().is_some() {
+                n.div_ceil(32).max(workers())
+            } else {
+                n
+            };
+            channels
+                .iter()
+                .map(|&c| {
+                    tracker.check()?;
+                    let t = op.dense_within(c, plan.budget)?;
+                    let mut out = Vec::with_capacity(n);
+                    for part in plan.indices.chunks(chunk) {
+                        out.extend(spectrum::dense::sweep(&t, b, len, part, backend, &reduce)?);
+                        tracker.advance(c, part.len())?;
+                    }
+                    Ok(out)
+                })
+                .collect()
+        }
+        ComputedBy::Structured => {
+            let per_channel = plan.bytes.max(1);
+            let fit = ((plan.budget / per_channel).max(1) as usize).min(channels.len().max(1));
+            let mut out = Vec::with_capacity(channels.len());
+            for group in channels.chunks(fit) {
+                out.extend(crate::parallel::try_map(group, |&c| {
+                    tracker.check()?;
+                    let real = op.realization(c)?.ok_or_else(|| EssError::NoRealization { family: op.family().into() })?;
+                    let values = spectrum::gramian::sweep(&real, &plan.indices, backend, &reduce)
+                        .map_err(|e| e.in_channel(c))?;
+                    tracker.advance(c, plan.indices.len())?;
+                    Ok(values)
+                })?);
+            }
+            Ok(out)
+        }
+    }
+}
