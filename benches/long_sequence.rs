@@ -7,7 +7,7 @@
 //! `ESS_LONG_CHANNELS` and `ESS_LONG_LEN`).
 
 use effective_state_size::ess::{self, EssOptions, Measure, Tolerance};
-use effective_state_size::MambaChannels;
+use effective_state_size::{Dims, MambaChannels};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ fn main() {
     let a = v(channels * n, -4.0, -0.05);
     let delta = v(channels * len, 0.001, 0.1);
     let (b, c) = (v(len * n, -1.0, 1.0), v(len * n, -1.0, 1.0));
-    let op = MambaChannels::new(&a, &delta, &b, &c, channels, len, n).expect("valid parameters");
+    let op = MambaChannels::new(&a, &delta, &b, &c, Dims { channels, len, width: n }).expect("valid parameters");
     let before = peak_rss_mib();
     let start = Instant::now();
     let ps =

@@ -3,8 +3,8 @@
 //! tolerance-ESS profiles, every index.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use effective_state_size::ess::{self, EssOptions, Measure, Path, Tolerance};
-use effective_state_size::MambaChannels;
+use effective_state_size::ess::{self, EssOptions, Measure, Method, Tolerance};
+use effective_state_size::{Dims, MambaChannels};
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::time::Duration;
@@ -15,7 +15,7 @@ pub fn mamba(channels: usize, len: usize, n: usize, seed: u64) -> MambaChannels<
     let a = v(channels * n, -4.0, -0.05);
     let delta = v(channels * len, 0.001, 0.1);
     let (b, c) = (v(len * n, -1.0, 1.0), v(len * n, -1.0, 1.0));
-    MambaChannels::new(&a, &delta, &b, &c, channels, len, n).expect("valid parameters")
+    MambaChannels::new(&a, &delta, &b, &c, Dims { channels, len, width: n }).expect("valid parameters")
 }
 
 fn structured_vs_dense(c: &mut Criterion) {
@@ -24,8 +24,8 @@ fn structured_vs_dense(c: &mut Criterion) {
     group.sample_size(10).warm_up_time(Duration::from_millis(500));
     for len in [256usize, 512, 1024] {
         let op = mamba(1, len, 16, 3);
-        for (name, path) in [("structured", Path::Structured), ("dense", Path::Dense)] {
-            let opts = EssOptions { path, ..Default::default() };
+        for (name, path) in [("structured", Method::Structured), ("dense", Method::Dense)] {
+            let opts = EssOptions::default().with_method(path);
             group.bench_with_input(BenchmarkId::new(name, len), &op, |b, op| {
                 b.iter(|| ess::profiles(black_box(op), &measures, &opts).unwrap())
             });

@@ -3,11 +3,11 @@
 //! Run with `cargo run --release --example profiles`.
 
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};
-use effective_state_size::{DenseOperator, FirConvolution, LinearOperator, LtiStateSpace, Result};
+use effective_state_size::{DenseOperator, Dims, FirConvolution, LinearOperator, LtiStateSpace, Result};
 use nalgebra::DMatrix;
 
 fn show<O: LinearOperator>(name: &str, op: &O) -> Result<()> {
-    let opts = EssOptions { indices: Indices::Stride(8), ..Default::default() };
+    let opts = EssOptions::default().with_indices(Indices::Stride(8));
     let ps = ess::profiles(op, &[Measure::Tolerance(Tolerance::NumericalRank), Measure::Entropy], &opts)?;
     println!(
         "{name} (L = {}, TSS = {:?}, path = {})",
@@ -23,10 +23,10 @@ fn show<O: LinearOperator>(name: &str, op: &O) -> Result<()> {
 
 fn main() -> Result<()> {
     let len = 64;
-    show("FIR kernel, k = 5 (expect 4)", &FirConvolution::new(&[1.0, -0.7, 0.4, 0.2, -0.1], 1, 5, len)?)?;
+    show("FIR kernel, k = 5 (expect 4)", &FirConvolution::new(&[[1.0, -0.7, 0.4, 0.2, -0.1]], len)?)?;
     show(
         "diagonal SSM, N = 3 (expect 3)",
-        &LtiStateSpace::diagonal(&[0.9, 0.6, -0.4], &[1.0, 1.0, 1.0], &[1.0, -0.5, 0.8], 1, 3, len)?,
+        &LtiStateSpace::diagonal(&[0.9, 0.6, -0.4], &[1.0, 1.0, 1.0], &[1.0, -0.5, 0.8], Dims { channels: 1, len, width: 3 })?,
     )?;
     let window = 6;
     let band =

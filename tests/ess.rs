@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Path, Tolerance};
-use effective_state_size::{BlockShape, DenseOperator, EssError, LinearOperator};
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
+use effective_state_size::{Dims, OperatorExt, BlockShape, DenseOperator, EssError, LinearOperator};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 
@@ -110,7 +110,7 @@ fn index_selection_evaluates_only_requested_indices() {
     let op = DenseOperator::single(t.clone()).unwrap();
     let all = ess::entropy(&op).unwrap();
     for sel in [Indices::Stride(7), Indices::List(vec![29, 3, 3, 15]), Indices::Middle] {
-        let opts = EssOptions { indices: sel.clone(), ..Default::default() };
+        let opts = EssOptions::default().with_indices(sel.clone());
         let p = ess::profile(&op, Measure::Entropy, &opts).unwrap();
         assert_eq!(p.indices(), sel.resolve(30).unwrap().as_slice());
         for (&i, &v) in p.indices().iter().zip(p.channel(0)) {
@@ -147,17 +147,17 @@ fn aggregates_follow_their_definitions() {
 fn dense_path_reports_itself_and_forced_structured_path_errors_without_realization() {
     let op = DenseOperator::single(DMatrix::<f64>::identity(4, 4)).unwrap();
     assert_eq!(ess::entropy(&op).unwrap().computed_by(), ess::ComputedBy::Dense);
-    let opts = EssOptions { path: Path::Structured, ..Default::default() };
+    let opts = EssOptions::default().with_method(Method::Structured);
     assert!(matches!(ess::profile(&op, Measure::Entropy, &opts), Err(EssError::NoRealization { .. })));
 }
 
 #[test]
 fn memory_budget_is_enforced_before_allocating() {
     let op = DenseOperator::single(DMatrix::<f64>::identity(64, 64)).unwrap();
-    let opts = EssOptions { memory_budget: 1024, ..Default::default() };
+    let opts = EssOptions::default().with_memory_budget(1024);
     let err = ess::profile(&op, Measure::Entropy, &opts).unwrap_err();
     assert!(matches!(err, EssError::MemoryBudget { budget: 1024, .. }));
-    assert!(err.to_string().contains("structured path"));
+    assert!(err.to_string().contains("with_memory_budget"), "{err}");
 }
 
 fn arb_causal() -> impl Strategy<Value = (usize, DMatrix<f64>)> {

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};
-use effective_state_size::{EssError, Featurizer, MambaChannels, Ssd};
+use effective_state_size::{Dims, OperatorExt, EssError, Featurizer, MambaChannels, Ssd};
 
 /// A toy selective-SSM layer: Δ_t and the SSD decay depend on the input.
 struct ToySsd {
@@ -18,7 +18,7 @@ impl Featurizer<f64> for ToySsd {
         let a: Vec<f64> = u.iter().map(|x| 1.0 / (1.0 + (-3.0 * x).exp())).collect();
         let b: Vec<f64> = (0..self.len * self.n).map(|j| u[j / self.n] * ((j % self.n) as f64 + 1.0).sin()).collect();
         let c: Vec<f64> = (0..self.len * self.n).map(|j| ((j % self.n) as f64 * 0.7 + u[j / self.n]).cos()).collect();
-        Ssd::new(&a, &b, &c, 1, self.len, self.n)
+        Ssd::new(&a, &b, &c, Dims { channels: 1, len: self.len, width: self.n })
     }
 }
 
@@ -28,7 +28,7 @@ fn batch_statistics_equal_per_input_profiles() {
     let layer = ToySsd { len, n };
     let mut r = rng(1);
     let inputs: Vec<Vec<f64>> = (0..5).map(|_| normal_vec(&mut r, len)).collect();
-    let opts = EssOptions { indices: Indices::Stride(4), ..Default::default() };
+    let opts = EssOptions::default().with_indices(Indices::Stride(4));
     let m = Measure::Tolerance(Tolerance::Relative(1e-6));
     let batch = ess::over_inputs(&layer, &inputs, m, &opts).unwrap();
     assert_eq!(batch.inputs, 5);
@@ -54,7 +54,7 @@ fn closures_are_featurizers_and_failures_name_the_input() {
     let len = 10;
     let mamba = |u: &[f64]| {
         let delta: Vec<f64> = u.iter().map(|x| (1.0 + x.exp()).ln()).collect();
-        MambaChannels::new(&[-1.0, -2.0], &delta, &[1.0; 20], &[0.5; 20], 1, len, 2)
+        MambaChannels::new(&[-1.0, -2.0], &delta, &[1.0; 20], &[0.5; 20], Dims { channels: 1, len, width: 2 })
     };
     let good = vec![vec![0.1; len], vec![-0.3; len]];
     assert!(ess::over_inputs(&mamba, &good, Measure::Entropy, &EssOptions::default()).is_ok());
@@ -67,7 +67,7 @@ fn closures_are_featurizers_and_failures_name_the_input() {
         Err(EssError::Empty { .. })
     ));
     let ragged = |u: &[f64]| {
-        MambaChannels::new(&[-1.0], &vec![0.5; u.len()], &vec![1.0; u.len()], &vec![1.0; u.len()], 1, u.len(), 1)
+        MambaChannels::new(&[-1.0], &vec![0.5; u.len()], &vec![1.0; u.len()], &vec![1.0; u.len()], Dims { channels: 1, len: u.len(), width: 1 })
     };
     let err =
         ess::over_inputs(&ragged, &[vec![0.0; 5], vec![0.0; 6]], Measure::Entropy, &EssOptions::default()).unwrap_err();

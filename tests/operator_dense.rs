@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};
-use effective_state_size::{BlockShape, DenseOperator, EssError, LinearOperator};
+use effective_state_size::{Dims, OperatorExt, BlockShape, DenseOperator, EssError, LinearOperator};
 use nalgebra::{DMatrix, DVector};
 
 #[test]
@@ -13,7 +13,7 @@ fn non_causal_entry_is_named() {
     t[(1, 4)] = 2.5;
     t[(3, 5)] = 1.0;
     let err = DenseOperator::single(t.clone()).unwrap_err();
-    assert_eq!(err, EssError::NotCausal { row: 1, col: 4, value: 2.5, step_out: 1, step_in: 4 });
+    assert_eq!(err, EssError::NotCausal { channel: 0, row: 1, col: 4, value: 2.5, step_out: 1, step_in: 4 });
     assert!(err.to_string().contains("from_causal_part"));
     let op = DenseOperator::from_causal_part(vec![t], BlockShape::SISO).unwrap();
     assert_eq!(op.matrix(0).unwrap(), &DMatrix::zeros(6, 6));
@@ -73,7 +73,7 @@ fn degenerate_requests_are_errors_not_panics() {
     assert_eq!(ess::singular_values(&op, 1, 2).unwrap_err(), EssError::ChannelOutOfRange { channel: 1, channels: 1 });
     assert!(op.hankel_block(2, 1).is_err());
     for bad in [Indices::Stride(0), Indices::Stride(5), Indices::List(vec![]), Indices::List(vec![2, 9])] {
-        let opts = EssOptions { indices: bad, ..Default::default() };
+        let opts = EssOptions::default().with_indices(bad);
         assert!(ess::profile(&op, Measure::Entropy, &opts).is_err());
     }
     for bad in

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use effective_state_size::ess::{self, Path, Tolerance};
-use effective_state_size::{
+use effective_state_size::ess::{self, Method, Tolerance};
+use effective_state_size::{Dims, OperatorExt, 
     DecayedLinearAttention, DeltaNet, EssError, FeatureMap, GatedLinearAttention, LinearAttention, LinearOperator,
 };
 use proptest::prelude::*;
@@ -28,7 +28,7 @@ fn check_family<O: LinearOperator<Scalar = f64>>(op: &O, seed: u64) {
 /// Tolerance-ESS under the numerical-rank threshold is min(n, i, L-i) everywhere.
 fn assert_reaches(op: &impl LinearOperator<Scalar = f64>, n: usize) {
     let len = op.seq_len();
-    for path in [Path::Dense, Path::Structured] {
+    for path in [Method::Dense, Method::Structured] {
         let p = tol_profile(op, Tolerance::NumericalRank, path);
         for row in &p {
             for i in 1..len {
@@ -42,7 +42,7 @@ fn assert_reaches(op: &impl LinearOperator<Scalar = f64>, n: usize) {
 fn linear_attention_with_feature_maps_and_normalisation() {
     let (h, len, d) = (2, 24, 4);
     let (q, k) = qk(1, h, len, d);
-    let plain = LinearAttention::new(&q, &k, h, len, d).unwrap();
+    let plain = LinearAttention::new(&q, &k, Dims { channels: h, len, width: d }).unwrap();
     check_family(&plain, 10);
     assert_reaches(&plain, d);
     let t = plain.dense(1).unwrap();
@@ -68,19 +68,19 @@ fn linear_attention_with_feature_maps_and_normalisation() {
 fn retnet_matches_formula_and_reaches_d() {
     let (h, len, d) = (2, 32, 5);
     let (q, k) = qk(2, h, len, d);
-    let op = DecayedLinearAttention::new(&q, &k, &[0.9, 0.6], h, len, d).unwrap();
+    let op = DecayedLinearAttention::new(&q, &k, &[0.9, 0.6], Dims { channels: h, len, width: d }).unwrap();
     let t = op.dense(1).unwrap();
     let dot: f64 = (0..d).map(|j| q[(len + 12) * d + j] * k[(len + 4) * d + j]).sum();
     assert!((t[(12, 4)] - 0.6f64.powi(8) * dot).abs() < 1e-14);
     check_family(&op, 50);
-    let op = DecayedLinearAttention::new(&q, &k, &[0.95, 0.9], h, len, d).unwrap();
+    let op = DecayedLinearAttention::new(&q, &k, &[0.95, 0.9], Dims { channels: h, len, width: d }).unwrap();
     assert_reaches(&op, d);
 }
 
 fn gla(seed: u64, len: usize, d: usize, lo: f64, hi: f64) -> GatedLinearAttention<f64> {
     let (q, k) = qk(seed, 1, len, d);
     let mut r = rng(seed + 1000);
-    GatedLinearAttention::new(&q, &k, &uniform_vec(&mut r, len * d, lo, hi), 1, len, d).unwrap()
+    GatedLinearAttention::new(&q, &k, &uniform_vec(&mut r, len * d, lo, hi), Dims { channels: 1, len, width: d }).unwrap()
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn deltanet_and_gated_deltanet_match_and_reach_d() {
     normalize_rows(&mut k, d);
     let mut r = rng(6);
     let beta = uniform_vec(&mut r, h * len, 0.1, 0.9);
-    let op = DeltaNet::new(&q, &k, &beta, h, len, d).unwrap();
+    let op = DeltaNet::new(&q, &k, &beta, Dims { channels: h, len, width: d }).unwrap();
     assert_eq!(op.family(), "DeltaNet");
     check_family(&op, 70);
     assert_reaches(&op, d);
@@ -124,7 +124,7 @@ fn deltanet_and_gated_deltanet_match_and_reach_d() {
     let expect: f64 = qt.iter().zip(&x).map(|(a, b)| a * b).sum();
     assert!((op.dense(0).unwrap()[(t, s)] - expect).abs() < 1e-14);
     let alpha = uniform_vec(&mut r, h * len, 0.8, 1.0);
-    let gated = DeltaNet::gated(&q, &k, &beta, &alpha, h, len, d).unwrap();
+    let gated = DeltaNet::gated(&q, &k, &beta, &alpha, Dims { channels: h, len, width: d }).unwrap();
     assert_eq!(gated.family(), "gated DeltaNet");
     check_family(&gated, 80);
 }
@@ -132,20 +132,20 @@ fn deltanet_and_gated_deltanet_match_and_reach_d() {
 #[test]
 fn bad_linear_attention_inputs_are_rejected() {
     let (q, k) = qk(7, 1, 8, 3);
-    assert!(matches!(GatedLinearAttention::new(&q, &k, &[1.2; 24], 1, 8, 3), Err(EssError::InvalidParameter { .. })));
-    let err = GatedLinearAttention::new(&q, &k, &[0.5; 23], 1, 8, 3).unwrap_err();
+    assert!(matches!(GatedLinearAttention::new(&q, &k, &[1.2; 24], Dims { channels: 1, len: 8, width: 3 }), Err(EssError::InvalidParameter { .. })));
+    let err = GatedLinearAttention::new(&q, &k, &[0.5; 23], Dims { channels: 1, len: 8, width: 3 }).unwrap_err();
     assert!(err.to_string().contains("received 23 values"), "{err}");
-    assert!(DecayedLinearAttention::new(&q, &k, &[-0.1], 1, 8, 3).is_err());
-    assert!(DecayedLinearAttention::new(&q, &k, &[0.5, 0.5], 1, 8, 3).is_err());
-    assert!(DeltaNet::new(&q, &k, &[2.5; 8], 1, 8, 3).is_err());
-    assert!(DeltaNet::gated(&q, &k, &[0.5; 8], &[f64::NAN; 8], 1, 8, 3).is_err());
+    assert!(DecayedLinearAttention::new(&q, &k, &[-0.1], Dims { channels: 1, len: 8, width: 3 }).is_err());
+    assert!(DecayedLinearAttention::new(&q, &k, &[0.5, 0.5], Dims { channels: 1, len: 8, width: 3 }).is_err());
+    assert!(DeltaNet::new(&q, &k, &[2.5; 8], Dims { channels: 1, len: 8, width: 3 }).is_err());
+    assert!(DeltaNet::gated(&q, &k, &[0.5; 8], &[f64::NAN; 8], Dims { channels: 1, len: 8, width: 3 }).is_err());
     // Identity features can make the normaliser vanish or go negative.
     let neg_q: Vec<f64> = q.iter().map(|x| -x.abs()).collect();
     let pos_k: Vec<f64> = k.iter().map(|x| x.abs()).collect();
-    let err = LinearAttention::new(&neg_q, &pos_k, 1, 8, 3).unwrap().normalized().unwrap_err();
+    let err = LinearAttention::new(&neg_q, &pos_k, Dims { channels: 1, len: 8, width: 3 }).unwrap().normalized().unwrap_err();
     assert!(err.to_string().contains("EluPlusOne"), "{err}");
     let ragged = FeatureMap::Custom(Arc::new(|x: &[f64]| if x[0] > 0.0 { vec![1.0] } else { vec![1.0, 2.0] }));
-    assert!(LinearAttention::new(&q, &k, 1, 8, 3).unwrap().with_feature_map(ragged).is_err());
+    assert!(LinearAttention::new(&q, &k, Dims { channels: 1, len: 8, width: 3 }).unwrap().with_feature_map(ragged).is_err());
 }
 
 proptest! {
@@ -157,16 +157,17 @@ proptest! {
         let mut r = rng(seed);
         let tol = Tolerance::Relative(1e-10);
         let within = |p: Vec<Vec<f64>>| p[0].iter().all(|&v| v <= d as f64);
-        prop_assert!(within(tol_profile(&LinearAttention::new(&q, &k, 1, len, d).unwrap(), tol, Path::Dense)));
-        prop_assert!(within(tol_profile(&DecayedLinearAttention::new(&q, &k, &[0.9], 1, len, d).unwrap(), tol, Path::Dense)));
+        let dims = Dims { channels: 1, len, width: d };
+        prop_assert!(within(tol_profile(&LinearAttention::new(&q, &k, dims).unwrap(), tol, Method::Dense)));
+        prop_assert!(within(tol_profile(&DecayedLinearAttention::new(&q, &k, &[0.9], dims).unwrap(), tol, Method::Dense)));
         let alpha = uniform_vec(&mut r, len * d, 0.0, 1.0);
-        prop_assert!(within(tol_profile(&GatedLinearAttention::new(&q, &k, &alpha, 1, len, d).unwrap(), tol, Path::Dense)));
+        prop_assert!(within(tol_profile(&GatedLinearAttention::new(&q, &k, &alpha, dims).unwrap(), tol, Method::Dense)));
         normalize_rows(&mut k, d);
         let beta = uniform_vec(&mut r, len, 0.0, 1.0);
-        prop_assert!(within(tol_profile(&DeltaNet::new(&q, &k, &beta, 1, len, d).unwrap(), tol, Path::Dense)));
+        prop_assert!(within(tol_profile(&DeltaNet::new(&q, &k, &beta, dims).unwrap(), tol, Method::Dense)));
         let gates = uniform_vec(&mut r, len, 0.0, 1.0);
-        prop_assert!(within(tol_profile(&DeltaNet::gated(&q, &k, &beta, &gates, 1, len, d).unwrap(), tol, Path::Dense)));
-        let normalized = LinearAttention::new(&q, &k, 1, len, d).unwrap().with_feature_map(FeatureMap::EluPlusOne).unwrap().normalized().unwrap();
-        prop_assert!(within(tol_profile(&normalized, tol, Path::Dense)));
+        prop_assert!(within(tol_profile(&DeltaNet::gated(&q, &k, &beta, &gates, dims).unwrap(), tol, Method::Dense)));
+        let normalized = LinearAttention::new(&q, &k, dims).unwrap().with_feature_map(FeatureMap::EluPlusOne).unwrap().normalized().unwrap();
+        prop_assert!(within(tol_profile(&normalized, tol, Method::Dense)));
     }
 }

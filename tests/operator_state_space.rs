@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Path, Tolerance};
-use effective_state_size::{
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
+use effective_state_size::{Dims, OperatorExt, 
     zoh_diagonal, zoh_discretize, BlockShape, EssError, LinearOperator, LtiStateSpace, MambaChannels, Ssd,
     TimeVaryingStateSpace,
 };
@@ -28,14 +28,7 @@ fn lti_apply_realization_and_structured_path_match_dense() {
     assert_realization_matches(&op, 2);
     assert_structured_matches_dense(&op);
     let mut r = rng(33);
-    let diag = LtiStateSpace::diagonal(
-        &uniform_vec(&mut r, 12, -0.95, 0.95),
-        &normal_vec(&mut r, 12),
-        &normal_vec(&mut r, 12),
-        3,
-        4,
-        30,
-    )
+    let diag = LtiStateSpace::diagonal(&uniform_vec(&mut r, 12, -0.95, 0.95), &normal_vec(&mut r, 12), &normal_vec(&mut r, 12), Dims { channels: 3, len: 30, width: 4 })
     .unwrap();
     assert_apply_matches_dense(&diag, 3);
     assert_realization_matches(&diag, 4);
@@ -58,7 +51,7 @@ fn generic_n_state_ssm_has_ess_n_in_the_middle() {
         let (a, b, c) = random_lti(seed, n, 1, 1, 0.8);
         let len = 4 * n + 8;
         let op = LtiStateSpace::from_matrices(vec![(a, b, c)], len).unwrap();
-        for path in [Path::Dense, Path::Structured] {
+        for path in [Method::Dense, Method::Structured] {
             let p = tol_profile(&op, Tolerance::NumericalRank, path);
             for i in n..=len - n {
                 assert_eq!(p[0][i - 1], n as f64, "N={n} i={i} {path:?}");
@@ -97,7 +90,7 @@ fn middle_hankel_block_matches_classical_hankel_singular_values() {
         let hsv = hankel_singular_values(&a, &b, &c);
         let len = 800;
         let op = LtiStateSpace::from_matrices(vec![(a, b, c)], len).unwrap();
-        let opts = EssOptions { indices: Indices::Middle, path: Path::Structured, ..Default::default() };
+        let opts = EssOptions::default().with_indices(Indices::Middle).with_method(Method::Structured);
         let (by, sv) = ess::singular_value_profile(&op, 0, &opts).unwrap();
         assert_eq!(by, ess::ComputedBy::Structured);
         let block = op.hankel_block(0, len / 2).unwrap();
@@ -122,7 +115,7 @@ fn time_varying_state_space_matches_formula_and_dense() {
     let a: Vec<f64> = normal_vec(&mut r, ch * len * n * n).into_iter().map(|x| 0.4 * x).collect();
     let b = normal_vec(&mut r, ch * len * n * m);
     let c = normal_vec(&mut r, ch * len * p * n);
-    let op = TimeVaryingStateSpace::new(&a, &b, &c, ch, len, n, BlockShape { outputs: p, inputs: m }).unwrap();
+    let op = TimeVaryingStateSpace::new(&a, &b, &c, Dims { channels: ch, len, width: n }, BlockShape { outputs: p, inputs: m }).unwrap();
     // T[t,s] = C_t A_t ⋯ A_{s+1} B_s, written out for (t, s) = (5, 2), channel 1.
     let at = |t: usize| DMatrix::from_row_slice(n, n, &a[(len + t) * n * n..(len + t + 1) * n * n]);
     let bt = |t: usize| DMatrix::from_row_slice(n, m, &b[(len + t) * n * m..(len + t + 1) * n * m]);
@@ -139,7 +132,7 @@ fn random_mamba(seed: u64, ch: usize, len: usize, n: usize) -> MambaChannels<f64
     let mut r = rng(seed);
     let a: Vec<f64> = uniform_vec(&mut r, ch * n, -3.0, -0.1);
     let delta = uniform_vec(&mut r, ch * len, 0.01, 0.5);
-    MambaChannels::new(&a, &delta, &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), ch, len, n).unwrap()
+    MambaChannels::new(&a, &delta, &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), Dims { channels: ch, len, width: n }).unwrap()
 }
 
 #[test]
@@ -155,19 +148,12 @@ fn mamba_channels_match_dense_and_realization() {
 fn ssd_heads_match_dense_and_realization() {
     let mut r = rng(81);
     let (h, len, n) = (2, 36, 5);
-    let op = Ssd::new(
-        &uniform_vec(&mut r, h * len, 0.5, 1.0),
-        &normal_vec(&mut r, h * len * n),
-        &normal_vec(&mut r, h * len * n),
-        h,
-        len,
-        n,
-    )
+    let op = Ssd::new(&uniform_vec(&mut r, h * len, 0.5, 1.0), &normal_vec(&mut r, h * len * n), &normal_vec(&mut r, h * len * n), Dims { channels: h, len, width: n })
     .unwrap();
     assert_apply_matches_dense(&op, 1);
     assert_realization_matches(&op, 2);
     assert_structured_matches_dense(&op);
-    let p = tol_profile(&op, Tolerance::NumericalRank, Path::Auto);
+    let p = tol_profile(&op, Tolerance::NumericalRank, Method::Auto);
     assert_eq!(p[0][len / 2 - 1], n as f64);
 }
 
@@ -198,7 +184,7 @@ fn zoh_matches_closed_forms() {
 
 #[test]
 fn bad_state_space_inputs_are_rejected() {
-    let err = LtiStateSpace::diagonal(&[0.5; 4], &[1.0; 4], &[1.0; 3], 2, 2, 8).unwrap_err();
+    let err = LtiStateSpace::diagonal(&[0.5; 4], &[1.0; 4], &[1.0; 3], Dims { channels: 2, len: 8, width: 2 }).unwrap_err();
     assert!(err.to_string().contains("C") && err.to_string().contains("received 3 values"), "{err}");
     let err = LtiStateSpace::from_matrices(
         vec![(DMatrix::<f64>::zeros(2, 2), DMatrix::zeros(3, 1), DMatrix::zeros(1, 2))],
@@ -207,13 +193,13 @@ fn bad_state_space_inputs_are_rejected() {
     .unwrap_err();
     assert!(err.to_string().contains("expected shape A: (2, 2), B: (2, 1)"), "{err}");
     assert!(matches!(
-        LtiStateSpace::diagonal(&[f64::INFINITY], &[1.0], &[1.0], 1, 1, 4),
+        LtiStateSpace::diagonal(&[f64::INFINITY], &[1.0], &[1.0], Dims { channels: 1, len: 4, width: 1 }),
         Err(EssError::NonFinite { .. })
     ));
-    assert!(matches!(Ssd::new(&[1.5; 4], &[1.0; 4], &[1.0; 4], 1, 4, 1), Err(EssError::InvalidParameter { .. })));
-    let err = MambaChannels::new(&[-1.0], &[0.1, -0.1], &[1.0; 2], &[1.0; 2], 1, 2, 1).unwrap_err();
+    assert!(matches!(Ssd::new(&[1.5; 4], &[1.0; 4], &[1.0; 4], Dims { channels: 1, len: 4, width: 1 }), Err(EssError::InvalidParameter { .. })));
+    let err = MambaChannels::new(&[-1.0], &[0.1, -0.1], &[1.0; 2], &[1.0; 2], Dims { channels: 1, len: 2, width: 1 }).unwrap_err();
     assert!(err.to_string().contains("Δ"), "{err}");
-    assert!(matches!(LtiStateSpace::<f64>::diagonal(&[], &[], &[], 1, 0, 4), Err(EssError::Empty { .. })));
+    assert!(matches!(LtiStateSpace::<f64>::diagonal(&[], &[], &[], Dims { channels: 1, len: 4, width: 0 }), Err(EssError::Empty { .. })));
 }
 
 proptest! {
@@ -222,24 +208,16 @@ proptest! {
     fn ssm_ess_never_exceeds_n(seed in 0u64..10_000, n in 1usize..6) {
         let (a, b, c) = random_lti(seed, n, 1, 1, 0.95);
         let op = LtiStateSpace::from_matrices(vec![(a, b, c)], 24).unwrap();
-        prop_assert!(tol_profile(&op, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
+        prop_assert!(tol_profile(&op, Tolerance::Relative(1e-10), Method::Dense)[0].iter().all(|&v| v <= n as f64));
         let m = random_mamba(seed, 1, 24, n);
-        prop_assert!(tol_profile(&m, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
+        prop_assert!(tol_profile(&m, Tolerance::Relative(1e-10), Method::Dense)[0].iter().all(|&v| v <= n as f64));
         let mut r = rng(seed);
         let len = 24;
-        let ssd = Ssd::new(&uniform_vec(&mut r, len, 0.0, 1.0), &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), 1, len, n).unwrap();
-        prop_assert!(tol_profile(&ssd, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
+        let ssd = Ssd::new(&uniform_vec(&mut r, len, 0.0, 1.0), &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), Dims { channels: 1, len, width: n }).unwrap();
+        prop_assert!(tol_profile(&ssd, Tolerance::Relative(1e-10), Method::Dense)[0].iter().all(|&v| v <= n as f64));
         let (p, q) = (2, 2);
-        let tv = TimeVaryingStateSpace::new(
-            &normal_vec(&mut r, len * n * n),
-            &normal_vec(&mut r, len * n * q),
-            &normal_vec(&mut r, len * p * n),
-            1,
-            len,
-            n,
-            BlockShape { outputs: p, inputs: q },
-        )
+        let tv = TimeVaryingStateSpace::new(&normal_vec(&mut r, len * n * n), &normal_vec(&mut r, len * n * q), &normal_vec(&mut r, len * p * n), Dims { channels: 1, len, width: n }, BlockShape { outputs: p, inputs: q })
         .unwrap();
-        prop_assert!(tol_profile(&tv, Tolerance::Relative(1e-10), Path::Dense)[0].iter().all(|&v| v <= n as f64));
+        prop_assert!(tol_profile(&tv, Tolerance::Relative(1e-10), Method::Dense)[0].iter().all(|&v| v <= n as f64));
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Path, Tolerance};
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
 use effective_state_size::spectrum::{singular_values, NalgebraSvd, SvdBackend};
 use effective_state_size::*;
 use nalgebra::DMatrix;
@@ -88,7 +88,7 @@ fn one_huge_and_many_tiny_singular_values() {
         s[6] / s[0],
         s[7] / s[0]
     );
-    let opts = EssOptions { indices: Indices::List(vec![i]), ..Default::default() };
+    let opts = EssOptions::default().with_indices(Indices::List(vec![i]));
     let at = |m: Measure| ess::profile(&op, m, &opts).unwrap().channel(0)[0];
     assert_eq!(at(Measure::Tolerance(Tolerance::Relative(1e-10))), 1.0);
     assert_eq!(at(Measure::Tolerance(Tolerance::Relative(1e-14))), 7.0);
@@ -119,10 +119,14 @@ fn f32_tolerance_does_not_count_rounding_noise() {
 }
 
 /// A backend that always fails, to show errors propagate unchanged.
+#[derive(Debug)]
 struct Failing;
 
 impl SvdBackend for Failing {
-    fn singular_values<T: Scalar>(&self, block: DMatrix<T>) -> Result<Vec<T>> {
+    fn singular_values_f64(&self, block: DMatrix<f64>) -> Result<Vec<f64>> {
+        Err(EssError::NoConvergence { rows: block.nrows(), cols: block.ncols(), iterations: 0 })
+    }
+    fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>> {
         Err(EssError::NoConvergence { rows: block.nrows(), cols: block.ncols(), iterations: 0 })
     }
 }
@@ -132,7 +136,11 @@ fn svd_non_convergence_is_a_typed_error() {
     let mut r = rng(4);
     let t = random_causal(&mut r, 300, 1, 1);
     let op = DenseOperator::single(t.clone()).unwrap();
-    let err = ess::profiles_with_backend(&op, &[Measure::Entropy], &EssOptions::default(), &Failing).unwrap_err();
+    let failing = EssOptions::default().with_backend(std::sync::Arc::new(Failing));
+    let err = ess::profiles(&op, &[Measure::Entropy], &failing).unwrap_err();
+    assert!(matches!(err, EssError::NoConvergence { .. }));
+    // Every entry point honours the backend, including the singular values.
+    let err = ess::singular_value_profile(&op, 0, &failing).unwrap_err();
     assert!(matches!(err, EssError::NoConvergence { .. }));
     // nalgebra's iteration limit, set absurdly low, surfaces the same error.
     let starved = NalgebraSvd { iterations_per_square: 0 };
@@ -147,10 +155,10 @@ fn oversized_dense_requests_fail_before_allocating() {
     // L = 2^20 Mamba channel: T would need 8 TiB. The structured path works; the
     // dense one (or `dense()` itself) refuses with a typed error.
     let len = 1 << 20;
-    let op = MambaChannels::new(&[-1.0], &vec![0.1; len], &vec![1.0; len], &vec![1.0; len], 1, len, 1).unwrap();
+    let op = MambaChannels::new(&[-1.0], &vec![0.1; len], &vec![1.0; len], &vec![1.0; len], Dims { channels: 1, len, width: 1 }).unwrap();
     assert!(matches!(op.dense(0), Err(EssError::MemoryBudget { .. })));
     assert!(matches!(op.hankel_block(0, 3), Err(EssError::MemoryBudget { .. })));
-    let dense = EssOptions { path: Path::Dense, indices: Indices::Middle, ..Default::default() };
+    let dense = EssOptions::default().with_method(Method::Dense).with_indices(Indices::Middle);
     assert!(matches!(ess::profile(&op, Measure::Entropy, &dense), Err(EssError::MemoryBudget { .. })));
     let s = ess::singular_values(&op, 0, len / 2).unwrap();
     assert_eq!(s.len(), 1);
@@ -185,8 +193,8 @@ proptest! {
         let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(tol)), Measure::Tolerance(Tolerance::Absolute(tol))];
         let optss = [
             EssOptions::default(),
-            EssOptions { indices: Indices::List(idx.clone()), path: Path::Dense, ..Default::default() },
-            EssOptions { indices: Indices::Stride(stride), path: Path::Structured, ..Default::default() },
+            EssOptions::default().with_indices(Indices::List(idx.clone())).with_method(Method::Dense),
+            EssOptions::default().with_indices(Indices::Stride(stride)).with_method(Method::Structured),
         ];
         fn exercise<O: LinearOperator>(op: &O, measures: &[Measure], optss: &[EssOptions]) {
             for o in optss {
@@ -202,23 +210,23 @@ proptest! {
             if let Ok(op) = DenseOperator::new(mats.clone(), BlockShape { outputs: p, inputs: m }) { exercise(&op, &measures, &optss); }
             if let Ok(op) = DenseOperator::from_causal_part(mats, BlockShape { outputs: p.max(1), inputs: m.max(1) }) { exercise(&op, &measures, &optss); }
         }
-        if let Ok(op) = SoftmaxAttention::new(&take(c * l * d), &take(c * l * d + k), c, l, d) {
+        if let Ok(op) = SoftmaxAttention::new(&take(c * l * d), &take(c * l * d + k), Dims { channels: c, len: l, width: d }) {
             exercise(&op, &measures, &optss);
             if let Ok(w) = op.clone().with_window(k) { exercise(&w, &measures, &optss); }
         }
-        if let Ok(op) = LinearAttention::new(&take(c * l * d), &take(c * l * d), c, l, d) {
+        if let Ok(op) = LinearAttention::new(&take(c * l * d), &take(c * l * d), Dims { channels: c, len: l, width: d }) {
             exercise(&op, &measures, &optss);
             if let Ok(n) = op.with_feature_map(FeatureMap::EluPlusOne).and_then(|o| o.normalized()) { exercise(&n, &measures, &optss); }
         }
-        if let Ok(op) = GatedLinearAttention::new(&take(c * l * d), &take(c * l * d), &take(c * l * d), c, l, d) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = DecayedLinearAttention::new(&take(c * l * d), &take(c * l * d), &take(c), c, l, d) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = DeltaNet::gated(&take(c * l * d), &take(c * l * d), &take(c * l), &take(c * l), c, l, d) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = FirConvolution::new(&take(c * k), c, k, l) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = GatedConvolution::new(&take(c * k), &take(c * l), &take(c * l + p), c, k, l) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = LtiStateSpace::diagonal(&take(c * d), &take(c * d), &take(c * d + m), c, d, l) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = MambaChannels::new(&take(c * d), &take(c * l), &take(l * d), &take(l * d), c, l, d) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = Ssd::new(&take(c * l), &take(c * l * d), &take(c * l * d), c, l, d) { exercise(&op, &measures, &optss); }
-        if let Ok(op) = TimeVaryingStateSpace::new(&take(c * l * d * d), &take(c * l * d * m), &take(c * l * p * d), c, l, d, BlockShape { outputs: p, inputs: m }) {
+        if let Ok(op) = GatedLinearAttention::new(&take(c * l * d), &take(c * l * d), &take(c * l * d), Dims { channels: c, len: l, width: d }) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = DecayedLinearAttention::new(&take(c * l * d), &take(c * l * d), &take(c), Dims { channels: c, len: l, width: d }) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = DeltaNet::gated(&take(c * l * d), &take(c * l * d), &take(c * l), &take(c * l), Dims { channels: c, len: l, width: d }) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = FirConvolution::new(&rows(&take(c * k), k), l) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = GatedConvolution::new(&rows(&take(c * k), k), &rows(&take(c * l), l), &rows(&take(c * l + p), l)) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = LtiStateSpace::diagonal(&take(c * d), &take(c * d), &take(c * d + m), Dims { channels: c, len: l, width: d }) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = MambaChannels::new(&take(c * d), &take(c * l), &take(l * d), &take(l * d), Dims { channels: c, len: l, width: d }) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = Ssd::new(&take(c * l), &take(c * l * d), &take(c * l * d), Dims { channels: c, len: l, width: d }) { exercise(&op, &measures, &optss); }
+        if let Ok(op) = TimeVaryingStateSpace::new(&take(c * l * d * d), &take(c * l * d * m), &take(c * l * p * d), Dims { channels: c, len: l, width: d }, BlockShape { outputs: p, inputs: m }) {
             exercise(&op, &measures, &optss);
         }
     }
@@ -229,14 +237,14 @@ fn structured_memory_is_budgeted_too() {
     let len = 20_000;
     let n = 8;
     let op =
-        MambaChannels::new(&[-1.0; 8], &vec![0.1; len], &vec![0.5; len * n], &vec![0.5; len * n], 1, len, n).unwrap();
-    let need_all = ess::structured_bytes(&op, len - 1);
-    let need_few = ess::structured_bytes(&op, 10);
+        MambaChannels::new(&[-1.0; 8], &vec![0.1; len], &vec![0.5; len * n], &vec![0.5; len * n], Dims { channels: 1, len, width: n }).unwrap();
+    let need_all = ess::plan(&op, &EssOptions::default()).unwrap().bytes;
+    let need_few = ess::plan(&op, &EssOptions::default().with_indices(Indices::Stride(2000))).unwrap().bytes;
     assert!(need_few < need_all);
-    let tight = EssOptions { memory_budget: (need_few + need_all) / 2, ..Default::default() };
+    let tight = EssOptions::default().with_memory_budget((need_few + need_all) / 2);
     let err = ess::profile(&op, Measure::Entropy, &tight).unwrap_err();
     assert!(matches!(err, EssError::MemoryBudget { .. }) && err.to_string().contains("Indices::Stride"), "{err}");
-    let sparse = EssOptions { indices: Indices::Stride(2000), ..tight };
+    let sparse = tight.clone().with_indices(Indices::Stride(2000));
     assert_eq!(ess::profile(&op, Measure::Entropy, &sparse).unwrap().indices().len(), 9);
 }
 
@@ -248,8 +256,9 @@ fn stacked_matrices_build_the_same_operator_as_slices() {
     let to_mats = |v: &[f64]| {
         (0..h).map(|c| DMatrix::from_row_slice(len, d, &v[c * len * d..(c + 1) * len * d])).collect::<Vec<_>>()
     };
-    let (qs, hh, ll, dd) = effective_state_size::operator::stack_matrices(&to_mats(&q)).unwrap();
-    assert_eq!((qs.as_slice(), hh, ll, dd), (q.as_slice(), h, len, d));
+    let stacked = effective_state_size::operator::stack_matrices(&to_mats(&q)).unwrap();
+    assert_eq!(stacked.data, q);
+    assert_eq!(stacked.dims, Dims { channels: h, len, width: d });
     let bad = vec![DMatrix::<f64>::zeros(len, d), DMatrix::zeros(len, d + 1)];
     let err = effective_state_size::operator::stack_matrices(&bad).unwrap_err();
     assert!(err.to_string().contains("channel 1") && err.to_string().contains("(10, 4)"), "{err}");

@@ -4,17 +4,17 @@
 mod common;
 
 use common::*;
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Path, Tolerance};
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
 use effective_state_size::realization::{Realization, Steps, Transition};
-use effective_state_size::{BlockShape, LinearOperator, LtiStateSpace, MambaChannels, TimeVaryingStateSpace};
+use effective_state_size::{Dims, OperatorExt, BlockShape, LinearOperator, LtiStateSpace, MambaChannels, TimeVaryingStateSpace};
 use nalgebra::{DMatrix, DVector};
 
 /// Every singular value above `floor·σ₁` agrees within `rel` relative plus
 /// `abs·σ₁`. A backward-stable SVD (dense or structured) fixes each σ_k only to
 /// about `ε·σ₁` absolute, so `abs` is at least a few `ε`.
 fn assert_spectra_agree<O: LinearOperator<Scalar = f64>>(op: &O, indices: Indices, floor: f64, rel: f64, abs: f64) {
-    let d = EssOptions { indices: indices.clone(), path: Path::Dense, ..Default::default() };
-    let s = EssOptions { indices, path: Path::Structured, ..Default::default() };
+    let d = EssOptions::default().with_indices(indices.clone()).with_method(Method::Dense);
+    let s = EssOptions::default().with_indices(indices).with_method(Method::Structured);
     for c in 0..op.channels() {
         let (_, dense) = ess::singular_value_profile(op, c, &d).unwrap();
         let (by, fast) = ess::singular_value_profile(op, c, &s).unwrap();
@@ -65,7 +65,7 @@ fn random_time_varying_mimo_systems_agree() {
             (0..len).flat_map(|_| random_stable(&mut r, n, 0.97).transpose().as_slice().to_vec()).collect();
         let b = normal_vec(&mut r, len * n * m);
         let c = normal_vec(&mut r, len * p * n);
-        let op = TimeVaryingStateSpace::new(&a, &b, &c, 1, len, n, BlockShape { outputs: p, inputs: m }).unwrap();
+        let op = TimeVaryingStateSpace::new(&a, &b, &c, Dims { channels: 1, len, width: n }, BlockShape { outputs: p, inputs: m }).unwrap();
         assert_spectra_agree(&op, Indices::Stride(7), 1e-10, 1e-8, 1e-15);
         assert_structured_matches_dense_at(&op, Indices::Stride(7), 1e-7);
     }
@@ -80,13 +80,13 @@ fn badly_conditioned_system_keeps_small_singular_values() {
     a.extend(uniform_vec(&mut r, n / 2, -0.2, 0.2));
     let (b, c) = (normal_vec(&mut r, n), normal_vec(&mut r, n));
     let len = 400;
-    let op = LtiStateSpace::diagonal(&a, &b, &c, 1, n, len).unwrap();
+    let op = LtiStateSpace::diagonal(&a, &b, &c, Dims { channels: 1, len, width: n }).unwrap();
     let idx = Indices::List(vec![40, 200, 360]);
     // Values down to 1e-12·σ₁: absolute accuracy of either SVD is ~ε·σ₁·(size),
     // so allow 1e-13·σ₁ absolute on top of 1e-6 relative.
     assert_spectra_agree(&op, idx.clone(), 1e-12, 1e-6, 1e-13);
-    let d = EssOptions { indices: idx.clone(), path: Path::Dense, ..Default::default() };
-    let s = EssOptions { indices: idx, path: Path::Structured, ..Default::default() };
+    let d = EssOptions::default().with_indices(idx.clone()).with_method(Method::Dense);
+    let s = EssOptions::default().with_indices(idx).with_method(Method::Structured);
     let (_, dense) = ess::singular_value_profile(&op, 0, &d).unwrap();
     let (_, fast) = ess::singular_value_profile(&op, 0, &s).unwrap();
     for (sd, sf) in dense.iter().zip(&fast) {
@@ -106,7 +106,7 @@ fn squaring_the_gramians_would_lose_what_the_square_root_path_keeps() {
     a.extend(uniform_vec(&mut r, n / 2, 0.001, 0.1));
     let (b, c) = (normal_vec(&mut r, n), normal_vec(&mut r, n));
     let len = 400;
-    let op = LtiStateSpace::diagonal(&a, &b, &c, 1, n, len).unwrap();
+    let op = LtiStateSpace::diagonal(&a, &b, &c, Dims { channels: 1, len, width: n }).unwrap();
     let i = 200;
     let t = op.dense(0).unwrap();
     let h = t.view((i, 0), (len - i, i)).into_owned();
@@ -114,7 +114,7 @@ fn squaring_the_gramians_would_lose_what_the_square_root_path_keeps() {
     let mut squared: Vec<f64> = gram.iter().map(|&x| x.max(0.0).sqrt()).collect();
     squared.sort_by(|x, y| y.partial_cmp(x).unwrap());
     let (_, fast) =
-        ess::singular_value_profile(&op, 0, &EssOptions { indices: Indices::List(vec![i]), ..Default::default() })
+        ess::singular_value_profile(&op, 0, &EssOptions::default().with_indices(Indices::List(vec![i])))
             .unwrap();
     let truth = oracle_sv(&t, i, 1, 1);
     let k = truth.iter().position(|&x| x < 1e-11 * truth[0]).unwrap() - 1;
@@ -126,24 +126,16 @@ fn squaring_the_gramians_would_lose_what_the_square_root_path_keeps() {
 fn results_do_not_depend_on_thread_count() {
     let mut r = rng(4);
     let (ch, len, n) = (6, 300, 8);
-    let op = MambaChannels::new(
-        &uniform_vec(&mut r, ch * n, -2.0, -0.1),
-        &uniform_vec(&mut r, ch * len, 0.01, 0.3),
-        &normal_vec(&mut r, len * n),
-        &normal_vec(&mut r, len * n),
-        ch,
-        len,
-        n,
-    )
+    let op = MambaChannels::new(&uniform_vec(&mut r, ch * n, -2.0, -0.1), &uniform_vec(&mut r, ch * len, 0.01, 0.3), &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), Dims { channels: ch, len, width: n })
     .unwrap();
     let ms = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
-    let run = |threads: usize, path: Path| {
+    let run = |threads: usize, path: Method| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            ess::profiles(&op, &ms, &EssOptions { path, indices: Indices::Stride(3), ..Default::default() }).unwrap()
+            ess::profiles(&op, &ms, &EssOptions::default().with_method(path).with_indices(Indices::Stride(3))).unwrap()
         })
     };
-    for path in [Path::Structured, Path::Dense] {
+    for path in [Method::Structured, Method::Dense] {
         assert_eq!(run(1, path), run(2, path));
         assert_eq!(run(1, path), run(3, path));
     }
@@ -151,11 +143,11 @@ fn results_do_not_depend_on_thread_count() {
 
 #[test]
 fn planner_prefers_the_structured_path_only_when_it_is_smaller() {
-    let op = LtiStateSpace::diagonal(&[0.5; 6], &[1.0; 6], &[1.0; 6], 1, 6, 64).unwrap();
-    assert_eq!(ess::plan(&op, Path::Auto).unwrap(), ess::ComputedBy::Structured);
-    let short = LtiStateSpace::diagonal(&[0.5; 6], &[1.0; 6], &[1.0; 6], 1, 6, 10).unwrap();
-    assert_eq!(ess::plan(&short, Path::Auto).unwrap(), ess::ComputedBy::Dense);
-    assert_eq!(ess::plan(&op, Path::Dense).unwrap(), ess::ComputedBy::Dense);
+    let op = LtiStateSpace::diagonal(&[0.5; 6], &[1.0; 6], &[1.0; 6], Dims { channels: 1, len: 64, width: 6 }).unwrap();
+    assert_eq!(ess::plan(&op, &EssOptions::default().with_method(Method::Auto)).unwrap().method, ess::ComputedBy::Structured);
+    let short = LtiStateSpace::diagonal(&[0.5; 6], &[1.0; 6], &[1.0; 6], Dims { channels: 1, len: 10, width: 6 }).unwrap();
+    assert_eq!(ess::plan(&short, &EssOptions::default().with_method(Method::Auto)).unwrap().method, ess::ComputedBy::Dense);
+    assert_eq!(ess::plan(&op, &EssOptions::default().with_method(Method::Dense)).unwrap().method, ess::ComputedBy::Dense);
 }
 
 #[test]

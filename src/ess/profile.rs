@@ -195,10 +195,10 @@ impl Profile {
 ///
 /// ```
 /// use approx::assert_relative_eq;
-/// use effective_state_size::{ess, ess::{EssOptions, Measure, Path}, LtiStateSpace};
-/// let op = LtiStateSpace::diagonal(&[0.9, 0.4], &[1.0, 1.0], &[1.0, -0.5], 1, 2, 32)?;
-/// let dense = ess::profile(&op, Measure::Entropy, &EssOptions { path: Path::Dense, ..Default::default() })?;
-/// let fast = ess::profile(&op, Measure::Entropy, &EssOptions { path: Path::Structured, ..Default::default() })?;
+/// use effective_state_size::{ess, ess::{EssOptions, Measure, Method}, Dims, LtiStateSpace};
+/// let op = LtiStateSpace::diagonal(&[0.9, 0.4], &[1.0, 1.0], &[1.0, -0.5], Dims { channels: 1, len: 32, width: 2 })?;
+/// let dense = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(Method::Dense))?;
+/// let fast = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(Method::Structured))?;
 /// assert_relative_eq!(dense, fast, max_relative = 1e-9);
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```

@@ -30,7 +30,7 @@ pub struct Verification {
 ///
 /// ```
 /// use effective_state_size::{ess, Dims, MambaChannels};
-/// let op = MambaChannels::new(&[-1.0, -0.5], &[0.1; 16], &[1.0; 16], &[0.5; 16], Dims { channels: 1, len: 8, width: 2 })?;
+/// let op = MambaChannels::new(&[-1.0, -0.5], &[0.1; 8], &[1.0; 16], &[0.5; 16], Dims { channels: 1, len: 8, width: 2 })?;
 /// let check = ess::verify(&op)?;
 /// assert!(check.apply_error < 1e-14 && check.realization_error.unwrap() < 1e-14);
 /// # Ok::<(), effective_state_size::EssError>(())

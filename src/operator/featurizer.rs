@@ -11,12 +11,12 @@ use crate::scalar::Scalar;
 /// featurizer's own business (typically row-major `L × d_model`).
 ///
 /// ```
-/// use effective_state_size::{ess, Featurizer, GatedLinearAttention, EssError};
+/// use effective_state_size::{ess, Dims, EssError, Featurizer, GatedLinearAttention};
 /// // A toy GLA layer: q = k = u, gates from a sigmoid of u.
 /// let (len, d) = (16, 4);
 /// let layer = |u: &[f64]| -> Result<GatedLinearAttention<f64>, EssError> {
 ///     let gates: Vec<f64> = u.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
-///     GatedLinearAttention::new(u, u, &gates, 1, len, d)
+///     GatedLinearAttention::new(u, u, &gates, Dims { channels: 1, len: len, width: d })
 /// };
 /// let inputs: Vec<Vec<f64>> = (0..3).map(|s| (0..len * d).map(|j| ((j * 7 + s) % 11) as f64 / 5.0 - 1.0).collect()).collect();
 /// let batch = ess::over_inputs(&layer, &inputs, ess::Measure::Entropy, &Default::default())?;

@@ -71,7 +71,7 @@ pub fn zoh_diagonal<T: Scalar>(a: &[T], b: &[T], delta: T) -> Result<(Vec<T>, Ve
 /// use effective_state_size::zoh_discretize;
 /// use nalgebra::DMatrix;
 /// // Stiff and huge steps are fine for a diagonal A.
-/// let (a, b) = zoh_discretize(&DMatrix::from_diagonal(&[-1e20, -1.0].into()), &DMatrix::from_element(2, 1, 1.0), 1.0)?;
+/// let (a, b) = zoh_discretize(&DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![-1e20, -1.0])), &DMatrix::from_element(2, 1, 1.0), 1.0)?;
 /// assert!((a[(1, 1)] - (-1.0f64).exp()).abs() < 1e-15 && (b[(1, 0)] - (1.0 - (-1.0f64).exp())).abs() < 1e-15);
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```

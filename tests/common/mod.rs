@@ -59,8 +59,8 @@ pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
 }
 
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Path, Tolerance};
-use effective_state_size::LinearOperator;
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
+use effective_state_size::{LinearOperator, OperatorExt};
 
 /// `op.apply(c, u)` equals `dense(c) · u` for every channel (random `u`).
 pub fn assert_apply_matches_dense<O: LinearOperator<Scalar = f64>>(op: &O, seed: u64) {
@@ -84,7 +84,7 @@ pub fn assert_realization_matches<O: LinearOperator<Scalar = f64>>(op: &O, seed:
     let mut r = rng(seed);
     for c in 0..op.channels() {
         let real = op.realization(c).unwrap().expect("family offers a realization");
-        assert_eq!(Some(real.state_size()), op.realization_order());
+        assert_eq!(Some(real.state_size()), op.realization_info().order());
         let t = op.dense(c).unwrap();
         let tr = real.dense();
         let scale = t.amax().max(1.0);
@@ -106,9 +106,9 @@ pub fn assert_realization_matches<O: LinearOperator<Scalar = f64>>(op: &O, seed:
 /// 1e-8 relative, and tolerance-ESS at `Relative(tol)` equal away from ties.
 pub fn assert_structured_matches_dense_at<O: LinearOperator<Scalar = f64>>(op: &O, indices: Indices, tol: f64) {
     let ms = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(tol))];
-    let opts = |path| EssOptions { indices: indices.clone(), path, ..Default::default() };
-    let dense = ess::profiles(op, &ms, &opts(Path::Dense)).unwrap();
-    let fast = ess::profiles(op, &ms, &opts(Path::Structured)).unwrap();
+    let opts = |path| EssOptions::default().with_indices(indices.clone()).with_method(path);
+    let dense = ess::profiles(op, &ms, &opts(Method::Dense)).unwrap();
+    let fast = ess::profiles(op, &ms, &opts(Method::Structured)).unwrap();
     assert_eq!(fast[0].computed_by(), ess::ComputedBy::Structured);
     approx::assert_relative_eq!(dense[0], fast[0], max_relative = 1e-8);
     let b = op.block_shape();
@@ -143,7 +143,16 @@ pub fn random_stable(r: &mut StdRng, n: usize, rho: f64) -> DMatrix<f64> {
 }
 
 /// Tolerance-ESS profile of channel `c` under `tol`.
-pub fn tol_profile<O: LinearOperator>(op: &O, tol: Tolerance, path: Path) -> Vec<Vec<f64>> {
-    let p = ess::profile(op, Measure::Tolerance(tol), &EssOptions { path, ..Default::default() }).unwrap();
+pub fn tol_profile<O: LinearOperator>(op: &O, tol: Tolerance, path: Method) -> Vec<Vec<f64>> {
+    let p = ess::profile(op, Measure::Tolerance(tol), &EssOptions::default().with_method(path)).unwrap();
     p.values().to_vec()
+}
+
+/// The rows of a row-major `(rows, width)` buffer (per-channel kernels or gates).
+/// A zero width gives one empty row (so that constructors see and reject it).
+pub fn rows<T>(data: &[T], width: usize) -> Vec<&[T]> {
+    if width == 0 {
+        return vec![&data[..0]];
+    }
+    data.chunks(width).collect()
 }
