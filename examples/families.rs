@@ -52,23 +52,54 @@ fn main() -> Result<()> {
 
     report(&SoftmaxAttention::new(&q, &k, Dims { channels: h, len, width: d })?)?;
     report(&SoftmaxAttention::new(&q, &k, Dims { channels: h, len, width: d })?.with_window(8)?)?;
-    report(&LinearAttention::new(&q, &k, Dims { channels: h, len, width: d })?.with_feature_map(FeatureMap::EluPlusOne)?.normalized()?)?;
+    report(
+        &LinearAttention::new(&q, &k, Dims { channels: h, len, width: d })?
+            .with_feature_map(FeatureMap::EluPlusOne)?
+            .normalized()?,
+    )?;
     report(&DecayedLinearAttention::new(&q, &k, &[0.9, 0.7], Dims { channels: h, len, width: d })?)?;
     report(&GatedLinearAttention::new(&q, &k, &in_unit(h * len * d, 3, 0.8), Dims { channels: h, len, width: d })?)?;
     report(&DeltaNet::new(&q, &k, &in_unit(h * len, 4, 0.0), Dims { channels: h, len, width: d })?)?;
-    report(&DeltaNet::gated(&q, &k, &in_unit(h * len, 4, 0.0), &in_unit(h * len, 5, 0.9), Dims { channels: h, len, width: d })?)?;
+    report(&DeltaNet::gated(
+        &q,
+        &k,
+        &in_unit(h * len, 4, 0.0),
+        &in_unit(h * len, 5, 0.9),
+        Dims { channels: h, len, width: d },
+    )?)?;
 
     report(&FirConvolution::new(&rows(&raw(h * 4, 6), 4), len)?)?;
     report(&LongConvolution::new(&rows(&raw(h * len, 7), len))?)?;
-    report(&GatedConvolution::new(&rows(&raw(h * 4, 8), 4), &rows(&raw(h * len, 9), len), &rows(&raw(h * len, 10), len))?)?;
+    report(&GatedConvolution::new(
+        &rows(&raw(h * 4, 8), 4),
+        &rows(&raw(h * len, 9), len),
+        &rows(&raw(h * len, 10), len),
+    )?)?;
 
     // S4D-style continuous diagonal system, discretised by zero-order hold.
     let a_cont: Vec<f64> = (0..n).map(|j| -0.5 - j as f64).collect();
     let (a_bar, b_bar) = zoh_diagonal(&a_cont, &vec![1.0; n], 0.1)?;
     report(&LtiStateSpace::diagonal(&a_bar, &b_bar, &raw(n, 11), Dims { channels: 1, len, width: n })?)?;
-    report(&TimeVaryingStateSpace::new(&raw(len * n * n, 12).iter().map(|x| 0.3 * x).collect::<Vec<_>>(), &raw(len * n, 13), &raw(len * n, 14), Dims { channels: 1, len, width: n }, BlockShape::SISO)?)?;
+    report(&TimeVaryingStateSpace::new(
+        &raw(len * n * n, 12).iter().map(|x| 0.3 * x).collect::<Vec<_>>(),
+        &raw(len * n, 13),
+        &raw(len * n, 14),
+        Dims { channels: 1, len, width: n },
+        BlockShape::SISO,
+    )?)?;
     let delta: Vec<f64> = raw(h * len, 15).iter().map(|x| (1.0 + (x - 1.0).exp()).ln()).collect();
-    report(&MambaChannels::new(&a_cont.iter().chain(&a_cont).copied().collect::<Vec<_>>(), &delta, &raw(len * n, 16), &raw(len * n, 17), Dims { channels: h, len, width: n })?)?;
-    report(&Ssd::new(&in_unit(h * len, 18, 0.7), &raw(h * len * n, 19), &raw(h * len * n, 20), Dims { channels: h, len, width: n })?)?;
+    report(&MambaChannels::new(
+        &a_cont.iter().chain(&a_cont).copied().collect::<Vec<_>>(),
+        &delta,
+        &raw(len * n, 16),
+        &raw(len * n, 17),
+        Dims { channels: h, len, width: n },
+    )?)?;
+    report(&Ssd::new(
+        &in_unit(h * len, 18, 0.7),
+        &raw(h * len * n, 19),
+        &raw(h * len * n, 20),
+        Dims { channels: h, len, width: n },
+    )?)?;
     Ok(())
 }

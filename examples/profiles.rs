@@ -26,7 +26,12 @@ fn main() -> Result<()> {
     show("FIR kernel, k = 5 (expect 4)", &FirConvolution::new(&[[1.0, -0.7, 0.4, 0.2, -0.1]], len)?)?;
     show(
         "diagonal SSM, N = 3 (expect 3)",
-        &LtiStateSpace::diagonal(&[0.9, 0.6, -0.4], &[1.0, 1.0, 1.0], &[1.0, -0.5, 0.8], Dims { channels: 1, len, width: 3 })?,
+        &LtiStateSpace::diagonal(
+            &[0.9, 0.6, -0.4],
+            &[1.0, 1.0, 1.0],
+            &[1.0, -0.5, 0.8],
+            Dims { channels: 1, len, width: 3 },
+        )?,
     )?;
     let window = 6;
     let band =

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};
-use effective_state_size::{Dims, OperatorExt, EssError, Featurizer, MambaChannels, Ssd};
+use effective_state_size::{Dims, EssError, Featurizer, MambaChannels, OperatorExt, Ssd};
 
 /// A toy selective-SSM layer: Δ_t and the SSD decay depend on the input.
 struct ToySsd {
@@ -67,7 +67,13 @@ fn closures_are_featurizers_and_failures_name_the_input() {
         Err(EssError::Empty { .. })
     ));
     let ragged = |u: &[f64]| {
-        MambaChannels::new(&[-1.0], &vec![0.5; u.len()], &vec![1.0; u.len()], &vec![1.0; u.len()], Dims { channels: 1, len: u.len(), width: 1 })
+        MambaChannels::new(
+            &[-1.0],
+            &vec![0.5; u.len()],
+            &vec![1.0; u.len()],
+            &vec![1.0; u.len()],
+            Dims { channels: 1, len: u.len(), width: 1 },
+        )
     };
     let err =
         ess::over_inputs(&ragged, &[vec![0.0; 5], vec![0.0; 6]], Measure::Entropy, &EssOptions::default()).unwrap_err();

@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{Method, Tolerance};
-use effective_state_size::{Dims, OperatorExt, AttentionBias, EssError, LinearAttention, LinearOperator, SoftmaxAttention};
+use effective_state_size::{
+    AttentionBias, Dims, EssError, LinearAttention, LinearOperator, OperatorExt, SoftmaxAttention,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -117,7 +119,10 @@ fn bad_attention_inputs_are_rejected() {
     assert!(op.clone().with_scale(f64::INFINITY).is_err());
     assert!(op.clone().with_bias(AttentionBias::Alibi(vec![1.0])).is_err());
     assert!(op.clone().with_bias(AttentionBias::Matrix(vec![0.0; 10])).is_err());
-    assert!(matches!(SoftmaxAttention::<f64>::new(&[], &[], Dims { channels: 0, len: 8, width: 4 }), Err(EssError::Empty { .. })));
+    assert!(matches!(
+        SoftmaxAttention::<f64>::new(&[], &[], Dims { channels: 0, len: 8, width: 4 }),
+        Err(EssError::Empty { .. })
+    ));
 }
 
 proptest! {

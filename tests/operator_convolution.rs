@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{Method, Tolerance};
-use effective_state_size::{Dims, OperatorExt, EssError, FirConvolution, GatedConvolution, LinearOperator, LongConvolution};
+use effective_state_size::{
+    Dims, EssError, FirConvolution, GatedConvolution, LinearOperator, LongConvolution, OperatorExt,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -64,7 +66,9 @@ fn gated_convolution_matches_its_formula_and_keeps_the_kernel_tss() {
     assert_eq!(op.theoretical_state_size(), Some(k - 1));
     let p = tol_profile(&op, Tolerance::NumericalRank, Method::Auto);
     assert_eq!(p[0][14], (k - 1) as f64);
-    let long = GatedConvolution::new(&rows(&normal_vec(&mut r, len), len), &rows(&z[..len], len), &rows(&v[..len], len)).unwrap();
+    let long =
+        GatedConvolution::new(&rows(&normal_vec(&mut r, len), len), &rows(&z[..len], len), &rows(&v[..len], len))
+            .unwrap();
     assert_eq!(long.theoretical_state_size(), None);
 }
 

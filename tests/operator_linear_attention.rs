@@ -5,8 +5,9 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, Method, Tolerance};
-use effective_state_size::{Dims, OperatorExt, 
-    DecayedLinearAttention, DeltaNet, EssError, FeatureMap, GatedLinearAttention, LinearAttention, LinearOperator,
+use effective_state_size::{
+    DecayedLinearAttention, DeltaNet, Dims, EssError, FeatureMap, GatedLinearAttention, LinearAttention,
+    LinearOperator, OperatorExt,
 };
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -80,7 +81,8 @@ fn retnet_matches_formula_and_reaches_d() {
 fn gla(seed: u64, len: usize, d: usize, lo: f64, hi: f64) -> GatedLinearAttention<f64> {
     let (q, k) = qk(seed, 1, len, d);
     let mut r = rng(seed + 1000);
-    GatedLinearAttention::new(&q, &k, &uniform_vec(&mut r, len * d, lo, hi), Dims { channels: 1, len, width: d }).unwrap()
+    GatedLinearAttention::new(&q, &k, &uniform_vec(&mut r, len * d, lo, hi), Dims { channels: 1, len, width: d })
+        .unwrap()
 }
 
 #[test]
@@ -132,7 +134,10 @@ fn deltanet_and_gated_deltanet_match_and_reach_d() {
 #[test]
 fn bad_linear_attention_inputs_are_rejected() {
     let (q, k) = qk(7, 1, 8, 3);
-    assert!(matches!(GatedLinearAttention::new(&q, &k, &[1.2; 24], Dims { channels: 1, len: 8, width: 3 }), Err(EssError::InvalidParameter { .. })));
+    assert!(matches!(
+        GatedLinearAttention::new(&q, &k, &[1.2; 24], Dims { channels: 1, len: 8, width: 3 }),
+        Err(EssError::InvalidParameter { .. })
+    ));
     let err = GatedLinearAttention::new(&q, &k, &[0.5; 23], Dims { channels: 1, len: 8, width: 3 }).unwrap_err();
     assert!(err.to_string().contains("received 23 values"), "{err}");
     assert!(DecayedLinearAttention::new(&q, &k, &[-0.1], Dims { channels: 1, len: 8, width: 3 }).is_err());
@@ -142,10 +147,14 @@ fn bad_linear_attention_inputs_are_rejected() {
     // Identity features can make the normaliser vanish or go negative.
     let neg_q: Vec<f64> = q.iter().map(|x| -x.abs()).collect();
     let pos_k: Vec<f64> = k.iter().map(|x| x.abs()).collect();
-    let err = LinearAttention::new(&neg_q, &pos_k, Dims { channels: 1, len: 8, width: 3 }).unwrap().normalized().unwrap_err();
+    let err =
+        LinearAttention::new(&neg_q, &pos_k, Dims { channels: 1, len: 8, width: 3 }).unwrap().normalized().unwrap_err();
     assert!(err.to_string().contains("EluPlusOne"), "{err}");
     let ragged = FeatureMap::Custom(Arc::new(|x: &[f64]| if x[0] > 0.0 { vec![1.0] } else { vec![1.0, 2.0] }));
-    assert!(LinearAttention::new(&q, &k, Dims { channels: 1, len: 8, width: 3 }).unwrap().with_feature_map(ragged).is_err());
+    assert!(LinearAttention::new(&q, &k, Dims { channels: 1, len: 8, width: 3 })
+        .unwrap()
+        .with_feature_map(ragged)
+        .is_err());
 }
 
 proptest! {

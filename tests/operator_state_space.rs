@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
-use effective_state_size::{Dims, OperatorExt, 
-    zoh_diagonal, zoh_discretize, BlockShape, EssError, LinearOperator, LtiStateSpace, MambaChannels, Ssd,
-    TimeVaryingStateSpace,
+use effective_state_size::{
+    zoh_diagonal, zoh_discretize, BlockShape, Dims, EssError, LinearOperator, LtiStateSpace, MambaChannels,
+    OperatorExt, Ssd, TimeVaryingStateSpace,
 };
 use nalgebra::DMatrix;
 use proptest::prelude::*;
@@ -28,7 +28,12 @@ fn lti_apply_realization_and_structured_path_match_dense() {
     assert_realization_matches(&op, 2);
     assert_structured_matches_dense(&op);
     let mut r = rng(33);
-    let diag = LtiStateSpace::diagonal(&uniform_vec(&mut r, 12, -0.95, 0.95), &normal_vec(&mut r, 12), &normal_vec(&mut r, 12), Dims { channels: 3, len: 30, width: 4 })
+    let diag = LtiStateSpace::diagonal(
+        &uniform_vec(&mut r, 12, -0.95, 0.95),
+        &normal_vec(&mut r, 12),
+        &normal_vec(&mut r, 12),
+        Dims { channels: 3, len: 30, width: 4 },
+    )
     .unwrap();
     assert_apply_matches_dense(&diag, 3);
     assert_realization_matches(&diag, 4);
@@ -115,7 +120,14 @@ fn time_varying_state_space_matches_formula_and_dense() {
     let a: Vec<f64> = normal_vec(&mut r, ch * len * n * n).into_iter().map(|x| 0.4 * x).collect();
     let b = normal_vec(&mut r, ch * len * n * m);
     let c = normal_vec(&mut r, ch * len * p * n);
-    let op = TimeVaryingStateSpace::new(&a, &b, &c, Dims { channels: ch, len, width: n }, BlockShape { outputs: p, inputs: m }).unwrap();
+    let op = TimeVaryingStateSpace::new(
+        &a,
+        &b,
+        &c,
+        Dims { channels: ch, len, width: n },
+        BlockShape { outputs: p, inputs: m },
+    )
+    .unwrap();
     // T[t,s] = C_t A_t ⋯ A_{s+1} B_s, written out for (t, s) = (5, 2), channel 1.
     let at = |t: usize| DMatrix::from_row_slice(n, n, &a[(len + t) * n * n..(len + t + 1) * n * n]);
     let bt = |t: usize| DMatrix::from_row_slice(n, m, &b[(len + t) * n * m..(len + t + 1) * n * m]);
@@ -132,7 +144,14 @@ fn random_mamba(seed: u64, ch: usize, len: usize, n: usize) -> MambaChannels<f64
     let mut r = rng(seed);
     let a: Vec<f64> = uniform_vec(&mut r, ch * n, -3.0, -0.1);
     let delta = uniform_vec(&mut r, ch * len, 0.01, 0.5);
-    MambaChannels::new(&a, &delta, &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), Dims { channels: ch, len, width: n }).unwrap()
+    MambaChannels::new(
+        &a,
+        &delta,
+        &normal_vec(&mut r, len * n),
+        &normal_vec(&mut r, len * n),
+        Dims { channels: ch, len, width: n },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -148,7 +167,12 @@ fn mamba_channels_match_dense_and_realization() {
 fn ssd_heads_match_dense_and_realization() {
     let mut r = rng(81);
     let (h, len, n) = (2, 36, 5);
-    let op = Ssd::new(&uniform_vec(&mut r, h * len, 0.5, 1.0), &normal_vec(&mut r, h * len * n), &normal_vec(&mut r, h * len * n), Dims { channels: h, len, width: n })
+    let op = Ssd::new(
+        &uniform_vec(&mut r, h * len, 0.5, 1.0),
+        &normal_vec(&mut r, h * len * n),
+        &normal_vec(&mut r, h * len * n),
+        Dims { channels: h, len, width: n },
+    )
     .unwrap();
     assert_apply_matches_dense(&op, 1);
     assert_realization_matches(&op, 2);
@@ -184,7 +208,8 @@ fn zoh_matches_closed_forms() {
 
 #[test]
 fn bad_state_space_inputs_are_rejected() {
-    let err = LtiStateSpace::diagonal(&[0.5; 4], &[1.0; 4], &[1.0; 3], Dims { channels: 2, len: 8, width: 2 }).unwrap_err();
+    let err =
+        LtiStateSpace::diagonal(&[0.5; 4], &[1.0; 4], &[1.0; 3], Dims { channels: 2, len: 8, width: 2 }).unwrap_err();
     assert!(err.to_string().contains("C") && err.to_string().contains("received 3 values"), "{err}");
     let err = LtiStateSpace::from_matrices(
         vec![(DMatrix::<f64>::zeros(2, 2), DMatrix::zeros(3, 1), DMatrix::zeros(1, 2))],
@@ -196,10 +221,17 @@ fn bad_state_space_inputs_are_rejected() {
         LtiStateSpace::diagonal(&[f64::INFINITY], &[1.0], &[1.0], Dims { channels: 1, len: 4, width: 1 }),
         Err(EssError::NonFinite { .. })
     ));
-    assert!(matches!(Ssd::new(&[1.5; 4], &[1.0; 4], &[1.0; 4], Dims { channels: 1, len: 4, width: 1 }), Err(EssError::InvalidParameter { .. })));
-    let err = MambaChannels::new(&[-1.0], &[0.1, -0.1], &[1.0; 2], &[1.0; 2], Dims { channels: 1, len: 2, width: 1 }).unwrap_err();
+    assert!(matches!(
+        Ssd::new(&[1.5; 4], &[1.0; 4], &[1.0; 4], Dims { channels: 1, len: 4, width: 1 }),
+        Err(EssError::InvalidParameter { .. })
+    ));
+    let err = MambaChannels::new(&[-1.0], &[0.1, -0.1], &[1.0; 2], &[1.0; 2], Dims { channels: 1, len: 2, width: 1 })
+        .unwrap_err();
     assert!(err.to_string().contains("Δ"), "{err}");
-    assert!(matches!(LtiStateSpace::<f64>::diagonal(&[], &[], &[], Dims { channels: 1, len: 4, width: 0 }), Err(EssError::Empty { .. })));
+    assert!(matches!(
+        LtiStateSpace::<f64>::diagonal(&[], &[], &[], Dims { channels: 1, len: 4, width: 0 }),
+        Err(EssError::Empty { .. })
+    ));
 }
 
 proptest! {

@@ -155,7 +155,14 @@ fn oversized_dense_requests_fail_before_allocating() {
     // L = 2^20 Mamba channel: T would need 8 TiB. The structured path works; the
     // dense one (or `dense()` itself) refuses with a typed error.
     let len = 1 << 20;
-    let op = MambaChannels::new(&[-1.0], &vec![0.1; len], &vec![1.0; len], &vec![1.0; len], Dims { channels: 1, len, width: 1 }).unwrap();
+    let op = MambaChannels::new(
+        &[-1.0],
+        &vec![0.1; len],
+        &vec![1.0; len],
+        &vec![1.0; len],
+        Dims { channels: 1, len, width: 1 },
+    )
+    .unwrap();
     assert!(matches!(op.dense(0), Err(EssError::MemoryBudget { .. })));
     assert!(matches!(op.hankel_block(0, 3), Err(EssError::MemoryBudget { .. })));
     let dense = EssOptions::default().with_method(Method::Dense).with_indices(Indices::Middle);
@@ -236,8 +243,14 @@ proptest! {
 fn structured_memory_is_budgeted_too() {
     let len = 20_000;
     let n = 8;
-    let op =
-        MambaChannels::new(&[-1.0; 8], &vec![0.1; len], &vec![0.5; len * n], &vec![0.5; len * n], Dims { channels: 1, len, width: n }).unwrap();
+    let op = MambaChannels::new(
+        &[-1.0; 8],
+        &vec![0.1; len],
+        &vec![0.5; len * n],
+        &vec![0.5; len * n],
+        Dims { channels: 1, len, width: n },
+    )
+    .unwrap();
     let need_all = ess::plan(&op, &EssOptions::default()).unwrap().bytes;
     let need_few = ess::plan(&op, &EssOptions::default().with_indices(Indices::Stride(2000))).unwrap().bytes;
     assert!(need_few < need_all);

@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Measure, Method, Tolerance};
-use effective_state_size::{Dims, OperatorExt, FirConvolution, GatedLinearAttention, LinearOperator, LtiStateSpace, SoftmaxAttention};
+use effective_state_size::{
+    Dims, FirConvolution, GatedLinearAttention, LinearOperator, LtiStateSpace, OperatorExt, SoftmaxAttention,
+};
 
 fn to32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
@@ -40,7 +42,8 @@ fn families_agree_across_precisions() {
         Method::Dense,
     );
     let alpha: Vec<f64> = uniform_vec(&mut r, 2 * len * d, 0.5, 1.0).iter().map(|&x| x as f32 as f64).collect();
-    let g32 = GatedLinearAttention::new(&to32(&q), &to32(&k), &to32(&alpha), Dims { channels: 2, len, width: d }).unwrap();
+    let g32 =
+        GatedLinearAttention::new(&to32(&q), &to32(&k), &to32(&alpha), Dims { channels: 2, len, width: d }).unwrap();
     let g64 = GatedLinearAttention::new(&q, &k, &alpha, Dims { channels: 2, len, width: d }).unwrap();
     agree(&g32, &g64, Method::Dense);
     agree(&g32, &g64, Method::Structured);

@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
 use effective_state_size::realization::{Realization, Steps, Transition};
-use effective_state_size::{Dims, OperatorExt, BlockShape, LinearOperator, LtiStateSpace, MambaChannels, TimeVaryingStateSpace};
+use effective_state_size::{
+    BlockShape, Dims, LinearOperator, LtiStateSpace, MambaChannels, OperatorExt, TimeVaryingStateSpace,
+};
 use nalgebra::{DMatrix, DVector};
 
 /// Every singular value above `floor·σ₁` agrees within `rel` relative plus
@@ -65,7 +67,14 @@ fn random_time_varying_mimo_systems_agree() {
             (0..len).flat_map(|_| random_stable(&mut r, n, 0.97).transpose().as_slice().to_vec()).collect();
         let b = normal_vec(&mut r, len * n * m);
         let c = normal_vec(&mut r, len * p * n);
-        let op = TimeVaryingStateSpace::new(&a, &b, &c, Dims { channels: 1, len, width: n }, BlockShape { outputs: p, inputs: m }).unwrap();
+        let op = TimeVaryingStateSpace::new(
+            &a,
+            &b,
+            &c,
+            Dims { channels: 1, len, width: n },
+            BlockShape { outputs: p, inputs: m },
+        )
+        .unwrap();
         assert_spectra_agree(&op, Indices::Stride(7), 1e-10, 1e-8, 1e-15);
         assert_structured_matches_dense_at(&op, Indices::Stride(7), 1e-7);
     }
@@ -114,8 +123,7 @@ fn squaring_the_gramians_would_lose_what_the_square_root_path_keeps() {
     let mut squared: Vec<f64> = gram.iter().map(|&x| x.max(0.0).sqrt()).collect();
     squared.sort_by(|x, y| y.partial_cmp(x).unwrap());
     let (_, fast) =
-        ess::singular_value_profile(&op, 0, &EssOptions::default().with_indices(Indices::List(vec![i])))
-            .unwrap();
+        ess::singular_value_profile(&op, 0, &EssOptions::default().with_indices(Indices::List(vec![i]))).unwrap();
     let truth = oracle_sv(&t, i, 1, 1);
     let k = truth.iter().position(|&x| x < 1e-11 * truth[0]).unwrap() - 1;
     assert!((fast[0][k] - truth[k]).abs() < 1e-3 * truth[k]);
@@ -126,7 +134,13 @@ fn squaring_the_gramians_would_lose_what_the_square_root_path_keeps() {
 fn results_do_not_depend_on_thread_count() {
     let mut r = rng(4);
     let (ch, len, n) = (6, 300, 8);
-    let op = MambaChannels::new(&uniform_vec(&mut r, ch * n, -2.0, -0.1), &uniform_vec(&mut r, ch * len, 0.01, 0.3), &normal_vec(&mut r, len * n), &normal_vec(&mut r, len * n), Dims { channels: ch, len, width: n })
+    let op = MambaChannels::new(
+        &uniform_vec(&mut r, ch * n, -2.0, -0.1),
+        &uniform_vec(&mut r, ch * len, 0.01, 0.3),
+        &normal_vec(&mut r, len * n),
+        &normal_vec(&mut r, len * n),
+        Dims { channels: ch, len, width: n },
+    )
     .unwrap();
     let ms = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
     let run = |threads: usize, path: Method| {
@@ -144,10 +158,20 @@ fn results_do_not_depend_on_thread_count() {
 #[test]
 fn planner_prefers_the_structured_path_only_when_it_is_smaller() {
     let op = LtiStateSpace::diagonal(&[0.5; 6], &[1.0; 6], &[1.0; 6], Dims { channels: 1, len: 64, width: 6 }).unwrap();
-    assert_eq!(ess::plan(&op, &EssOptions::default().with_method(Method::Auto)).unwrap().method, ess::ComputedBy::Structured);
-    let short = LtiStateSpace::diagonal(&[0.5; 6], &[1.0; 6], &[1.0; 6], Dims { channels: 1, len: 10, width: 6 }).unwrap();
-    assert_eq!(ess::plan(&short, &EssOptions::default().with_method(Method::Auto)).unwrap().method, ess::ComputedBy::Dense);
-    assert_eq!(ess::plan(&op, &EssOptions::default().with_method(Method::Dense)).unwrap().method, ess::ComputedBy::Dense);
+    assert_eq!(
+        ess::plan(&op, &EssOptions::default().with_method(Method::Auto)).unwrap().method,
+        ess::ComputedBy::Structured
+    );
+    let short =
+        LtiStateSpace::diagonal(&[0.5; 6], &[1.0; 6], &[1.0; 6], Dims { channels: 1, len: 10, width: 6 }).unwrap();
+    assert_eq!(
+        ess::plan(&short, &EssOptions::default().with_method(Method::Auto)).unwrap().method,
+        ess::ComputedBy::Dense
+    );
+    assert_eq!(
+        ess::plan(&op, &EssOptions::default().with_method(Method::Dense)).unwrap().method,
+        ess::ComputedBy::Dense
+    );
 }
 
 #[test]
