@@ -2,7 +2,7 @@
 //! ESS entry points.
 #![no_main]
 
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Path, Tolerance};
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
 use effective_state_size::{BlockShape, DenseOperator};
 use libfuzzer_sys::fuzz_target;
 
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         2 => Indices::Middle,
         _ => Indices::List(data.iter().take(3).map(|&b| b as usize).collect()),
     };
-    let opts = EssOptions { indices, path: Path::Auto, ..Default::default() };
+    let opts = EssOptions::default().with_indices(indices).with_method(Method::Auto);
     let _ = ess::profiles(&op, &[Measure::Entropy, Measure::Tolerance(tol)], &opts);
     let _ = ess::singular_values(&op, 0, 1);
 });
