@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
-use effective_state_size::{BlockShape, DenseOperator, Dims, EssError, LinearOperator, OperatorExt};
+use effective_state_size::{BlockShape, DenseOperator, EssError, LinearOperator};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};
-use effective_state_size::{Dims, EssError, Featurizer, MambaChannels, OperatorExt, Ssd};
+use effective_state_size::{Dims, EssError, Featurizer, MambaChannels, Ssd};
 
 /// A toy selective-SSM layer: Δ_t and the SSD decay depend on the input.
 struct ToySsd {

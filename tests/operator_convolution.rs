@@ -4,9 +4,7 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{Method, Tolerance};
-use effective_state_size::{
-    Dims, EssError, FirConvolution, GatedConvolution, LinearOperator, LongConvolution, OperatorExt,
-};
+use effective_state_size::{EssError, FirConvolution, GatedConvolution, LinearOperator, LongConvolution, OperatorExt};
 use proptest::prelude::*;
 
 #[test]

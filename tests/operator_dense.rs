@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};
-use effective_state_size::{BlockShape, DenseOperator, Dims, EssError, LinearOperator, OperatorExt};
+use effective_state_size::{BlockShape, DenseOperator, EssError, OperatorExt};
 use nalgebra::{DMatrix, DVector};
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Measure, Method, Tolerance};
 use effective_state_size::{
-    Dims, FirConvolution, GatedLinearAttention, LinearOperator, LtiStateSpace, OperatorExt, SoftmaxAttention,
+    Dims, FirConvolution, GatedLinearAttention, LinearOperator, LtiStateSpace, SoftmaxAttention,
 };
 
 fn to32(v: &[f64]) -> Vec<f32> {

@@ -115,6 +115,7 @@ impl<T: Scalar> Spectrum<T> {
         (self.rows, self.cols)
     }
     /// The same values multiplied by `2^e` (exact).
+    #[allow(dead_code)] // used by the structured path's factor scaling
     pub(crate) fn shifted(mut self, e: i32) -> Self {
         self.exponent += e;
         self
