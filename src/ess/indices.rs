@@ -16,6 +16,7 @@ use crate::error::{EssError, Result};
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Indices {
     /// Every `i` in `1..L`.
     #[default]

@@ -16,6 +16,7 @@ use crate::spectrum::Spectrum;
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Tolerance {
     /// `σ_k > τ`, with `τ > 0`. Depends on the operator's scale.
     Absolute(f64),
@@ -104,6 +105,7 @@ pub fn entropy_of<T: Scalar>(sigma: &[T]) -> f64 {
 
 /// Which number to compute from each block's singular values.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Measure {
     /// Entropy-ESS ([`entropy_of`]).
     Entropy,
