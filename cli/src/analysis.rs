@@ -1,16 +1,21 @@
-//! ESS profiles of a dense tensor, with progress, into a serialisable report.
+//! ESS profiles of a dense tensor, computed by one library call, into a report that
+//! holds any number of measures.
 
-use crate::progress::Progress;
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Profile, Tolerance};
-use effective_state_size::{BlockShape, DenseOperator, Scalar};
+use crate::progress::ProgressBar;
+use effective_state_size::ess::{self, ComputedBy, EssOptions, Indices, Measure, Profile, Tolerance};
+use effective_state_size::{BlockShape, DenseOperator, EssError, LinearOperator, Scalar};
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// What to compute.
+#[derive(Debug, Clone)]
 pub struct Request {
     /// Block shape `p × m`.
     pub block: BlockShape,
-    /// Tolerance of tolerance-ESS.
-    pub tolerance: Tolerance,
+    /// The measures, in report order (at least one).
+    pub measures: Vec<Measure>,
     /// Indices to evaluate.
     pub indices: Indices,
     /// Take the causal part of a non-causal matrix instead of failing.
@@ -20,11 +25,12 @@ pub struct Request {
 }
 
 impl Default for Request {
-    /// SISO blocks, relative tolerance 1e-3, all indices, causality required.
+    /// SISO blocks, tolerance-ESS (relative 1e-3) and entropy-ESS, all indices,
+    /// causality required.
     fn default() -> Self {
         Self {
             block: BlockShape::SISO,
-            tolerance: Tolerance::Relative(1e-3),
+            measures: vec![Measure::Tolerance(Tolerance::Relative(1e-3)), Measure::Entropy],
             indices: Indices::All,
             causal_part: false,
             tss: None,
@@ -32,21 +38,8 @@ impl Default for Request {
     }
 }
 
-#[derive(Serialize)]
-pub struct ToleranceJson {
-    pub mode: &'static str,
-    pub value: Option<f64>,
-}
-
-#[derive(Serialize)]
-pub struct ChannelJson {
-    pub channel: usize,
-    pub index: Vec<usize>,
-    pub tolerance_ess: Vec<u64>,
-    pub entropy_ess: Vec<f64>,
-}
-
-#[derive(Serialize)]
+/// Summary statistics of one measure over channels and indices.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MeasureSummary {
     /// Mean over channels and indices.
     pub mean: f64,
@@ -62,105 +55,432 @@ pub struct MeasureSummary {
     pub utilization: Option<f64>,
 }
 
-#[derive(Serialize)]
-pub struct Summary {
-    pub channels: usize,
-    pub evaluated_indices: usize,
-    pub tolerance_ess: MeasureSummary,
-    pub entropy_ess: MeasureSummary,
-}
-
-#[derive(Serialize)]
-pub struct Report {
-    pub file: String,
-    pub seq_len: usize,
-    pub block: [usize; 2],
-    pub dtype: &'static str,
-    pub path: &'static str,
-    pub tss: Option<usize>,
-    pub tolerance: ToleranceJson,
-    pub channels: Vec<ChannelJson>,
-    pub summary: Summary,
-}
-
-fn summarize(p: &Profile, tss: Option<usize>) -> MeasureSummary {
-    let total = p.total();
-    MeasureSummary {
-        mean: p.mean(),
-        max: p.max(),
-        channel_mean: p.channel_means(),
-        channel_max: p.channel_maxes(),
-        total_mean: total.iter().sum::<f64>() / total.len() as f64,
-        utilization: tss.filter(|&t| t > 0).map(|t| p.mean() / t as f64),
+impl MeasureSummary {
+    fn of(p: &Profile, tss: Option<usize>) -> Self {
+        let total = p.total();
+        MeasureSummary {
+            mean: p.mean(),
+            max: p.max(),
+            channel_mean: p.channel_means(),
+            channel_max: p.channel_maxes(),
+            total_mean: total.iter().sum::<f64>() / total.len() as f64,
+            utilization: tss.filter(|&t| t > 0).map(|t| p.mean() / t as f64),
+        }
     }
 }
 
-/// Splits `(channels, rows, cols)` data into channel matrices and computes both
-/// measures, channel by channel, in chunks of indices so progress can be shown.
+/// One measure of a report: its name, its tolerance if it has one, its values per
+/// channel and their summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasureReport {
+    /// Name, unique within the report: `tolerance`, `entropy`, and `tolerance_2`,
+    /// `tolerance_3`, … for further measures of the same kind. JSON and CSV call
+    /// the values `<name>_ess`.
+    pub name: String,
+    /// The measure.
+    pub measure: Measure,
+    /// Values per channel, at the report's indices.
+    pub values: Vec<Vec<f64>>,
+    /// Statistics over channels and indices.
+    pub summary: MeasureSummary,
+}
+
+impl MeasureReport {
+    /// The tolerance of a tolerance-ESS measure.
+    pub fn tolerance(&self) -> Option<Tolerance> {
+        match self.measure {
+            Measure::Tolerance(t) => Some(t),
+            Measure::Entropy => None,
+        }
+    }
+    /// The JSON and CSV key of the values: `<name>_ess`.
+    pub fn key(&self) -> String {
+        format!("{}_ess", self.name)
+    }
+    /// Whether the values are counts (tolerance-ESS), written as integers.
+    pub fn is_count(&self) -> bool {
+        self.tolerance().is_some()
+    }
+    /// A short column label: `tol` for `tolerance`, otherwise the name.
+    pub fn label(&self) -> String {
+        short_label(&self.name)
+    }
+    /// A plot title: `tolerance-ESS (relative)`, `entropy-ESS`.
+    pub fn title(&self) -> String {
+        let base = format!("{}-ESS", self.name);
+        match self.tolerance() {
+            Some(t) => format!("{base} ({})", t.mode_name()),
+            None => base,
+        }
+    }
+}
+
+/// The short column label of a measure name: `tol` for `tolerance`.
+pub fn short_label(name: &str) -> String {
+    match name.strip_prefix("tolerance") {
+        Some(rest) => format!("tol{rest}"),
+        None => name.to_string(),
+    }
+}
+
+/// Names for `measures`, unique in order: the measure's own name the first time,
+/// `<name>_2`, `<name>_3`, … after that.
+pub fn measure_names(measures: &[Measure]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(measures.len());
+    for m in measures {
+        let seen = measures.iter().take(names.len()).filter(|x| x.name() == m.name()).count();
+        names.push(if seen == 0 { m.name().to_string() } else { format!("{}_{}", m.name(), seen + 1) });
+    }
+    names
+}
+
+/// `relative 1e-3`, `absolute 5e-1`, `numerical-rank`.
+pub fn describe_tolerance(t: Tolerance) -> String {
+    match t.value() {
+        Some(v) => format!("{} {v:e}", t.mode_name()),
+        None => t.mode_name().to_string(),
+    }
+}
+
+/// The ESS profiles of one file's operator, measure by measure.
+///
+/// Serialises to the JSON schema of `ess profile --format json`: `file, seq_len,
+/// block, dtype, path, tss, tolerance{mode,value}` (of the first tolerance measure;
+/// `null` without one), `channels[{channel, index, <name>_ess…}]` and
+/// `summary{channels, evaluated_indices, <name>_ess{mean, max, channel_mean,
+/// channel_max, total_mean, utilization}…}`. Tolerance-ESS values are integers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The file, as given.
+    pub file: String,
+    /// Sequence length `L`.
+    pub seq_len: usize,
+    /// Block shape `p × m`.
+    pub block: BlockShape,
+    /// `"f32"` or `"f64"`.
+    pub dtype: &'static str,
+    /// How the singular values were computed.
+    pub method: ComputedBy,
+    /// Theoretical state size, if given.
+    pub tss: Option<usize>,
+    /// Number of channels.
+    pub channels: usize,
+    /// The evaluated indices `i`.
+    pub indices: Vec<usize>,
+    /// The measures, in request order.
+    pub measures: Vec<MeasureReport>,
+}
+
+impl Report {
+    /// Assembles a report from the library's profiles (one per measure, all of the
+    /// same operator and indices).
+    ///
+    /// # Panics
+    /// If `profiles` is empty.
+    pub fn from_profiles(
+        file: &str,
+        dtype: &'static str,
+        block: BlockShape,
+        tss: Option<usize>,
+        profiles: &[Profile],
+    ) -> Report {
+        let first = profiles.first().expect("at least one profile");
+        let measures: Vec<Measure> = profiles.iter().map(Profile::measure).collect();
+        let measures = measure_names(&measures)
+            .into_iter()
+            .zip(profiles)
+            .map(|(name, p)| MeasureReport {
+                name,
+                measure: p.measure(),
+                values: p.values().to_vec(),
+                summary: MeasureSummary::of(p, tss),
+            })
+            .collect();
+        Report {
+            file: file.to_string(),
+            seq_len: first.seq_len(),
+            block,
+            dtype,
+            method: first.computed_by(),
+            tss,
+            channels: first.channels(),
+            indices: first.indices().to_vec(),
+            measures,
+        }
+    }
+
+    /// The tolerance of the first tolerance-ESS measure.
+    pub fn tolerance(&self) -> Option<Tolerance> {
+        self.measures.iter().find_map(MeasureReport::tolerance)
+    }
+
+    /// The measure called `name`.
+    pub fn measure(&self, name: &str) -> Option<&MeasureReport> {
+        self.measures.iter().find(|m| m.name == name)
+    }
+}
+
+/// The `tolerance` object of the JSON report.
+#[derive(Serialize)]
+struct ToleranceJson {
+    mode: &'static str,
+    value: Option<f64>,
+}
+
+/// One measure's values of one channel: integers for counts.
+struct ValuesJson<'a>(&'a MeasureReport, usize);
+
+impl Serialize for ValuesJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = &self.0.values[self.1];
+        if self.0.is_count() {
+            s.collect_seq(v.iter().map(|&x| x as u64))
+        } else {
+            s.collect_seq(v)
+        }
+    }
+}
+
+struct ChannelJson<'a>(&'a Report, usize);
+
+impl Serialize for ChannelJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (r, c) = (self.0, self.1);
+        let mut m = s.serialize_map(Some(2 + r.measures.len()))?;
+        m.serialize_entry("channel", &c)?;
+        m.serialize_entry("index", &r.indices)?;
+        for measure in &r.measures {
+            m.serialize_entry(&measure.key(), &ValuesJson(measure, c))?;
+        }
+        m.end()
+    }
+}
+
+struct SummaryJson<'a>(&'a Report);
+
+impl Serialize for SummaryJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(Some(2 + r.measures.len()))?;
+        m.serialize_entry("channels", &r.channels)?;
+        m.serialize_entry("evaluated_indices", &r.indices.len())?;
+        for measure in &r.measures {
+            m.serialize_entry(&measure.key(), &measure.summary)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(9))?;
+        m.serialize_entry("file", &self.file)?;
+        m.serialize_entry("seq_len", &self.seq_len)?;
+        m.serialize_entry("block", &[self.block.outputs, self.block.inputs])?;
+        m.serialize_entry("dtype", self.dtype)?;
+        m.serialize_entry("path", self.method.name())?;
+        m.serialize_entry("tss", &self.tss)?;
+        let tolerance = self.tolerance().map(|t| ToleranceJson { mode: t.mode_name(), value: t.value() });
+        m.serialize_entry("tolerance", &tolerance)?;
+        let channels: Vec<ChannelJson<'_>> = (0..self.channels).map(|c| ChannelJson(self, c)).collect();
+        m.serialize_entry("channels", &channels)?;
+        m.serialize_entry("summary", &SummaryJson(self))?;
+        m.end()
+    }
+}
+
+/// Builds the operator of `(channels, rows, cols)` row-major data once and computes
+/// every requested measure with one library call, driving the progress bar from
+/// the library's progress callback.
+///
+/// # Errors
+/// Everything the library refuses: a shape that does not fit the block, non-finite
+/// or non-causal entries (unless `req.causal_part`), invalid indices or measures.
 pub fn analyse<T: Scalar>(
     file: &str,
     data: &[T],
     shape: [usize; 3],
     dtype: &'static str,
     req: &Request,
-) -> Result<Report, String> {
+) -> Result<Report, EssError> {
     let [channels, rows, cols] = shape;
-    let mats = DenseOperator::matrices_from_row_major(data, channels, rows, cols).map_err(|e| e.to_string())?;
+    let mats = DenseOperator::matrices_from_row_major(data, channels, rows, cols)?;
     let op = if req.causal_part {
-        DenseOperator::from_causal_part(mats, req.block)
+        DenseOperator::from_causal_part(mats, req.block)?
     } else {
-        DenseOperator::new(mats, req.block)
-    }
-    .map_err(|e| e.to_string())?;
-    use effective_state_size::LinearOperator;
-    let len = op.seq_len();
-    let indices = req.indices.resolve(len).map_err(|e| e.to_string())?;
-    let measures = [Measure::Tolerance(req.tolerance), Measure::Entropy];
-    let mut progress = Progress::new(channels * indices.len());
-    let chunk = if progress.enabled() { indices.len().div_ceil(20).max(1) } else { indices.len() };
-    let mut tol_values = Vec::with_capacity(channels);
-    let mut ent_values = Vec::with_capacity(channels);
-    for c in 0..channels {
-        let single = DenseOperator::new(vec![op.matrix(c).map_err(|e| e.to_string())?.clone()], req.block)
-            .map_err(|e| e.to_string())?;
-        let (mut tv, mut ev) = (Vec::new(), Vec::new());
-        for part in indices.chunks(chunk) {
-            let opts = EssOptions { indices: Indices::List(part.to_vec()), ..Default::default() };
-            let ps = ess::profiles(&single, &measures, &opts).map_err(|e| e.to_string())?;
-            tv.extend_from_slice(ps[0].channel(0));
-            ev.extend_from_slice(ps[1].channel(0));
-            progress.advance(part.len(), c, channels);
-        }
-        tol_values.push(tv);
-        ent_values.push(ev);
-    }
-    progress.finish();
-    let assemble = |m: Measure, v: Vec<Vec<f64>>| {
-        Profile::from_values(len, indices.clone(), m, ess::ComputedBy::Dense, req.tss, v).map_err(|e| e.to_string())
+        DenseOperator::new(mats, req.block)?
     };
-    let (tol, ent) = (assemble(measures[0], tol_values)?, assemble(measures[1], ent_values)?);
-    let channels_json = (0..channels)
-        .map(|c| ChannelJson {
-            channel: c,
-            index: indices.clone(),
-            tolerance_ess: tol.channel(c).iter().map(|&v| v as u64).collect(),
-            entropy_ess: ent.channel(c).to_vec(),
-        })
-        .collect();
-    Ok(Report {
-        file: file.to_string(),
-        seq_len: len,
-        block: [req.block.outputs, req.block.inputs],
-        dtype,
-        path: "dense",
-        tss: req.tss,
-        tolerance: ToleranceJson { mode: req.tolerance.mode_name(), value: req.tolerance.value() },
-        summary: Summary {
-            channels,
-            evaluated_indices: indices.len(),
-            tolerance_ess: summarize(&tol, req.tss),
-            entropy_ess: summarize(&ent, req.tss),
-        },
-        channels: channels_json,
-    })
+    let bar = Arc::new(ProgressBar::on_stderr());
+    let opts = EssOptions::default().with_indices(req.indices.clone()).with_progress({
+        let bar = Arc::clone(&bar);
+        move |p| {
+            bar.update(p);
+            ControlFlow::Continue(())
+        }
+    });
+    let profiles = ess::profiles(&op, &req.measures, &opts);
+    bar.finish();
+    let profiles = profiles?;
+    debug_assert_eq!(profiles.first().map(Profile::seq_len), Some(op.seq_len()));
+    Ok(Report::from_profiles(file, dtype, req.block, req.tss, &profiles))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two channels of a causal 6×6 operator with rank-one Hankel blocks
+    /// (channel 0) and a generic one (channel 1).
+    fn data() -> Vec<f64> {
+        let mut v = Vec::new();
+        for c in 0..2 {
+            for r in 0..6 {
+                for s in 0..6 {
+                    let x = if c == 0 { (r + 1) as f64 * (s + 2) as f64 } else { ((7 * r + 3 * s) as f64).sin() };
+                    v.push(if s <= r { x } else { 0.0 });
+                }
+            }
+        }
+        v
+    }
+
+    fn request(measures: Vec<Measure>) -> Request {
+        Request { measures, tss: Some(3), ..Request::default() }
+    }
+
+    #[test]
+    fn a_report_holds_any_number_of_measures_matching_the_library() {
+        let measures = vec![
+            Measure::Entropy,
+            Measure::Tolerance(Tolerance::Relative(1e-3)),
+            Measure::Tolerance(Tolerance::Absolute(0.5)),
+            Measure::Tolerance(Tolerance::NumericalRank),
+        ];
+        let r = analyse("x.npy", &data(), [2, 6, 6], "f64", &request(measures.clone())).unwrap();
+        let names: Vec<&str> = r.measures.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["entropy", "tolerance", "tolerance_2", "tolerance_3"]);
+        assert_eq!((r.channels, r.seq_len, r.indices.clone()), (2, 6, vec![1, 2, 3, 4, 5]));
+        assert_eq!(r.tolerance(), Some(Tolerance::Relative(1e-3)), "the first tolerance measure");
+
+        let mats = DenseOperator::matrices_from_row_major(&data(), 2, 6, 6).unwrap();
+        let op = DenseOperator::new(mats, BlockShape::SISO).unwrap();
+        let expect = ess::profiles(&op, &measures, &EssOptions::default()).unwrap();
+        for (m, p) in r.measures.iter().zip(&expect) {
+            assert_eq!(m.measure, p.measure());
+            assert_eq!(m.values, p.values());
+            assert_eq!(m.summary.mean, p.mean());
+            assert_eq!(m.summary.channel_max, p.channel_maxes());
+            assert_eq!(m.summary.utilization, Some(p.mean() / 3.0));
+        }
+        assert_eq!(r.measure("tolerance_3").unwrap().values[0], vec![1.0; 5], "tril(u vᵀ) has rank one");
+
+        // Every measure reaches the JSON, under its own key, counts as integers.
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        for key in ["entropy_ess", "tolerance_ess", "tolerance_2_ess", "tolerance_3_ess"] {
+            assert!(json["channels"][1][key].is_array(), "{key}");
+            assert!(json["summary"][key]["channel_mean"].is_array(), "{key}");
+        }
+        assert!(json["channels"][0]["tolerance_3_ess"][0].is_u64());
+        assert!(json["channels"][0]["entropy_ess"][0].is_f64());
+        assert_eq!(json["tolerance"]["mode"], "relative");
+    }
+
+    #[test]
+    fn one_measure_and_no_tolerance() {
+        let r = analyse("x.npy", &data(), [2, 6, 6], "f64", &request(vec![Measure::Entropy])).unwrap();
+        assert_eq!(r.measures.len(), 1);
+        assert_eq!(r.tolerance(), None);
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert!(json["tolerance"].is_null());
+        assert!(json["channels"][0].get("tolerance_ess").is_none());
+    }
+
+    #[test]
+    fn names_labels_and_titles() {
+        let t = Measure::Tolerance(Tolerance::NumericalRank);
+        assert_eq!(measure_names(&[t, Measure::Entropy, t, t]), ["tolerance", "entropy", "tolerance_2", "tolerance_3"]);
+        assert_eq!(short_label("tolerance_2"), "tol_2");
+        assert_eq!(short_label("entropy"), "entropy");
+        assert_eq!(describe_tolerance(Tolerance::Relative(1e-3)), "relative 1e-3");
+    }
+
+    #[test]
+    fn the_library_refuses_empty_measures_and_non_causal_data() {
+        assert!(analyse("x.npy", &data(), [2, 6, 6], "f64", &request(vec![])).is_err());
+        let mut d = data();
+        d[1] = 1.0;
+        let err = analyse("x.npy", &d, [2, 6, 6], "f64", &Request::default()).unwrap_err();
+        assert!(matches!(err, EssError::NotCausal { channel: 0, row: 0, col: 1, .. }), "{err}");
+        let r = analyse("x.npy", &d, [2, 6, 6], "f64", &Request { causal_part: true, ..Request::default() });
+        assert!(r.is_ok());
+    }
+
+    /// The report as version 0.1 wrote it, with derived `Serialize`: the custom
+    /// serialisation must produce the same bytes for the two default measures.
+    mod v01 {
+        use serde::Serialize;
+        #[derive(Serialize)]
+        pub struct ToleranceJson {
+            pub mode: &'static str,
+            pub value: Option<f64>,
+        }
+        #[derive(Serialize)]
+        pub struct ChannelJson {
+            pub channel: usize,
+            pub index: Vec<usize>,
+            pub tolerance_ess: Vec<u64>,
+            pub entropy_ess: Vec<f64>,
+        }
+        #[derive(Serialize)]
+        pub struct Summary {
+            pub channels: usize,
+            pub evaluated_indices: usize,
+            pub tolerance_ess: super::MeasureSummary,
+            pub entropy_ess: super::MeasureSummary,
+        }
+        #[derive(Serialize)]
+        pub struct Report {
+            pub file: String,
+            pub seq_len: usize,
+            pub block: [usize; 2],
+            pub dtype: &'static str,
+            pub path: &'static str,
+            pub tss: Option<usize>,
+            pub tolerance: ToleranceJson,
+            pub channels: Vec<ChannelJson>,
+            pub summary: Summary,
+        }
+    }
+
+    #[test]
+    fn json_is_byte_compatible_with_version_0_1() {
+        for tss in [None, Some(4)] {
+            let r = analyse("dir/x.npy", &data(), [2, 6, 6], "f64", &Request { tss, ..Request::default() }).unwrap();
+            let (tol, ent) = (&r.measures[0], &r.measures[1]);
+            let old = v01::Report {
+                file: r.file.clone(),
+                seq_len: r.seq_len,
+                block: [1, 1],
+                dtype: "f64",
+                path: "dense",
+                tss,
+                tolerance: v01::ToleranceJson { mode: "relative", value: Some(1e-3) },
+                channels: (0..2)
+                    .map(|c| v01::ChannelJson {
+                        channel: c,
+                        index: r.indices.clone(),
+                        tolerance_ess: tol.values[c].iter().map(|&v| v as u64).collect(),
+                        entropy_ess: ent.values[c].clone(),
+                    })
+                    .collect(),
+                summary: v01::Summary {
+                    channels: 2,
+                    evaluated_indices: 5,
+                    tolerance_ess: tol.summary.clone(),
+                    entropy_ess: ent.summary.clone(),
+                },
+            };
+            assert_eq!(serde_json::to_string_pretty(&r).unwrap(), serde_json::to_string_pretty(&old).unwrap());
+        }
+    }
 }

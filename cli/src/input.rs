@@ -1,5 +1,6 @@
 //! Reading tensors from `.npy` and `.safetensors` files.
 
+use crate::error::{CliError, InputError, IoAction};
 use std::path::Path;
 
 /// The values of a tensor, row-major, in the file's precision.
@@ -20,22 +21,25 @@ pub struct Tensor {
     pub dtype: &'static str,
 }
 
-/// Reads a tensor; `name` picks one out of a `.safetensors` file.
-pub fn read(path: &Path, name: Option<&str>) -> Result<Tensor, String> {
+/// Reads a tensor; `name` picks one out of a `.safetensors` file. Errors name the
+/// file.
+pub fn read(path: &Path, name: Option<&str>) -> Result<Tensor, CliError> {
+    let file = || path.display().to_string();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext != "npy" && ext != "safetensors" {
-        return Err(format!("unsupported file extension {ext:?}: give a .npy or .safetensors file"));
+        return Err(CliError::Input { file: file(), source: InputError::Extension(ext) });
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read file: {e}"))?;
-    read_bytes(&bytes, &ext, name)
+    let bytes =
+        std::fs::read(path).map_err(|source| CliError::Io { path: path.to_owned(), action: IoAction::Read, source })?;
+    read_bytes(&bytes, &ext, name).map_err(|source| CliError::Input { file: file(), source })
 }
 
 /// Parses the bytes of a `.npy` (`ext = "npy"`) or `.safetensors` file.
-pub fn read_bytes(bytes: &[u8], ext: &str, name: Option<&str>) -> Result<Tensor, String> {
+pub fn read_bytes(bytes: &[u8], ext: &str, name: Option<&str>) -> Result<Tensor, InputError> {
     match ext {
         "npy" => read_npy(bytes),
         "safetensors" => read_safetensors(bytes, name),
-        _ => Err(format!("unsupported file extension {ext:?}: give a .npy or .safetensors file")),
+        _ => Err(InputError::Extension(ext.to_string())),
     }
 }
 
@@ -44,35 +48,31 @@ pub fn read_bytes(bytes: &[u8], ext: &str, name: Option<&str>) -> Result<Tensor,
 /// 'fortran_order': …, 'shape': (…)}`, nesting depth ≤ 2, no lists). Deeply nested
 /// headers make the general Python-literal parser take exponential time, and no
 /// float array needs them.
-fn screen_npy_header(bytes: &[u8]) -> Result<(), String> {
+fn screen_npy_header(bytes: &[u8]) -> Result<(), InputError> {
     const MAGIC: &[u8] = b"\x93NUMPY";
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err("not a valid .npy file: missing the \\x93NUMPY magic string".into());
+        return Err(InputError::NotNpy("missing the \\x93NUMPY magic string".into()));
     }
     let (header_len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
-        v => return Err(format!("not a valid .npy file: unsupported format version {v}")),
+        v => return Err(InputError::NotNpy(format!("unsupported format version {v}"))),
     };
     if header_len > 64 * 1024 {
-        return Err(format!("not a valid .npy file: header of {header_len} bytes (at most 64 KiB expected)"));
+        return Err(InputError::NotNpy(format!("header of {header_len} bytes (at most 64 KiB expected)")));
     }
-    let header = bytes.get(start..start + header_len).ok_or("not a valid .npy file: truncated header")?;
+    let header = bytes.get(start..start + header_len).ok_or_else(|| InputError::NotNpy("truncated header".into()))?;
     let (mut depth, mut quote) = (0usize, None::<u8>);
     for &c in header {
         match (quote, c) {
             (Some(q), _) if c == q => quote = None,
             (Some(_), _) => {}
             (None, b'\'' | b'"') => quote = Some(c),
-            (None, b'[') => {
-                return Err(
-                    "unsupported dtype: structured arrays are not read; save a plain float32/float64 array".into()
-                )
-            }
+            (None, b'[') => return Err(InputError::StructuredArray),
             (None, b'(' | b'{') => {
                 depth += 1;
                 if depth > 2 {
-                    return Err("not a valid .npy file: header nested too deeply".into());
+                    return Err(InputError::NotNpy("header nested too deeply".into()));
                 }
             }
             (None, b')' | b'}') => depth = depth.saturating_sub(1),
@@ -82,14 +82,14 @@ fn screen_npy_header(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-fn read_npy(bytes: &[u8]) -> Result<Tensor, String> {
+fn read_npy(bytes: &[u8]) -> Result<Tensor, InputError> {
     screen_npy_header(bytes)?;
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| format!("not a valid .npy file: {e}"))?;
+    let npy = npyz::NpyFile::new(bytes).map_err(|e| InputError::NotNpy(e.to_string()))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let order = npy.order();
     let (is_float, size) = match npy.dtype() {
         npyz::DType::Plain(ts) => (ts.type_char() == npyz::TypeChar::Float, ts.size_field()),
-        other => return Err(format!("unsupported dtype {}: only float32 and float64 arrays are read", other.descr())),
+        other => return Err(InputError::Dtype { dtype: other.descr() }),
     };
     let descr = npy.dtype().descr();
     // The header's shape must fit in the bytes that follow it: a crafted header
@@ -97,29 +97,27 @@ fn read_npy(bytes: &[u8]) -> Result<Tensor, String> {
     let total = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let fits = total.and_then(|t| t.checked_mul(size as usize)).is_some_and(|b| b <= bytes.len());
     let Some(total) = total.filter(|_| fits) else {
-        return Err(format!("the header's shape {shape:?} needs more data than the file's {} bytes", bytes.len()));
+        return Err(InputError::ShapeExceedsFile { shape, bytes: bytes.len() });
     };
-    let bad_len = |n: usize| format!("the array holds {n} values but its shape {shape:?} needs {total}");
+    let bad_len = |values: usize| InputError::Length { values, shape: shape.clone(), needed: total };
     let data = match (is_float, size) {
         (true, 4) => {
-            let v: Vec<f32> = npy.into_vec().map_err(|e| format!("cannot read float32 data: {e}"))?;
+            let v: Vec<f32> =
+                npy.into_vec().map_err(|e| InputError::Decode { dtype: "float32", reason: e.to_string() })?;
             if v.len() != total {
                 return Err(bad_len(v.len()));
             }
             Data::F32(to_row_major(v, &shape, order))
         }
         (true, 8) => {
-            let v: Vec<f64> = npy.into_vec().map_err(|e| format!("cannot read float64 data: {e}"))?;
+            let v: Vec<f64> =
+                npy.into_vec().map_err(|e| InputError::Decode { dtype: "float64", reason: e.to_string() })?;
             if v.len() != total {
                 return Err(bad_len(v.len()));
             }
             Data::F64(to_row_major(v, &shape, order))
         }
-        _ => {
-            return Err(format!(
-            "unsupported dtype {descr}: only float32 and float64 arrays are read (convert with arr.astype(np.float64))"
-        ))
-        }
+        _ => return Err(InputError::Dtype { dtype: descr }),
     };
     let dtype = if matches!(data, Data::F32(_)) { "f32" } else { "f64" };
     Ok(Tensor { data, shape, dtype })
@@ -152,24 +150,20 @@ fn to_row_major<T: Copy>(v: Vec<T>, shape: &[usize], order: npyz::Order) -> Vec<
     out
 }
 
-fn read_safetensors(bytes: &[u8], name: Option<&str>) -> Result<Tensor, String> {
-    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format!("not a valid .safetensors file: {e}"))?;
+fn read_safetensors(bytes: &[u8], name: Option<&str>) -> Result<Tensor, InputError> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| InputError::NotSafetensors(e.to_string()))?;
     let mut names: Vec<&str> = st.names();
     names.sort_unstable();
     let name = match (name, names.as_slice()) {
         (Some(n), _) => n,
         (None, [only]) => only,
-        (None, []) => return Err("the file holds no tensor".into()),
-        (None, many) => {
-            return Err(format!(
-                "the file holds {} tensors; choose one with --tensor NAME: {}",
-                many.len(),
-                many.join(", ")
-            ))
-        }
+        (None, []) => return Err(InputError::NoTensor),
+        (None, many) => return Err(InputError::ChooseTensor { names: many.iter().map(|n| n.to_string()).collect() }),
     };
-    let view =
-        st.tensor(name).map_err(|_| format!("no tensor named {name:?}; the file holds: {}", names.join(", ")))?;
+    let view = st.tensor(name).map_err(|_| InputError::NoSuchTensor {
+        name: name.to_string(),
+        names: names.iter().map(|n| n.to_string()).collect(),
+    })?;
     let shape = view.shape().to_vec();
     let raw = view.data();
     let data = match view.dtype() {
@@ -179,8 +173,89 @@ fn read_safetensors(bytes: &[u8], name: Option<&str>) -> Result<Tensor, String> 
         safetensors::Dtype::F64 => {
             Data::F64(raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
         }
-        other => return Err(format!("tensor {name:?} has unsupported dtype {other:?}: only F32 and F64 are read")),
+        other => return Err(InputError::TensorDtype { name: name.to_string(), dtype: format!("{other:?}") }),
     };
     let dtype = if matches!(data, Data::F32(_)) { "f32" } else { "f64" };
     Ok(Tensor { data, shape, dtype })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npyz::WriterBuilder;
+
+    /// The `(2, 3, 4)` tensor with entry `100a + 10b + c` at `[a][b][c]`, stored
+    /// first index fastest (Fortran order), written out loop by loop.
+    fn fortran_234() -> Vec<f64> {
+        let mut v = Vec::new();
+        for c in 0..4 {
+            for b in 0..3 {
+                for a in 0..2 {
+                    v.push((100 * a + 10 * b + c) as f64);
+                }
+            }
+        }
+        v
+    }
+
+    /// The same tensor, row-major (last index fastest).
+    fn row_major_234() -> Vec<f64> {
+        let mut v = Vec::new();
+        for a in 0..2 {
+            for b in 0..3 {
+                for c in 0..4 {
+                    v.push((100 * a + 10 * b + c) as f64);
+                }
+            }
+        }
+        v
+    }
+
+    fn npy_bytes<T: npyz::AutoSerialize + Copy>(stored: &[T], shape: &[usize], order: npyz::Order) -> Vec<u8> {
+        let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let mut bytes = Vec::new();
+        let mut w =
+            npyz::WriteOptions::new().default_dtype().shape(&shape).order(order).writer(&mut bytes).begin_nd().unwrap();
+        w.extend(stored.iter().copied()).unwrap();
+        w.finish().unwrap();
+        bytes
+    }
+
+    #[test]
+    fn fortran_buffers_are_reordered_to_row_major() {
+        assert_eq!(to_row_major(fortran_234(), &[2, 3, 4], npyz::Order::Fortran), row_major_234());
+        // A 2×3 matrix [[0, 1, 2], [3, 4, 5]] is stored column after column.
+        assert_eq!(to_row_major(vec![0, 3, 1, 4, 2, 5], &[2, 3], npyz::Order::Fortran), vec![0, 1, 2, 3, 4, 5]);
+        // Row-major input and vectors are left alone.
+        assert_eq!(to_row_major(vec![5, 6, 7], &[3], npyz::Order::Fortran), vec![5, 6, 7]);
+        assert_eq!(to_row_major(row_major_234(), &[2, 3, 4], npyz::Order::C), row_major_234());
+        // Size-one axes: nothing moves.
+        assert_eq!(to_row_major(vec![1, 2, 3], &[1, 3, 1], npyz::Order::Fortran), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn fortran_order_npy_files_read_row_major_in_f32_and_f64() {
+        let bytes = npy_bytes(&fortran_234(), &[2, 3, 4], npyz::Order::Fortran);
+        let t = read_bytes(&bytes, "npy", None).unwrap();
+        assert_eq!((t.shape.as_slice(), t.dtype), ([2, 3, 4].as_slice(), "f64"));
+        assert!(matches!(&t.data, Data::F64(v) if *v == row_major_234()));
+
+        let narrow: Vec<f32> = fortran_234().iter().map(|&x| x as f32).collect();
+        let t = read_bytes(&npy_bytes(&narrow, &[2, 3, 4], npyz::Order::Fortran), "npy", None).unwrap();
+        let expect: Vec<f32> = row_major_234().iter().map(|&x| x as f32).collect();
+        assert_eq!(t.dtype, "f32");
+        assert!(matches!(&t.data, Data::F32(v) if *v == expect));
+
+        // The same values in C order read identically.
+        let t = read_bytes(&npy_bytes(&row_major_234(), &[2, 3, 4], npyz::Order::C), "npy", None).unwrap();
+        assert!(matches!(&t.data, Data::F64(v) if *v == row_major_234()));
+    }
+
+    #[test]
+    fn reader_errors_are_typed() {
+        assert_eq!(read_bytes(b"", "txt", None).err(), Some(InputError::Extension("txt".into())));
+        assert!(matches!(read_bytes(b"garbage", "npy", None), Err(InputError::NotNpy(_))));
+        let ints = npy_bytes(&[1i64, 2, 3, 4], &[2, 2], npyz::Order::C);
+        assert!(matches!(read_bytes(&ints, "npy", None), Err(InputError::Dtype { dtype }) if dtype == "'<i8'"));
+    }
 }

@@ -3,6 +3,7 @@
 //! the fuzz targets drive the readers through [`input::read_bytes`].
 pub mod analysis;
 pub mod demo;
+pub mod error;
 pub mod input;
 pub mod output;
 pub mod plot;
@@ -10,8 +11,9 @@ pub mod progress;
 
 use analysis::{Report, Request};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use effective_state_size::ess::{Indices, Tolerance};
+use effective_state_size::ess::{Indices, Measure, Tolerance};
 use effective_state_size::BlockShape;
+pub use error::{CliError, InputError, IoAction};
 use std::path::{Path, PathBuf};
 
 /// The command line.
@@ -101,60 +103,61 @@ struct ProfileArgs {
     plot: Option<PathBuf>,
 }
 
-fn parse_block(s: &str) -> Result<BlockShape, String> {
+fn parse_block(s: &str) -> Result<BlockShape, CliError> {
+    let bad = |problem: &str| CliError::Args { flag: "--block", value: s.to_string(), problem: problem.to_string() };
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     match parts.as_slice() {
         [p, m] => match (p.parse::<usize>(), m.parse::<usize>()) {
             (Ok(p), Ok(m)) if p > 0 && m > 0 => Ok(BlockShape { outputs: p, inputs: m }),
-            _ => Err(format!("--block {s:?}: expected two positive integers P,M")),
+            _ => Err(bad("expected two positive integers P,M")),
         },
-        _ => Err(format!("--block {s:?}: expected P,M, e.g. 1,1")),
+        _ => Err(bad("expected P,M, e.g. 1,1")),
     }
 }
 
-fn parse_indices(s: &str) -> Result<Indices, String> {
+fn parse_indices(s: &str) -> Result<Indices, CliError> {
+    let bad = |problem: &str| CliError::Args { flag: "--indices", value: s.to_string(), problem: problem.to_string() };
     if s == "all" {
         return Ok(Indices::All);
     }
     if let Some(k) = s.strip_prefix("stride:") {
-        return k
-            .trim()
-            .parse()
-            .map(Indices::Stride)
-            .map_err(|_| format!("--indices {s:?}: stride:K needs a positive integer K"));
+        return k.trim().parse().map(Indices::Stride).map_err(|_| bad("stride:K needs a positive integer K"));
     }
     s.split(',')
         .map(|x| x.trim().parse::<usize>())
         .collect::<Result<Vec<_>, _>>()
         .map(Indices::List)
-        .map_err(|_| format!("--indices {s:?}: expected all, stride:K or a comma-separated list of integers"))
+        .map_err(|_| bad("expected all, stride:K or a comma-separated list of integers"))
 }
 
-/// Computes the report of a tensor read from a file: `(L, L)` is one channel,
-/// `(C, pL, mL)` is `C` channels with blocks `p × m`.
-pub fn analyse_tensor(file: &str, tensor: &input::Tensor, req: &Request) -> Result<Report, String> {
+/// Computes the report of a tensor read from `file`: `(L, L)` is one channel,
+/// `(C, pL, mL)` is `C` channels with blocks `p × m`. Errors name the file.
+pub fn analyse_tensor(file: &str, tensor: &input::Tensor, req: &Request) -> Result<Report, CliError> {
     let shape: [usize; 3] = match tensor.shape.as_slice() {
         [r, c] => [1, *r, *c],
         [ch, r, c] => [*ch, *r, *c],
-        other => {
-            return Err(format!(
-                "unsupported shape {other:?}: expected (L, L), (C, L, L) or (C, pL, mL) with --block p,m"
-            ))
-        }
+        other => return Err(CliError::Input { file: file.to_string(), source: InputError::Shape(other.to_vec()) }),
     };
     match &tensor.data {
         input::Data::F32(v) => analysis::analyse(file, v, shape, tensor.dtype, req),
         input::Data::F64(v) => analysis::analyse(file, v, shape, tensor.dtype, req),
     }
+    .map_err(|source| CliError::Analysis { file: file.to_string(), source })
 }
 
-fn profile(args: &ProfileArgs) -> Result<(), String> {
+fn profile(args: &ProfileArgs) -> Result<(), CliError> {
     let block = parse_block(&args.block)?;
     let indices = parse_indices(&args.indices)?;
     let tolerance = args.tol.tolerance();
-    tolerance.validate().map_err(|e| e.to_string())?;
+    tolerance.validate()?;
     let tensor = input::read(&args.file, args.tensor.as_deref())?;
-    let req = Request { block, tolerance, indices, causal_part: args.causal_part, tss: args.tss };
+    let req = Request {
+        block,
+        measures: vec![Measure::Tolerance(tolerance), Measure::Entropy],
+        indices,
+        causal_part: args.causal_part,
+        tss: args.tss,
+    };
     let report = analyse_tensor(&args.file.display().to_string(), &tensor, &req)?;
     let text = match args.format {
         Format::Table => output::table(&report),
@@ -162,7 +165,11 @@ fn profile(args: &ProfileArgs) -> Result<(), String> {
         Format::Json => output::json(&report),
     };
     match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        Some(path) => std::fs::write(path, text).map_err(|source| CliError::Io {
+            path: path.clone(),
+            action: IoAction::Write,
+            source,
+        })?,
         None => print!("{text}"),
     }
     if let Some(path) = &args.plot {
@@ -171,16 +178,17 @@ fn profile(args: &ProfileArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Per-channel lines for up to 8 channels; the channel mean with a min–max band
-/// beyond that.
-fn plot_report(r: &Report, path: &Path) -> Result<(), String> {
-    let x: Vec<f64> = r.channels[0].index.iter().map(|&i| i as f64).collect();
-    let panel = |title: &str, values: Vec<Vec<f64>>| {
+/// One panel per measure: per-channel lines for up to 8 channels, the channel mean
+/// with a min–max band beyond that.
+fn plot_report(r: &Report, path: &Path) -> Result<(), CliError> {
+    let x = &r.indices;
+    let panel = |m: &analysis::MeasureReport| {
+        let values = &m.values;
         let series = if values.len() <= 8 {
             values
-                .into_iter()
+                .iter()
                 .enumerate()
-                .map(|(c, y)| plot::Series { label: format!("channel {c}"), x: x.clone(), y, band: None })
+                .map(|(c, y)| plot::Series { label: format!("channel {c}"), x: x.clone(), y: y.clone(), band: None })
                 .collect()
         } else {
             let n = values.len() as f64;
@@ -195,35 +203,35 @@ fn plot_report(r: &Report, path: &Path) -> Result<(), String> {
                 band: Some((lo, hi)),
             }]
         };
-        plot::Panel { title: title.into(), y_label: "ESS_i".into(), series, tss: r.tss.map(|t| t as f64) }
+        plot::Panel { title: m.title(), y_label: "ESS_i".into(), series, tss: r.tss.map(|t| t as f64) }
     };
-    let tol = r.channels.iter().map(|c| c.tolerance_ess.iter().map(|&v| v as f64).collect()).collect();
-    let ent = r.channels.iter().map(|c| c.entropy_ess.clone()).collect();
     let name = Path::new(&r.file).file_name().map_or(r.file.clone(), |f| f.to_string_lossy().into_owned());
-    plot::draw(
-        path,
-        &format!("ESS profile of {name} (L = {})", r.seq_len),
-        &[panel(&format!("tolerance-ESS ({})", r.tolerance.mode), tol), panel("entropy-ESS", ent)],
-    )
+    let panels: Vec<plot::Panel> = r.measures.iter().map(panel).collect();
+    plot::draw(path, &format!("ESS profile of {name} (L = {})", r.seq_len), &panels)
 }
 
-/// Runs a parsed command line; the error is the one-line message to print.
-pub fn run(cli: Cli) -> Result<(), String> {
+/// Runs a parsed command line; `main` prints the error as one line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Demo { len, plot, tol } => {
             if len < 2 {
-                return Err(format!("--len {len}: the sequence length must be at least 2"));
+                return Err(CliError::Args {
+                    flag: "--len",
+                    value: len.to_string(),
+                    problem: "the sequence length must be at least 2".into(),
+                });
             }
             let tolerance = tol.tolerance();
-            tolerance.validate().map_err(|e| e.to_string())?;
-            let rows = demo::run(len, tolerance)?;
-            print!("{}", demo::table(&rows, tolerance));
+            tolerance.validate()?;
+            let measures = demo::measures(tolerance);
+            let rows = demo::run(len, &measures)?;
+            print!("{}", demo::table(&rows, &measures));
             if let Some(path) = plot {
-                demo::plot(&rows, &path)?;
+                demo::plot(&rows, &measures, &path)?;
                 eprintln!("plot written to {}", path.display());
             }
             Ok(())
         }
-        Command::Profile(args) => profile(&args).map_err(|e| format!("{}: {e}", args.file.display())),
+        Command::Profile(args) => profile(&args),
     }
 }

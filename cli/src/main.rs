@@ -4,7 +4,8 @@
 //! * `ess profile FILE [...]`: ESS of a dense operator stored in `.npy` or
 //!   `.safetensors`, as a table, CSV or JSON, optionally plotted.
 //!
-//! Errors print one line naming the file and the problem and exit with status 2.
+//! Errors ([`ess_cli::CliError`]) print one line `ess: <message>`, naming the
+//! problem and the file when a file is at fault, and exit with status 2.
 
 use clap::Parser;
 
@@ -14,8 +15,8 @@ fn main() {
         std::process::exit(2);
     }));
     let cli = ess_cli::Cli::parse();
-    if let Err(message) = ess_cli::run(cli) {
-        eprintln!("ess: {message}");
+    if let Err(err) = ess_cli::run(cli) {
+        eprintln!("ess: {err}");
         std::process::exit(2);
     }
 }

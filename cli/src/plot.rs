@@ -1,12 +1,20 @@
 //! SVG plots of ESS profiles (plotters, SVG backend only).
+//!
+//! Hankel indices are integers, so the x axis is an integer axis (its ticks are
+//! whole indices). Series differ in colour and also in dash pattern and marker, so
+//! that lines lying on top of each other (families with the same profile) and
+//! grey-scale prints can still be told apart; the legend shows all three.
 
+use crate::error::CliError;
+use plotters::element::{DashedPathElement, DynElement, IntoDynElement};
 use plotters::prelude::*;
 use std::path::Path;
 
 /// One line (or band) on a panel.
 pub struct Series {
     pub label: String,
-    pub x: Vec<f64>,
+    /// Hankel indices `i`.
+    pub x: Vec<usize>,
     pub y: Vec<f64>,
     /// Optional min–max band around `y`.
     pub band: Option<(Vec<f64>, Vec<f64>)>,
@@ -39,10 +47,79 @@ const COLORS: [RGBColor; 14] = [
 
 const LEGEND_WIDTH: u32 = 300;
 
+/// Markers drawn on at most this many points of a series (all points when fewer).
+const MARKERS_PER_SERIES: usize = 12;
+
+/// How a line is stroked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dash {
+    Solid,
+    /// Long dashes.
+    Dashed,
+    /// Short dashes with equal gaps.
+    Dotted,
+}
+
+/// The marker on a series' points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Circle,
+    Triangle,
+    Cross,
+    Dot,
+    OpenTriangle,
+}
+
+const DASHES: [Dash; 3] = [Dash::Solid, Dash::Dashed, Dash::Dotted];
+const MARKERS: [Marker; 5] = [Marker::Circle, Marker::Triangle, Marker::Cross, Marker::Dot, Marker::OpenTriangle];
+
+/// The look of series `k`. Dashes cycle every 3 series and markers every 5, so no
+/// two of the first 15 series share both; colours cycle every 14.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Look {
+    color: RGBColor,
+    dash: Dash,
+    marker: Marker,
+}
+
+fn look(k: usize) -> Look {
+    Look { color: COLORS[k % COLORS.len()], dash: DASHES[k % DASHES.len()], marker: MARKERS[k % MARKERS.len()] }
+}
+
+fn marker<'a, DB: DrawingBackend, C: Clone + 'static>(m: Marker, at: C, color: RGBColor) -> DynElement<'a, DB, C> {
+    let (line, fill) = (color.stroke_width(2), color.filled());
+    match m {
+        Marker::Circle => Circle::new(at, 4, line).into_dyn(),
+        Marker::Dot => Circle::new(at, 4, fill).into_dyn(),
+        Marker::Triangle => TriangleMarker::new(at, 5, fill).into_dyn(),
+        Marker::OpenTriangle => TriangleMarker::new(at, 5, line).into_dyn(),
+        Marker::Cross => Cross::new(at, 4, line).into_dyn(),
+    }
+}
+
+/// Positions of the markers among `n` points: every point when there are few,
+/// otherwise about [`MARKERS_PER_SERIES`] points, shifted by the series number so
+/// that markers of overlapping series do not hide each other.
+fn marker_positions(n: usize, k: usize) -> impl Iterator<Item = usize> {
+    let step = n.div_ceil(MARKERS_PER_SERIES).max(1);
+    (k % step..n).step_by(step)
+}
+
+/// Draws a polyline with the given dash pattern on any drawing target.
+macro_rules! draw_line {
+    ($target:expr, $points:expr, $dash:expr, $style:expr) => {
+        match $dash {
+            Dash::Solid => $target.draw(&PathElement::new($points, $style)),
+            Dash::Dashed => $target.draw(&DashedPathElement::new($points, 9, 5, $style)),
+            Dash::Dotted => $target.draw(&DashedPathElement::new($points, 2, 4, $style)),
+        }
+    };
+}
+
 /// Draws the panels side by side into an SVG file, with one legend (the first
 /// panel's series, which all panels share) in a column on the right.
-pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| format!("cannot draw the plot {}: {e}", path.display());
+pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), CliError> {
+    let err = |e: &dyn std::fmt::Display| CliError::Plot { path: path.to_owned(), message: e.to_string() };
     let width = 560 * panels.len() as u32 + LEGEND_WIDTH;
     let root = SVGBackend::new(path, (width, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -50,8 +127,7 @@ pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), String> {
     let (charts, legend) = root.split_horizontally(width - LEGEND_WIDTH);
     let areas = charts.split_evenly((1, panels.len()));
     for (panel, area) in panels.iter().zip(areas.iter()) {
-        let all_x = panel.series.iter().flat_map(|s| s.x.iter().copied());
-        let x_max = all_x.fold(1.0f64, f64::max);
+        let x_max = panel.series.iter().flat_map(|s| s.x.iter().copied()).max().unwrap_or(1).max(1);
         let y_hi = panel
             .series
             .iter()
@@ -63,48 +139,102 @@ pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d(0.0..x_max * 1.02, 0.0..y_hi * 1.1)
+            .build_cartesian_2d(0..x_max + 1, 0.0..y_hi * 1.1)
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
+            .x_labels(x_max.min(10) + 1)
             .x_desc("index i (past u_0..u_{i-1} | future y_i..y_{L-1})")
             .y_desc(panel.y_label.as_str())
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|e| err(&e))?;
+        let plot = chart.plotting_area();
         for (k, s) in panel.series.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
+            let Look { color, dash, marker: m } = look(k);
             if let Some((lo, hi)) = &s.band {
-                let poly: Vec<(f64, f64)> =
+                let poly: Vec<(usize, f64)> =
                     s.x.iter()
                         .copied()
                         .zip(hi.iter().copied())
                         .chain(s.x.iter().rev().copied().zip(lo.iter().rev().copied()))
                         .collect();
-                chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.2).filled()))).map_err(|e| err(&e))?;
+                plot.draw(&Polygon::new(poly, color.mix(0.2).filled())).map_err(|e| err(&e))?;
             }
-            chart
-                .draw_series(LineSeries::new(s.x.iter().copied().zip(s.y.iter().copied()), color.stroke_width(2)))
-                .map_err(|e| err(&e))?;
+            let points: Vec<(usize, f64)> = s.x.iter().copied().zip(s.y.iter().copied()).collect();
+            draw_line!(plot, points.clone(), dash, color.stroke_width(2)).map_err(|e| err(&e))?;
+            for j in marker_positions(points.len(), k) {
+                plot.draw(&marker(m, points[j], color)).map_err(|e| err(&e))?;
+            }
         }
         if let Some(tss) = panel.tss {
-            chart
-                .draw_series(LineSeries::new(vec![(0.0, tss), (x_max, tss)], BLACK.stroke_width(1)))
+            plot.draw(&PathElement::new(vec![(0, tss), (x_max + 1, tss)], BLACK.stroke_width(1)))
                 .map_err(|e| err(&e))?;
         }
     }
-    let mut entries: Vec<(String, RGBColor, u32)> = panels
-        .first()
-        .map(|p| p.series.iter().enumerate().map(|(k, s)| (s.label.clone(), COLORS[k % COLORS.len()], 3)).collect())
-        .unwrap_or_default();
-    if let Some(tss) = panels.iter().find_map(|p| p.tss) {
-        entries.push((format!("TSS = {tss}"), BLACK, 1));
-    }
-    for (k, (label, color, w)) in entries.iter().enumerate() {
+    let n = panels.first().map_or(0, |p| p.series.len());
+    for k in 0..n {
+        let Look { color, dash, marker: m } = look(k);
         let y = 60 + 22 * k as i32;
-        legend.draw(&PathElement::new(vec![(10, y), (38, y)], color.stroke_width(*w))).map_err(|e| err(&e))?;
-        legend.draw(&Text::new(label.clone(), (46, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;
+        draw_line!(legend, vec![(8, y), (44, y)], dash, color.stroke_width(2)).map_err(|e| err(&e))?;
+        legend.draw(&marker(m, (26, y), color)).map_err(|e| err(&e))?;
+        let label = panels[0].series[k].label.clone();
+        legend.draw(&Text::new(label, (52, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;
+    }
+    if let Some(tss) = panels.iter().find_map(|p| p.tss) {
+        let y = 60 + 22 * n as i32;
+        legend.draw(&PathElement::new(vec![(8, y), (44, y)], BLACK.stroke_width(1))).map_err(|e| err(&e))?;
+        legend.draw(&Text::new(format!("TSS = {tss}"), (52, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_demo_family_has_its_own_dash_and_marker_pair() {
+        let pairs: Vec<(Dash, Marker)> = (0..15).map(|k| (look(k).dash, look(k).marker)).collect();
+        for (a, pa) in pairs.iter().enumerate() {
+            assert!(pairs[a + 1..].iter().all(|pb| pb != pa), "series {a} shares its dash and marker");
+        }
+    }
+
+    #[test]
+    fn markers_are_spread_and_staggered() {
+        assert_eq!(marker_positions(5, 3).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        let a: Vec<usize> = marker_positions(127, 0).collect();
+        let b: Vec<usize> = marker_positions(127, 1).collect();
+        assert!(a.len() <= MARKERS_PER_SERIES + 1 && a.len() >= MARKERS_PER_SERIES - 1, "{a:?}");
+        assert!(a.iter().all(|j| !b.contains(j)), "overlapping series put markers on different points");
+    }
+
+    #[test]
+    fn x_ticks_are_whole_indices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.svg");
+        let series = |k: usize| Series {
+            label: format!("s{k}"),
+            x: (1..25).collect(),
+            y: (1..25).map(|i| (i.min(25 - i) + k) as f64).collect(),
+            band: None,
+        };
+        let panel = Panel { title: "t".into(), y_label: "ESS_i".into(), series: vec![series(0), series(1)], tss: None };
+        draw(&path, "ticks", &[panel]).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // The x tick labels are the centred texts below the axis: whole numbers only.
+        let x_ticks: Vec<&str> = svg
+            .split("<text ")
+            .skip(1)
+            .filter(|t| t.contains("dy=\"0.76em\" text-anchor=\"middle\""))
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next().map(str::trim))
+            .filter(|t| t.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        assert!(x_ticks.len() >= 5, "{x_ticks:?}");
+        assert!(x_ticks.iter().all(|t| t.parse::<usize>().is_ok()), "{x_ticks:?}");
+        // Series 1 is dashed: many short polylines.
+        assert!(svg.matches("<polyline").count() > 20, "dashes drawn");
+    }
 }

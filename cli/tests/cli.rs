@@ -77,7 +77,7 @@ fn library<T: Scalar>(
 ) -> Vec<ess::Profile> {
     let mats = DenseOperator::matrices_from_row_major(data, shape[0], shape[1], shape[2]).unwrap();
     let op = DenseOperator::new(mats, block).unwrap();
-    let opts = EssOptions { indices: idx, ..Default::default() };
+    let opts = EssOptions::default().with_indices(idx);
     ess::profiles(&op, &[Measure::Tolerance(tol), Measure::Entropy], &opts).unwrap()
 }
 
@@ -363,4 +363,19 @@ fn deeply_nested_npy_headers_are_rejected_quickly() {
     let quoted = d.path().join("quoted.npy");
     raw_npy(&quoted, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", &[0; 32]);
     assert!(ess_bin(&["profile", quoted.to_str().unwrap()]).status.success());
+}
+
+/// The fuzz targets (a separate workspace, `fuzz/fuzz_targets/*_reader.rs`) call
+/// these entry points exactly so: this keeps them compiling.
+#[test]
+fn fuzz_entry_points_keep_their_signatures() {
+    let d = dir();
+    let path = d.path().join("f.npy");
+    write_npy(&path, &causal_data(1, 4, 1, 1, 7), &[4, 4], false);
+    let bytes = std::fs::read(&path).unwrap();
+    let t = ess_cli::input::read_bytes(&bytes, "npy", None).expect("a valid file");
+    let report = ess_cli::analyse_tensor("fuzz", &t, &Default::default()).expect("a causal operator");
+    assert_eq!((report.seq_len, report.measures.len()), (4, 2));
+    assert!(ess_cli::input::read_bytes(&bytes, "safetensors", Some("attn")).is_err());
+    assert!(ess_cli::input::read_bytes(b"", "safetensors", None).is_err());
 }
