@@ -145,7 +145,8 @@ fn linear_attention_follows_each_feature_map_and_the_row_normaliser() {
     let elu1 = |x: f64| if x > 0.0 { x + 1.0 } else { x.exp() };
     let relu = |x: f64| x.max(0.0);
     let id = |x: f64| x;
-    let maps: [(FeatureMap<f64>, &dyn Fn(f64) -> f64); 3] =
+    type Phi<'a> = &'a dyn Fn(f64) -> f64;
+    let maps: [(FeatureMap<f64>, Phi); 3] =
         [(FeatureMap::Identity, &id), (FeatureMap::EluPlusOne, &elu1), (FeatureMap::Relu, &relu)];
     for (map, phi) in maps {
         let op = LinearAttention::new(&q, &k, dims).unwrap().with_feature_map(map).unwrap();

@@ -90,7 +90,7 @@ impl MeasureReport {
     pub fn tolerance(&self) -> Option<Tolerance> {
         match self.measure {
             Measure::Tolerance(t) => Some(t),
-            Measure::Entropy => None,
+            _ => None,
         }
     }
     /// The JSON and CSV key of the values: `<name>_ess`.

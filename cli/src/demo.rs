@@ -125,7 +125,7 @@ pub fn table(rows: &[Row], measures: &[Measure]) -> String {
         for ((p, m), (a, b)) in r.profiles.iter().zip(measures).zip(&widths) {
             match m {
                 Measure::Tolerance(_) => s += &format!(" {:>a$.2} {:>b$.0}", p.mean(), p.max()),
-                Measure::Entropy => s += &format!(" {:>a$.2} {:>b$.2}", p.mean(), p.max()),
+                _ => s += &format!(" {:>a$.2} {:>b$.2}", p.mean(), p.max()),
             }
         }
         let u = r.tss.filter(|&t| t > 0).zip(r.profiles.get(util));
@@ -145,7 +145,7 @@ fn legend(measures: &[Measure]) -> String {
         .iter()
         .filter_map(|m| match m {
             Measure::Tolerance(t) => Some(describe_tolerance(*t) + &threshold(*t)),
-            Measure::Entropy => None,
+            _ => None,
         })
         .collect();
     let tol = match tolerances.as_slice() {
@@ -166,6 +166,7 @@ fn threshold(t: Tolerance) -> String {
         Tolerance::Relative(x) => format!(" (counts σ_k > {x:e}·σ_1)"),
         Tolerance::Absolute(x) => format!(" (counts σ_k > {x:e})"),
         Tolerance::NumericalRank => " (counts σ_k > σ_1·max(rows, cols)·ε)".to_string(),
+        _ => String::new(),
     }
 }
 
