@@ -61,7 +61,7 @@ pub fn verify<O: LinearOperator + ?Sized>(op: &O) -> Result<Verification> {
         let expect = &*t * DVector::from_column_slice(&u);
         let err = y.iter().zip(expect.iter()).fold(0.0f64, |m, (a, e)| m.max((a.to_f64() - e.to_f64()).abs()))
             / (scale * (len * b.inputs) as f64);
-        if !(err <= threshold) {
+        if err.is_nan() || err > threshold {
             return Err(EssError::invalid_operator(
                 op.family(),
                 c,
@@ -84,7 +84,7 @@ pub fn verify<O: LinearOperator + ?Sized>(op: &O) -> Result<Verification> {
                 let r = op.realization(c)?.expect("declared");
                 let tr = r.dense();
                 let err = (&tr - &*t).iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs())) / scale;
-                if !(err <= threshold) {
+                if err.is_nan() || err > threshold {
                     return Err(EssError::invalid_operator(
                         op.family(),
                         c,
