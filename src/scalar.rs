@@ -80,6 +80,14 @@ fn normal_exponents<T: Scalar>() -> (i32, i32) {
     }
 }
 
+/// `(lo, hi)` with `2^lo` the smallest positive (subnormal) value of `T` and
+/// `2^hi` its largest power of two: `(-149, 127)` in `f32`, `(-1074, 1023)` in `f64`.
+pub(crate) fn exponent_range<T: Scalar>() -> (i32, i32) {
+    let (lo, hi) = normal_exponents::<T>();
+    let digits = if std::mem::size_of::<T>() == 4 { f32::MANTISSA_DIGITS } else { f64::MANTISSA_DIGITS };
+    (lo - (digits as i32 - 1), hi)
+}
+
 /// `2^k` as an `f64`, for `k` in `-1022..=1023` (built from its bits: exact).
 fn pow2_f64(k: i32) -> f64 {
     debug_assert!((-1022..=1023).contains(&k));
@@ -170,6 +178,9 @@ mod tests {
         assert_eq!(pow2::<f32>(128), None);
         assert_eq!(pow2::<f32>(-127), None);
         assert_eq!(pow2::<f64>(-1022), Some(f64::MIN_POSITIVE));
+        assert_eq!(exponent_range::<f32>(), (-149, 127));
+        assert_eq!(exponent_range::<f64>(), (-1074, 1023));
+        assert_eq!(ldexp(1.0f32, -149), f32::from_bits(1));
     }
 
     #[test]

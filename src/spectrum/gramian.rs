@@ -26,48 +26,163 @@
 //! Householder QR. Every step then ends with one `N × N` product and SVD for the
 //! requested index, which run in parallel: `O(L·N³)` per channel in all. Memory:
 //! the realization plus one `N × N` factor per requested index.
+//!
+//! # Scaling
+//! The factors are products of up to `L` transitions with `B` or `C`, so they can
+//! overflow or underflow where `T` itself is perfectly representable (a tiny `B`
+//! against a huge `C`: the observability factor grows like `C` while every entry
+//! of `T` is `O(1)`). Each factor is therefore stored as `F = F̃·diag(2^e)`: a
+//! matrix `F̃` whose every nonzero column has its largest magnitude in `[0.5, 1)`,
+//! and one integer exponent per column (`None` for a zero column). All rescaling
+//! is by powers of two, hence exact. Per-column rather than one exponent per
+//! factor, because a diagonal state-space similarity (`b = (1e-300, 1e300)`,
+//! `c = (1e300, 1e-300)`) makes the columns of one factor differ by more than the
+//! type's range while `T` stays `O(1)`; and since row rotations never mix
+//! columns, `tri(S·D) = tri(S)·D` for any column scaling `D`.
+//! * Appending rows `w` (`C_t`, or `B_tᵀ`, possibly subnormal or huge): each
+//!   column of `F̃` and of `w` is brought to the larger of the two exponents
+//!   first, so neither overflows and a subnormal `w` is scaled up exactly before
+//!   any arithmetic.
+//! * A diagonal transition moves each `a_j`'s exponent into the column exponent
+//!   and multiplies by its mantissa; a dense one is applied as
+//!   `F̃·M̃` with `M̃_jk = M_jk·2^(e_j - e'_k)`, `e'_k = max_j (e_j + exp(M_jk))`,
+//!   so every product term is at most 1 in magnitude.
+//! * The core `Fo_i·Gr_iᵀ = Σ_j Fo[:,j]·Gr[:,j]ᵀ·2^(eo_j + er_j)` is formed with
+//!   the largest `eo_j + er_j` factored out, and that exponent is added to the
+//!   spectrum's ([`Spectrum::shifted`]).
+//!
+//! Exponents are `i64`: a column's exponent moves by at most about 1100 per
+//! step, so they cannot overflow for any realistic `L`. Only the spectrum of each
+//! block is brought back to the type's range: a block whose `σ_1` exceeds
+//! `2^(hi+1)·√(rows·cols)` has entries beyond the largest finite value, so `T` is
+//! not finite and it is an error (as on the dense path); one whose `σ_1` is below
+//! half the smallest subnormal rounds to zero entry by entry, and its spectrum is
+//! zero (as on the dense path).
 
 use super::{spectrum_of, Spectrum, SvdBackend};
-use crate::error::Result;
+use crate::error::{EssError, Result};
 use crate::realization::{Realization, Transition};
-use crate::scalar::Scalar;
+use crate::scalar::{exponent_of, ldexp, pow2, Scalar};
 use nalgebra::DMatrix;
 
-/// An upper-trapezoidal factor `F` (`rows × n`, `rows ≤ n`, row-major): the square
-/// root `FᵀF` of a Gramian.
+/// `x · 2^k` for an `i64` shift (exact unless the result overflows or
+/// underflows; a shift beyond `i32` gives 0 or ∞ as `ldexp` would).
+fn mul_pow2<T: Scalar>(x: T, k: i64) -> T {
+    let k = k.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    match pow2::<T>(k) {
+        Some(f) => x * f,
+        None => ldexp(x, k),
+    }
+}
+
+/// The power-of-two exponent of a nonzero value (`|x| · 2^-e ∈ [0.5, 1)`).
+fn exp_of<T: Scalar>(x: T) -> i64 {
+    i64::from(exponent_of(x.to_f64()))
+}
+
+/// Multiplies column `j` of the row-major `data` (`n` columns) by `2^shift[j]`.
+fn shift_columns<T: Scalar>(data: &mut [T], n: usize, shift: &[i64]) {
+    if shift.iter().all(|&k| k == 0) {
+        return;
+    }
+    // One multiplication per entry where 2^k is a normal number (the usual case).
+    let fast: Vec<Option<T>> = shift.iter().map(|&k| i32::try_from(k).ok().and_then(pow2::<T>)).collect();
+    for row in data.chunks_mut(n) {
+        for ((x, f), &k) in row.iter_mut().zip(&fast).zip(shift) {
+            *x = match f {
+                Some(f) => *x * *f,
+                None => mul_pow2(*x, k),
+            };
+        }
+    }
+}
+
+/// The largest magnitude in each column of the row-major `data` (`n` columns).
+fn column_max<T: Scalar>(data: &[T], n: usize) -> Vec<T> {
+    let mut max = vec![T::zero(); n];
+    for row in data.chunks(n) {
+        for (m, x) in max.iter_mut().zip(row) {
+            let a = x.abs();
+            if a > *m {
+                *m = a;
+            }
+        }
+    }
+    max
+}
+
+/// An upper-trapezoidal factor `F = F̃·diag(2^e)` (`rows × n`, `rows ≤ n`): the
+/// square root `FᵀF` of a Gramian. `data` holds `F̃` row-major; every nonzero
+/// column of `F̃` has its largest magnitude in `[0.5, 1)` and exponent
+/// `exp[j] = Some(e_j)`; a zero column has `None`.
 #[derive(Debug, Clone)]
 struct Factor<T> {
     n: usize,
     rows: usize,
     data: Vec<T>,
+    exp: Vec<Option<i64>>,
 }
 
 impl<T: Scalar> Factor<T> {
     fn empty(n: usize) -> Self {
-        Self { n, rows: 0, data: Vec::with_capacity(n * n) }
+        Self { n, rows: 0, data: Vec::with_capacity(n * n), exp: vec![None; n] }
     }
 
     fn row(&self, j: usize) -> &[T] {
         &self.data[j * self.n..(j + 1) * self.n]
     }
 
-    /// `F ← F·diag(a)`: keeps `F` upper-trapezoidal.
-    fn scale_columns(&mut self, a: &[T]) {
-        for row in self.data.chunks_mut(self.n) {
-            for (x, &s) in row.iter_mut().zip(a) {
-                *x *= s;
+    /// Rescales every column of `F̃` so that its largest magnitude lies in
+    /// `[0.5, 1)`, moving the power of two into the column's exponent.
+    fn normalize(&mut self) {
+        let max = column_max(&self.data, self.n);
+        let mut shift = vec![0i64; self.n];
+        for (j, m) in max.into_iter().enumerate() {
+            if m == T::zero() {
+                self.exp[j] = None;
+                continue;
             }
+            let k = exp_of(m);
+            let e = self.exp[j].expect("a nonzero column has an exponent");
+            self.exp[j] = Some(e + k);
+            shift[j] = -k;
         }
+        shift_columns(&mut self.data, self.n, &shift);
+    }
+
+    /// Brings each column of `F̃` and of the rows `w` (`k × n`, unscaled) to the
+    /// larger of their two exponents and returns the rows scaled accordingly, as
+    /// `k` row-major rows. Afterwards `[F; w] = [F̃; w̃]·diag(2^e)` with every entry
+    /// of magnitude below 1 and a subnormal `w` scaled up exactly.
+    fn align(&mut self, w: &DMatrix<T>) -> Vec<T> {
+        let n = self.n;
+        let mut shift = vec![0i64; n];
+        for (j, col) in w.column_iter().enumerate() {
+            let m = col.iter().fold(T::zero(), |m, x| if x.abs() > m { x.abs() } else { m });
+            let ew = (m != T::zero()).then(|| exp_of(m));
+            let target = self.exp[j].max(ew);
+            if let (Some(e), Some(t)) = (self.exp[j], target) {
+                shift[j] = e - t;
+            }
+            self.exp[j] = target;
+        }
+        shift_columns(&mut self.data, n, &shift);
+        // w̃ = w·2^-e, row-major.
+        let mut rows = Vec::with_capacity(w.len());
+        for r in 0..w.nrows() {
+            rows.extend((0..n).map(|j| w[(r, j)]));
+        }
+        let down: Vec<i64> = self.exp.iter().map(|e| e.map_or(0, |e| -e)).collect();
+        shift_columns(&mut rows, n, &down);
+        rows
     }
 
     /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
     fn append_rows(&mut self, w: &DMatrix<T>) {
         let n = self.n;
-        let mut v = vec![T::zero(); n];
-        for r in 0..w.nrows() {
-            for (k, x) in v.iter_mut().enumerate() {
-                *x = w[(r, k)];
-            }
+        let scaled = self.align(w);
+        for v in scaled.chunks(n) {
+            let mut v = v.to_vec();
             for j in 0..self.rows.min(n) {
                 let x = v[j];
                 if x == T::zero() {
@@ -90,10 +205,12 @@ impl<T: Scalar> Factor<T> {
                 self.rows += 1;
             }
         }
+        self.normalize();
     }
 
-    /// `tri(S)` by Householder QR, for a general `k × n` stack `S`.
-    fn from_stack(s: DMatrix<T>) -> Self {
+    /// `tri(S)·diag(2^e)` by Householder QR, for a general `k × n` stack `S`
+    /// whose columns carry the exponents `exp`.
+    fn from_stack(s: DMatrix<T>, exp: Vec<Option<i64>>) -> Self {
         let n = s.ncols();
         let r = s.qr().unpack_r();
         let rows = r.nrows();
@@ -101,11 +218,62 @@ impl<T: Scalar> Factor<T> {
         for j in 0..rows {
             data.extend(r.row(j).iter().copied());
         }
-        Self { n, rows, data }
+        let mut f = Self { n, rows, data, exp };
+        f.normalize();
+        f
     }
 
     fn to_matrix(&self) -> DMatrix<T> {
         DMatrix::from_row_slice(self.rows, self.n, &self.data)
+    }
+
+    /// `F ← F·diag(a)`: the exponent of each `a_j` moves into the column's
+    /// exponent and `F̃` is multiplied by its mantissa. Keeps `F` upper-trapezoidal.
+    fn scale_columns(&mut self, a: &[T]) {
+        let mut mantissa = vec![T::zero(); self.n];
+        for (j, &aj) in a.iter().enumerate() {
+            match self.exp[j] {
+                Some(e) if aj != T::zero() => {
+                    let k = exp_of(aj);
+                    mantissa[j] = mul_pow2(aj, -k);
+                    self.exp[j] = Some(e + k);
+                }
+                _ => self.exp[j] = None,
+            }
+        }
+        for row in self.data.chunks_mut(self.n) {
+            for (x, &m) in row.iter_mut().zip(&mantissa) {
+                *x *= m;
+            }
+        }
+    }
+
+    /// `F·M` for `M = A_t` (or `A_tᵀ` when `transpose`) as a (not triangular)
+    /// factor: `F̃·M̃` with `M̃_jk = M_jk·2^(e_j - e'_k)` and
+    /// `e'_k = max_j (e_j + exp(M_jk))`, so that every term is below 1.
+    fn times_dense(&self, m: &DMatrix<T>, transpose: bool) -> Self {
+        let n = self.n;
+        let at = |j: usize, k: usize| if transpose { m[(k, j)] } else { m[(j, k)] };
+        let mut exp = vec![None; n];
+        for (k, ek) in exp.iter_mut().enumerate() {
+            for j in 0..n {
+                if let (Some(e), x) = (self.exp[j], at(j, k)) {
+                    if x != T::zero() {
+                        *ek = (*ek).max(Some(e + exp_of(x)));
+                    }
+                }
+            }
+        }
+        let scaled = DMatrix::from_fn(n, n, |j, k| match (self.exp[j], exp[k]) {
+            (Some(e), Some(c)) => mul_pow2(at(j, k), e - c),
+            _ => T::zero(),
+        });
+        let p = self.to_matrix() * scaled;
+        let mut data = Vec::with_capacity(p.len());
+        for r in 0..p.nrows() {
+            data.extend(p.row(r).iter().copied());
+        }
+        Self { n, rows: p.nrows(), data, exp }
     }
 
     /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`).
@@ -117,22 +285,78 @@ impl<T: Scalar> Factor<T> {
                 self
             }
             Transition::Dense(m) => {
-                let f = self.to_matrix();
-                let fa = if transpose { f * m.at(t).transpose() } else { f * m.at(t) };
-                let mut s = DMatrix::zeros(fa.nrows() + w.nrows(), self.n);
-                s.rows_mut(0, fa.nrows()).copy_from(&fa);
-                s.rows_mut(fa.nrows(), w.nrows()).copy_from(w);
-                Self::from_stack(s)
+                let mut fm = self.times_dense(m.at(t), transpose);
+                let rows = fm.align(w);
+                let k = w.nrows();
+                let mut s = DMatrix::zeros(fm.rows + k, self.n);
+                s.rows_mut(0, fm.rows).copy_from(&fm.to_matrix());
+                s.rows_mut(fm.rows, k).copy_from(&DMatrix::from_row_slice(k, self.n, &rows));
+                Self::from_stack(s, fm.exp)
             }
         }
     }
 
-    /// The core `F·Gᵀ` of two factors.
-    fn core(&self, g: &Factor<T>) -> DMatrix<T> {
-        DMatrix::from_fn(self.rows, g.rows, |a, b| {
-            self.row(a).iter().zip(g.row(b)).fold(T::zero(), |acc, (&x, &y)| acc + x * y)
-        })
+    /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
+    /// `e_j(F) + e_j(G)` factored out (so every term is below 1); `e = 0` and a
+    /// zero core when no column is nonzero in both.
+    fn core(&self, g: &Factor<T>) -> (DMatrix<T>, i64) {
+        let sum: Vec<Option<i64>> = self.exp.iter().zip(&g.exp).map(|(a, b)| Some((*a)? + (*b)?)).collect();
+        let Some(top) = sum.iter().flatten().copied().max() else {
+            return (DMatrix::zeros(self.rows, g.rows), 0);
+        };
+        // Columns zero in either factor contribute nothing whatever the shift.
+        let shift: Vec<i64> = sum.iter().map(|s| s.map_or(0, |s| s - top)).collect();
+        let mut gs = g.data.clone();
+        shift_columns(&mut gs, g.n, &shift);
+        let core = DMatrix::from_fn(self.rows, g.rows, |a, b| {
+            self.row(a).iter().zip(&gs[b * g.n..(b + 1) * g.n]).fold(T::zero(), |acc, (&x, &y)| acc + x * y)
+        });
+        (core, top)
     }
+}
+
+/// The spectrum of `H_i` (of shape `shape`) from its core `core·2^e`, in the
+/// floating-point range of `T`:
+/// * an error when `σ_1 > 2^(hi+1)·√(rows·cols)` (the largest power of two of `T`
+///   is `2^hi`): then some entry of `H_i` exceeds the type's range, so `T` itself
+///   is not finite and the dense path would refuse it too;
+/// * a zero spectrum when `σ_1 < 2^(lo-1)` (half the smallest subnormal): every
+///   entry of `H_i` rounds to zero, as in the dense `T`.
+///
+/// In between, the values are exact to working precision whatever the scale of
+/// the factors (a `σ_k` above the type's range reads as `∞` in
+/// [`Spectrum::values`], the measures use the scaled values).
+fn core_spectrum<T: Scalar>(
+    backend: &dyn SvdBackend,
+    core: DMatrix<T>,
+    e: i64,
+    i: usize,
+    shape: (usize, usize),
+) -> Result<Spectrum<T>> {
+    let what = || format!("core Fo_i·Gr_iᵀ of the structured path at index i = {i}");
+    crate::validate::check_matrix_finite(&what(), &core)?;
+    let s = spectrum_of(backend, core, shape)?;
+    let Some(&s1) = s.scaled().first().filter(|&&x| x > T::zero()) else { return Ok(s) };
+    let log2_sigma1 = s1.to_f64().log2() + (e + i64::from(s.exponent())) as f64;
+    let (lo, hi) = crate::scalar::exponent_range::<T>();
+    let log2_entries = 0.5 * ((shape.0 as f64).log2() + (shape.1 as f64).log2());
+    if log2_sigma1 > f64::from(hi + 1) + log2_entries {
+        return Err(EssError::NonFinite {
+            what: format!(
+                "{} (σ_1(H_{i}) ≈ 2^{log2_sigma1:.0} > 2^{} · √(rows·cols): entries of T overflow {})",
+                what(),
+                hi + 1,
+                T::NAME
+            ),
+            position: "(σ_1)".into(),
+            value: f64::INFINITY,
+        });
+    }
+    if log2_sigma1 < f64::from(lo - 1) {
+        let k = s.scaled().len();
+        return spectrum_of(backend, DMatrix::zeros(k, k), shape);
+    }
+    Ok(s.shifted(i32::try_from(e).expect("within the type's exponent range, so far inside i32")))
 }
 
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
@@ -185,7 +409,8 @@ where
             g = g.advance(a, i - 1, true, &real.b(i - 1).transpose());
         }
         if next < indices.len() && indices[next] == i {
-            cores.push((fo[next].take().expect("filled by the backward sweep").core(&g), i));
+            let (core, e) = fo[next].take().expect("filled by the backward sweep").core(&g);
+            cores.push((core, e, i));
             next += 1;
             if next == indices.len() {
                 break;
@@ -193,5 +418,382 @@ where
         }
     }
     drop(fo);
-    crate::parallel::try_map(&cores, |(core, i)| Ok(reduce(&spectrum_of(backend, core.clone(), hankel_shape(*i))?)))
+    crate::parallel::try_map(&cores, |(core, e, i)| {
+        Ok(reduce(&core_spectrum(backend, core.clone(), *e, *i, hankel_shape(*i))?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realization::Steps;
+    use crate::scalar::exponent_of;
+    use crate::spectrum::NalgebraSvd;
+    use nalgebra::DVector;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use rand_distr::StandardNormal;
+
+    /// `k × n` rows with entries `N(0,1)·2^(r_i + c_j)`, `r_i` and `c_j` drawn
+    /// uniformly from the given exponent ranges.
+    fn scaled_stack(rng: &mut StdRng, k: usize, n: usize, rows: (i32, i32), cols: (i32, i32)) -> DMatrix<f64> {
+        let r: Vec<i32> = (0..k).map(|_| rng.random_range(rows.0..=rows.1)).collect();
+        let c: Vec<i32> = (0..n).map(|_| rng.random_range(cols.0..=cols.1)).collect();
+        DMatrix::from_fn(k, n, |i, j| ldexp(rng.sample::<f64, _>(StandardNormal), r[i] + c[j]))
+    }
+
+    /// `tri(S)` by Householder QR after an exact per-column normalisation of `S`.
+    fn householder<T: Scalar>(s: &DMatrix<T>) -> Factor<T> {
+        let mut scaled = s.clone();
+        let mut exp = vec![None; s.ncols()];
+        for (j, mut col) in scaled.column_iter_mut().enumerate() {
+            let m = col.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+            if m > 0.0 {
+                let e = exponent_of(m);
+                col.apply(|x| *x = ldexp(*x, -e));
+                exp[j] = Some(i64::from(e));
+            }
+        }
+        Factor::from_stack(scaled, exp)
+    }
+
+    /// `tri(S)` by Givens rotations, appending the rows of `S` in random chunks.
+    fn givens<T: Scalar>(rng: &mut StdRng, s: &DMatrix<T>) -> Factor<T> {
+        let mut f = Factor::empty(s.ncols());
+        let mut r = 0;
+        while r < s.nrows() {
+            let k = rng.random_range(1..=3).min(s.nrows() - r);
+            f.append_rows(&s.rows(r, k).into_owned());
+            r += k;
+        }
+        f
+    }
+
+    /// Scale-free summary of `FᵀF` for `F = F̃·diag(2^e)`, computed from `F̃`: the
+    /// correlations `G_jk / √(G_jj G_kk)` and `log2 √G_jj` (column norms).
+    fn gram_summary<T: Scalar>(f: &Factor<T>) -> (DMatrix<f64>, Vec<Option<f64>>) {
+        let ft = f.to_matrix().map(|x| x.to_f64());
+        let g = ft.transpose() * &ft;
+        let n = f.n;
+        let norms = (0..n).map(|j| f.exp[j].map(|e| 0.5 * g[(j, j)].log2() + e as f64)).collect();
+        let corr = DMatrix::from_fn(n, n, |j, k| {
+            let d = (g[(j, j)] * g[(k, k)]).sqrt();
+            if d > 0.0 {
+                g[(j, k)] / d
+            } else {
+                0.0
+            }
+        });
+        (corr, norms)
+    }
+
+    /// Singular values of `F·2^-top` (descending), `top` a common exponent.
+    fn factor_sv<T: Scalar>(f: &Factor<T>, top: i64) -> Vec<f64> {
+        let m = DMatrix::from_fn(f.rows, f.n, |r, c| {
+            f.exp[c].map_or(0.0, |e| mul_pow2(f.data[r * f.n + c].to_f64(), e - top))
+        });
+        let mut s: Vec<f64> = m.singular_values().iter().copied().collect();
+        s.sort_by(|a, b| b.total_cmp(a));
+        s
+    }
+
+    /// Checks the invariant: every nonzero column's largest magnitude in `[0.5, 1)`,
+    /// upper-trapezoidal.
+    fn assert_normalized<T: Scalar>(f: &Factor<T>) {
+        assert!(f.rows <= f.n);
+        for j in 0..f.n {
+            let m = (0..f.rows).fold(0.0f64, |m, r| m.max(f.data[r * f.n + j].to_f64().abs()));
+            match f.exp[j] {
+                Some(_) => assert!((0.5..1.0).contains(&m), "column {j}: max {m}"),
+                None => assert_eq!(m, 0.0, "column {j} without exponent"),
+            }
+            for r in j + 1..f.rows {
+                assert_eq!(f.data[r * f.n + j], T::zero(), "below the diagonal at ({r}, {j})");
+            }
+        }
+    }
+
+    /// Givens and Householder give the same `FᵀF` (column-wise, to `tol`) and the
+    /// same singular values (to `tol·σ_1`), and match `SᵀS` computed directly.
+    fn assert_same_factor<T: Scalar>(a: &Factor<T>, b: &Factor<T>, s: &DMatrix<T>, tol: f64, what: &str) {
+        assert_normalized(a);
+        assert_normalized(b);
+        let ((ca, na), (cb, nb)) = (gram_summary(a), gram_summary(b));
+        // Direct: column norms and correlations of S itself (scaled per column).
+        let sf = s.map(|x| x.to_f64());
+        for j in 0..s.ncols() {
+            let col_max = sf.column(j).amax();
+            let norm_direct = (col_max > 0.0).then(|| {
+                let e = exponent_of(col_max);
+                let scaled = sf.column(j).map(|x| ldexp(x, -e));
+                scaled.norm().log2() + f64::from(e)
+            });
+            for (name, norms) in [("givens", &na), ("householder", &nb)] {
+                match (norms[j], norm_direct) {
+                    (Some(x), Some(y)) => {
+                        assert!((x - y).abs() <= tol, "{what}: {name} log2‖F_{j}‖ = {x}, ‖S_{j}‖: {y}")
+                    }
+                    (None, None) => {}
+                    (x, y) => panic!("{what}: {name} column {j}: {x:?} vs {y:?}"),
+                }
+            }
+        }
+        for j in 0..s.ncols() {
+            for k in 0..s.ncols() {
+                assert!(
+                    (ca[(j, k)] - cb[(j, k)]).abs() <= tol,
+                    "{what}: correlation ({j}, {k}): {} vs {}",
+                    ca[(j, k)],
+                    cb[(j, k)]
+                );
+            }
+        }
+        let top = a.exp.iter().chain(&b.exp).flatten().copied().max().unwrap_or(0);
+        let (sa, sb) = (factor_sv(a, top), factor_sv(b, top));
+        let s1 = sa.first().copied().unwrap_or(0.0).max(sb.first().copied().unwrap_or(0.0));
+        for (k, (x, y)) in sa.iter().zip(&sb).enumerate() {
+            assert!((x - y).abs() <= tol * s1, "{what}: σ_{k}: givens {x:e}, householder {y:e} (σ_1 {s1:e})");
+        }
+    }
+
+    #[test]
+    fn givens_append_matches_householder_on_random_stacks_at_any_scale() {
+        let mut rng = StdRng::seed_from_u64(4);
+        // (row exponents, column exponents) of the entries.
+        let cases = [
+            ((-20, 20), (0, 0)),        // ordinary
+            ((-900, 900), (0, 0)),      // huge and tiny rows together
+            ((-1070, -1030), (0, 0)),   // subnormal rows only
+            ((990, 1010), (0, 0)),      // near overflow
+            ((-10, 10), (-1000, 1000)), // columns of disparate scales
+            ((-500, 500), (-500, 500)), // both
+        ];
+        for (case, &(rows, cols)) in cases.iter().enumerate() {
+            for trial in 0..20 {
+                let n = rng.random_range(1..=8);
+                let k = rng.random_range(1..=3 * n);
+                let s = scaled_stack(&mut rng, k, n, rows, cols);
+                let what = format!("case {case} trial {trial} ({k} × {n}, rows 2^{rows:?}, columns 2^{cols:?})");
+                let (g, h) = (givens(&mut rng, &s), householder(&s));
+                assert_same_factor(&g, &h, &s, 1e-13, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn givens_append_matches_householder_in_f32() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for (case, &(rows, cols)) in
+            [((-10, 10), (0, 0)), ((-100, 100), (0, 0)), ((-145, -135), (0, 0)), ((-20, 20), (-100, 100))]
+                .iter()
+                .enumerate()
+        {
+            for trial in 0..20 {
+                let n = rng.random_range(1..=6);
+                let k = rng.random_range(1..=3 * n);
+                let s = scaled_stack(&mut rng, k, n, rows, cols).map(|x| x as f32);
+                let what = format!("f32 case {case} trial {trial}");
+                let (g, h) = (givens(&mut rng, &s), householder(&s));
+                assert_same_factor(&g, &h, &s, 2e-5, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_rows_and_columns_keep_the_invariant() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut s = scaled_stack(&mut rng, 7, 5, (-3, 3), (0, 0));
+        s.column_mut(2).fill(0.0);
+        s.row_mut(0).fill(0.0);
+        let (g, h) = (givens(&mut rng, &s), householder(&s));
+        assert_eq!(g.exp[2], None);
+        assert_same_factor(&g, &h, &s, 1e-13, "zero column");
+        let z = givens(&mut rng, &DMatrix::<f64>::zeros(3, 4));
+        assert!(z.exp.iter().all(Option::is_none) && z.data.iter().all(|&x| x == 0.0));
+    }
+
+    /// One step `tri([F·M; w])` done naively (unscaled, moderate sizes only).
+    fn naive_step(f: &DMatrix<f64>, m: &DMatrix<f64>, w: &DMatrix<f64>) -> DMatrix<f64> {
+        let fm = f * m;
+        let mut s = DMatrix::zeros(fm.nrows() + w.nrows(), m.ncols());
+        s.rows_mut(0, fm.nrows()).copy_from(&fm);
+        s.rows_mut(fm.nrows(), w.nrows()).copy_from(w);
+        s.qr().unpack_r()
+    }
+
+    fn unscaled(f: &Factor<f64>) -> DMatrix<f64> {
+        DMatrix::from_fn(f.rows, f.n, |r, c| f.exp[c].map_or(0.0, |e| mul_pow2(f.data[r * f.n + c], e)))
+    }
+
+    #[test]
+    fn advance_matches_a_naive_step_and_is_exactly_scale_equivariant() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for trial in 0..30 {
+            let (n, k) = (rng.random_range(1..=6), rng.random_range(1..=2));
+            let steps = 12;
+            let diagonal = trial % 2 == 0;
+            let a: Vec<DMatrix<f64>> = (0..steps)
+                .map(|_| {
+                    if diagonal {
+                        DMatrix::from_diagonal(&DVector::from_fn(n, |_, _| rng.random_range(-1.0..1.0)))
+                    } else {
+                        DMatrix::from_fn(n, n, |_, _| rng.sample::<f64, _>(StandardNormal) / (n as f64).sqrt())
+                    }
+                })
+                .collect();
+            let w: Vec<DMatrix<f64>> = (0..steps).map(|_| scaled_stack(&mut rng, k, n, (0, 0), (0, 0))).collect();
+            let transition = |dense: bool| {
+                if dense {
+                    Transition::Dense(Steps::Varying(a.clone()))
+                } else {
+                    Transition::Diagonal(Steps::Varying(a.iter().map(|m| m.diagonal()).collect()))
+                }
+            };
+            for transpose in [false, true] {
+                // Naive, at scale 1.
+                let mut naive = naive_step(&DMatrix::zeros(0, n), &DMatrix::identity(n, n), &w[0]);
+                for t in 1..steps {
+                    let m = if transpose { a[t].transpose() } else { a[t].clone() };
+                    naive = naive_step(&naive, &m, &w[t]);
+                }
+                // Scaled rows 2^shift·w_t, on the Givens path (diagonal A) and the
+                // Householder path (the same A stored densely).
+                let mut reference: Option<Factor<f64>> = None;
+                for shift in [0i32, 1000, -1000, 517, -1020] {
+                    for dense in if diagonal { vec![false, true] } else { vec![true] } {
+                        let tr = transition(dense);
+                        let mut f = Factor::empty(n);
+                        f.append_rows(&w[0].map(|x| ldexp(x, shift)));
+                        for (t, wt) in w.iter().enumerate().skip(1) {
+                            f = f.advance(&tr, t, transpose, &wt.map(|x| ldexp(x, shift)));
+                            assert_normalized(&f);
+                        }
+                        // Compare with the naive factor through FᵀF (R is unique up to row signs).
+                        let fu = unscaled(&f).map(|x| ldexp(x, -shift));
+                        let (gf, gn) = (fu.transpose() * &fu, naive.transpose() * &naive);
+                        let scale = gn.amax();
+                        assert!(
+                            (&gf - &gn).amax() <= 1e-12 * scale,
+                            "trial {trial} shift {shift} dense {dense} transpose {transpose}: ‖ΔFᵀF‖ = {:e} (‖FᵀF‖ {scale:e})",
+                            (&gf - &gn).amax()
+                        );
+                        // Exactly equivariant (on the trial's own path: Givens for a
+                        // diagonal A, Householder otherwise): same mantissas,
+                        // exponents + shift.
+                        if dense != diagonal {
+                            match &reference {
+                                None if shift == 0 => reference = Some(f.clone()),
+                                Some(r) if shift > -1020 => {
+                                    assert_eq!(r.data, f.data, "trial {trial} shift {shift}: mantissas differ");
+                                    let shifted: Vec<_> =
+                                        r.exp.iter().map(|e| e.map(|e| e + i64::from(shift))).collect();
+                                    assert_eq!(shifted, f.exp, "trial {trial} shift {shift}: exponents");
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn core_matches_the_direct_product_under_a_diagonal_similarity() {
+        // Fo·diag(2^c) and Gr·diag(2^-c): each factor's columns differ by up to
+        // 2^1800, the core Fo·Grᵀ does not change.
+        let mut rng = StdRng::seed_from_u64(9);
+        for trial in 0..40 {
+            let n = rng.random_range(1..=6);
+            let (ko, kr) = (rng.random_range(1..=2 * n), rng.random_range(1..=2 * n));
+            let (so, sr) =
+                (scaled_stack(&mut rng, ko, n, (0, 0), (0, 0)), scaled_stack(&mut rng, kr, n, (0, 0), (0, 0)));
+            let direct = {
+                let (fo, fr) = (householder(&so), householder(&sr));
+                unscaled(&fo) * unscaled(&fr).transpose()
+            };
+            let c: Vec<i32> = (0..n).map(|_| rng.random_range(-900..=900)).collect();
+            let scale =
+                |m: &DMatrix<f64>, sign: i32| DMatrix::from_fn(m.nrows(), n, |r, j| ldexp(m[(r, j)], sign * c[j]));
+            let (fo, fr) = (givens(&mut rng, &scale(&so, 1)), givens(&mut rng, &scale(&sr, -1)));
+            let (core, e) = fo.core(&fr);
+            let got = core.map(|x| mul_pow2(x, e));
+            // R is unique only up to the signs of its rows: compare singular values.
+            let sv = |m: DMatrix<f64>| {
+                let mut s: Vec<f64> = m.singular_values().iter().copied().collect();
+                s.sort_by(|a, b| b.total_cmp(a));
+                s
+            };
+            let (sd, sg) = (sv(direct), sv(got));
+            for (x, y) in sd.iter().zip(&sg) {
+                assert!((x - y).abs() <= 1e-13 * sd[0], "trial {trial}: σ {x:e} vs {y:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn core_and_sweep_are_exactly_scale_equivariant() {
+        let mut rng = StdRng::seed_from_u64(8);
+        for trial in 0..12 {
+            let (n, len) = (rng.random_range(1..=5), rng.random_range(4..=24));
+            let diagonal = trial % 2 == 0;
+            let a = if diagonal {
+                Transition::Diagonal(Steps::Constant(DVector::from_fn(n, |_, _| rng.random_range(-0.95..0.95))))
+            } else {
+                Transition::Dense(Steps::Varying(
+                    (0..len)
+                        .map(|_| {
+                            DMatrix::from_fn(n, n, |_, _| rng.sample::<f64, _>(StandardNormal) / (n as f64).sqrt())
+                        })
+                        .collect(),
+                ))
+            };
+            let b: Vec<DMatrix<f64>> = (0..len).map(|_| scaled_stack(&mut rng, n, 1, (0, 0), (0, 0))).collect();
+            let c: Vec<DMatrix<f64>> = (0..len).map(|_| scaled_stack(&mut rng, 1, n, (0, 0), (0, 0))).collect();
+            let build = |kb: i32, kc: i32| {
+                let sb = b.iter().map(|m| m.map(|x| ldexp(x, kb))).collect();
+                let sc = c.iter().map(|m| m.map(|x| ldexp(x, kc))).collect();
+                Realization::new(len, a.clone(), Steps::Varying(sb), Steps::Varying(sc)).unwrap()
+            };
+            let indices: Vec<usize> = (1..len).collect();
+            let run = |r: &Realization<f64>| {
+                sweep(r, &indices, &NalgebraSvd::default(), &|s: &Spectrum<f64>| s.clone()).unwrap()
+            };
+            let base = run(&build(0, 0));
+            // T = C·…·B scaled by 2^(kb + kc), kept in range: same spectra, shifted.
+            for (kb, kc) in [(900, -950), (-1000, 1010), (300, 400), (-600, -300)] {
+                let got = run(&build(kb, kc));
+                for (x, y) in base.iter().zip(&got) {
+                    assert_eq!(x.scaled(), y.scaled(), "trial {trial} (kb, kc) = ({kb}, {kc})");
+                    if x.scaled().first().is_some_and(|&v| v > 0.0) {
+                        assert_eq!(x.exponent() + kb + kc, y.exponent(), "trial {trial} (kb, kc) = ({kb}, {kc})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn overflowing_blocks_are_an_error_and_underflowing_ones_zero() {
+        // T[t,s] = 2^(kb+kc)·0.5^(t-s-1): beyond f64's range for kb + kc = 1100.
+        let a = Transition::Diagonal(Steps::Constant(DVector::from_element(1, 0.5)));
+        let r = |kb: i32, kc: i32| {
+            Realization::new(
+                16,
+                a.clone(),
+                Steps::Constant(DMatrix::from_element(1, 1, ldexp(1.0, kb))),
+                Steps::Constant(DMatrix::from_element(1, 1, ldexp(1.0, kc))),
+            )
+            .unwrap()
+        };
+        let run = |r: &Realization<f64>| sweep(r, &[8], &NalgebraSvd::default(), &|s: &Spectrum<f64>| s.clone());
+        let err = run(&r(600, 500)).unwrap_err();
+        assert!(matches!(err, EssError::NonFinite { .. }) && err.to_string().contains("structured path"), "{err}");
+        // In range: σ_1 = 2^1000·(2/√3·…), finite.
+        let s = run(&r(500, 500)).unwrap();
+        assert!(s[0].values()[0].is_finite() && s[0].largest() > 1e300);
+        // Every entry of H_i rounds to zero in f64: a zero spectrum, as in the dense T.
+        let s = run(&r(-600, -500)).unwrap();
+        assert!(s[0].scaled().iter().all(|&x| x == 0.0));
+    }
 }
