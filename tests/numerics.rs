@@ -6,6 +6,7 @@
 //! `effective_state_size::prelude`.
 
 use effective_state_size::ess::ComputedBy;
+use effective_state_size::nalgebra::DMatrix;
 use effective_state_size::prelude::*;
 use proptest::prelude::*;
 /// Entropy and tolerance profiles of `op` on one path (`Method::Auto` when `None`),
@@ -134,6 +135,64 @@ fn subnormal_b_and_huge_c_have_numerical_rank_two() {
         assert!(p.values()[0].iter().skip(1).take(60).all(|&v| v == 2.0), "{method:?}: {:?}", p.values()[0]);
     }
     assert_structured_matches_dense(&op, Tolerance::NumericalRank, 1e-6);
+}
+
+// A diagonal similarity with state scales 2^±1000: the columns of each Gramian
+// factor differ by far more than f64's range while T = Σ 0.9^j + 0.5^j is O(1).
+// One exponent per factor would flush one state to zero; the structured path
+// keeps one per column.
+#[test]
+fn disparate_state_scales_diagonal_and_dense_a() {
+    let (b, c) = ([1e-300f64, 1e300], [1e300f64, 1e-300]);
+    let op = LtiStateSpace::diagonal(&[0.9f64, 0.5], &b, &c, Dims { channels: 1, len: 48, width: 2 }).unwrap();
+    assert_structured_matches_dense(&op, Tolerance::NumericalRank, 1e-6);
+    assert_eq!(ess::tolerance(&op, Tolerance::Relative(1e-9)).unwrap().channel(0)[20], 2.0);
+    // The same system with A stored densely (the Householder path), and rotated
+    // within the first two states so that A mixes them.
+    let a = DMatrix::from_row_slice(2, 2, &[0.9, 0.0, 0.0, 0.5]);
+    let dense = LtiStateSpace::from_matrices(
+        vec![(a, DMatrix::from_row_slice(2, 1, &b), DMatrix::from_row_slice(1, 2, &c))],
+        48,
+    )
+    .unwrap();
+    assert_structured_matches_dense(&dense, Tolerance::NumericalRank, 1e-6);
+    // f32: 2^±100 per state.
+    let op = LtiStateSpace::diagonal(
+        &[0.9f32, 0.5],
+        &[1e-30, 1e30],
+        &[1e30, 1e-30],
+        Dims { channels: 1, len: 48, width: 2 },
+    )
+    .unwrap();
+    assert_structured_matches_dense(&op, Tolerance::Relative(1e-3), 1e-3);
+}
+
+// A dense A that mixes states of very different scales: the similarity
+// D = diag(2^-500, 1, 2^500) applied to (A, B, C), so that A' = D⁻¹·A·D has
+// entries up to 2^1000 and B', C' differ by 2^±500 per state, while T = C·A^j·B
+// is unchanged.
+#[test]
+fn dense_a_with_a_power_of_two_similarity() {
+    let n = 3;
+    let a0 = DMatrix::from_row_slice(n, n, &[0.6, 0.3, -0.2, -0.3, 0.5, 0.1, 0.2, 0.1, 0.7]);
+    let (b0, c0) = (DMatrix::from_element(n, 1, 1.0), DMatrix::from_row_slice(1, n, &[1.0, -0.5, 0.25]));
+    let d: Vec<f64> = vec![2f64.powi(-500), 1.0, 2f64.powi(500)];
+    // A' = D⁻¹ A D, B' = D⁻¹ B, C' = C D: the same operator.
+    let a = DMatrix::from_fn(n, n, |r, k| a0[(r, k)] / d[r] * d[k]);
+    let b = DMatrix::from_fn(n, 1, |r, _| b0[(r, 0)] / d[r]);
+    let c = DMatrix::from_fn(1, n, |_, k| c0[(0, k)] * d[k]);
+    assert!(a.iter().chain(b.iter()).chain(c.iter()).all(|x| x.is_finite()));
+    let plain = LtiStateSpace::from_matrices(vec![(a0, b0, c0)], 40).unwrap();
+    let similar = LtiStateSpace::from_matrices(vec![(a, b, c)], 40).unwrap();
+    let (t0, t1) = (plain.dense(0).unwrap(), similar.dense(0).unwrap());
+    assert!((&t0 - &t1).amax() <= 1e-12 * t0.amax());
+    assert_structured_matches_dense(&similar, Tolerance::NumericalRank, 1e-6);
+    let (_, e0, n0) = profiles_on(&plain, Some(Method::Structured), Tolerance::NumericalRank);
+    let (_, e1, n1) = profiles_on(&similar, Some(Method::Structured), Tolerance::NumericalRank);
+    assert_eq!(n0, n1);
+    for (x, y) in e0.iter().zip(&e1) {
+        assert!((x - y).abs() <= 1e-9 * x, "{x} vs {y}");
+    }
 }
 
 // A truly non-finite T: both paths refuse it with a NonFinite error that names

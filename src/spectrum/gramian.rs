@@ -315,6 +315,56 @@ impl<T: Scalar> Factor<T> {
     }
 }
 
+impl<T: Scalar> Factor<T> {
+    /// Any `rows × n` matrix as a (not necessarily triangular) scaled factor.
+    fn from_matrix(m: &DMatrix<T>) -> Self {
+        let (rows, n) = m.shape();
+        let mut data = Vec::with_capacity(rows * n);
+        for r in 0..rows {
+            data.extend(m.row(r).iter().copied());
+        }
+        let mut f = Self { n, rows, data, exp: vec![Some(0); n] };
+        f.normalize();
+        f
+    }
+}
+
+/// The Markov parameters `C·A^j·B` (`p × m`) for `j = 0..len` of a constant
+/// `(A, B, C)`, immune to the scale of the individual states: `x_j = A^j·B` is
+/// kept with one power-of-two exponent per state (as the Gramian factors are), so
+/// that a subnormal or huge `B`, a huge or tiny `C`, and states whose scales
+/// differ by more than the type's range (a diagonal similarity
+/// `b = (1e-300, 1e300)`, `c = (1e300, 1e-300)`) lose nothing that `T` itself can
+/// represent. Entries of `T` that overflow come out as `±∞` (the dense path's
+/// validation reports them).
+pub(crate) fn markov_parameters<T: Scalar>(
+    a: &Transition<T>,
+    b: &DMatrix<T>,
+    c: &DMatrix<T>,
+    len: usize,
+) -> Vec<DMatrix<T>> {
+    // xᵀ (m × N) with one exponent per state; A·x is xᵀ·Aᵀ.
+    let mut xt = Factor::from_matrix(&b.transpose());
+    let cf = Factor::from_matrix(c);
+    let mut out = Vec::with_capacity(len);
+    for j in 0..len {
+        if j > 0 {
+            xt = match a {
+                Transition::Diagonal(d) => {
+                    xt.scale_columns(d.at(0).as_slice());
+                    xt
+                }
+                Transition::Dense(m) => xt.times_dense(m.at(0), true),
+            };
+            xt.normalize();
+        }
+        // (C·x)ᵀ = xᵀ·Cᵀ, with the largest term's exponent factored out.
+        let (core, e) = xt.core(&cf);
+        out.push(core.transpose().map(|v| mul_pow2(v, e)));
+    }
+    out
+}
+
 /// The spectrum of `H_i` (of shape `shape`) from its core `core·2^e`, in the
 /// floating-point range of `T`:
 /// * an error when `σ_1 > 2^(hi+1)·√(rows·cols)` (the largest power of two of `T`
@@ -771,6 +821,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn markov_parameters_survive_a_power_of_two_similarity() {
+        // C·A^j·B is unchanged by (D⁻¹AD, D⁻¹B, CD) with D = diag(2^d), d up to
+        // ±450 per state: compare with the naive product of the plain system.
+        let mut rng = StdRng::seed_from_u64(10);
+        for trial in 0..24 {
+            let (n, p, m, len) = (rng.random_range(1..=5), rng.random_range(1..=2), rng.random_range(1..=2), 30);
+            let diagonal = trial % 2 == 0;
+            let a = if diagonal {
+                DMatrix::from_diagonal(&DVector::from_fn(n, |_, _| rng.random_range(-0.95..0.95)))
+            } else {
+                DMatrix::from_fn(n, n, |_, _| rng.sample::<f64, _>(StandardNormal) * 0.9 / (n as f64).sqrt())
+            };
+            let b = scaled_stack(&mut rng, n, m, (0, 0), (0, 0));
+            let c = scaled_stack(&mut rng, p, n, (0, 0), (0, 0));
+            let mut naive = Vec::new();
+            let mut x = b.clone();
+            for _ in 0..len {
+                naive.push(&c * &x);
+                x = &a * x;
+            }
+            let d: Vec<i32> = (0..n).map(|_| rng.random_range(-450..=450)).collect();
+            let (a2, b2, c2) = (
+                DMatrix::from_fn(n, n, |r, k| ldexp(a[(r, k)], d[k] - d[r])),
+                DMatrix::from_fn(n, m, |r, k| ldexp(b[(r, k)], -d[r])),
+                DMatrix::from_fn(p, n, |r, k| ldexp(c[(r, k)], d[k])),
+            );
+            let tr = if diagonal {
+                Transition::Diagonal(Steps::Constant(a2.diagonal()))
+            } else {
+                Transition::Dense(Steps::Constant(a2))
+            };
+            let got = markov_parameters(&tr, &b2, &c2, len);
+            let scale = naive.iter().map(|h| h.amax()).fold(0.0, f64::max);
+            for (j, (h, g)) in naive.iter().zip(&got).enumerate() {
+                assert!((h - g).amax() <= 1e-13 * scale, "trial {trial} j = {j}: {h} vs {g}");
+            }
+        }
+        // A subnormal B against a huge C, and the disparate similarity of the
+        // issue: exact to rounding.
+        let tr = Transition::Diagonal(Steps::Constant(DVector::from_vec(vec![0.9f64, 0.5])));
+        let h = markov_parameters(
+            &tr,
+            &DMatrix::from_element(2, 1, 1e-310),
+            &DMatrix::from_row_slice(1, 2, &[1e300, -1e300]),
+            4,
+        );
+        assert_eq!(h[0][(0, 0)], 0.0);
+        assert!((h[2][(0, 0)] - 1e-10 * (0.81 - 0.25)).abs() <= 1e-24);
+        let b = DMatrix::from_row_slice(2, 1, &[1e-300, 1e300]);
+        let h = markov_parameters(&tr, &b, &DMatrix::from_row_slice(1, 2, &[1e300, 1e-300]), 4);
+        assert!((h[3][(0, 0)] - (0.729 + 0.125)).abs() <= 1e-15, "{}", h[3][(0, 0)]);
     }
 
     #[test]
