@@ -121,7 +121,12 @@ impl<T: Scalar> Spectrum<T> {
     }
     /// The largest singular value in `f64`.
     pub fn largest(&self) -> f64 {
-        self.scaled.first().map_or(0.0, |s| s.to_f64() * 2f64.powi(self.exponent))
+        self.scaled.first().map_or(0.0, |s| crate::scalar::ldexp(s.to_f64(), self.exponent))
+    }
+    /// A spectrum from its parts (tests of the measures).
+    #[cfg(test)]
+    pub(crate) fn from_parts(scaled: Vec<T>, exponent: i32, (rows, cols): (usize, usize)) -> Self {
+        Self { scaled, exponent, rows, cols }
     }
 }
 
