@@ -71,7 +71,8 @@ impl_scalar!(f64, singular_values_f64);
 
 /// The exponents `k` for which `2^k` is a normal number of `T`: `-126..=127` in
 /// `f32`, `-1022..=1023` in `f64`.
-fn normal_exponents<T: Scalar>() -> (i32, i32) {
+#[inline]
+pub(crate) fn normal_exponents<T: Scalar>() -> (i32, i32) {
     // `Scalar` is sealed: f32 is the only 4-byte implementation.
     if std::mem::size_of::<T>() == 4 {
         (f32::MIN_EXP - 1, f32::MAX_EXP - 1)
@@ -89,6 +90,7 @@ pub(crate) fn exponent_range<T: Scalar>() -> (i32, i32) {
 }
 
 /// `2^k` as an `f64`, for `k` in `-1022..=1023` (built from its bits: exact).
+#[inline]
 fn pow2_f64(k: i32) -> f64 {
     debug_assert!((-1022..=1023).contains(&k));
     f64::from_bits(((k + 1023) as u64) << 52)
@@ -96,6 +98,7 @@ fn pow2_f64(k: i32) -> f64 {
 
 /// `2^k` if it is a normal number of `T`, so that `x * pow2(k)` is `x · 2^k`
 /// correctly rounded (exact unless the result is subnormal).
+#[inline]
 pub(crate) fn pow2<T: Scalar>(k: i32) -> Option<T> {
     let (lo, hi) = normal_exponents::<T>();
     (lo..=hi).contains(&k).then(|| T::cast(pow2_f64(k)))
@@ -116,14 +119,17 @@ pub(crate) fn ldexp<T: Scalar>(mut x: T, mut k: i32) -> T {
 /// The exponent `e` with `max_abs · 2^-e` in `[0.5, 1)` (read from the bits, so
 /// exact for every finite value including subnormals); 0 for 0 or a non-finite
 /// value.
+#[inline]
 pub(crate) fn exponent_of(max_abs: f64) -> i32 {
-    let x = max_abs.abs();
-    if !(x > 0.0 && x.is_finite()) {
-        return 0;
+    let bits = max_abs.to_bits() & !(1u64 << 63);
+    match (bits >> 52) as i32 {
+        // Zero, or subnormal: scale into the normal range first (exact).
+        0 if bits == 0 => 0,
+        0 => ((f64::from_bits(bits) * pow2_f64(64)).to_bits() >> 52) as i32 - 1022 - 64,
+        // ±∞ and NaN.
+        0x7ff => 0,
+        biased => biased - 1022,
     }
-    // Subnormals: scale into the normal range first (exact).
-    let (x, shift) = if x < f64::MIN_POSITIVE { (x * pow2_f64(64), -64) } else { (x, 0) };
-    ((x.to_bits() >> 52) & 0x7ff) as i32 - 1022 + shift
 }
 
 /// Multiplies every value by `2^-e` where `e` = [`exponent_of`] their largest

@@ -65,6 +65,58 @@ use crate::realization::{Realization, Transition};
 use crate::scalar::{exponent_of, ldexp, pow2, Scalar};
 use nalgebra::DMatrix;
 
+/// Above this magnitude `d² + x²` is a normal number in `f32` and `f64`.
+const SQUARE_SAFE: f64 = 1.0 / (1u64 << 60) as f64;
+
+/// What a transition needs besides its values, computed once when it is constant
+/// and at every step otherwise.
+#[derive(Debug, Clone)]
+struct Prepared<T> {
+    constant: bool,
+    /// A diagonal `A_t` split into mantissas and exponents.
+    diagonal: Diagonal<T>,
+    /// The exponents of a dense `A_t`'s entries.
+    dense: Exponents,
+}
+
+impl<T: Scalar> Prepared<T> {
+    fn new(a: &Transition<T>) -> Self {
+        let mut p = Self {
+            constant: a.is_constant(),
+            diagonal: Diagonal { mantissa: Vec::new(), exp: Vec::new() },
+            dense: Exponents { entries: Vec::new(), min: 0 },
+        };
+        if p.constant {
+            match a {
+                Transition::Diagonal(d) => p.diagonal.split(d.at(0).as_slice()),
+                Transition::Dense(m) => p.dense = entry_exponents(m.at(0)),
+            }
+        }
+        p
+    }
+}
+
+/// The exponent of a zero entry, or of a zero column: so negative that adding
+/// any real exponent keeps it below [`LIVE`], and two of them do not overflow.
+const DEAD: i64 = i64::MIN / 4;
+/// Sums of exponents above this involve no [`DEAD`] term.
+const LIVE: i64 = i64::MIN / 8;
+
+/// The exponents of a matrix's entries (column-major, [`DEAD`] for zeros) and
+/// the smallest of them (0 for a zero matrix).
+#[derive(Debug, Clone)]
+struct Exponents {
+    entries: Vec<i64>,
+    min: i64,
+}
+
+/// [`Exponents`] of `m`: once for a constant `A`.
+fn entry_exponents<T: Scalar>(m: &DMatrix<T>) -> Exponents {
+    let entries: Vec<i64> = m.iter().map(|&x| if x == T::zero() { DEAD } else { exp_of(x) }).collect();
+    let min = entries.iter().copied().filter(|&e| e != DEAD).min().unwrap_or(0);
+    Exponents { entries, min }
+}
+
 /// `x · 2^k` for an `i64` shift (exact unless the result overflows or
 /// underflows; a shift beyond `i32` gives 0 or ∞ as `ldexp` would).
 fn mul_pow2<T: Scalar>(x: T, k: i64) -> T {
@@ -73,6 +125,11 @@ fn mul_pow2<T: Scalar>(x: T, k: i64) -> T {
         Some(f) => x * f,
         None => ldexp(x, k),
     }
+}
+
+/// `2^k` if it is a normal number of `T`.
+fn pow2_i64<T: Scalar>(k: i64) -> Option<T> {
+    i32::try_from(k).ok().and_then(pow2::<T>)
 }
 
 /// The power-of-two exponent of a nonzero value (`|x| · 2^-e ∈ [0.5, 1)`).
@@ -97,35 +154,105 @@ fn shift_columns<T: Scalar>(data: &mut [T], n: usize, shift: &[i64]) {
     }
 }
 
-/// The largest magnitude in each column of the row-major `data` (`n` columns).
-fn column_max<T: Scalar>(data: &[T], n: usize) -> Vec<T> {
-    let mut max = vec![T::zero(); n];
-    for row in data.chunks(n) {
-        for (m, x) in max.iter_mut().zip(row) {
-            let a = x.abs();
-            if a > *m {
-                *m = a;
+/// A diagonal transition `diag(a)` split into mantissas (`|m_j| ∈ [0.5, 1)`, 0
+/// for `a_j = 0`) and exponents (`None` for `a_j = 0`): once for a constant `A`.
+#[derive(Debug, Clone)]
+struct Diagonal<T> {
+    mantissa: Vec<T>,
+    exp: Vec<Option<i64>>,
+}
+
+impl<T: Scalar> Diagonal<T> {
+    fn split(&mut self, a: &[T]) {
+        self.mantissa.clear();
+        self.exp.clear();
+        for &aj in a {
+            if aj == T::zero() {
+                self.mantissa.push(T::zero());
+                self.exp.push(None);
+            } else {
+                let k = exp_of(aj);
+                self.mantissa.push(mul_pow2(aj, -k));
+                self.exp.push(Some(k));
             }
         }
     }
-    max
 }
 
 /// An upper-trapezoidal factor `F = F̃·diag(2^e)` (`rows × n`, `rows ≤ n`): the
 /// square root `FᵀF` of a Gramian. `data` holds `F̃` row-major; every nonzero
 /// column of `F̃` has its largest magnitude in `[0.5, 1)` and exponent
-/// `exp[j] = Some(e_j)`; a zero column has `None`.
+/// `exp[j] = Some(e_j)`; a zero column has `None`. `upper` is false only for the
+/// intermediate products (`F·A_t` before its QR, the Markov helper), which may be
+/// full; loops over an upper-trapezoidal factor skip the zeros below its diagonal.
 #[derive(Debug, Clone)]
 struct Factor<T> {
     n: usize,
     rows: usize,
     data: Vec<T>,
     exp: Vec<Option<i64>>,
+    upper: bool,
+    /// Scratch space (`n` values each), kept to avoid allocating at every step.
+    scratch: Vec<T>,
+    shifts: Vec<i64>,
 }
 
 impl<T: Scalar> Factor<T> {
     fn empty(n: usize) -> Self {
-        Self { n, rows: 0, data: Vec::with_capacity(n * n), exp: vec![None; n] }
+        Self { n, rows: 0, data: Vec::with_capacity(n * n), exp: vec![None; n], upper: true, ..Self::scratch_for(n) }
+    }
+
+    /// The first column that can be nonzero in row `r`.
+    fn start(&self, r: usize) -> usize {
+        if self.upper {
+            r.min(self.n)
+        } else {
+            0
+        }
+    }
+
+    /// An empty factor with scratch space for `n` columns (for `..` in literals).
+    fn scratch_for(n: usize) -> Self {
+        Self {
+            n,
+            rows: 0,
+            data: Vec::new(),
+            exp: Vec::new(),
+            upper: true,
+            scratch: vec![T::zero(); n],
+            shifts: vec![0; n],
+        }
+    }
+
+    /// The largest magnitude in each column of `F̃`, into `max`.
+    fn column_max(&self, max: &mut [T]) {
+        let n = self.n;
+        max.fill(T::zero());
+        for r in 0..self.rows {
+            let s = self.start(r);
+            for (m, x) in max[s..].iter_mut().zip(&self.data[r * n + s..(r + 1) * n]) {
+                let a = x.abs();
+                if a > *m {
+                    *m = a;
+                }
+            }
+        }
+    }
+
+    /// Multiplies column `j` of `F̃` by `2^shift[j]`, touching only the columns
+    /// that move (and only their part on or above the diagonal).
+    fn shift_columns(&mut self, shift: &[i64]) {
+        let n = self.n;
+        for (j, &k) in shift.iter().enumerate() {
+            if k == 0 {
+                continue;
+            }
+            let last = if self.upper { (j + 1).min(self.rows) } else { self.rows };
+            match i32::try_from(k).ok().and_then(pow2::<T>) {
+                Some(f) => (0..last).for_each(|r| self.data[r * n + j] *= f),
+                None => (0..last).for_each(|r| self.data[r * n + j] = mul_pow2(self.data[r * n + j], k)),
+            }
+        }
     }
 
     fn row(&self, j: usize) -> &[T] {
@@ -135,9 +262,10 @@ impl<T: Scalar> Factor<T> {
     /// Rescales every column of `F̃` so that its largest magnitude lies in
     /// `[0.5, 1)`, moving the power of two into the column's exponent.
     fn normalize(&mut self) {
-        let max = column_max(&self.data, self.n);
-        let mut shift = vec![0i64; self.n];
-        for (j, m) in max.into_iter().enumerate() {
+        let (mut max, mut shift) = (std::mem::take(&mut self.scratch), std::mem::take(&mut self.shifts));
+        self.column_max(&mut max);
+        for (j, &m) in max.iter().enumerate() {
+            shift[j] = 0;
             if m == T::zero() {
                 self.exp[j] = None;
                 continue;
@@ -147,42 +275,48 @@ impl<T: Scalar> Factor<T> {
             self.exp[j] = Some(e + k);
             shift[j] = -k;
         }
-        shift_columns(&mut self.data, self.n, &shift);
+        self.shift_columns(&shift);
+        (self.scratch, self.shifts) = (max, shift);
     }
 
     /// Brings each column of `F̃` and of the rows `w` (`k × n`, unscaled) to the
     /// larger of their two exponents and returns the rows scaled accordingly, as
     /// `k` row-major rows. Afterwards `[F; w] = [F̃; w̃]·diag(2^e)` with every entry
     /// of magnitude below 1 and a subnormal `w` scaled up exactly.
-    fn align(&mut self, w: &DMatrix<T>) -> Vec<T> {
-        let n = self.n;
-        let mut shift = vec![0i64; n];
+    fn align(&mut self, w: &DMatrix<T>, rows: &mut Vec<T>) {
+        let (n, k) = (self.n, w.nrows());
+        let mut shift = std::mem::take(&mut self.shifts);
+        rows.clear();
+        rows.resize(k * n, T::zero());
         for (j, col) in w.column_iter().enumerate() {
             let m = col.iter().fold(T::zero(), |m, x| if x.abs() > m { x.abs() } else { m });
             let ew = (m != T::zero()).then(|| exp_of(m));
             let target = self.exp[j].max(ew);
-            if let (Some(e), Some(t)) = (self.exp[j], target) {
-                shift[j] = e - t;
-            }
+            shift[j] = match (self.exp[j], target) {
+                (Some(e), Some(t)) => e - t,
+                _ => 0,
+            };
             self.exp[j] = target;
+            // w̃ = w·2^-e, row-major.
+            if let Some(t) = target {
+                match i32::try_from(-t).ok().and_then(pow2::<T>) {
+                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = col[r] * f),
+                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(col[r], -t)),
+                }
+            }
         }
-        shift_columns(&mut self.data, n, &shift);
-        // w̃ = w·2^-e, row-major.
-        let mut rows = Vec::with_capacity(w.len());
-        for r in 0..w.nrows() {
-            rows.extend((0..n).map(|j| w[(r, j)]));
-        }
-        let down: Vec<i64> = self.exp.iter().map(|e| e.map_or(0, |e| -e)).collect();
-        shift_columns(&mut rows, n, &down);
-        rows
+        self.shift_columns(&shift);
+        self.shifts = shift;
     }
 
     /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
     fn append_rows(&mut self, w: &DMatrix<T>) {
         let n = self.n;
-        let scaled = self.align(w);
-        for v in scaled.chunks(n) {
-            let mut v = v.to_vec();
+        let mut scaled = Vec::with_capacity(w.len());
+        self.align(w, &mut scaled);
+        let mut v = std::mem::take(&mut self.scratch);
+        for w in scaled.chunks(n) {
+            v.copy_from_slice(w);
             for j in 0..self.rows.min(n) {
                 let x = v[j];
                 if x == T::zero() {
@@ -190,14 +324,16 @@ impl<T: Scalar> Factor<T> {
                 }
                 let row = &mut self.data[j * n..(j + 1) * n];
                 let d = row[j];
-                let rho = d.hypot(x);
+                // Entries are at most a few units (normalised): the plain formula
+                // cannot overflow, and hypot (slow) is needed only against underflow.
+                let rho = if d.abs().max(x.abs()) > T::cast(SQUARE_SAFE) { (d * d + x * x).sqrt() } else { d.hypot(x) };
                 let (c, s) = (d / rho, x / rho);
                 row[j] = rho;
                 v[j] = T::zero();
-                for k in j + 1..n {
-                    let (f, g) = (row[k], v[k]);
-                    row[k] = c * f + s * g;
-                    v[k] = c * g - s * f;
+                for (f, g) in row[j + 1..].iter_mut().zip(&mut v[j + 1..]) {
+                    let (x, y) = (*f, *g);
+                    *f = c * x + s * y;
+                    *g = c * y - s * x;
                 }
             }
             if self.rows < n {
@@ -205,6 +341,7 @@ impl<T: Scalar> Factor<T> {
                 self.rows += 1;
             }
         }
+        self.scratch = v;
         self.normalize();
     }
 
@@ -218,7 +355,7 @@ impl<T: Scalar> Factor<T> {
         for j in 0..rows {
             data.extend(r.row(j).iter().copied());
         }
-        let mut f = Self { n, rows, data, exp };
+        let mut f = Self { n, rows, data, exp, upper: true, ..Self::scratch_for(n) };
         f.normalize();
         f
     }
@@ -227,71 +364,108 @@ impl<T: Scalar> Factor<T> {
         DMatrix::from_row_slice(self.rows, self.n, &self.data)
     }
 
-    /// `F ← F·diag(a)`: the exponent of each `a_j` moves into the column's
-    /// exponent and `F̃` is multiplied by its mantissa. Keeps `F` upper-trapezoidal.
-    fn scale_columns(&mut self, a: &[T]) {
-        let mut mantissa = vec![T::zero(); self.n];
-        for (j, &aj) in a.iter().enumerate() {
-            match self.exp[j] {
-                Some(e) if aj != T::zero() => {
-                    let k = exp_of(aj);
-                    mantissa[j] = mul_pow2(aj, -k);
-                    self.exp[j] = Some(e + k);
-                }
-                _ => self.exp[j] = None,
-            }
+    /// `F ← F·diag(a)` for `a` split by [`Diagonal::split`]: the exponent of each
+    /// `a_j` moves into the column's exponent and `F̃` is multiplied by its
+    /// mantissa (0 for `a_j = 0`). Keeps `F` upper-trapezoidal.
+    fn scale_columns(&mut self, a: &Diagonal<T>) {
+        for (e, ea) in self.exp.iter_mut().zip(&a.exp) {
+            *e = match (*e, *ea) {
+                (Some(e), Some(k)) => Some(e + k),
+                _ => None,
+            };
         }
-        for row in self.data.chunks_mut(self.n) {
-            for (x, &m) in row.iter_mut().zip(&mantissa) {
+        let n = self.n;
+        for r in 0..self.rows {
+            let s = self.start(r);
+            for (x, &m) in self.data[r * n + s..(r + 1) * n].iter_mut().zip(&a.mantissa[s..]) {
                 *x *= m;
             }
         }
     }
 
-    /// `F·M` for `M = A_t` (or `A_tᵀ` when `transpose`) as a (not triangular)
-    /// factor: `F̃·M̃` with `M̃_jk = M_jk·2^(e_j - e'_k)` and
-    /// `e'_k = max_j (e_j + exp(M_jk))`, so that every term is below 1.
-    fn times_dense(&self, m: &DMatrix<T>, transpose: bool) -> Self {
+    /// `[F·M ; w] = [F̃·M̃ ; w̃]·diag(2^e')` for `M = A_t` (or `A_tᵀ` when
+    /// `transpose`; `m_exp` are the exponents of `A_t`'s entries) and optional rows
+    /// `w`: `e'_k = max(max_j (e_j + exp(M_jk)), exp(w_k))`,
+    /// `M̃_jk = M_jk·2^(e_j - e'_k)` and `w̃ = w·2^-e'`, so that every term of
+    /// `F̃·M̃` and every entry of `w̃` is below 1 in magnitude.
+    fn times_dense(
+        &self,
+        m: &DMatrix<T>,
+        m_exp: &Exponents,
+        transpose: bool,
+        w: Option<&DMatrix<T>>,
+    ) -> (DMatrix<T>, Vec<Option<i64>>) {
         let n = self.n;
-        let at = |j: usize, k: usize| if transpose { m[(k, j)] } else { m[(j, k)] };
+        // Column-major positions of M_jk.
+        let at = |j: usize, k: usize| if transpose { j * n + k } else { k * n + j };
+        let ev: Vec<i64> = self.exp.iter().map(|e| e.unwrap_or(DEAD)).collect();
         let mut exp = vec![None; n];
         for (k, ek) in exp.iter_mut().enumerate() {
-            for j in 0..n {
-                if let (Some(e), x) = (self.exp[j], at(j, k)) {
-                    if x != T::zero() {
-                        *ek = (*ek).max(Some(e + exp_of(x)));
-                    }
+            let best = (0..n).map(|j| ev[j] + m_exp.entries[at(j, k)]).max().unwrap_or(DEAD);
+            *ek = (best > LIVE).then_some(best);
+            if let Some(w) = w {
+                let wm = w.column(k).iter().fold(T::zero(), |m, x| if x.abs() > m { x.abs() } else { m });
+                if wm != T::zero() {
+                    *ek = (*ek).max(Some(exp_of(wm)));
                 }
             }
         }
-        let scaled = DMatrix::from_fn(n, n, |j, k| match (self.exp[j], exp[k]) {
-            (Some(e), Some(c)) => mul_pow2(at(j, k), e - c),
-            _ => T::zero(),
-        });
-        let p = self.to_matrix() * scaled;
-        let mut data = Vec::with_capacity(p.len());
-        for r in 0..p.nrows() {
-            data.extend(p.row(r).iter().copied());
+        // M̃_jk = M_jk·2^(e_j - e'_k). Usually as (M_jk·2^(e_j - E))·2^(E - e'_k) with
+        // E = max_j e_j: the first product is exact when it stays normal, the
+        // second rounds once, as a single scaling would.
+        let live = || self.exp.iter().flatten().copied();
+        let (top, low) = (live().max().unwrap_or(0), live().min().unwrap_or(0));
+        let (lo_normal, _) = crate::scalar::normal_exponents::<T>();
+        let row: Option<Vec<T>> = (m_exp.min - 1 + low - top > i64::from(lo_normal) + 1)
+            .then(|| {
+                ev.iter().map(|&e| if e == DEAD { T::zero() } else { pow2_i64(e - top).unwrap_or(T::zero()) }).collect()
+            })
+            .filter(|r: &Vec<T>| r.iter().zip(&ev).all(|(&f, &e)| e == DEAD || f != T::zero()));
+        let mut scaled = DMatrix::zeros(n, n);
+        for (k, ek) in exp.iter().enumerate() {
+            let Some(c) = *ek else { continue };
+            let col = pow2_i64::<T>(top - c);
+            for j in 0..n {
+                let x = m.as_slice()[at(j, k)];
+                scaled[(j, k)] = match (&row, col, self.exp[j]) {
+                    (_, _, None) => T::zero(),
+                    (Some(r), Some(f), _) => x * r[j] * f,
+                    (_, _, Some(e)) => mul_pow2(x, e - c),
+                };
+            }
         }
-        Self { n, rows: p.nrows(), data, exp }
+        let extra = w.map_or(0, |w| w.nrows());
+        let mut s = DMatrix::zeros(self.rows + extra, n);
+        s.rows_mut(0, self.rows).gemm(T::one(), &self.to_matrix(), &scaled, T::zero());
+        if let Some(w) = w {
+            for (k, ek) in exp.iter().enumerate() {
+                for r in 0..extra {
+                    s[(self.rows + r, k)] = ek.map_or(T::zero(), |e| mul_pow2(w[(r, k)], -e));
+                }
+            }
+        }
+        (s, exp)
     }
 
-    /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`).
-    fn advance(mut self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>) -> Self {
+    /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`); `m_exp`, the
+    /// exponents of a dense `A_t`'s entries when already known.
+    fn advance(mut self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>, prep: &mut Prepared<T>) -> Self {
         match a {
             Transition::Diagonal(d) => {
-                self.scale_columns(d.at(t).as_slice());
+                if !prep.constant {
+                    prep.diagonal.split(d.at(t).as_slice());
+                }
+                self.scale_columns(&prep.diagonal);
                 self.append_rows(w);
                 self
             }
             Transition::Dense(m) => {
-                let mut fm = self.times_dense(m.at(t), transpose);
-                let rows = fm.align(w);
-                let k = w.nrows();
-                let mut s = DMatrix::zeros(fm.rows + k, self.n);
-                s.rows_mut(0, fm.rows).copy_from(&fm.to_matrix());
-                s.rows_mut(fm.rows, k).copy_from(&DMatrix::from_row_slice(k, self.n, &rows));
-                Self::from_stack(s, fm.exp)
+                let m = m.at(t);
+                if !prep.constant {
+                    prep.dense = entry_exponents(m);
+                }
+                let (s, exp) = self.times_dense(m, &prep.dense, transpose, Some(w));
+                Self::from_stack(s, exp)
             }
         }
     }
@@ -318,14 +492,19 @@ impl<T: Scalar> Factor<T> {
 impl<T: Scalar> Factor<T> {
     /// Any `rows × n` matrix as a (not necessarily triangular) scaled factor.
     fn from_matrix(m: &DMatrix<T>) -> Self {
+        let mut f = Self::from_matrix_scaled(m, vec![Some(0); m.ncols()]);
+        f.normalize();
+        f
+    }
+
+    /// `m·diag(2^exp)` as a (not triangular, not yet normalised) factor.
+    fn from_matrix_scaled(m: &DMatrix<T>, exp: Vec<Option<i64>>) -> Self {
         let (rows, n) = m.shape();
         let mut data = Vec::with_capacity(rows * n);
         for r in 0..rows {
             data.extend(m.row(r).iter().copied());
         }
-        let mut f = Self { n, rows, data, exp: vec![Some(0); n] };
-        f.normalize();
-        f
+        Self { n, rows, data, exp, upper: false, ..Self::scratch_for(n) }
     }
 }
 
@@ -344,17 +523,21 @@ pub(crate) fn markov_parameters<T: Scalar>(
     len: usize,
 ) -> Vec<DMatrix<T>> {
     // xᵀ (m × N) with one exponent per state; A·x is xᵀ·Aᵀ.
+    let prep = Prepared::new(a);
     let mut xt = Factor::from_matrix(&b.transpose());
     let cf = Factor::from_matrix(c);
     let mut out = Vec::with_capacity(len);
     for j in 0..len {
         if j > 0 {
             xt = match a {
-                Transition::Diagonal(d) => {
-                    xt.scale_columns(d.at(0).as_slice());
+                Transition::Diagonal(_) => {
+                    xt.scale_columns(&prep.diagonal);
                     xt
                 }
-                Transition::Dense(m) => xt.times_dense(m.at(0), true),
+                Transition::Dense(m) => {
+                    let (p, exp) = xt.times_dense(m.at(0), &prep.dense, true, None);
+                    Factor::from_matrix_scaled(&p, exp)
+                }
             };
             xt.normalize();
         }
@@ -433,6 +616,7 @@ where
             .collect();
     }
     let a = real.transition();
+    let mut prep = Prepared::new(a);
 
     // Backward sweep: observability factors at the requested indices.
     let mut fo: Vec<Option<Factor<T>>> = vec![None; indices.len()];
@@ -441,7 +625,7 @@ where
     f.append_rows(real.c(len - 1));
     for i in (first..len).rev() {
         if i < len - 1 {
-            f = f.advance(a, i, false, real.c(i));
+            f = f.advance(a, i, false, real.c(i), &mut prep);
         }
         if slot > 0 && indices[slot - 1] == i {
             slot -= 1;
@@ -456,7 +640,7 @@ where
     let mut next = 0;
     for i in 1..len {
         if i > 1 {
-            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose());
+            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose(), &mut prep);
         }
         if next < indices.len() && indices[next] == i {
             let (core, e) = fo[next].take().expect("filled by the backward sweep").core(&g);
@@ -715,7 +899,7 @@ mod tests {
                         let mut f = Factor::empty(n);
                         f.append_rows(&w[0].map(|x| ldexp(x, shift)));
                         for (t, wt) in w.iter().enumerate().skip(1) {
-                            f = f.advance(&tr, t, transpose, &wt.map(|x| ldexp(x, shift)));
+                            f = f.advance(&tr, t, transpose, &wt.map(|x| ldexp(x, shift)), &mut Prepared::new(&tr));
                             assert_normalized(&f);
                         }
                         // Compare with the naive factor through FᵀF (R is unique up to row signs).
