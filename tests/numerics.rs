@@ -218,6 +218,22 @@ fn an_overflowing_operator_is_a_clear_error_on_both_paths() {
     }
 }
 
+// The standard form's C_t = C̄_t·Ā_t can overflow where T does not (f32:
+// c̄ = 1e38, ā = 10, b̄ = 1e-38, so T[t,s] = 10^(t-s) ≤ 1e31 for L = 32). The
+// structured path then says so instead of computing with ∞.
+#[test]
+fn an_overflowing_standard_form_is_reported() {
+    let op = LtiStateSpace::diagonal(&[10f32], &[1e-38], &[1e38], Dims { channels: 1, len: 32, width: 1 }).unwrap();
+    assert!(ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(Method::Dense)).is_ok());
+    let err = ess::entropy(&op).unwrap_err();
+    assert!(
+        matches!(err, EssError::NonFinite { .. })
+            && err.to_string().contains("C_t = C̄_t·A_t")
+            && err.to_string().contains("channel 0"),
+        "{err}"
+    );
+}
+
 // Results do not depend on the number of threads, bit for bit.
 #[test]
 fn structured_results_are_independent_of_the_thread_count() {
