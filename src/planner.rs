@@ -125,8 +125,9 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
     let budget = opts.memory_budget();
     let scalar = std::mem::size_of::<O::Scalar>() as u64;
     let bytes = match method {
-        ComputedBy::Dense => crate::operator::dense_bytes(op)
-            .saturating_add(largest_block(&indices, len, b).saturating_mul(scalar)),
+        ComputedBy::Dense => {
+            crate::operator::dense_bytes(op).saturating_add(largest_block(&indices, len, b).saturating_mul(scalar))
+        }
         ComputedBy::Structured => structured_channel_bytes(info, len, b, indices.len(), scalar),
     };
     if bytes > budget {
@@ -219,7 +220,13 @@ impl Tracker<'_> {
 
 /// Runs `plan` on the given channels: the spectrum of every requested `H_i`,
 /// reduced by `reduce`, as `[channel][index position]`.
-pub(crate) fn execute<O, R, F>(op: &O, plan: &Plan, opts: &EssOptions, channels: &[usize], reduce: F) -> Result<Vec<Vec<R>>>
+pub(crate) fn execute<O, R, F>(
+    op: &O,
+    plan: &Plan,
+    opts: &EssOptions,
+    channels: &[usize],
+    reduce: F,
+) -> Result<Vec<Vec<R>>>
 where
     O: LinearOperator + ?Sized,
     R: Send,

@@ -45,9 +45,8 @@ where
     let mut profiles = Vec::with_capacity(inputs.len());
     let mut shape = None;
     for (k, u) in inputs.iter().enumerate() {
-        let op = featurizer
-            .featurize(u.as_ref())
-            .map_err(|e| EssError::Featurizer { input: k, source: Box::new(e) })?;
+        let op =
+            featurizer.featurize(u.as_ref()).map_err(|e| EssError::Featurizer { input: k, source: Box::new(e) })?;
         let s = (op.seq_len(), op.channels());
         match shape {
             None => shape = Some(s),

@@ -267,7 +267,12 @@ impl<T: Scalar> LinearOperator for LtiStateSpace<T> {
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let ch = &self.channels[channel];
-        Realization::from_post_update(self.len, ch.a.clone(), Steps::Constant(ch.b.clone()), Steps::Constant(ch.c.clone()))
+        Realization::from_post_update(
+            self.len,
+            ch.a.clone(),
+            Steps::Constant(ch.b.clone()),
+            Steps::Constant(ch.c.clone()),
+        )
     }
     /// The recurrence `x_t = A x_{t-1} + B u_t`, `y_t = C x_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
@@ -479,7 +484,12 @@ impl<T: Scalar> LinearOperator for MambaChannels<T> {
         let at = (0..len).map(|t| DVector::from_iterator(n, self.decay(channel, t))).collect();
         let bt = (0..len).map(|t| DMatrix::from_row_slice(n, 1, self.b.row(0, t)) * d(t)).collect();
         let ct = (0..len).map(|t| DMatrix::from_row_slice(1, n, self.c.row(0, t))).collect();
-        Realization::from_post_update(len, Transition::Diagonal(Steps::Varying(at)), Steps::Varying(bt), Steps::Varying(ct))
+        Realization::from_post_update(
+            len,
+            Transition::Diagonal(Steps::Varying(at)),
+            Steps::Varying(bt),
+            Steps::Varying(ct),
+        )
     }
     /// The selective scan `h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t u_t`, `y_t = C_t·h_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
@@ -558,7 +568,12 @@ impl<T: Scalar> LinearOperator for Ssd<T> {
         let at = (0..len).map(|t| DVector::from_element(n, self.a.at(h, t))).collect();
         let bt = (0..len).map(|t| DMatrix::from_row_slice(n, 1, self.b.row(h, t))).collect();
         let ct = (0..len).map(|t| DMatrix::from_row_slice(1, n, self.c.row(h, t))).collect();
-        Realization::from_post_update(len, Transition::Diagonal(Steps::Varying(at)), Steps::Varying(bt), Steps::Varying(ct))
+        Realization::from_post_update(
+            len,
+            Transition::Diagonal(Steps::Varying(at)),
+            Steps::Varying(bt),
+            Steps::Varying(ct),
+        )
     }
     /// The scan `x_t = a_t x_{t-1} + B_t u_t`, `y_t = C_t·x_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
