@@ -276,8 +276,10 @@ where
             for group in channels.chunks(fit) {
                 out.extend(crate::parallel::try_map(group, |&c| {
                     tracker.check()?;
-                    let real =
-                        op.realization(c)?.ok_or_else(|| EssError::NoRealization { family: op.family().into() })?;
+                    let real = op
+                        .realization(c)
+                        .map_err(|e| e.in_channel(c))?
+                        .ok_or_else(|| EssError::NoRealization { family: op.family().into() })?;
                     let values = spectrum::gramian::sweep(&real, &plan.indices, backend, &reduce)
                         .map_err(|e| e.in_channel(c))?;
                     tracker.advance(c, plan.indices.len())?;
