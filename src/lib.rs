@@ -73,10 +73,13 @@ pub mod operator;
 mod parallel;
 pub mod planner;
 pub mod realization;
+pub mod reduction;
 pub mod scalar;
 pub mod spectrum;
 #[doc = include_str!("../docs/theory.md")]
 pub mod theory {}
+#[doc = include_str!("../docs/distillation.md")]
+pub mod distillation {}
 mod validate;
 
 pub use error::{EssError, Result};
@@ -86,6 +89,7 @@ pub use error::{EssError, Result};
 pub use nalgebra;
 pub use operator::*;
 pub use realization::Realization;
+pub use reduction::{reduce, ReduceOptions, Reduction};
 pub use scalar::Scalar;
 
 /// The traits and types most programs need: `use effective_state_size::prelude::*;`.
