@@ -55,7 +55,8 @@ pub(crate) fn truncate(t: &DMatrix<f64>, p: usize, m: usize, r: usize, keep_rel:
     };
     let mut acc = Accumulator::default();
     let mut parts = Parts::with_capacity(len);
-    let mut prev = Cut { c: DMatrix::zeros(p, 0), v: DMatrix::zeros(0, 0), sqrt: Vec::new(), sigma: Vec::new(), kept: 0 };
+    let mut prev =
+        Cut { c: DMatrix::zeros(p, 0), v: DMatrix::zeros(0, 0), sqrt: Vec::new(), sigma: Vec::new(), kept: 0 };
     // Cuts 1..L in windows decomposed in parallel, then the empty cut L.
     let window = 2 * crate::parallel::threads().max(1);
     let mut first = 1;
@@ -64,7 +65,13 @@ pub(crate) fn truncate(t: &DMatrix<f64>, p: usize, m: usize, r: usize, keep_rel:
         let indices: Vec<usize> = (first..upper).collect();
         let mut cuts = crate::parallel::try_map(&indices, decompose)?;
         if upper == len {
-            let end = Cut { c: DMatrix::zeros(p, 0), v: DMatrix::zeros(m * len, 0), sqrt: Vec::new(), sigma: Vec::new(), kept: 0 };
+            let end = Cut {
+                c: DMatrix::zeros(p, 0),
+                v: DMatrix::zeros(m * len, 0),
+                sqrt: Vec::new(),
+                sigma: Vec::new(),
+                kept: 0,
+            };
             cuts.push(end);
         }
         for next in cuts {

@@ -85,7 +85,12 @@ pub struct ReduceOptions {
 impl ReduceOptions {
     /// Keep at most `r` states at every cut (`r ≥ 1`).
     pub fn order(r: usize) -> Self {
-        Self { target: Target::Order(r), method: Method::Auto, measure_error: false, memory_budget: DEFAULT_MEMORY_BUDGET }
+        Self {
+            target: Target::Order(r),
+            method: Method::Auto,
+            measure_error: false,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+        }
     }
     /// Keep every singular value above `tol` (the order is the largest
     /// tolerance-ESS over the cuts).
@@ -358,7 +363,10 @@ fn check_budget<O: LinearOperator + ?Sized>(
         }
         _ => {
             let t = (p * len).saturating_mul(m * len).saturating_mul(8);
-            ("the Hankel-block realization (one channel's T in f64 and the blocks being decomposed)", t.saturating_mul(3))
+            (
+                "the Hankel-block realization (one channel's T in f64 and the blocks being decomposed)",
+                t.saturating_mul(3),
+            )
         }
     };
     if bytes > opts.memory_budget {
@@ -366,7 +374,9 @@ fn check_budget<O: LinearOperator + ?Sized>(
             what: what.into(),
             required: bytes,
             budget: opts.memory_budget,
-            hint: "raise the budget (`ReduceOptions::with_memory_budget`), shorten L, or reduce fewer channels at a time".into(),
+            hint:
+                "raise the budget (`ReduceOptions::with_memory_budget`), shorten L, or reduce fewer channels at a time"
+                    .into(),
         });
     }
     Ok(())
