@@ -29,8 +29,7 @@ pub(crate) fn svd(m: &DMatrix<f64>) -> Result<Svd> {
         return Ok(Svd { u: DMatrix::zeros(rows, 0), s: Vec::new(), v: DMatrix::zeros(cols, 0) });
     }
     crate::validate::check_matrix_finite("matrix to decompose", m)?;
-    let norm = m.norm();
-    if norm == 0.0 {
+    if m.amax() == 0.0 {
         return Ok(Svd { u: DMatrix::identity(rows, k), s: vec![0.0; k], v: DMatrix::identity(cols, k) });
     }
     // Exact power-of-two rescaling keeps entries near 1.
@@ -92,9 +91,12 @@ pub(crate) fn jacobi(m: &DMatrix<f64>) -> Result<Svd> {
         return Ok(Svd { u: t.v, s: t.s, v: t.u });
     }
     let (rows, n) = m.shape();
-    let mut g = m.clone();
+    // Exact power-of-two rescaling: squared norms neither underflow nor overflow.
+    let e = crate::scalar::exponent_of(m.amax());
+    let mut g = m.map(|x| crate::scalar::ldexp(x, -e));
     let mut v = DMatrix::<f64>::identity(n, n);
     let tol = f64::EPSILON * (rows as f64).sqrt();
+    let negligible = (f64::EPSILON * f64::EPSILON) * g.norm_squared();
     let max_sweeps = 60;
     let mut converged = false;
     for _ in 0..max_sweeps {
@@ -108,7 +110,9 @@ pub(crate) fn jacobi(m: &DMatrix<f64>) -> Result<Svd> {
                     beta += y * y;
                     gamma += x * y;
                 }
-                if gamma == 0.0 || gamma.abs() <= tol * (alpha * beta).sqrt() {
+                // Columns at rounding level of the whole matrix are converged (they
+                // hold noise that no rotation makes orthogonal).
+                if gamma == 0.0 || gamma.abs() <= tol * alpha.sqrt() * beta.sqrt() || alpha.min(beta) <= negligible {
                     continue;
                 }
                 rotated = true;
@@ -143,6 +147,7 @@ pub(crate) fn jacobi(m: &DMatrix<f64>) -> Result<Svd> {
             u.column_mut(j).unscale_mut(sj);
         }
     }
+    let s = s.into_iter().map(|x| crate::scalar::ldexp(x, e)).collect();
     Ok(sorted(u, s, v))
 }
 
