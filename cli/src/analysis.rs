@@ -310,6 +310,20 @@ pub fn analyse<T: Scalar>(
     } else {
         DenseOperator::new(mats, req.block)?
     };
+    analyse_operator(file, &op, dtype, req)
+}
+
+/// Computes every requested measure of any operator with one library call (the
+/// structured path when it has a realization), driving the progress bar.
+///
+/// # Errors
+/// Everything the library refuses.
+pub fn analyse_operator<O: LinearOperator + ?Sized>(
+    file: &str,
+    op: &O,
+    dtype: &'static str,
+    req: &Request,
+) -> Result<Report, EssError> {
     let bar = Arc::new(ProgressBar::on_stderr());
     let opts = EssOptions::default().with_indices(req.indices.clone()).with_progress({
         let bar = Arc::clone(&bar);
@@ -318,11 +332,11 @@ pub fn analyse<T: Scalar>(
             ControlFlow::Continue(())
         }
     });
-    let profiles = ess::profiles(&op, &req.measures, &opts);
+    let profiles = ess::profiles(op, &req.measures, &opts);
     bar.finish();
     let profiles = profiles?;
     debug_assert_eq!(profiles.first().map(Profile::seq_len), Some(op.seq_len()));
-    Ok(Report::from_profiles(file, dtype, req.block, req.tss, &profiles))
+    Ok(Report::from_profiles(file, dtype, op.block_shape(), req.tss, &profiles))
 }
 
 #[cfg(test)]

@@ -141,6 +141,30 @@ pub enum InputError {
     /// A shape that is not `(L, L)` or `(C, pL, mL)`.
     #[error("unsupported shape {0:?}: expected (L, L), (C, L, L) or (C, pL, mL) with --block p,m")]
     Shape(Vec<usize>),
+    /// A tensor that a realization or a family needs is not in the file.
+    #[error("no tensor named {name:?}, which {what} needs (layout {layout}); the file holds: {}", names.join(", "))]
+    MissingTensor {
+        /// The tensor's name.
+        name: String,
+        /// What needs it: `a realization file`, `--family mamba`, …
+        what: String,
+        /// Its expected layout, e.g. `(L, D)`.
+        layout: String,
+        /// The tensors in the file, sorted.
+        names: Vec<String>,
+    },
+    /// A tensor of a realization or a family with the wrong shape.
+    #[error("tensor {name:?} has shape {shape:?}; {what} expects {layout}")]
+    TensorShape {
+        /// The tensor's name.
+        name: String,
+        /// What reads it.
+        what: String,
+        /// The expected layout.
+        layout: String,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
     /// A `.safetensors` file without tensors.
     #[error("the file holds no tensor")]
     NoTensor,

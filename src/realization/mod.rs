@@ -24,8 +24,10 @@
 //! FIR kernel, the `n × n` key-value state for linear attention) bounds every
 //! `rank(H_i)` by `N`.
 
+mod batch;
 mod steps;
 
+pub use batch::RealizationBatch;
 pub use steps::{Steps, Transition};
 
 use crate::error::{EssError, Result};
