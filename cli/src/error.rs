@@ -142,29 +142,11 @@ pub enum InputError {
     #[error("unsupported shape {0:?}: expected (L, L), (C, L, L) or (C, pL, mL) with --block p,m")]
     Shape(Vec<usize>),
     /// A tensor that a realization or a family needs is not in the file.
-    #[error("no tensor named {name:?}, which {what} needs (layout {layout}); the file holds: {}", names.join(", "))]
-    MissingTensor {
-        /// The tensor's name.
-        name: String,
-        /// What needs it: `a realization file`, `--family mamba`, …
-        what: String,
-        /// Its expected layout, e.g. `(L, D)`.
-        layout: String,
-        /// The tensors in the file, sorted.
-        names: Vec<String>,
-    },
+    #[error("no tensor named {:?}, which {} needs (layout {}); the file holds: {}", .0.name, .0.what, .0.layout, .0.names.join(", "))]
+    MissingTensor(Box<TensorProblem>),
     /// A tensor of a realization or a family with the wrong shape.
-    #[error("tensor {name:?} has shape {shape:?}; {what} expects {layout}")]
-    TensorShape {
-        /// The tensor's name.
-        name: String,
-        /// What reads it.
-        what: String,
-        /// The expected layout.
-        layout: String,
-        /// Its shape.
-        shape: Vec<usize>,
-    },
+    #[error("tensor {:?} has shape {:?}; {} expects {}", .0.name, .0.shape, .0.what, .0.layout)]
+    TensorShape(Box<TensorProblem>),
     /// A `.safetensors` file without tensors.
     #[error("the file holds no tensor")]
     NoTensor,
@@ -182,4 +164,19 @@ pub enum InputError {
         /// The tensors in the file, sorted.
         names: Vec<String>,
     },
+}
+
+/// A missing or misshapen tensor of a realization or family file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorProblem {
+    /// The tensor's name.
+    pub name: String,
+    /// What reads it: `a realization file`, `--family mamba`, …
+    pub what: String,
+    /// Its expected layout, e.g. `(L, D)`.
+    pub layout: String,
+    /// Its shape (empty when missing).
+    pub shape: Vec<usize>,
+    /// The tensors in the file, sorted.
+    pub names: Vec<String>,
 }

@@ -21,7 +21,7 @@
 //! Families use the post-update convention of the library (`y_t` reads the state
 //! after the update, Mamba's convention); realization files the standard form.
 
-use crate::error::{CliError, InputError};
+use crate::error::{CliError, InputError, TensorProblem};
 use crate::input::{self, Tensor};
 use clap::ValueEnum;
 use effective_state_size::nalgebra::DMatrix;
@@ -77,12 +77,13 @@ impl Tensors<'_> {
     fn get(&self, name: &str, layout: &str) -> Result<(Vec<f64>, Vec<usize>), CliError> {
         match self.find(name) {
             Some(t) => Ok((t.to_f64(), t.shape.clone())),
-            None => Err(self.err(InputError::MissingTensor {
+            None => Err(self.err(InputError::MissingTensor(Box::new(TensorProblem {
                 name: name.into(),
                 what: self.what.clone(),
                 layout: layout.into(),
+                shape: Vec::new(),
                 names: self.names(),
-            })),
+            })))),
         }
     }
     /// `name` with exactly `rank` axes.
@@ -94,12 +95,13 @@ impl Tensors<'_> {
         Ok((v, shape))
     }
     fn shape_err(&self, name: &str, layout: &str, shape: &[usize]) -> CliError {
-        self.err(InputError::TensorShape {
+        self.err(InputError::TensorShape(Box::new(TensorProblem {
             name: name.into(),
             what: self.what.clone(),
             layout: layout.into(),
             shape: shape.to_vec(),
-        })
+            names: Vec::new(),
+        })))
     }
     fn dtype(&self) -> &'static str {
         if self.tensors.iter().any(|(_, t)| t.dtype == "f64") {

@@ -55,7 +55,10 @@ fn causal(channels: usize, len: usize, seed: u64) -> Vec<f64> {
     out
 }
 
-fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f64>)], f32: bool) {
+/// A tensor to write: name, shape, values.
+type Named = (&'static str, Vec<usize>, Vec<f64>);
+
+fn write_safetensors(path: &Path, tensors: &[Named], f32: bool) {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|(_, _, v)| {
@@ -239,7 +242,7 @@ fn every_family_reads_from_its_documented_tensors() {
     let (l, h, dd, n) = (12, 2, 3, 4);
     let qk = |s| values(l * h * dd, s);
     let gate = |s: u64| values(l * h * dd, s).iter().map(|x| 0.5 + x * 0.9).collect::<Vec<f64>>();
-    let cases: Vec<(&str, Vec<(&str, Vec<usize>, Vec<f64>)>, Vec<&str>)> = vec![
+    let cases: Vec<(&str, Vec<Named>, Vec<&str>)> = vec![
         (
             "ssd",
             vec![
