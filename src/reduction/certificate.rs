@@ -96,30 +96,30 @@ pub(crate) fn spectral_norm(e: &nalgebra::DMatrix<f64>) -> crate::error::Result<
         let s = crate::spectrum::singular_values(&crate::spectrum::NalgebraSvd::default(), e.clone())?;
         return Ok(s.first().copied().unwrap_or(0.0));
     }
-    Ok(power_iteration(e.ncols(), |x| e * x, |y| e.tr_mul(y)))
+    power_iteration(e.ncols(), |x| Ok(e * x), |y| Ok(e.tr_mul(y)))
 }
 
 /// The largest singular value of an operator given by `apply` and `apply_t`
 /// (its transpose), by power iteration on `EᵀE` from a fixed start.
 pub(crate) fn power_iteration(
     cols: usize,
-    apply: impl Fn(&nalgebra::DVector<f64>) -> nalgebra::DVector<f64>,
-    apply_t: impl Fn(&nalgebra::DVector<f64>) -> nalgebra::DVector<f64>,
-) -> f64 {
+    apply: impl Fn(&nalgebra::DVector<f64>) -> crate::error::Result<nalgebra::DVector<f64>>,
+    apply_t: impl Fn(&nalgebra::DVector<f64>) -> crate::error::Result<nalgebra::DVector<f64>>,
+) -> crate::error::Result<f64> {
     let mut x = nalgebra::DVector::from_fn(cols, |j, _| 1.0 + ((j as f64) * 0.618_033_988_7).fract());
     let n = x.norm();
     if n == 0.0 {
-        return 0.0;
+        return Ok(0.0);
     }
     x /= n;
     let mut sigma = 0.0;
     for _ in 0..2000 {
-        let y = apply(&x);
+        let y = apply(&x)?;
         let s = y.norm();
-        let z = apply_t(&y);
+        let z = apply_t(&y)?;
         let zn = z.norm();
         if zn == 0.0 || !zn.is_finite() {
-            return s;
+            return Ok(s);
         }
         x = z / zn;
         let done = (s - sigma).abs() <= 1e-10 * s;
@@ -128,5 +128,36 @@ pub(crate) fn power_iteration(
             break;
         }
     }
-    sigma
+    Ok(sigma)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realization::{Realization, Steps, Transition};
+    use nalgebra::{DMatrix, DVector};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn power_iteration_matches_the_svd_and_the_adjoint_recurrence_is_the_transpose() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let (len, n) = (40, 3);
+        let mat = |r: usize, c: usize, rng: &mut StdRng| DMatrix::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0));
+        let a = (0..len).map(|_| mat(n, n, &mut rng) * 0.6).collect();
+        let b = (0..len).map(|_| mat(n, 2, &mut rng)).collect();
+        let c = (0..len).map(|_| mat(2, n, &mut rng)).collect();
+        let d = (0..len).map(|_| mat(2, 2, &mut rng)).collect();
+        let r = Realization::new(len, Transition::Dense(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c))
+            .unwrap()
+            .with_feedthrough(Steps::Varying(d))
+            .unwrap();
+        let t = r.dense();
+        let y: Vec<f64> = (0..2 * len).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let z = DVector::from_vec(r.apply_transpose(&y));
+        assert!((z - t.tr_mul(&DVector::from_vec(y))).amax() <= 1e-10 * t.amax());
+        let exact = t.clone().singular_values().max();
+        let est = power_iteration(t.ncols(), |x| Ok(&t * x), |y| Ok(t.tr_mul(y))).unwrap();
+        assert!((est - exact).abs() <= 1e-6 * exact, "{est} vs {exact}");
+    }
 }

@@ -400,7 +400,7 @@ fn measured_error<O: LinearOperator + ?Sized>(
     if t.nrows().max(t.ncols()) <= 1024 {
         return Ok(Some(certificate::spectral_norm(&(t - r.dense()))?));
     }
-    let apply = |x: &DVector<f64>| &t * x - DVector::from_vec(r.apply(x.as_slice()).expect("validated length"));
-    let apply_t = |y: &DVector<f64>| t.tr_mul(y) - DVector::from_vec(r.apply_transpose(y.as_slice()));
-    Ok(Some(certificate::power_iteration(t.ncols(), apply, apply_t)))
+    let apply = |x: &DVector<f64>| Ok(&t * x - DVector::from_vec(r.apply(x.as_slice())?));
+    let apply_t = |y: &DVector<f64>| Ok(t.tr_mul(y) - DVector::from_vec(r.apply_transpose(y.as_slice())));
+    certificate::power_iteration(t.ncols(), apply, apply_t).map(Some)
 }
