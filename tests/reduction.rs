@@ -360,3 +360,22 @@ fn bad_requests_are_one_line_errors_naming_the_fix() {
     let e = reduce(&op, &ReduceOptions::order(1).with_memory_budget(10)).unwrap_err();
     assert!(matches!(e, EssError::MemoryBudget { .. }), "{e}");
 }
+
+#[test]
+fn channels_of_different_orders_are_padded_without_changing_their_operator() {
+    // Channel 0 has 4 strong states, channel 1 one strong and three negligible ones.
+    let a = [0.9, 0.7, 0.5, 0.3, 0.9, 0.7, 0.5, 0.3];
+    let b = [1.0; 8];
+    let c = [1.0, 1.0, 1.0, 1.0, 1.0, 1e-9, 1e-9, 1e-9];
+    let op = LtiStateSpace::diagonal(&a, &b, &c, Dims { channels: 2, len: 30, width: 4 }).unwrap();
+    let red = reduce(&op, &ReduceOptions::tolerance(Tolerance::Relative(1e-6)).with_measured_error(true)).unwrap();
+    let orders: Vec<usize> = red.channels().iter().map(|c| c.order).collect();
+    assert_eq!(orders, vec![4, 1]);
+    assert_eq!(red.state_size(), 4);
+    for ch in red.channels() {
+        assert_eq!(ch.realization.state_size(), 4);
+        assert!(ch.error.unwrap() <= ch.error_bound);
+    }
+    // The padded channel 1 is a 1-state model: ESS 1 everywhere.
+    assert_eq!(ess::tolerance(&red, Tolerance::Relative(1e-9)).unwrap().channel_max(1).unwrap(), 1.0);
+}
