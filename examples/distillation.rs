@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release --example distillation -- gla N L ORDERS…
 //! cargo run --release --example distillation -- conv L ORDERS…
-//! cargo run --release --example distillation -- attention L HEADS
+//! cargo run --release --example distillation -- attention L HEADS [Q_SCALE_PERCENT]
 //! ```
 
 use effective_state_size::ess::{self, Method, Tolerance};
@@ -68,7 +68,9 @@ fn main() {
         }
         Some("attention") => {
             let (len, heads, d) = (num(1).unwrap_or(512), num(2).unwrap_or(2), 64);
-            let q = normal(&mut r, heads * len * d, 1.0);
+            // Query scale in percent (100: q, k ~ N(0, 1); smaller: smoother heads).
+            let scale = num(3).unwrap_or(100) as f64 / 100.0;
+            let q = normal(&mut r, heads * len * d, scale);
             let k = normal(&mut r, heads * len * d, 1.0);
             let op = SoftmaxAttention::new(&q, &k, Dims { channels: heads, len, width: d }).unwrap();
             let tol = Tolerance::Relative(1e-3);
@@ -80,7 +82,11 @@ fn main() {
                 p.channel_maxes(),
                 start.elapsed().as_secs_f64()
             );
-            row(&op, ReduceOptions::tolerance(tol).with_measured_error(true), &format!("attention L={len} d={d}"));
+            row(
+                &op,
+                ReduceOptions::tolerance(tol).with_measured_error(true),
+                &format!("attention L={len} d={d} q×{scale}"),
+            );
         }
         _ => eprintln!("usage: distillation (gla N L ORDERS… | conv L ORDERS… | attention L HEADS)"),
     }

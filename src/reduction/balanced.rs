@@ -69,7 +69,8 @@ pub(crate) fn truncate(real: &Realization<f64>, r: usize, keep_rel: f64) -> Resu
         let fb = &cut.fo * DMatrix::from_fn(n, m, |j, c| shift(b[(j, c)], cut.fo_exp[j]));
         norm2 += fb.norm_squared();
         let d = svd(&cut.core)?;
-        let sigma: Vec<f64> = d.s.iter().map(|&s| ldexp(s, cut.core_exp as i32)).collect();
+        let e = cut.core_exp.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        let sigma: Vec<f64> = d.s.iter().map(|&s| ldexp(s, e)).collect();
         let s1 = d.s.first().copied().unwrap_or(0.0);
         let kept = d.s.iter().take(r).take_while(|&&s| s > keep_rel * s1 && s > 0.0).count();
         acc.add_cut(&sigma, kept, r);
