@@ -52,7 +52,10 @@
 //! * [`operator`]: [`LinearOperator`] (what a layer implements), [`OperatorExt`]
 //!   (the checked calls) and one type per family.
 //! * [`planner`]: method choice, memory estimate and budget, the sweeps.
-//! * [`realization`]: state realizations that the structured path uses.
+//! * [`realization`]: state realizations that the structured path uses;
+//!   [`RealizationBatch`](realization::RealizationBatch), one per channel.
+//! * [`reduction`]: distillation, [`reduce`] an operator to a small recurrence
+//!   with a certified error (theorem, proof and tables in [`distillation`]).
 //! * [`spectrum`]: singular values (backend trait, dense and Gramian paths).
 //! * [`ess`]: measures, profiles, aggregation, the planner.
 //! * [`Scalar`]: `f32` or `f64`; [`EssError`]: every failure, typed.
