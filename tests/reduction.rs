@@ -213,7 +213,7 @@ fn family() -> impl Strategy<Value = Family> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// bound ≥ measured ≥ Eckart–Young on every family, f64 and f32, orders from
     /// 1 to the operator's size, gates and decays near 1.
@@ -283,7 +283,7 @@ fn tolerance_picks_the_largest_tolerance_ess() {
     )
     .unwrap();
     for tol in [Tolerance::Relative(1e-2), Tolerance::Relative(1e-6), Tolerance::Absolute(1e-3)] {
-        let red = reduce(&op, &ReduceOptions::tolerance(tol).with_measured_error(true)).unwrap();
+        let red = ess::reduce(&op, &ess::ReduceOptions::tolerance(tol).with_measured_error(true)).unwrap();
         let expect = ess::tolerance(&op, tol).unwrap().channel_max(0).unwrap() as usize;
         let ch = &red.channels()[0];
         assert_eq!(ch.order, expect, "{tol:?}");

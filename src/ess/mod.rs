@@ -27,6 +27,8 @@ mod profile;
 mod verify;
 
 pub use crate::planner::{plan, Plan};
+/// Distillation, re-exported here next to the other entry points: see [`crate::reduction`].
+pub use crate::reduction::{reduce, ReduceOptions};
 pub use batch::{over_inputs, BatchProfile};
 pub use indices::Indices;
 pub use measure::{entropy_of, Measure, Tolerance};
