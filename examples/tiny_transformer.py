@@ -132,7 +132,8 @@ def main():
         print(f"exported batch: delimiters at {MARKS}, accuracy {acc:.4f}")
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     save_attentions(attentions, OUT)
-    print(f"wrote {os.path.normpath(OUT)}: {LAYERS} tensors of shape {tuple(attentions[0].shape)}")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    print(f"wrote {os.path.relpath(OUT, root)}: {LAYERS} tensors of shape {tuple(attentions[0].shape)}")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@
 //! least norm of the subdifferential of `σ_1`.
 //!
 //! # Singular vectors
-//! The vectors come from [`jacobi_svd`](crate::spectrum::jacobi_svd) (one-sided
+//! The vectors come from [`crate::spectrum::jacobi_svd`] (one-sided
 //! Jacobi in `f64`), never from nalgebra's SVD with vectors, which returns wrong
 //! values on some shapes; each decomposition is verified by its residual
 //! `‖H v_k − σ_k u_k‖ / σ_1` and refused above `1e-8`.
