@@ -71,7 +71,7 @@
 
 use super::{Indices, Tolerance};
 use crate::error::{EssError, Result};
-use crate::operator::{first_noncausal, BlockShape, LinearOperator, OperatorExt};
+use crate::operator::{check_causal, BlockShape, LinearOperator, OperatorExt};
 use crate::scalar::Scalar;
 use crate::spectrum::jacobi_svd;
 use nalgebra::DMatrix;
@@ -288,6 +288,17 @@ pub fn profile_gradient<T: Scalar>(
     indices: &Indices,
     measure: Smooth,
 ) -> Result<ProfileGradient<T>> {
+    gradient_of(t, block, indices, measure, 0)
+}
+
+/// [`profile_gradient`], with `channel` named in a causality error.
+fn gradient_of<T: Scalar>(
+    t: &DMatrix<T>,
+    block: BlockShape,
+    indices: &Indices,
+    measure: Smooth,
+    channel: usize,
+) -> Result<ProfileGradient<T>> {
     measure.validate()?;
     let (rows, cols) = t.shape();
     let (p, m) = (block.outputs, block.inputs);
@@ -299,16 +310,7 @@ pub fn profile_gradient<T: Scalar>(
         ));
     }
     crate::validate::check_matrix_finite("operator matrix T", t)?;
-    if let Some((row, col)) = first_noncausal(t, block) {
-        return Err(EssError::NotCausal {
-            channel: 0,
-            row,
-            col,
-            value: t[(row, col)].to_f64(),
-            step_out: row / p,
-            step_in: col / m,
-        });
-    }
+    check_causal(t, block, channel)?;
     let len = rows / p;
     let indices = indices.resolve(len)?;
     let blocks = crate::parallel::try_map(&indices, |&i| {
@@ -339,10 +341,5 @@ pub fn operator_gradient<O: LinearOperator + ?Sized>(
     measure: Smooth,
 ) -> Result<ProfileGradient<O::Scalar>> {
     let t = op.dense_matrix(channel)?;
-    profile_gradient(&t, op.block_shape(), indices, measure).map_err(|e| match e {
-        EssError::NotCausal { row, col, value, step_out, step_in, .. } => {
-            EssError::NotCausal { channel, row, col, value, step_out, step_in }
-        }
-        e => e.in_channel(channel),
-    })
+    gradient_of(&t, op.block_shape(), indices, measure, channel).map_err(|e| e.in_channel(channel))
 }

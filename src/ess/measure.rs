@@ -75,7 +75,9 @@ impl Tolerance {
         let Some(first) = s.first() else { return 0 };
         let s1 = first.to_f64();
         let threshold = match *self {
-            Tolerance::Absolute(tau) => tau * 2f64.powi(-exponent),
+            // τ·2^-e exactly (2f64.powi(-e) is 0 or ∞ beyond ±1023 and not exact
+            // below -1022); 0 or ∞ here mean every σ_k is above or below τ.
+            Tolerance::Absolute(tau) => crate::scalar::ldexp(tau, exponent.saturating_neg()),
             Tolerance::Relative(tau) => tau * s1,
             Tolerance::NumericalRank => s1 * rows.max(cols) as f64 * T::EPSILON.to_f64(),
         };
@@ -140,5 +142,139 @@ impl Measure {
                 t.count_scaled(spectrum.scaled(), spectrum.exponent(), spectrum.block_shape()) as f64
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::ldexp;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Descending scaled values `s_1 ∈ [0.5, 2)`, `s_k = s_1·10^-u_k` with
+    /// `u_k ∈ [0, 30]`, and two exact zeros at the end.
+    fn spectrum<T: Scalar>(rng: &mut StdRng, k: usize) -> Vec<T> {
+        let s1: f64 = rng.random_range(0.5..2.0);
+        let mut u: Vec<f64> = (0..k).map(|_| rng.random_range(0.0..30.0)).collect();
+        u.sort_by(f64::total_cmp);
+        u[0] = 0.0;
+        let mut s: Vec<T> = u.iter().map(|&u| T::cast(s1 * 10f64.powf(-u))).collect();
+        s.extend([T::zero(), T::zero()]);
+        s
+    }
+
+    /// `#{k : log2 σ_k > log2 threshold}` with `σ_k = s_k·2^e`, written directly in
+    /// the log domain (no scaled threshold, no overflow), or `None` when some
+    /// `σ_k` lies within 1e-9 (in log2) of the threshold.
+    fn direct_count<T: Scalar>(s: &[T], e: i32, log2_threshold: f64) -> Option<usize> {
+        let mut count = 0;
+        for x in s {
+            let x = x.to_f64();
+            if x == 0.0 {
+                continue;
+            }
+            let l = x.log2() + f64::from(e);
+            if (l - log2_threshold).abs() < 1e-9 {
+                return None;
+            }
+            count += usize::from(l > log2_threshold);
+        }
+        Some(count)
+    }
+
+    /// The exponents tried: around the edges of both types' ranges and beyond.
+    const EXPONENTS: [i32; 19] = [
+        -1200, -1100, -1075, -1074, -1023, -1022, -1000, -999, -150, -126, 0, 127, 128, 999, 1000, 1023, 1024, 1100,
+        1200,
+    ];
+
+    fn check_all_modes<T: Scalar>(seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut checked = 0;
+        for trial in 0..40 {
+            let k = rng.random_range(1..=12);
+            let s = spectrum::<T>(&mut rng, k);
+            let shape = (rng.random_range(1..=300), rng.random_range(1..=300));
+            let log2_s1 = s[0].to_f64().log2();
+            for &e in &EXPONENTS {
+                let what = format!("{} trial {trial} e = {e}", T::NAME);
+                // Absolute: thresholds between consecutive σ's and random ones
+                // across the whole f64 range (subnormal τ included).
+                let mut taus: Vec<f64> = s
+                    .windows(2)
+                    .filter(|w| w[1] > T::zero())
+                    .map(|w| f64::from(e) + 0.5 * (w[0].to_f64().log2() + w[1].to_f64().log2()))
+                    .collect();
+                taus.extend((0..6).map(|_| rng.random_range(-1074.0..1023.9)));
+                for log2_tau in taus {
+                    let tau = log2_tau.exp2();
+                    if !(tau > 0.0 && tau.is_finite()) {
+                        continue;
+                    }
+                    let Some(expect) = direct_count(&s, e, tau.log2()) else { continue };
+                    let t = Tolerance::Absolute(tau);
+                    assert_eq!(t.count_scaled(&s, e, shape), expect, "{what}: absolute τ = {tau:e}");
+                    // The same σ's stored with another split between s and e.
+                    for k in [-40, 40] {
+                        let shifted: Vec<T> = s.iter().map(|&x| ldexp(x, k)).collect();
+                        assert_eq!(
+                            t.count_scaled(&shifted, e - k, shape),
+                            expect,
+                            "{what}: absolute τ = {tau:e}, shift {k}"
+                        );
+                    }
+                    checked += 1;
+                }
+                for tau in [0.5f64, 1e-3, 1e-6, 1e-9, 1e-12, 1e-15] {
+                    if let Some(expect) = direct_count(&s, e, f64::from(e) + log2_s1 + tau.log2()) {
+                        assert_eq!(
+                            Tolerance::Relative(tau).count_scaled(&s, e, shape),
+                            expect,
+                            "{what}: relative {tau}"
+                        );
+                        checked += 1;
+                    }
+                }
+                let log2_thr =
+                    f64::from(e) + log2_s1 + (shape.0.max(shape.1) as f64).log2() + T::EPSILON.to_f64().log2();
+                if let Some(expect) = direct_count(&s, e, log2_thr) {
+                    assert_eq!(Tolerance::NumericalRank.count_scaled(&s, e, shape), expect, "{what}: numerical rank");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5000, "only {checked} comparisons");
+    }
+
+    #[test]
+    fn tolerance_counts_at_extreme_exponents_f64() {
+        check_all_modes::<f64>(11);
+    }
+
+    #[test]
+    fn tolerance_counts_at_extreme_exponents_f32() {
+        check_all_modes::<f32>(12);
+    }
+
+    #[test]
+    fn measures_of_a_spectrum_use_its_exponent() {
+        // σ = (1.5, 0.75, 3e-9)·2^1000: an absolute τ of 1e300 ≈ 2^996.6 keeps two.
+        let s = Spectrum::from_parts(vec![1.5f64, 0.75, 3e-9], 1000, (4, 4));
+        assert_eq!(Measure::Tolerance(Tolerance::Absolute(1e300)).evaluate(&s), 2.0);
+        assert_eq!(Measure::Tolerance(Tolerance::Absolute(f64::MAX)).evaluate(&s), 0.0); // 2^1024 > σ_1
+        assert_eq!(Measure::Tolerance(Tolerance::Relative(1e-6)).evaluate(&s), 2.0);
+        assert_eq!(Measure::Tolerance(Tolerance::NumericalRank).evaluate(&s), 3.0);
+        // 2^-1074·(1.5, …) vs the smallest τ: only values above it count.
+        let s = Spectrum::from_parts(vec![1.5f64, 0.75, 0.25], -1074, (4, 4));
+        assert_eq!(Measure::Tolerance(Tolerance::Absolute(f64::from_bits(1))).evaluate(&s), 1.0);
+        let s = Spectrum::from_parts(vec![1.5f32, 0.75], -2000, (2, 2));
+        assert_eq!(Measure::Tolerance(Tolerance::Absolute(f64::from_bits(1))).evaluate(&s), 0.0);
+        let s = Spectrum::from_parts(vec![1.5f32, 1e-30], 2000, (2, 2));
+        assert_eq!(Measure::Tolerance(Tolerance::Absolute(f64::MAX)).evaluate(&s), 2.0);
+        // Entropy is scale-free.
+        let a = Spectrum::from_parts(vec![1.0f64, 0.5, 0.25], -1100, (3, 3));
+        let b = Spectrum::from_parts(vec![1.0f64, 0.5, 0.25], 1100, (3, 3));
+        assert_eq!(Measure::Entropy.evaluate(&a), Measure::Entropy.evaluate(&b));
     }
 }

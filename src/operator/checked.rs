@@ -169,21 +169,26 @@ pub(crate) fn validate_dense<O: LinearOperator + ?Sized>(op: &O, channel: usize,
             }
         }
     }
-    if let Some((row, col)) = first_noncausal(t, b) {
-        return Err(EssError::NotCausal {
+    check_causal(t, b, channel)
+}
+
+/// Errors with the first nonzero entry above the block diagonal of channel `channel`.
+pub(crate) fn check_causal<T: Scalar>(t: &DMatrix<T>, b: super::BlockShape, channel: usize) -> Result<()> {
+    match first_noncausal(t, b) {
+        None => Ok(()),
+        Some((row, col)) => Err(EssError::NotCausal {
             channel,
             row,
             col,
             value: t[(row, col)].to_f64(),
-            step_out: row / p,
-            step_in: col / m,
-        });
+            step_out: row / b.outputs,
+            step_in: col / b.inputs,
+        }),
     }
-    Ok(())
 }
 
 /// The first entry (row by row) above the block diagonal that is nonzero.
-pub(crate) fn first_noncausal<T: Scalar>(t: &DMatrix<T>, b: super::BlockShape) -> Option<(usize, usize)> {
+fn first_noncausal<T: Scalar>(t: &DMatrix<T>, b: super::BlockShape) -> Option<(usize, usize)> {
     for r in 0..t.nrows() {
         let first_col = (r / b.outputs + 1) * b.inputs;
         for c in first_col..t.ncols() {

@@ -1,6 +1,6 @@
 //! A user-given causal matrix.
 
-use super::{check_channel, first_noncausal, BlockShape, LinearOperator, RealizationInfo};
+use super::{check_causal, check_channel, BlockShape, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
 use crate::scalar::Scalar;
 use crate::validate::{check_matrix_finite, fmt_shape};
@@ -55,16 +55,7 @@ impl<T: Scalar> DenseOperator<T> {
     pub fn new(matrices: Vec<DMatrix<T>>, block: BlockShape) -> Result<Self> {
         let op = Self::unchecked(matrices, block)?;
         for (channel, t) in op.matrices.iter().enumerate() {
-            if let Some((row, col)) = first_noncausal(t, block) {
-                return Err(EssError::NotCausal {
-                    channel,
-                    row,
-                    col,
-                    value: t[(row, col)].to_f64(),
-                    step_out: row / block.outputs,
-                    step_in: col / block.inputs,
-                });
-            }
+            check_causal(t, block, channel)?;
         }
         Ok(op)
     }

@@ -37,7 +37,7 @@ pub use linear_attention::{DecayedLinearAttention, DeltaNet, GatedLinearAttentio
 pub use linear_attention::{FeatureFn, FeatureMap};
 pub use state_space::{zoh_diagonal, zoh_discretize, LtiStateSpace, MambaChannels, Ssd, TimeVaryingStateSpace};
 
-pub(crate) use checked::{check_channel, check_index, dense_bytes, first_noncausal};
+pub(crate) use checked::{check_causal, check_channel, check_index, dense_bytes};
 
 use crate::error::{EssError, Result};
 use crate::realization::Realization;

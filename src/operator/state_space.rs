@@ -9,7 +9,7 @@ use super::tensor::{dot, Array3};
 use super::{BlockShape, Dims, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
 use crate::realization::{Realization, Steps, Transition};
-use crate::scalar::{ldexp, normalize_pow2, Scalar};
+use crate::scalar::Scalar;
 use crate::validate::{check_matrix_finite, fmt_shape};
 use nalgebra::{DMatrix, DVector};
 use std::borrow::Cow;
@@ -220,19 +220,12 @@ impl<T: Scalar> LtiStateSpace<T> {
         Ok(Self { channels: chans, len, block: BlockShape { outputs: p, inputs: m }, state: n })
     }
 
-    /// Markov parameters `C A^j B` for `j = 0..L`, computed with `B` and `C`
-    /// normalised by powers of two (restored exactly at the end), so that a
-    /// subnormal `B` or a huge `C` loses no precision on the way.
+    /// Markov parameters `C A^j B` for `j = 0..L`, with `A^j B` kept at one
+    /// power-of-two exponent per state, so that a subnormal `B`, a huge `C` or
+    /// states of wildly different scales lose no precision on the way (see
+    /// `spectrum::gramian::markov_parameters`).
     fn markov(&self, ch: &LtiChannel<T>) -> Vec<DMatrix<T>> {
-        let (mut x, mut c) = (ch.b.clone(), ch.c.clone());
-        let shift = normalize_pow2(x.as_mut_slice()) + normalize_pow2(c.as_mut_slice());
-        (0..self.len)
-            .map(|_| {
-                let h = (&c * &x).map(|v| ldexp(v, shift));
-                x = ch.a.left_multiply(0, &x);
-                h
-            })
-            .collect()
+        crate::spectrum::gramian::markov_parameters(&ch.a, &ch.b, &ch.c, self.len)
     }
 }
 

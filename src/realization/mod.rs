@@ -116,8 +116,15 @@ impl<T: Scalar> Realization<T> {
         let mut d_new = Vec::with_capacity(if varying { len } else { 1 });
         for t in 0..if varying { len } else { 1 } {
             let cb = base.c.at(t);
-            c_new.push(base.a.right_multiply(t, cb));
-            d_new.push(cb * base.b.at(t));
+            let (c, d) = (base.a.right_multiply(t, cb), cb * base.b.at(t));
+            // Finite parts can still overflow here; say so instead of passing ∞ on.
+            check_matrix_finite(
+                &format!("C_t = C̄_t·A_t at step {t} (overflow in the conversion to the standard form)"),
+                &c,
+            )?;
+            check_matrix_finite(&format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d)?;
+            c_new.push(c);
+            d_new.push(d);
         }
         let wrap = |v: Vec<DMatrix<T>>| {
             if varying {

@@ -26,48 +26,297 @@
 //! Householder QR. Every step then ends with one `N × N` product and SVD for the
 //! requested index, which run in parallel: `O(L·N³)` per channel in all. Memory:
 //! the realization plus one `N × N` factor per requested index.
+//!
+//! # Scaling
+//! The factors are products of up to `L` transitions with `B` or `C`, so they can
+//! overflow or underflow where `T` itself is perfectly representable (a tiny `B`
+//! against a huge `C`: the observability factor grows like `C` while every entry
+//! of `T` is `O(1)`). Each factor is therefore stored as `F = F̃·diag(2^e)`: a
+//! matrix `F̃` whose every nonzero column has its largest magnitude in `[0.5, 1)`,
+//! and one integer exponent per column (`None` for a zero column). All rescaling
+//! is by powers of two, hence exact. Per-column rather than one exponent per
+//! factor, because a diagonal state-space similarity (`b = (1e-300, 1e300)`,
+//! `c = (1e300, 1e-300)`) makes the columns of one factor differ by more than the
+//! type's range while `T` stays `O(1)`; and since row rotations never mix
+//! columns, `tri(S·D) = tri(S)·D` for any column scaling `D`.
+//! * Appending rows `w` (`C_t`, or `B_tᵀ`, possibly subnormal or huge): each
+//!   column of `F̃` and of `w` is brought to the larger of the two exponents
+//!   first, so neither overflows and a subnormal `w` is scaled up exactly before
+//!   any arithmetic.
+//! * A diagonal transition moves each `a_j`'s exponent into the column exponent
+//!   and multiplies by its mantissa; a dense one is applied as
+//!   `F̃·M̃` with `M̃_jk = M_jk·2^(e_j - e'_k)`, `e'_k = max_j (e_j + exp(M_jk))`,
+//!   so every product term is at most 1 in magnitude.
+//! * The core `Fo_i·Gr_iᵀ = Σ_j Fo[:,j]·Gr[:,j]ᵀ·2^(eo_j + er_j)` is formed with
+//!   the largest `eo_j + er_j` factored out, and that exponent is added to the
+//!   spectrum's ([`Spectrum::shifted`]).
+//!
+//! Exponents are `i64`: a column's exponent moves by at most about 1100 per
+//! step, so they cannot overflow for any realistic `L`. Only the spectrum of each
+//! block is brought back to the type's range: a block whose `σ_1` exceeds
+//! `2^(hi+1)·√(rows·cols)` has entries beyond the largest finite value, so `T` is
+//! not finite and it is an error (as on the dense path); one whose `σ_1` is below
+//! half the smallest subnormal rounds to zero entry by entry, and its spectrum is
+//! zero (as on the dense path).
 
 use super::{spectrum_of, Spectrum, SvdBackend};
-use crate::error::Result;
+use crate::error::{EssError, Result};
 use crate::realization::{Realization, Transition};
-use crate::scalar::Scalar;
+use crate::scalar::{exponent_of, ldexp, pow2, Scalar};
 use nalgebra::DMatrix;
 
-/// An upper-trapezoidal factor `F` (`rows × n`, `rows ≤ n`, row-major): the square
-/// root `FᵀF` of a Gramian.
+/// Above this magnitude `d² + x²` is a normal number in `f32` and `f64`.
+const SQUARE_SAFE: f64 = 1.0 / (1u64 << 60) as f64;
+
+/// What a transition needs besides its values, computed once when it is constant
+/// and at every step otherwise.
+#[derive(Debug, Clone)]
+struct Prepared<T> {
+    constant: bool,
+    /// A diagonal `A_t` split into mantissas and exponents.
+    diagonal: Diagonal<T>,
+    /// The exponents of a dense `A_t`'s entries.
+    dense: Exponents,
+}
+
+impl<T: Scalar> Prepared<T> {
+    fn new(a: &Transition<T>) -> Self {
+        let mut p = Self {
+            constant: a.is_constant(),
+            diagonal: Diagonal { mantissa: Vec::new(), exp: Vec::new() },
+            dense: Exponents { entries: Vec::new(), min: 0 },
+        };
+        if p.constant {
+            match a {
+                Transition::Diagonal(d) => p.diagonal.split(d.at(0).as_slice()),
+                Transition::Dense(m) => p.dense = entry_exponents(m.at(0)),
+            }
+        }
+        p
+    }
+}
+
+/// The exponent of a zero entry, or of a zero column: so negative that adding
+/// any real exponent keeps it below [`LIVE`], and two of them do not overflow.
+const DEAD: i64 = i64::MIN / 4;
+/// Sums of exponents above this involve no [`DEAD`] term.
+const LIVE: i64 = i64::MIN / 8;
+
+/// The exponents of a matrix's entries (column-major, [`DEAD`] for zeros) and
+/// the smallest of them (0 for a zero matrix).
+#[derive(Debug, Clone)]
+struct Exponents {
+    entries: Vec<i64>,
+    min: i64,
+}
+
+/// [`Exponents`] of `m`: once for a constant `A`.
+fn entry_exponents<T: Scalar>(m: &DMatrix<T>) -> Exponents {
+    let entries: Vec<i64> = m.iter().map(|&x| if x == T::zero() { DEAD } else { exp_of(x) }).collect();
+    let min = entries.iter().copied().filter(|&e| e != DEAD).min().unwrap_or(0);
+    Exponents { entries, min }
+}
+
+/// `x · 2^k` for an `i64` shift (exact unless the result overflows or
+/// underflows; a shift beyond `i32` gives 0 or ∞ as `ldexp` would).
+fn mul_pow2<T: Scalar>(x: T, k: i64) -> T {
+    let k = k.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    match pow2::<T>(k) {
+        Some(f) => x * f,
+        None => ldexp(x, k),
+    }
+}
+
+/// `2^k` if it is a normal number of `T`.
+fn pow2_i64<T: Scalar>(k: i64) -> Option<T> {
+    i32::try_from(k).ok().and_then(pow2::<T>)
+}
+
+/// The power-of-two exponent of a nonzero value (`|x| · 2^-e ∈ [0.5, 1)`).
+fn exp_of<T: Scalar>(x: T) -> i64 {
+    i64::from(exponent_of(x.to_f64()))
+}
+
+/// Multiplies column `j` of the row-major `data` (`n` columns) by `2^shift[j]`.
+fn shift_columns<T: Scalar>(data: &mut [T], n: usize, shift: &[i64]) {
+    if shift.iter().all(|&k| k == 0) {
+        return;
+    }
+    // One multiplication per entry where 2^k is a normal number (the usual case).
+    let fast: Vec<Option<T>> = shift.iter().map(|&k| i32::try_from(k).ok().and_then(pow2::<T>)).collect();
+    for row in data.chunks_mut(n) {
+        for ((x, f), &k) in row.iter_mut().zip(&fast).zip(shift) {
+            *x = match f {
+                Some(f) => *x * *f,
+                None => mul_pow2(*x, k),
+            };
+        }
+    }
+}
+
+/// A diagonal transition `diag(a)` split into mantissas (`|m_j| ∈ [0.5, 1)`, 0
+/// for `a_j = 0`) and exponents (`None` for `a_j = 0`): once for a constant `A`.
+#[derive(Debug, Clone)]
+struct Diagonal<T> {
+    mantissa: Vec<T>,
+    exp: Vec<Option<i64>>,
+}
+
+impl<T: Scalar> Diagonal<T> {
+    fn split(&mut self, a: &[T]) {
+        self.mantissa.clear();
+        self.exp.clear();
+        for &aj in a {
+            if aj == T::zero() {
+                self.mantissa.push(T::zero());
+                self.exp.push(None);
+            } else {
+                let k = exp_of(aj);
+                self.mantissa.push(mul_pow2(aj, -k));
+                self.exp.push(Some(k));
+            }
+        }
+    }
+}
+
+/// An upper-trapezoidal factor `F = F̃·diag(2^e)` (`rows × n`, `rows ≤ n`): the
+/// square root `FᵀF` of a Gramian. `data` holds `F̃` row-major; every nonzero
+/// column of `F̃` has its largest magnitude in `[0.5, 1)` and exponent
+/// `exp[j] = Some(e_j)`; a zero column has `None`. `upper` is false only for the
+/// intermediate products (`F·A_t` before its QR, the Markov helper), which may be
+/// full; loops over an upper-trapezoidal factor skip the zeros below its diagonal.
 #[derive(Debug, Clone)]
 struct Factor<T> {
     n: usize,
     rows: usize,
     data: Vec<T>,
+    exp: Vec<Option<i64>>,
+    upper: bool,
+    /// Scratch space (`n` values each), kept to avoid allocating at every step.
+    scratch: Vec<T>,
+    shifts: Vec<i64>,
 }
 
 impl<T: Scalar> Factor<T> {
     fn empty(n: usize) -> Self {
-        Self { n, rows: 0, data: Vec::with_capacity(n * n) }
+        Self { n, rows: 0, data: Vec::with_capacity(n * n), exp: vec![None; n], upper: true, ..Self::scratch_for(n) }
+    }
+
+    /// The first column that can be nonzero in row `r`.
+    fn start(&self, r: usize) -> usize {
+        if self.upper {
+            r.min(self.n)
+        } else {
+            0
+        }
+    }
+
+    /// An empty factor with scratch space for `n` columns (for `..` in literals).
+    fn scratch_for(n: usize) -> Self {
+        Self {
+            n,
+            rows: 0,
+            data: Vec::new(),
+            exp: Vec::new(),
+            upper: true,
+            scratch: vec![T::zero(); n],
+            shifts: vec![0; n],
+        }
+    }
+
+    /// The largest magnitude in each column of `F̃`, into `max`.
+    fn column_max(&self, max: &mut [T]) {
+        let n = self.n;
+        max.fill(T::zero());
+        for r in 0..self.rows {
+            let s = self.start(r);
+            for (m, x) in max[s..].iter_mut().zip(&self.data[r * n + s..(r + 1) * n]) {
+                let a = x.abs();
+                if a > *m {
+                    *m = a;
+                }
+            }
+        }
+    }
+
+    /// Multiplies column `j` of `F̃` by `2^shift[j]`, touching only the columns
+    /// that move (and only their part on or above the diagonal).
+    fn shift_columns(&mut self, shift: &[i64]) {
+        let n = self.n;
+        for (j, &k) in shift.iter().enumerate() {
+            if k == 0 {
+                continue;
+            }
+            let last = if self.upper { (j + 1).min(self.rows) } else { self.rows };
+            match i32::try_from(k).ok().and_then(pow2::<T>) {
+                Some(f) => (0..last).for_each(|r| self.data[r * n + j] *= f),
+                None => (0..last).for_each(|r| self.data[r * n + j] = mul_pow2(self.data[r * n + j], k)),
+            }
+        }
     }
 
     fn row(&self, j: usize) -> &[T] {
         &self.data[j * self.n..(j + 1) * self.n]
     }
 
-    /// `F ← F·diag(a)`: keeps `F` upper-trapezoidal.
-    fn scale_columns(&mut self, a: &[T]) {
-        for row in self.data.chunks_mut(self.n) {
-            for (x, &s) in row.iter_mut().zip(a) {
-                *x *= s;
+    /// Rescales every column of `F̃` so that its largest magnitude lies in
+    /// `[0.5, 1)`, moving the power of two into the column's exponent.
+    fn normalize(&mut self) {
+        let (mut max, mut shift) = (std::mem::take(&mut self.scratch), std::mem::take(&mut self.shifts));
+        self.column_max(&mut max);
+        for (j, &m) in max.iter().enumerate() {
+            shift[j] = 0;
+            if m == T::zero() {
+                self.exp[j] = None;
+                continue;
+            }
+            let k = exp_of(m);
+            let e = self.exp[j].expect("a nonzero column has an exponent");
+            self.exp[j] = Some(e + k);
+            shift[j] = -k;
+        }
+        self.shift_columns(&shift);
+        (self.scratch, self.shifts) = (max, shift);
+    }
+
+    /// Brings each column of `F̃` and of the rows `w` (`k × n`, unscaled) to the
+    /// larger of their two exponents and returns the rows scaled accordingly, as
+    /// `k` row-major rows. Afterwards `[F; w] = [F̃; w̃]·diag(2^e)` with every entry
+    /// of magnitude below 1 and a subnormal `w` scaled up exactly.
+    fn align(&mut self, w: &DMatrix<T>, rows: &mut Vec<T>) {
+        let (n, k) = (self.n, w.nrows());
+        let mut shift = std::mem::take(&mut self.shifts);
+        rows.clear();
+        rows.resize(k * n, T::zero());
+        for (j, col) in w.column_iter().enumerate() {
+            let m = col.iter().fold(T::zero(), |m, x| if x.abs() > m { x.abs() } else { m });
+            let ew = (m != T::zero()).then(|| exp_of(m));
+            let target = self.exp[j].max(ew);
+            shift[j] = match (self.exp[j], target) {
+                (Some(e), Some(t)) => e - t,
+                _ => 0,
+            };
+            self.exp[j] = target;
+            // w̃ = w·2^-e, row-major.
+            if let Some(t) = target {
+                match i32::try_from(-t).ok().and_then(pow2::<T>) {
+                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = col[r] * f),
+                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(col[r], -t)),
+                }
             }
         }
+        self.shift_columns(&shift);
+        self.shifts = shift;
     }
 
     /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
     fn append_rows(&mut self, w: &DMatrix<T>) {
         let n = self.n;
-        let mut v = vec![T::zero(); n];
-        for r in 0..w.nrows() {
-            for (k, x) in v.iter_mut().enumerate() {
-                *x = w[(r, k)];
-            }
+        let mut scaled = Vec::with_capacity(w.len());
+        self.align(w, &mut scaled);
+        let mut v = std::mem::take(&mut self.scratch);
+        for w in scaled.chunks(n) {
+            v.copy_from_slice(w);
             for j in 0..self.rows.min(n) {
                 let x = v[j];
                 if x == T::zero() {
@@ -75,14 +324,16 @@ impl<T: Scalar> Factor<T> {
                 }
                 let row = &mut self.data[j * n..(j + 1) * n];
                 let d = row[j];
-                let rho = d.hypot(x);
+                // Entries are at most a few units (normalised): the plain formula
+                // cannot overflow, and hypot (slow) is needed only against underflow.
+                let rho = if d.abs().max(x.abs()) > T::cast(SQUARE_SAFE) { (d * d + x * x).sqrt() } else { d.hypot(x) };
                 let (c, s) = (d / rho, x / rho);
                 row[j] = rho;
                 v[j] = T::zero();
-                for k in j + 1..n {
-                    let (f, g) = (row[k], v[k]);
-                    row[k] = c * f + s * g;
-                    v[k] = c * g - s * f;
+                for (f, g) in row[j + 1..].iter_mut().zip(&mut v[j + 1..]) {
+                    let (x, y) = (*f, *g);
+                    *f = c * x + s * y;
+                    *g = c * y - s * x;
                 }
             }
             if self.rows < n {
@@ -90,10 +341,13 @@ impl<T: Scalar> Factor<T> {
                 self.rows += 1;
             }
         }
+        self.scratch = v;
+        self.normalize();
     }
 
-    /// `tri(S)` by Householder QR, for a general `k × n` stack `S`.
-    fn from_stack(s: DMatrix<T>) -> Self {
+    /// `tri(S)·diag(2^e)` by Householder QR, for a general `k × n` stack `S`
+    /// whose columns carry the exponents `exp`.
+    fn from_stack(s: DMatrix<T>, exp: Vec<Option<i64>>) -> Self {
         let n = s.ncols();
         let r = s.qr().unpack_r();
         let rows = r.nrows();
@@ -101,38 +355,241 @@ impl<T: Scalar> Factor<T> {
         for j in 0..rows {
             data.extend(r.row(j).iter().copied());
         }
-        Self { n, rows, data }
+        let mut f = Self { n, rows, data, exp, upper: true, ..Self::scratch_for(n) };
+        f.normalize();
+        f
     }
 
     fn to_matrix(&self) -> DMatrix<T> {
         DMatrix::from_row_slice(self.rows, self.n, &self.data)
     }
 
-    /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`).
-    fn advance(mut self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>) -> Self {
-        match a {
-            Transition::Diagonal(d) => {
-                self.scale_columns(d.at(t).as_slice());
-                self.append_rows(w);
-                self
-            }
-            Transition::Dense(m) => {
-                let f = self.to_matrix();
-                let fa = if transpose { f * m.at(t).transpose() } else { f * m.at(t) };
-                let mut s = DMatrix::zeros(fa.nrows() + w.nrows(), self.n);
-                s.rows_mut(0, fa.nrows()).copy_from(&fa);
-                s.rows_mut(fa.nrows(), w.nrows()).copy_from(w);
-                Self::from_stack(s)
+    /// `F ← F·diag(a)` for `a` split by [`Diagonal::split`]: the exponent of each
+    /// `a_j` moves into the column's exponent and `F̃` is multiplied by its
+    /// mantissa (0 for `a_j = 0`). Keeps `F` upper-trapezoidal.
+    fn scale_columns(&mut self, a: &Diagonal<T>) {
+        for (e, ea) in self.exp.iter_mut().zip(&a.exp) {
+            *e = match (*e, *ea) {
+                (Some(e), Some(k)) => Some(e + k),
+                _ => None,
+            };
+        }
+        let n = self.n;
+        for r in 0..self.rows {
+            let s = self.start(r);
+            for (x, &m) in self.data[r * n + s..(r + 1) * n].iter_mut().zip(&a.mantissa[s..]) {
+                *x *= m;
             }
         }
     }
 
-    /// The core `F·Gᵀ` of two factors.
-    fn core(&self, g: &Factor<T>) -> DMatrix<T> {
-        DMatrix::from_fn(self.rows, g.rows, |a, b| {
-            self.row(a).iter().zip(g.row(b)).fold(T::zero(), |acc, (&x, &y)| acc + x * y)
-        })
+    /// `[F·M ; w] = [F̃·M̃ ; w̃]·diag(2^e')` for `M = A_t` (or `A_tᵀ` when
+    /// `transpose`; `m_exp` are the exponents of `A_t`'s entries) and optional rows
+    /// `w`: `e'_k = max(max_j (e_j + exp(M_jk)), exp(w_k))`,
+    /// `M̃_jk = M_jk·2^(e_j - e'_k)` and `w̃ = w·2^-e'`, so that every term of
+    /// `F̃·M̃` and every entry of `w̃` is below 1 in magnitude.
+    fn times_dense(
+        &self,
+        m: &DMatrix<T>,
+        m_exp: &Exponents,
+        transpose: bool,
+        w: Option<&DMatrix<T>>,
+    ) -> (DMatrix<T>, Vec<Option<i64>>) {
+        let n = self.n;
+        // Column-major positions of M_jk.
+        let at = |j: usize, k: usize| if transpose { j * n + k } else { k * n + j };
+        let ev: Vec<i64> = self.exp.iter().map(|e| e.unwrap_or(DEAD)).collect();
+        let mut exp = vec![None; n];
+        for (k, ek) in exp.iter_mut().enumerate() {
+            let best = (0..n).map(|j| ev[j] + m_exp.entries[at(j, k)]).max().unwrap_or(DEAD);
+            *ek = (best > LIVE).then_some(best);
+            if let Some(w) = w {
+                let wm = w.column(k).iter().fold(T::zero(), |m, x| if x.abs() > m { x.abs() } else { m });
+                if wm != T::zero() {
+                    *ek = (*ek).max(Some(exp_of(wm)));
+                }
+            }
+        }
+        // M̃_jk = M_jk·2^(e_j - e'_k). Usually as (M_jk·2^(e_j - E))·2^(E - e'_k) with
+        // E = max_j e_j: the first product is exact when it stays normal, the
+        // second rounds once, as a single scaling would.
+        let live = || self.exp.iter().flatten().copied();
+        let (top, low) = (live().max().unwrap_or(0), live().min().unwrap_or(0));
+        let (lo_normal, _) = crate::scalar::normal_exponents::<T>();
+        let row: Option<Vec<T>> = (m_exp.min - 1 + low - top > i64::from(lo_normal) + 1)
+            .then(|| {
+                ev.iter().map(|&e| if e == DEAD { T::zero() } else { pow2_i64(e - top).unwrap_or(T::zero()) }).collect()
+            })
+            .filter(|r: &Vec<T>| r.iter().zip(&ev).all(|(&f, &e)| e == DEAD || f != T::zero()));
+        let mut scaled = DMatrix::zeros(n, n);
+        for (k, ek) in exp.iter().enumerate() {
+            let Some(c) = *ek else { continue };
+            let col = pow2_i64::<T>(top - c);
+            for j in 0..n {
+                let x = m.as_slice()[at(j, k)];
+                scaled[(j, k)] = match (&row, col, self.exp[j]) {
+                    (_, _, None) => T::zero(),
+                    (Some(r), Some(f), _) => x * r[j] * f,
+                    (_, _, Some(e)) => mul_pow2(x, e - c),
+                };
+            }
+        }
+        let extra = w.map_or(0, |w| w.nrows());
+        let mut s = DMatrix::zeros(self.rows + extra, n);
+        s.rows_mut(0, self.rows).gemm(T::one(), &self.to_matrix(), &scaled, T::zero());
+        if let Some(w) = w {
+            for (k, ek) in exp.iter().enumerate() {
+                for r in 0..extra {
+                    s[(self.rows + r, k)] = ek.map_or(T::zero(), |e| mul_pow2(w[(r, k)], -e));
+                }
+            }
+        }
+        (s, exp)
     }
+
+    /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`); `m_exp`, the
+    /// exponents of a dense `A_t`'s entries when already known.
+    fn advance(mut self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>, prep: &mut Prepared<T>) -> Self {
+        match a {
+            Transition::Diagonal(d) => {
+                if !prep.constant {
+                    prep.diagonal.split(d.at(t).as_slice());
+                }
+                self.scale_columns(&prep.diagonal);
+                self.append_rows(w);
+                self
+            }
+            Transition::Dense(m) => {
+                let m = m.at(t);
+                if !prep.constant {
+                    prep.dense = entry_exponents(m);
+                }
+                let (s, exp) = self.times_dense(m, &prep.dense, transpose, Some(w));
+                Self::from_stack(s, exp)
+            }
+        }
+    }
+
+    /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
+    /// `e_j(F) + e_j(G)` factored out (so every term is below 1); `e = 0` and a
+    /// zero core when no column is nonzero in both.
+    fn core(&self, g: &Factor<T>) -> (DMatrix<T>, i64) {
+        let sum: Vec<Option<i64>> = self.exp.iter().zip(&g.exp).map(|(a, b)| Some((*a)? + (*b)?)).collect();
+        let Some(top) = sum.iter().flatten().copied().max() else {
+            return (DMatrix::zeros(self.rows, g.rows), 0);
+        };
+        // Columns zero in either factor contribute nothing whatever the shift.
+        let shift: Vec<i64> = sum.iter().map(|s| s.map_or(0, |s| s - top)).collect();
+        let mut gs = g.data.clone();
+        shift_columns(&mut gs, g.n, &shift);
+        let core = DMatrix::from_fn(self.rows, g.rows, |a, b| {
+            self.row(a).iter().zip(&gs[b * g.n..(b + 1) * g.n]).fold(T::zero(), |acc, (&x, &y)| acc + x * y)
+        });
+        (core, top)
+    }
+}
+
+impl<T: Scalar> Factor<T> {
+    /// Any `rows × n` matrix as a (not necessarily triangular) scaled factor.
+    fn from_matrix(m: &DMatrix<T>) -> Self {
+        let mut f = Self::from_matrix_scaled(m, vec![Some(0); m.ncols()]);
+        f.normalize();
+        f
+    }
+
+    /// `m·diag(2^exp)` as a (not triangular, not yet normalised) factor.
+    fn from_matrix_scaled(m: &DMatrix<T>, exp: Vec<Option<i64>>) -> Self {
+        let (rows, n) = m.shape();
+        let mut data = Vec::with_capacity(rows * n);
+        for r in 0..rows {
+            data.extend(m.row(r).iter().copied());
+        }
+        Self { n, rows, data, exp, upper: false, ..Self::scratch_for(n) }
+    }
+}
+
+/// The Markov parameters `C·A^j·B` (`p × m`) for `j = 0..len` of a constant
+/// `(A, B, C)`, immune to the scale of the individual states: `x_j = A^j·B` is
+/// kept with one power-of-two exponent per state (as the Gramian factors are), so
+/// that a subnormal or huge `B`, a huge or tiny `C`, and states whose scales
+/// differ by more than the type's range (a diagonal similarity
+/// `b = (1e-300, 1e300)`, `c = (1e300, 1e-300)`) lose nothing that `T` itself can
+/// represent. Entries of `T` that overflow come out as `±∞` (the dense path's
+/// validation reports them).
+pub(crate) fn markov_parameters<T: Scalar>(
+    a: &Transition<T>,
+    b: &DMatrix<T>,
+    c: &DMatrix<T>,
+    len: usize,
+) -> Vec<DMatrix<T>> {
+    // xᵀ (m × N) with one exponent per state; A·x is xᵀ·Aᵀ.
+    let prep = Prepared::new(a);
+    let mut xt = Factor::from_matrix(&b.transpose());
+    let cf = Factor::from_matrix(c);
+    let mut out = Vec::with_capacity(len);
+    for j in 0..len {
+        if j > 0 {
+            xt = match a {
+                Transition::Diagonal(_) => {
+                    xt.scale_columns(&prep.diagonal);
+                    xt
+                }
+                Transition::Dense(m) => {
+                    let (p, exp) = xt.times_dense(m.at(0), &prep.dense, true, None);
+                    Factor::from_matrix_scaled(&p, exp)
+                }
+            };
+            xt.normalize();
+        }
+        // (C·x)ᵀ = xᵀ·Cᵀ, with the largest term's exponent factored out.
+        let (core, e) = xt.core(&cf);
+        out.push(core.transpose().map(|v| mul_pow2(v, e)));
+    }
+    out
+}
+
+/// The spectrum of `H_i` (of shape `shape`) from its core `core·2^e`, in the
+/// floating-point range of `T`:
+/// * an error when `σ_1 > 2^(hi+1)·√(rows·cols)` (the largest power of two of `T`
+///   is `2^hi`): then some entry of `H_i` exceeds the type's range, so `T` itself
+///   is not finite and the dense path would refuse it too;
+/// * a zero spectrum when `σ_1 < 2^(lo-1)` (half the smallest subnormal): every
+///   entry of `H_i` rounds to zero, as in the dense `T`.
+///
+/// In between, the values are exact to working precision whatever the scale of
+/// the factors (a `σ_k` above the type's range reads as `∞` in
+/// [`Spectrum::values`], the measures use the scaled values).
+fn core_spectrum<T: Scalar>(
+    backend: &dyn SvdBackend,
+    core: DMatrix<T>,
+    e: i64,
+    i: usize,
+    shape: (usize, usize),
+) -> Result<Spectrum<T>> {
+    let what = || format!("core Fo_i·Gr_iᵀ of the structured path at index i = {i}");
+    crate::validate::check_matrix_finite(&what(), &core)?;
+    let s = spectrum_of(backend, core, shape)?;
+    let Some(&s1) = s.scaled().first().filter(|&&x| x > T::zero()) else { return Ok(s) };
+    let log2_sigma1 = s1.to_f64().log2() + (e + i64::from(s.exponent())) as f64;
+    let (lo, hi) = crate::scalar::exponent_range::<T>();
+    let log2_entries = 0.5 * ((shape.0 as f64).log2() + (shape.1 as f64).log2());
+    if log2_sigma1 > f64::from(hi + 1) + log2_entries {
+        return Err(EssError::NonFinite {
+            what: format!(
+                "{} (σ_1(H_{i}) ≈ 2^{log2_sigma1:.0} > 2^{} · √(rows·cols): entries of T overflow {})",
+                what(),
+                hi + 1,
+                T::NAME
+            ),
+            position: "(σ_1)".into(),
+            value: f64::INFINITY,
+        });
+    }
+    if log2_sigma1 < f64::from(lo - 1) {
+        let k = s.scaled().len();
+        return spectrum_of(backend, DMatrix::zeros(k, k), shape);
+    }
+    Ok(s.shifted(i32::try_from(e).expect("within the type's exponent range, so far inside i32")))
 }
 
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
@@ -159,6 +616,7 @@ where
             .collect();
     }
     let a = real.transition();
+    let mut prep = Prepared::new(a);
 
     // Backward sweep: observability factors at the requested indices.
     let mut fo: Vec<Option<Factor<T>>> = vec![None; indices.len()];
@@ -167,7 +625,7 @@ where
     f.append_rows(real.c(len - 1));
     for i in (first..len).rev() {
         if i < len - 1 {
-            f = f.advance(a, i, false, real.c(i));
+            f = f.advance(a, i, false, real.c(i), &mut prep);
         }
         if slot > 0 && indices[slot - 1] == i {
             slot -= 1;
@@ -182,10 +640,11 @@ where
     let mut next = 0;
     for i in 1..len {
         if i > 1 {
-            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose());
+            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose(), &mut prep);
         }
         if next < indices.len() && indices[next] == i {
-            cores.push((fo[next].take().expect("filled by the backward sweep").core(&g), i));
+            let (core, e) = fo[next].take().expect("filled by the backward sweep").core(&g);
+            cores.push((core, e, i));
             next += 1;
             if next == indices.len() {
                 break;
@@ -193,5 +652,436 @@ where
         }
     }
     drop(fo);
-    crate::parallel::try_map(&cores, |(core, i)| Ok(reduce(&spectrum_of(backend, core.clone(), hankel_shape(*i))?)))
+    crate::parallel::try_map(&cores, |(core, e, i)| {
+        Ok(reduce(&core_spectrum(backend, core.clone(), *e, *i, hankel_shape(*i))?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realization::Steps;
+    use crate::scalar::exponent_of;
+    use crate::spectrum::NalgebraSvd;
+    use nalgebra::DVector;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use rand_distr::StandardNormal;
+
+    /// `k × n` rows with entries `N(0,1)·2^(r_i + c_j)`, `r_i` and `c_j` drawn
+    /// uniformly from the given exponent ranges.
+    fn scaled_stack(rng: &mut StdRng, k: usize, n: usize, rows: (i32, i32), cols: (i32, i32)) -> DMatrix<f64> {
+        let r: Vec<i32> = (0..k).map(|_| rng.random_range(rows.0..=rows.1)).collect();
+        let c: Vec<i32> = (0..n).map(|_| rng.random_range(cols.0..=cols.1)).collect();
+        DMatrix::from_fn(k, n, |i, j| ldexp(rng.sample::<f64, _>(StandardNormal), r[i] + c[j]))
+    }
+
+    /// `tri(S)` by Householder QR after an exact per-column normalisation of `S`.
+    fn householder<T: Scalar>(s: &DMatrix<T>) -> Factor<T> {
+        let mut scaled = s.clone();
+        let mut exp = vec![None; s.ncols()];
+        for (j, mut col) in scaled.column_iter_mut().enumerate() {
+            let m = col.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+            if m > 0.0 {
+                let e = exponent_of(m);
+                col.apply(|x| *x = ldexp(*x, -e));
+                exp[j] = Some(i64::from(e));
+            }
+        }
+        Factor::from_stack(scaled, exp)
+    }
+
+    /// `tri(S)` by Givens rotations, appending the rows of `S` in random chunks.
+    fn givens<T: Scalar>(rng: &mut StdRng, s: &DMatrix<T>) -> Factor<T> {
+        let mut f = Factor::empty(s.ncols());
+        let mut r = 0;
+        while r < s.nrows() {
+            let k = rng.random_range(1..=3).min(s.nrows() - r);
+            f.append_rows(&s.rows(r, k).into_owned());
+            r += k;
+        }
+        f
+    }
+
+    /// Scale-free summary of `FᵀF` for `F = F̃·diag(2^e)`, computed from `F̃`: the
+    /// correlations `G_jk / √(G_jj G_kk)` and `log2 √G_jj` (column norms).
+    fn gram_summary<T: Scalar>(f: &Factor<T>) -> (DMatrix<f64>, Vec<Option<f64>>) {
+        let ft = f.to_matrix().map(|x| x.to_f64());
+        let g = ft.transpose() * &ft;
+        let n = f.n;
+        let norms = (0..n).map(|j| f.exp[j].map(|e| 0.5 * g[(j, j)].log2() + e as f64)).collect();
+        let corr = DMatrix::from_fn(n, n, |j, k| {
+            let d = (g[(j, j)] * g[(k, k)]).sqrt();
+            if d > 0.0 {
+                g[(j, k)] / d
+            } else {
+                0.0
+            }
+        });
+        (corr, norms)
+    }
+
+    /// Singular values of `F·2^-top` (descending), `top` a common exponent.
+    fn factor_sv<T: Scalar>(f: &Factor<T>, top: i64) -> Vec<f64> {
+        let m = DMatrix::from_fn(f.rows, f.n, |r, c| {
+            f.exp[c].map_or(0.0, |e| mul_pow2(f.data[r * f.n + c].to_f64(), e - top))
+        });
+        let mut s: Vec<f64> = m.singular_values().iter().copied().collect();
+        s.sort_by(|a, b| b.total_cmp(a));
+        s
+    }
+
+    /// Checks the invariant: every nonzero column's largest magnitude in `[0.5, 1)`,
+    /// upper-trapezoidal.
+    fn assert_normalized<T: Scalar>(f: &Factor<T>) {
+        assert!(f.rows <= f.n);
+        for j in 0..f.n {
+            let m = (0..f.rows).fold(0.0f64, |m, r| m.max(f.data[r * f.n + j].to_f64().abs()));
+            match f.exp[j] {
+                Some(_) => assert!((0.5..1.0).contains(&m), "column {j}: max {m}"),
+                None => assert_eq!(m, 0.0, "column {j} without exponent"),
+            }
+            for r in j + 1..f.rows {
+                assert_eq!(f.data[r * f.n + j], T::zero(), "below the diagonal at ({r}, {j})");
+            }
+        }
+    }
+
+    /// Givens and Householder give the same `FᵀF` (column-wise, to `tol`) and the
+    /// same singular values (to `tol·σ_1`), and match `SᵀS` computed directly.
+    fn assert_same_factor<T: Scalar>(a: &Factor<T>, b: &Factor<T>, s: &DMatrix<T>, tol: f64, what: &str) {
+        assert_normalized(a);
+        assert_normalized(b);
+        let ((ca, na), (cb, nb)) = (gram_summary(a), gram_summary(b));
+        // Direct: column norms and correlations of S itself (scaled per column).
+        let sf = s.map(|x| x.to_f64());
+        for j in 0..s.ncols() {
+            let col_max = sf.column(j).amax();
+            let norm_direct = (col_max > 0.0).then(|| {
+                let e = exponent_of(col_max);
+                let scaled = sf.column(j).map(|x| ldexp(x, -e));
+                scaled.norm().log2() + f64::from(e)
+            });
+            for (name, norms) in [("givens", &na), ("householder", &nb)] {
+                match (norms[j], norm_direct) {
+                    (Some(x), Some(y)) => {
+                        assert!((x - y).abs() <= tol, "{what}: {name} log2‖F_{j}‖ = {x}, ‖S_{j}‖: {y}")
+                    }
+                    (None, None) => {}
+                    (x, y) => panic!("{what}: {name} column {j}: {x:?} vs {y:?}"),
+                }
+            }
+        }
+        for j in 0..s.ncols() {
+            for k in 0..s.ncols() {
+                assert!(
+                    (ca[(j, k)] - cb[(j, k)]).abs() <= tol,
+                    "{what}: correlation ({j}, {k}): {} vs {}",
+                    ca[(j, k)],
+                    cb[(j, k)]
+                );
+            }
+        }
+        let top = a.exp.iter().chain(&b.exp).flatten().copied().max().unwrap_or(0);
+        let (sa, sb) = (factor_sv(a, top), factor_sv(b, top));
+        let s1 = sa.first().copied().unwrap_or(0.0).max(sb.first().copied().unwrap_or(0.0));
+        for (k, (x, y)) in sa.iter().zip(&sb).enumerate() {
+            assert!((x - y).abs() <= tol * s1, "{what}: σ_{k}: givens {x:e}, householder {y:e} (σ_1 {s1:e})");
+        }
+    }
+
+    #[test]
+    fn givens_append_matches_householder_on_random_stacks_at_any_scale() {
+        let mut rng = StdRng::seed_from_u64(4);
+        // (row exponents, column exponents) of the entries.
+        let cases = [
+            ((-20, 20), (0, 0)),        // ordinary
+            ((-900, 900), (0, 0)),      // huge and tiny rows together
+            ((-1070, -1030), (0, 0)),   // subnormal rows only
+            ((990, 1010), (0, 0)),      // near overflow
+            ((-10, 10), (-1000, 1000)), // columns of disparate scales
+            ((-500, 500), (-500, 500)), // both
+        ];
+        for (case, &(rows, cols)) in cases.iter().enumerate() {
+            for trial in 0..20 {
+                let n = rng.random_range(1..=8);
+                let k = rng.random_range(1..=3 * n);
+                let s = scaled_stack(&mut rng, k, n, rows, cols);
+                let what = format!("case {case} trial {trial} ({k} × {n}, rows 2^{rows:?}, columns 2^{cols:?})");
+                let (g, h) = (givens(&mut rng, &s), householder(&s));
+                assert_same_factor(&g, &h, &s, 1e-13, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn givens_append_matches_householder_in_f32() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for (case, &(rows, cols)) in
+            [((-10, 10), (0, 0)), ((-100, 100), (0, 0)), ((-145, -135), (0, 0)), ((-20, 20), (-100, 100))]
+                .iter()
+                .enumerate()
+        {
+            for trial in 0..20 {
+                let n = rng.random_range(1..=6);
+                let k = rng.random_range(1..=3 * n);
+                let s = scaled_stack(&mut rng, k, n, rows, cols).map(|x| x as f32);
+                let what = format!("f32 case {case} trial {trial}");
+                let (g, h) = (givens(&mut rng, &s), householder(&s));
+                assert_same_factor(&g, &h, &s, 2e-5, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_rows_and_columns_keep_the_invariant() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut s = scaled_stack(&mut rng, 7, 5, (-3, 3), (0, 0));
+        s.column_mut(2).fill(0.0);
+        s.row_mut(0).fill(0.0);
+        let (g, h) = (givens(&mut rng, &s), householder(&s));
+        assert_eq!(g.exp[2], None);
+        assert_same_factor(&g, &h, &s, 1e-13, "zero column");
+        let z = givens(&mut rng, &DMatrix::<f64>::zeros(3, 4));
+        assert!(z.exp.iter().all(Option::is_none) && z.data.iter().all(|&x| x == 0.0));
+    }
+
+    /// One step `tri([F·M; w])` done naively (unscaled, moderate sizes only).
+    fn naive_step(f: &DMatrix<f64>, m: &DMatrix<f64>, w: &DMatrix<f64>) -> DMatrix<f64> {
+        let fm = f * m;
+        let mut s = DMatrix::zeros(fm.nrows() + w.nrows(), m.ncols());
+        s.rows_mut(0, fm.nrows()).copy_from(&fm);
+        s.rows_mut(fm.nrows(), w.nrows()).copy_from(w);
+        s.qr().unpack_r()
+    }
+
+    fn unscaled(f: &Factor<f64>) -> DMatrix<f64> {
+        DMatrix::from_fn(f.rows, f.n, |r, c| f.exp[c].map_or(0.0, |e| mul_pow2(f.data[r * f.n + c], e)))
+    }
+
+    #[test]
+    fn advance_matches_a_naive_step_and_is_exactly_scale_equivariant() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for trial in 0..30 {
+            let (n, k) = (rng.random_range(1..=6), rng.random_range(1..=2));
+            let steps = 12;
+            let diagonal = trial % 2 == 0;
+            let a: Vec<DMatrix<f64>> = (0..steps)
+                .map(|_| {
+                    if diagonal {
+                        DMatrix::from_diagonal(&DVector::from_fn(n, |_, _| rng.random_range(-1.0..1.0)))
+                    } else {
+                        DMatrix::from_fn(n, n, |_, _| rng.sample::<f64, _>(StandardNormal) / (n as f64).sqrt())
+                    }
+                })
+                .collect();
+            let w: Vec<DMatrix<f64>> = (0..steps).map(|_| scaled_stack(&mut rng, k, n, (0, 0), (0, 0))).collect();
+            let transition = |dense: bool| {
+                if dense {
+                    Transition::Dense(Steps::Varying(a.clone()))
+                } else {
+                    Transition::Diagonal(Steps::Varying(a.iter().map(|m| m.diagonal()).collect()))
+                }
+            };
+            for transpose in [false, true] {
+                // Naive, at scale 1.
+                let mut naive = naive_step(&DMatrix::zeros(0, n), &DMatrix::identity(n, n), &w[0]);
+                for t in 1..steps {
+                    let m = if transpose { a[t].transpose() } else { a[t].clone() };
+                    naive = naive_step(&naive, &m, &w[t]);
+                }
+                // Scaled rows 2^shift·w_t, on the Givens path (diagonal A) and the
+                // Householder path (the same A stored densely).
+                let mut reference: Option<Factor<f64>> = None;
+                for shift in [0i32, 1000, -1000, 517, -1020] {
+                    for dense in if diagonal { vec![false, true] } else { vec![true] } {
+                        let tr = transition(dense);
+                        let mut f = Factor::empty(n);
+                        f.append_rows(&w[0].map(|x| ldexp(x, shift)));
+                        for (t, wt) in w.iter().enumerate().skip(1) {
+                            f = f.advance(&tr, t, transpose, &wt.map(|x| ldexp(x, shift)), &mut Prepared::new(&tr));
+                            assert_normalized(&f);
+                        }
+                        // Compare with the naive factor through FᵀF (R is unique up to row signs).
+                        let fu = unscaled(&f).map(|x| ldexp(x, -shift));
+                        let (gf, gn) = (fu.transpose() * &fu, naive.transpose() * &naive);
+                        let scale = gn.amax();
+                        assert!(
+                            (&gf - &gn).amax() <= 1e-12 * scale,
+                            "trial {trial} shift {shift} dense {dense} transpose {transpose}: ‖ΔFᵀF‖ = {:e} (‖FᵀF‖ {scale:e})",
+                            (&gf - &gn).amax()
+                        );
+                        // Exactly equivariant (on the trial's own path: Givens for a
+                        // diagonal A, Householder otherwise): same mantissas,
+                        // exponents + shift.
+                        if dense != diagonal {
+                            match &reference {
+                                None if shift == 0 => reference = Some(f.clone()),
+                                Some(r) if shift > -1020 => {
+                                    assert_eq!(r.data, f.data, "trial {trial} shift {shift}: mantissas differ");
+                                    let shifted: Vec<_> =
+                                        r.exp.iter().map(|e| e.map(|e| e + i64::from(shift))).collect();
+                                    assert_eq!(shifted, f.exp, "trial {trial} shift {shift}: exponents");
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn core_matches_the_direct_product_under_a_diagonal_similarity() {
+        // Fo·diag(2^c) and Gr·diag(2^-c): each factor's columns differ by up to
+        // 2^1800, the core Fo·Grᵀ does not change.
+        let mut rng = StdRng::seed_from_u64(9);
+        for trial in 0..40 {
+            let n = rng.random_range(1..=6);
+            let (ko, kr) = (rng.random_range(1..=2 * n), rng.random_range(1..=2 * n));
+            let (so, sr) =
+                (scaled_stack(&mut rng, ko, n, (0, 0), (0, 0)), scaled_stack(&mut rng, kr, n, (0, 0), (0, 0)));
+            let direct = {
+                let (fo, fr) = (householder(&so), householder(&sr));
+                unscaled(&fo) * unscaled(&fr).transpose()
+            };
+            let c: Vec<i32> = (0..n).map(|_| rng.random_range(-900..=900)).collect();
+            let scale =
+                |m: &DMatrix<f64>, sign: i32| DMatrix::from_fn(m.nrows(), n, |r, j| ldexp(m[(r, j)], sign * c[j]));
+            let (fo, fr) = (givens(&mut rng, &scale(&so, 1)), givens(&mut rng, &scale(&sr, -1)));
+            let (core, e) = fo.core(&fr);
+            let got = core.map(|x| mul_pow2(x, e));
+            // R is unique only up to the signs of its rows: compare singular values.
+            let sv = |m: DMatrix<f64>| {
+                let mut s: Vec<f64> = m.singular_values().iter().copied().collect();
+                s.sort_by(|a, b| b.total_cmp(a));
+                s
+            };
+            let (sd, sg) = (sv(direct), sv(got));
+            for (x, y) in sd.iter().zip(&sg) {
+                assert!((x - y).abs() <= 1e-13 * sd[0], "trial {trial}: σ {x:e} vs {y:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn core_and_sweep_are_exactly_scale_equivariant() {
+        let mut rng = StdRng::seed_from_u64(8);
+        for trial in 0..12 {
+            let (n, len) = (rng.random_range(1..=5), rng.random_range(4..=24));
+            let diagonal = trial % 2 == 0;
+            let a = if diagonal {
+                Transition::Diagonal(Steps::Constant(DVector::from_fn(n, |_, _| rng.random_range(-0.95..0.95))))
+            } else {
+                Transition::Dense(Steps::Varying(
+                    (0..len)
+                        .map(|_| {
+                            DMatrix::from_fn(n, n, |_, _| rng.sample::<f64, _>(StandardNormal) / (n as f64).sqrt())
+                        })
+                        .collect(),
+                ))
+            };
+            let b: Vec<DMatrix<f64>> = (0..len).map(|_| scaled_stack(&mut rng, n, 1, (0, 0), (0, 0))).collect();
+            let c: Vec<DMatrix<f64>> = (0..len).map(|_| scaled_stack(&mut rng, 1, n, (0, 0), (0, 0))).collect();
+            let build = |kb: i32, kc: i32| {
+                let sb = b.iter().map(|m| m.map(|x| ldexp(x, kb))).collect();
+                let sc = c.iter().map(|m| m.map(|x| ldexp(x, kc))).collect();
+                Realization::new(len, a.clone(), Steps::Varying(sb), Steps::Varying(sc)).unwrap()
+            };
+            let indices: Vec<usize> = (1..len).collect();
+            let run = |r: &Realization<f64>| {
+                sweep(r, &indices, &NalgebraSvd::default(), &|s: &Spectrum<f64>| s.clone()).unwrap()
+            };
+            let base = run(&build(0, 0));
+            // T = C·…·B scaled by 2^(kb + kc), kept in range: same spectra, shifted.
+            for (kb, kc) in [(900, -950), (-1000, 1010), (300, 400), (-600, -300)] {
+                let got = run(&build(kb, kc));
+                for (x, y) in base.iter().zip(&got) {
+                    assert_eq!(x.scaled(), y.scaled(), "trial {trial} (kb, kc) = ({kb}, {kc})");
+                    if x.scaled().first().is_some_and(|&v| v > 0.0) {
+                        assert_eq!(x.exponent() + kb + kc, y.exponent(), "trial {trial} (kb, kc) = ({kb}, {kc})");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn markov_parameters_survive_a_power_of_two_similarity() {
+        // C·A^j·B is unchanged by (D⁻¹AD, D⁻¹B, CD) with D = diag(2^d), d up to
+        // ±450 per state: compare with the naive product of the plain system.
+        let mut rng = StdRng::seed_from_u64(10);
+        for trial in 0..24 {
+            let (n, p, m, len) = (rng.random_range(1..=5), rng.random_range(1..=2), rng.random_range(1..=2), 30);
+            let diagonal = trial % 2 == 0;
+            let a = if diagonal {
+                DMatrix::from_diagonal(&DVector::from_fn(n, |_, _| rng.random_range(-0.95..0.95)))
+            } else {
+                DMatrix::from_fn(n, n, |_, _| rng.sample::<f64, _>(StandardNormal) * 0.9 / (n as f64).sqrt())
+            };
+            let b = scaled_stack(&mut rng, n, m, (0, 0), (0, 0));
+            let c = scaled_stack(&mut rng, p, n, (0, 0), (0, 0));
+            let mut naive = Vec::new();
+            let mut x = b.clone();
+            for _ in 0..len {
+                naive.push(&c * &x);
+                x = &a * x;
+            }
+            let d: Vec<i32> = (0..n).map(|_| rng.random_range(-450..=450)).collect();
+            let (a2, b2, c2) = (
+                DMatrix::from_fn(n, n, |r, k| ldexp(a[(r, k)], d[k] - d[r])),
+                DMatrix::from_fn(n, m, |r, k| ldexp(b[(r, k)], -d[r])),
+                DMatrix::from_fn(p, n, |r, k| ldexp(c[(r, k)], d[k])),
+            );
+            let tr = if diagonal {
+                Transition::Diagonal(Steps::Constant(a2.diagonal()))
+            } else {
+                Transition::Dense(Steps::Constant(a2))
+            };
+            let got = markov_parameters(&tr, &b2, &c2, len);
+            let scale = naive.iter().map(|h| h.amax()).fold(0.0, f64::max);
+            for (j, (h, g)) in naive.iter().zip(&got).enumerate() {
+                assert!((h - g).amax() <= 1e-13 * scale, "trial {trial} j = {j}: {h} vs {g}");
+            }
+        }
+        // A subnormal B against a huge C, and the disparate similarity of the
+        // issue: exact to rounding.
+        let tr = Transition::Diagonal(Steps::Constant(DVector::from_vec(vec![0.9f64, 0.5])));
+        let h = markov_parameters(
+            &tr,
+            &DMatrix::from_element(2, 1, 1e-310),
+            &DMatrix::from_row_slice(1, 2, &[1e300, -1e300]),
+            4,
+        );
+        assert_eq!(h[0][(0, 0)], 0.0);
+        assert!((h[2][(0, 0)] - 1e-10 * (0.81 - 0.25)).abs() <= 1e-24);
+        let b = DMatrix::from_row_slice(2, 1, &[1e-300, 1e300]);
+        let h = markov_parameters(&tr, &b, &DMatrix::from_row_slice(1, 2, &[1e300, 1e-300]), 4);
+        assert!((h[3][(0, 0)] - (0.729 + 0.125)).abs() <= 1e-15, "{}", h[3][(0, 0)]);
+    }
+
+    #[test]
+    fn overflowing_blocks_are_an_error_and_underflowing_ones_zero() {
+        // T[t,s] = 2^(kb+kc)·0.5^(t-s-1): beyond f64's range for kb + kc = 1100.
+        let a = Transition::Diagonal(Steps::Constant(DVector::from_element(1, 0.5)));
+        let r = |kb: i32, kc: i32| {
+            Realization::new(
+                16,
+                a.clone(),
+                Steps::Constant(DMatrix::from_element(1, 1, ldexp(1.0, kb))),
+                Steps::Constant(DMatrix::from_element(1, 1, ldexp(1.0, kc))),
+            )
+            .unwrap()
+        };
+        let run = |r: &Realization<f64>| sweep(r, &[8], &NalgebraSvd::default(), &|s: &Spectrum<f64>| s.clone());
+        let err = run(&r(600, 500)).unwrap_err();
+        assert!(matches!(err, EssError::NonFinite { .. }) && err.to_string().contains("structured path"), "{err}");
+        // In range: σ_1 = 2^1000·(2/√3·…), finite.
+        let s = run(&r(500, 500)).unwrap();
+        assert!(s[0].values()[0].is_finite() && s[0].largest() > 1e300);
+        // Every entry of H_i rounds to zero in f64: a zero spectrum, as in the dense T.
+        let s = run(&r(-600, -500)).unwrap();
+        assert!(s[0].scaled().iter().all(|&x| x == 0.0));
+    }
 }

@@ -127,7 +127,12 @@ impl<T: Scalar> Spectrum<T> {
     }
     /// The largest singular value in `f64`.
     pub fn largest(&self) -> f64 {
-        self.scaled.first().map_or(0.0, |s| s.to_f64() * 2f64.powi(self.exponent))
+        self.scaled.first().map_or(0.0, |s| crate::scalar::ldexp(s.to_f64(), self.exponent))
+    }
+    /// A spectrum from its parts (tests of the measures).
+    #[cfg(test)]
+    pub(crate) fn from_parts(scaled: Vec<T>, exponent: i32, (rows, cols): (usize, usize)) -> Self {
+        Self { scaled, exponent, rows, cols }
     }
 }
 
@@ -152,7 +157,7 @@ pub(crate) fn spectrum_of<T: Scalar>(
     if max == 0.0 {
         return Ok(Spectrum { scaled: vec![T::zero(); k], exponent: 0, rows, cols });
     }
-    let exponent = max.log2().floor() as i32 + 1;
+    let exponent = crate::scalar::exponent_of(max);
     scale_pow2(&mut block, -exponent);
     let mut s = T::singular_values_by(backend, block)?;
     for v in s.iter_mut() {
@@ -178,12 +183,13 @@ pub fn singular_values<T: Scalar>(backend: &dyn SvdBackend, block: DMatrix<T>) -
     Ok(spectrum_of(backend, block, shape)?.values())
 }
 
-/// Multiplies by `2^e` in steps small enough to stay representable in `f32`.
-pub(crate) fn scale_pow2<T: Scalar>(m: &mut DMatrix<T>, mut e: i32) {
-    while e != 0 {
-        let step = e.clamp(-100, 100);
-        let f = T::cast(2f64.powi(step));
-        *m *= f;
-        e -= step;
+/// Multiplies by `2^e` exactly (unless the result overflows or underflows).
+pub(crate) fn scale_pow2<T: Scalar>(m: &mut DMatrix<T>, e: i32) {
+    if e == 0 {
+        return;
+    }
+    match crate::scalar::pow2::<T>(e) {
+        Some(f) => *m *= f,
+        None => m.apply(|x| *x = crate::scalar::ldexp(*x, e)),
     }
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Mutation testing of the library with cargo-mutants (not part of CI: a full run
+# takes hours on 2 cores; run it file by file, or on a diff).
+#   bash scripts/mutants.sh                      # every file of src/
+#   bash scripts/mutants.sh src/ess/measure.rs   # one or more files
+#   bash scripts/mutants.sh --in-diff my.diff    # only code a diff touches
+# Mutants are built with the `mutants` profile (opt-level 1, no debug info) and
+# tested with the library's unit and integration tests (doctests are skipped:
+# each one is a separate compilation). Results land in mutants.out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v cargo-mutants >/dev/null 2>&1; then
+  cargo install cargo-mutants --version 27.1.0 --locked
+fi
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --in-diff) args+=(--in-diff "$2"); shift 2 ;;
+    *) args+=(--file "$1"); shift ;;
+  esac
+done
+exec cargo mutants --package effective-state-size --profile mutants --timeout 240 \
+  --exclude 'src/lib.rs' "${args[@]}" -- --lib --tests
