@@ -138,8 +138,10 @@ pub enum InputError {
         /// Values the shape needs.
         needed: usize,
     },
-    /// A shape that is not `(L, L)` or `(C, pL, mL)`.
-    #[error("unsupported shape {0:?}: expected (L, L), (C, L, L) or (C, pL, mL) with --block p,m")]
+    /// A shape that is not `(L, L)`, `(C, pL, mL)` or `(B, C, pL, mL)`.
+    #[error(
+        "unsupported shape {0:?}: expected (L, L), (C, L, L), (C, pL, mL) with --block p,m, or a batch (B, C, pL, mL)"
+    )]
     Shape(Vec<usize>),
     /// A tensor that a realization or a family needs is not in the file.
     #[error("no tensor named {:?}, which {} needs (layout {}); the file holds: {}", .0.name, .0.what, .0.layout, .0.names.join(", "))]
@@ -147,6 +149,14 @@ pub enum InputError {
     /// A tensor of a realization or a family with the wrong shape.
     #[error("tensor {:?} has shape {:?}; {} expects {}", .0.name, .0.shape, .0.what, .0.layout)]
     TensorShape(Box<TensorProblem>),
+    /// A `--tensor` pattern with `*` that matches no tensor of the file.
+    #[error("--tensor {pattern:?} matches no tensor; the file holds: {}", names.join(", "))]
+    NoMatch {
+        /// The pattern.
+        pattern: String,
+        /// The tensors in the file, sorted.
+        names: Vec<String>,
+    },
     /// A `.safetensors` file without tensors.
     #[error("the file holds no tensor")]
     NoTensor,

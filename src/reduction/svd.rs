@@ -5,10 +5,10 @@
 //! shapes (see `docs/theory.md` and the crate's numerics notes), so its result is
 //! accepted only when it passes the residual test
 //! `‖M·V − U·Σ‖_F ≤ tol·‖M‖_F` with `‖UᵀU − I‖, ‖VᵀV − I‖ ≤ tol`; otherwise, or
-//! when it does not converge, a one-sided Jacobi SVD (Hestenes) is used, which is
-//! slower but computes every singular value to high relative accuracy.
+//! when it does not converge, the crate's one-sided Jacobi SVD
+//! ([`crate::spectrum::jacobi_svd`]) is used, which is slower but verified.
 
-use crate::error::{EssError, Result};
+use crate::error::Result;
 use nalgebra::DMatrix;
 
 /// `M = U·diag(s)·Vᵀ` with `s` descending, `U` (`rows × k`) and `V` (`cols × k`),
@@ -41,7 +41,10 @@ pub(crate) fn svd(m: &DMatrix<f64>) -> Result<Svd> {
         .map(|(u, s, vt)| sorted(u, s.as_slice().to_vec(), vt.transpose()));
     let mut out = match fast {
         Some(d) if passes(&scaled, &d) => d,
-        _ => jacobi(&scaled)?,
+        _ => {
+            let j = crate::spectrum::jacobi_svd(&scaled)?;
+            Svd { u: j.u, s: j.singular_values, v: j.v }
+        }
     };
     for x in &mut out.s {
         *x = crate::scalar::ldexp(*x, e);
@@ -82,75 +85,6 @@ fn passes(m: &DMatrix<f64>, d: &Svd) -> bool {
     residual.is_finite() && residual <= tol * norm && ou <= tol && ov <= tol
 }
 
-/// One-sided Jacobi (Hestenes) on the columns of `m` (or of `mᵀ` when `m` is
-/// wide): rotate column pairs until all are orthogonal; then `σ_j = ‖g_j‖`,
-/// `u_j = g_j/σ_j` and `V` accumulates the rotations.
-pub(crate) fn jacobi(m: &DMatrix<f64>) -> Result<Svd> {
-    if m.nrows() < m.ncols() {
-        let t = jacobi(&m.transpose())?;
-        return Ok(Svd { u: t.v, s: t.s, v: t.u });
-    }
-    let (rows, n) = m.shape();
-    // Exact power-of-two rescaling: squared norms neither underflow nor overflow.
-    let e = crate::scalar::exponent_of(m.amax());
-    let mut g = m.map(|x| crate::scalar::ldexp(x, -e));
-    let mut v = DMatrix::<f64>::identity(n, n);
-    let tol = f64::EPSILON * (rows as f64).sqrt();
-    let negligible = (f64::EPSILON * f64::EPSILON) * g.norm_squared();
-    let max_sweeps = 60;
-    let mut converged = false;
-    for _ in 0..max_sweeps {
-        let mut rotated = false;
-        for j in 0..n {
-            for k in j + 1..n {
-                let (mut alpha, mut beta, mut gamma) = (0.0, 0.0, 0.0);
-                for r in 0..rows {
-                    let (x, y) = (g[(r, j)], g[(r, k)]);
-                    alpha += x * x;
-                    beta += y * y;
-                    gamma += x * y;
-                }
-                // Columns at rounding level of the whole matrix are converged (they
-                // hold noise that no rotation makes orthogonal).
-                if gamma == 0.0 || gamma.abs() <= tol * alpha.sqrt() * beta.sqrt() || alpha.min(beta) <= negligible {
-                    continue;
-                }
-                rotated = true;
-                let zeta = (beta - alpha) / (2.0 * gamma);
-                let t = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
-                let c = 1.0 / (1.0 + t * t).sqrt();
-                let s = c * t;
-                for r in 0..rows {
-                    let (x, y) = (g[(r, j)], g[(r, k)]);
-                    g[(r, j)] = c * x - s * y;
-                    g[(r, k)] = s * x + c * y;
-                }
-                for r in 0..n {
-                    let (x, y) = (v[(r, j)], v[(r, k)]);
-                    v[(r, j)] = c * x - s * y;
-                    v[(r, k)] = s * x + c * y;
-                }
-            }
-        }
-        if !rotated {
-            converged = true;
-            break;
-        }
-    }
-    if !converged {
-        return Err(EssError::NoConvergence { rows, cols: n, iterations: max_sweeps * n * n.saturating_sub(1) / 2 });
-    }
-    let s: Vec<f64> = (0..n).map(|j| g.column(j).norm()).collect();
-    let mut u = g;
-    for (j, &sj) in s.iter().enumerate() {
-        if sj > 0.0 {
-            u.column_mut(j).unscale_mut(sj);
-        }
-    }
-    let s = s.into_iter().map(|x| crate::scalar::ldexp(x, e)).collect();
-    Ok(sorted(u, s, v))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +113,6 @@ mod tests {
             for c in 1..=12 {
                 let m = DMatrix::from_element(r, c, 1.0);
                 check(&m, &svd(&m).unwrap());
-                check(&m, &jacobi(&m).unwrap());
             }
         }
         let mut rng = StdRng::seed_from_u64(1);
@@ -187,7 +120,6 @@ mod tests {
             let (r, c) = (rng.random_range(1..10), rng.random_range(1..10));
             let m = DMatrix::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0) * 1e-200);
             check(&m, &svd(&m).unwrap());
-            check(&m, &jacobi(&m).unwrap());
         }
         let z = DMatrix::<f64>::zeros(3, 2);
         assert_eq!(svd(&z).unwrap().s, vec![0.0, 0.0]);
