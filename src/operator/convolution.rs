@@ -241,8 +241,9 @@ impl<T: Scalar> GatedConvolution<T> {
     }
 }
 
-conv_operator!(GatedConvolution, "gated convolution", |c: &Conv<T>| if c.k < c.len {
-    c.shift_register()
-} else {
-    RealizationInfo::None
-}, |_: &Conv<T>| None);
+conv_operator!(
+    GatedConvolution,
+    "gated convolution",
+    |c: &Conv<T>| if c.k < c.len { c.shift_register() } else { RealizationInfo::None },
+    |_: &Conv<T>| None
+);

@@ -121,17 +121,7 @@ pub(crate) fn realize(h: &[f64], r: usize, keep_rel: f64) -> Result<KernelModel>
     } else {
         DMatrix::zeros(kept, kept)
     };
-    Ok(KernelModel {
-        a,
-        b,
-        c,
-        d,
-        kept,
-        lower,
-        shape: (rows, cols),
-        residual: t.residual,
-        iterations: t.iterations,
-    })
+    Ok(KernelModel { a, b, c, d, kept, lower, shape: (rows, cols), residual: t.residual, iterations: t.iterations })
 }
 
 /// `X` minimising `‖M X − Y‖_F` (minimum norm), by a checked SVD of `M`.
@@ -225,7 +215,9 @@ fn top_triplets(k: &DMatrix<f64>, r: usize, keep_rel: f64) -> Result<Triplets> {
 /// `|fl(C x̂) − C x̂| ≤ γ_n ‖C‖‖x̂‖`, `‖fl(A x̂) − A x̂‖ ≤ γ_n ‖A‖_F ‖x̂‖`, so the
 /// state error obeys `e_{j+1} ≤ ‖A‖₂ e_j + γ_n ‖A‖_F ‖x̂_j‖` and each tap is off by
 /// at most `‖C‖ e_j + γ_n ‖C‖ ‖x̂_j‖`; the sum of `len` terms adds `(len + 2)·ε`
-/// relative.
+/// relative. `unit`: the unit roundoff of the arithmetic the model is run in
+/// (`ε` of the operator's type, at least `ε_{f64}`), so that the bound also covers
+/// `T_r` as computed in that type.
 pub(crate) fn certify(
     h: &[f64],
     len: usize,
@@ -233,10 +225,12 @@ pub(crate) fn certify(
     b: &DMatrix<f64>,
     c: &DMatrix<f64>,
     d: f64,
+    unit: f64,
 ) -> Result<(f64, f64)> {
     let n = a.nrows();
     let eps = f64::EPSILON;
-    let gamma = ((n + 1) as f64 * eps) / (1.0 - (n + 1) as f64 * eps);
+    let unit = unit.max(eps);
+    let gamma = ((n + 1) as f64 * unit) / (1.0 - (n + 1) as f64 * unit);
     let a2 = if n == 0 { 0.0 } else { super::certificate::spectral_norm(a)? * (1.0 + 1e-12) };
     let (af, cn) = (a.norm(), c.norm());
     let mut l1 = (h[0] - d).abs();
@@ -288,7 +282,7 @@ mod tests {
         let m = realize(&h, 6, 1e-11).unwrap();
         assert!(m.iterations > 0, "the subspace iteration ran");
         assert_eq!(m.kept, 4, "rank 4: a complex pair and two real modes");
-        let (l1, rounding) = certify(&h, len, &m.a, &m.b, &m.c, m.d[(0, 0)]).unwrap();
+        let (l1, rounding) = certify(&h, len, &m.a, &m.b, &m.c, m.d[(0, 0)], f64::EPSILON).unwrap();
         assert!(l1 <= 1e-9 && rounding <= 1e-9, "{l1:e} {rounding:e}");
         assert!(m.lower <= 1e-10);
         // Against the full SVD of K at a smaller, truncated order.

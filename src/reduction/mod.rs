@@ -387,7 +387,12 @@ pub fn reduce<O: LinearOperator + ?Sized>(op: &O, opts: &ReduceOptions) -> Resul
                 let n = real.state_size();
                 let (parts, acc, norm_f) = balanced::truncate(&real, r, KEEP_RELATIVE)?;
                 let order = acc.order();
-                Ok(Channel { model: Model::Varying(parts), bounds: acc.finish(len, n, norm_f, eps_out), order, kernel: None })
+                Ok(Channel {
+                    model: Model::Varying(parts),
+                    bounds: acc.finish(len, n, norm_f, eps_out),
+                    order,
+                    kernel: None,
+                })
             }
             Algorithm::HankelBlocks => {
                 let t = op.dense_within(c, opts.memory_budget)?.map(|x| x.to_f64());
@@ -495,7 +500,7 @@ fn kernel_channel<S: Scalar>(op: &(impl LinearOperator<Scalar = S> + ?Sized), c:
     // The certificate is about the model as returned, in the operator's type.
     let round = |x: &DMatrix<f64>| x.map(|v| S::cast(v).to_f64());
     let (a, b, cm, d) = (round(&m.a), round(&m.b), round(&m.c), round(&m.d));
-    let (l1, rounding) = kernel::certify(&h, len, &a, &b, &cm, d[(0, 0)])?;
+    let (l1, rounding) = kernel::certify(&h, len, &a, &b, &cm, d[(0, 0)], S::EPSILON.to_f64())?;
     let bounds =
         certificate::Bounds { bound: l1 + rounding, cut_sum: l1, classical: f64::NAN, lower: m.lower, rounding };
     Ok(Channel { model: Model::Invariant { a, b, c: cm, d }, bounds, order: m.kept, kernel: Some(h) })
