@@ -401,7 +401,7 @@ fn hyena_kernel(g: &mut rand::rngs::StdRng, len: usize) -> Vec<f64> {
     let modes: Vec<(f64, f64, f64)> = (0..g.random_range(1..=4))
         .map(|_| (g.random_range(0.8..0.999), g.random_range(0.0..3.0), g.random_range(-1.0..1.0)))
         .collect();
-    let fast = g.random_range(0.2..0.8);
+    let fast: f64 = g.random_range(0.2..0.8);
     (0..len)
         .map(|j| {
             let x = j as f64;
@@ -524,9 +524,8 @@ fn the_planner_picks_the_kernel_path_for_time_invariant_convolutions_only() {
         let taps = op.convolution_kernel(0).unwrap();
         assert_eq!(Some(taps.len()), op.convolution_taps());
         let t = op.dense(0).unwrap();
-        let toeplitz =
-            DMatrix::from_fn(len, len, |r, c| if r >= c && r - c < taps.len() { taps[r - c] } else { 0.0 });
-        assert_eq!(*t, toeplitz);
+        let toeplitz = DMatrix::from_fn(len, len, |r, c| if r >= c && r - c < taps.len() { taps[r - c] } else { 0.0 });
+        assert_eq!(t, toeplitz);
     }
 }
 
