@@ -422,7 +422,7 @@ proptest! {
         let h = hyena_kernel(&mut g, len);
         let size = len / 2;
         let r = ((r_frac * 24.0) as usize).clamp(1, size);
-        let op = LongConvolution::new(&[h.clone()]).unwrap();
+        let op = LongConvolution::new(std::slice::from_ref(&h)).unwrap();
         let chans = check(&op, r, Method::Auto, &format!("hyena seed {seed} L {len} r {r} f64"));
         prop_assert_eq!(reduce(&op, &ReduceOptions::order(r)).unwrap().algorithm(), Algorithm::ConvolutionKernel);
         prop_assert!(chans[0].realization.is_time_invariant());
@@ -446,7 +446,7 @@ fn a_sum_of_decaying_exponentials_is_recovered_to_rounding() {
                 }
             })
             .collect();
-        let op = LongConvolution::new(&[h.clone()]).unwrap();
+        let op = LongConvolution::new(std::slice::from_ref(&h)).unwrap();
         let measure = len <= 1024;
         let red = reduce(&op, &ReduceOptions::order(3).with_measured_error(measure)).unwrap();
         assert_eq!(red.algorithm(), Algorithm::ConvolutionKernel);
@@ -496,7 +496,7 @@ fn the_planner_picks_the_kernel_path_for_time_invariant_convolutions_only() {
     let pick = |op: &dyn Fn(Method) -> Result<Algorithm, EssError>, method| op(method).unwrap();
     // Long convolution: the kernel path under Auto, Hankel blocks under Dense.
     let h = hyena_kernel(&mut g, len);
-    let long = LongConvolution::new(&[h.clone()]).unwrap();
+    let long = LongConvolution::new(std::slice::from_ref(&h)).unwrap();
     let f = |m| reduce(&long, &ReduceOptions::order(4).with_method(m)).map(|r| r.algorithm());
     assert_eq!(pick(&f, Method::Auto), Algorithm::ConvolutionKernel);
     assert_eq!(pick(&f, Method::Dense), Algorithm::HankelBlocks);
@@ -516,7 +516,7 @@ fn the_planner_picks_the_kernel_path_for_time_invariant_convolutions_only() {
     // Gated convolutions are time-varying: never the kernel path.
     let z = uniform_vec(&mut g, len, -1.0, 1.0);
     let v = uniform_vec(&mut g, len, -1.0, 1.0);
-    let gated = GatedConvolution::new(&[h.clone()], &[z], &[v]).unwrap();
+    let gated = GatedConvolution::new(std::slice::from_ref(&h), &[z], &[v]).unwrap();
     assert_eq!(gated.convolution_taps(), None);
     assert_eq!(reduce(&gated, &ReduceOptions::order(2)).unwrap().algorithm(), Algorithm::HankelBlocks);
     // The declared kernel is the operator's: T[t,s] = h_{t-s}.

@@ -281,6 +281,7 @@ mod tests {
             .collect();
         let m = realize(&h, 6, 1e-11).unwrap();
         assert!(m.iterations > 0, "the subspace iteration ran");
+        assert!(m.residual <= RESIDUAL_TOL, "converged: {:e}", m.residual);
         assert_eq!(m.kept, 4, "rank 4: a complex pair and two real modes");
         let (l1, rounding) = certify(&h, len, &m.a, &m.b, &m.c, m.d[(0, 0)], f64::EPSILON).unwrap();
         assert!(l1 <= 1e-9 && rounding <= 1e-9, "{l1:e} {rounding:e}");
