@@ -247,8 +247,8 @@ pub trait LinearOperator: Sync {
     /// kernel [`convolution_kernel`](Self::convolution_kernel) returns; `None` (the
     /// default) otherwise. [`reduce`](crate::reduction::reduce) uses it to take the
     /// fast path for convolutions (a time-invariant model of the kernel, see
-    /// [`crate::distillation`]). [`LongConvolution`](crate::LongConvolution) and
-    /// [`FirConvolution`](crate::FirConvolution) declare it.
+    /// [`crate::distillation`]). [`LongConvolution`] and
+    /// [`FirConvolution`] declare it.
     fn convolution_taps(&self) -> Option<usize> {
         None
     }
