@@ -444,3 +444,19 @@ pub(crate) fn over_inputs(
         Ok(BatchProfile { inner })
     })
 }
+
+/// A deliberate panic, on the calling thread or in a computation, for the tests
+/// of the panic boundary (not part of the API).
+#[pyfunction]
+#[pyo3(signature = (in_worker))]
+pub(crate) fn _panic(py: Python<'_>, in_worker: bool) -> Result<()> {
+    guard(|| {
+        if in_worker {
+            run(py, &Exec { threads: Some(1), progress: None }, |_| -> Result<(), CoreError> {
+                panic!("a deliberate panic in a worker")
+            })
+        } else {
+            panic!("a deliberate panic on the calling thread")
+        }
+    })
+}

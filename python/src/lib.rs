@@ -36,7 +36,8 @@ pyo3::create_exception!(
     "An error reported by effective-state-size: invalid input (shape, dtype, NaN or inf, a \
      non-causal matrix, a tolerance, an index), a refused memory budget, or a cancelled \
      computation. ``str(err)`` is the library's message; ``err.kind`` names the error variant \
-     (for example ``\"NotCausal\"``, ``\"ShapeMismatch\"``, ``\"MemoryBudget\"``, ``\"Cancelled\"``)."
+     (for example ``\"NotCausal\"``, ``\"ShapeMismatch\"``, ``\"MemoryBudget\"``, ``\"Cancelled\"``; \
+     ``\"Internal\"`` is a bug)."
 );
 
 /// An error of the bindings: the library's, or a Python exception raised on the
@@ -46,6 +47,8 @@ pub(crate) enum Error {
     /// (e.g. which batch element), keeping its kind.
     Core(CoreError, Option<String>),
     Py(PyErr),
+    /// A caught panic: a bug (kind `"Internal"`).
+    Internal(String),
 }
 
 impl Error {
@@ -78,6 +81,11 @@ impl From<Error> for PyErr {
         match e {
             Error::Py(e) => e,
             Error::Core(e, context) => Python::attach(|py| ess_error(py, &e, context.as_deref())),
+            Error::Internal(message) => Python::attach(|py| {
+                let err = EssError::new_err(message);
+                let _ = err.value(py).setattr("kind", "Internal");
+                err
+            }),
         }
     }
 }
@@ -120,13 +128,10 @@ pub(crate) fn internal_error(payload: &(dyn std::any::Any + Send)) -> Error {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
-    param(
-        "internal state",
-        format!(
-            "an internal error occurred ({what}); this is a bug in effective-state-size, please report it with \
-             the input that caused it"
-        ),
-    )
+    Error::Internal(format!(
+        "internal error ({what}): this is a bug in effective-state-size, please report it with the input that \
+         caused it"
+    ))
 }
 
 /// The compiled part of the `effective_state_size` package.
@@ -151,6 +156,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::verify, m)?)?;
     m.add_function(wrap_pyfunction!(api::singular_values, m)?)?;
     m.add_function(wrap_pyfunction!(api::over_inputs, m)?)?;
+    m.add_function(wrap_pyfunction!(api::_panic, m)?)?;
     // Operators.
     m.add_function(wrap_pyfunction!(operators::dense, m)?)?;
     m.add_function(wrap_pyfunction!(operators::softmax_attention, m)?)?;

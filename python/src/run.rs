@@ -148,11 +148,8 @@ where
             };
             let mut stop: Option<Stop> = None;
             let mut last = (0, 0);
-            loop {
-                match rx.recv_timeout(Duration::from_millis(50)) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
-                }
+            // Until the worker reports back (or drops its sender by panicking).
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_millis(50)) {
                 if stop.is_some() {
                     continue;
                 }

@@ -32,7 +32,7 @@ class EssError(ValueError):
     kind: str
     """The error variant, e.g. ``"NotCausal"``, ``"NonFinite"``, ``"ShapeMismatch"``,
     ``"InvalidParameter"``, ``"InvalidTolerance"``, ``"MemoryBudget"``,
-    ``"Cancelled"``."""
+    ``"Cancelled"``; ``"Internal"`` is a bug."""
 
 class Tolerance:
     """A tolerance-ESS threshold; ``Tolerance()`` is ``rel=1e-3``."""

@@ -1,0 +1,61 @@
+"""A NumPy-array round trip: the profile of a 12-head attention map computed
+here equals, key for key and number for number, the JSON report of the `ess`
+command for the same .npy file."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import effective_state_size as ess
+import oracles
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ess_cli(*args):
+    """Runs `ess` (ESS_CLI=path/to/ess, or `cargo run --release -p ess-cli`)."""
+    exe = os.environ.get("ESS_CLI")
+    if exe:
+        cmd = [exe, *args]
+    elif shutil.which("cargo") and (REPO / "cli" / "Cargo.toml").exists():
+        cmd = ["cargo", "run", "--quiet", "--release", "-p", "ess-cli", "--", *args]
+    else:
+        pytest.skip("no cargo and no ESS_CLI: cannot run the ess command")
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def attention_file(tmp_path_factory):
+    rng = np.random.default_rng(12)
+    attn = oracles.attention_maps(rng, heads=12, L=32, d=16)
+    path = tmp_path_factory.mktemp("roundtrip") / "attn.npy"
+    np.save(path, attn)
+    return path, attn
+
+
+def test_twelve_head_attention_equals_the_cli_json(attention_file):
+    path, attn = attention_file
+    cli = ess_cli("profile", str(path), "--format", "json")
+    mine = ess.profiles(np.load(path)).to_dict(file=str(path))
+    assert mine == cli
+    # The arrays behind it.
+    assert len(cli["channels"]) == 12
+    p = ess.entropy(attn)
+    np.testing.assert_array_equal(p.values, np.array([c["entropy_ess"] for c in cli["channels"]]))
+
+
+def test_float32_fortran_order_options_and_tss_equal_the_cli_json(attention_file):
+    path, attn = attention_file
+    f32 = path.with_name("attn32.npy")
+    np.save(f32, np.asfortranarray(attn.astype(np.float32)))
+    cli = ess_cli("profile", str(f32), "--format", "json", "--tol-rank", "--indices", "stride:4", "--tss", "8")
+    ps = ess.profiles(np.load(f32), ["numerical_rank", "entropy"], indices="stride:4", tss=8)
+    assert ps.to_dict(file=str(f32)) == cli
+    assert cli["dtype"] == "f32" and ps[0].dtype == "float32"
