@@ -123,6 +123,15 @@ impl<'py> Arr<'py> {
     /// `Some` for a float array, an error for an array of another dtype, `None`
     /// for something that is not an array.
     fn typed(obj: &Bound<'py, PyAny>, name: &str) -> Result<Option<Self>> {
+        if obj.cast::<PyUntypedArray>().is_ok() && !obj.getattr("flags")?.getattr("aligned")?.is_truthy()? {
+            // A misaligned array (a view into a byte buffer at an odd offset):
+            // read an aligned copy, never references into unaligned memory.
+            let copy = obj.call_method0("copy")?;
+            if !copy.getattr("flags")?.getattr("aligned")?.is_truthy()? {
+                return Err(param(name, "the array is not aligned in memory; pass a copy of it (x.copy())"));
+            }
+            return Self::typed(&copy, name);
+        }
         let borrow_error =
             |e: numpy::BorrowError| param(name, format!("the array cannot be read ({e}); pass a copy of it"));
         if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {

@@ -1,6 +1,8 @@
 """entropy, tolerance and profiles on dense arrays, against NumPy's SVD: shapes,
 blocks, dtypes, memory layouts, indices, aggregates and to_dict()."""
 
+import collections.abc
+
 import numpy as np
 import pytest
 
@@ -139,6 +141,7 @@ def test_profiles_are_one_sweep_of_several_measures():
     t = oracles.random_causal(RNG, (2, 10, 10))
     ps = ess.profiles(t)
     assert len(ps) == 2 and ps.names == ["tolerance", "entropy"]
+    assert isinstance(ps, collections.abc.Sequence)
     assert ps[0].tolerance == ess.Tolerance(rel=1e-3)
     assert ps["entropy"].measure == "entropy" and ps[-1].measure == "entropy"
     assert [p.measure for p in ps] == ["tolerance", "entropy"]
@@ -219,3 +222,15 @@ def test_dense_operator_object():
     np.testing.assert_array_equal(op.dense(), t)
     np.testing.assert_array_equal(ess.entropy(op).values, ess.entropy(t).values)
     assert "dense" in repr(op)
+
+
+def test_misaligned_and_read_only_arrays():
+    t = oracles.random_causal(RNG, (6, 6))
+    raw = np.zeros(t.nbytes + 1, dtype=np.uint8)
+    raw[1:] = np.frombuffer(t.tobytes(), dtype=np.uint8)
+    misaligned = raw[1:].view(np.float64).reshape(6, 6)
+    assert not misaligned.flags.aligned
+    np.testing.assert_array_equal(ess.entropy(misaligned).values, ess.entropy(t).values)
+    frozen = t.copy()
+    frozen.setflags(write=False)
+    np.testing.assert_array_equal(ess.entropy(frozen).values, ess.entropy(t).values)

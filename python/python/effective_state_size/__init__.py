@@ -21,6 +21,8 @@ Entry points: ``entropy``, ``tolerance``, ``profiles``, ``plan``, ``verify``,
 ``EssError`` (a ``ValueError``). See ``docs/python.md`` in the repository.
 """
 
+from collections.abc import Sequence as _Sequence
+
 from ._native import (
     DEFAULT_MEMORY_BUDGET,
     BatchProfile,
@@ -54,6 +56,8 @@ from ._native import (
     tolerance,
     verify,
 )
+
+_Sequence.register(Profiles)
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
