@@ -52,6 +52,26 @@ pub(crate) fn operand<'py>(
     Ok(Operand::Built(dense_operator(&Arr::new(x, "T")?, convert::block(block)?, causal_part)?))
 }
 
+/// The keyword arguments every computing entry point shares.
+pub(crate) struct Common<'a, 'py> {
+    pub indices: Option<&'a Bound<'py, PyAny>>,
+    pub method: &'a str,
+    pub memory_budget: Option<u64>,
+    pub threads: Option<usize>,
+    pub progress: Option<Py<PyAny>>,
+}
+
+impl Common<'_, '_> {
+    /// The library's options: indices, method, budget.
+    pub(crate) fn options(&self) -> Result<EssOptions> {
+        options(self.indices, self.method, self.memory_budget)
+    }
+    /// How to run: threads and progress callback.
+    pub(crate) fn exec(self) -> Exec {
+        Exec { threads: self.threads, progress: self.progress }
+    }
+}
+
 /// `EssOptions` from the common keyword arguments.
 fn options(indices: Option<&Bound<'_, PyAny>>, method: &str, memory_budget: Option<u64>) -> Result<EssOptions> {
     let mut opts = EssOptions::default().with_indices(convert::indices(indices)?).with_method(convert::method(method)?);
@@ -76,15 +96,10 @@ fn block_of(op: &Operator) -> BlockShape {
 
 /// Computes `measures` of every batch element of `x` in one sweep each; one
 /// `Profile` per measure.
-#[allow(clippy::too_many_arguments)]
 fn compute(
     x: &Bound<'_, PyAny>,
     measures: &[Measure],
-    indices: Option<&Bound<'_, PyAny>>,
-    method: &str,
-    memory_budget: Option<u64>,
-    threads: Option<usize>,
-    progress: Option<Py<PyAny>>,
+    common: Common<'_, '_>,
     block: Option<(usize, usize)>,
     causal_part: bool,
     tss: Option<usize>,
@@ -95,8 +110,8 @@ fn compute(
     }
     let operand = operand(x, block, causal_part)?;
     let op = operand.get();
-    let base = options(indices, method, memory_budget)?;
-    let exec = Exec { threads, progress };
+    let base = common.options()?;
+    let exec = common.exec();
     let per_element: Vec<Vec<CoreProfile>> = dispatch!(&op.ops, v => run(py, &exec, |ctl| {
         let opts = ctl.options(base, v.len());
         v.iter().map(|o| ess::profiles(&**o, measures, &opts)).collect::<Result<Vec<_>, CoreError>>()
@@ -162,7 +177,8 @@ pub(crate) fn entropy(
 ) -> Result<Profile> {
     guard(|| {
         let measures = [Measure::Entropy];
-        let mut p = compute(x, &measures, indices, method, memory_budget, threads, progress, block, causal_part, tss)?;
+        let common = Common { indices, method, memory_budget, threads, progress };
+        let mut p = compute(x, &measures, common, block, causal_part, tss)?;
         Ok(p.remove(0))
     })
 }
@@ -192,7 +208,8 @@ pub(crate) fn tolerance(
 ) -> Result<Profile> {
     guard(|| {
         let measures = [Measure::Tolerance(convert::tolerance(rel, abs, rank)?)];
-        let mut p = compute(x, &measures, indices, method, memory_budget, threads, progress, block, causal_part, tss)?;
+        let common = Common { indices, method, memory_budget, threads, progress };
+        let mut p = compute(x, &measures, common, block, causal_part, tss)?;
         Ok(p.remove(0))
     })
 }
@@ -222,7 +239,8 @@ pub(crate) fn profiles(
 ) -> Result<Profiles> {
     guard(|| {
         let measures = convert::measures(measures)?;
-        let ps = compute(x, &measures, indices, method, memory_budget, threads, progress, block, causal_part, tss)?;
+        let common = Common { indices, method, memory_budget, threads, progress };
+        let ps = compute(x, &measures, common, block, causal_part, tss)?;
         let names = ess_cli::analysis::measure_names(&measures);
         let items = ps.into_iter().map(|p| Py::new(py, p)).collect::<PyResult<Vec<_>>>()?;
         Ok(Profiles { items, names })
@@ -422,8 +440,9 @@ pub(crate) fn over_inputs(
         if operands.len() > 1 << 24 {
             return Err(param("inputs", "more than 2^24 inputs: split the batch"));
         }
-        let base = options(indices, method, memory_budget)?;
-        let exec = Exec { threads, progress };
+        let common = Common { indices, method, memory_budget, threads, progress };
+        let base = common.options()?;
+        let exec = common.exec();
         macro_rules! batch {
             ($t:ty) => {{
                 let refs: Vec<&dyn Op<$t>> =
