@@ -71,6 +71,36 @@ pub enum EssError {
         /// The sequence length `L`.
         len: usize,
     },
+    /// A marker (delimiter) position outside `1..=L-2`: ESS is needed on both sides
+    /// of a marker, at `i = t` and `i = t+1`.
+    #[error("marker position {position} is out of range: markers lie in 1..={max} for sequence length {len} (ESS is compared at i = t and i = t+1)")]
+    MarkerOutOfRange {
+        /// The marker position `t` given.
+        position: usize,
+        /// The largest valid position, `L-2`.
+        max: usize,
+        /// The sequence length `L`.
+        len: usize,
+    },
+    /// A computation needs ESS at an index the profile does not hold.
+    #[error("{what} needs ESS at index i = {index}, which was not evaluated: {hint}")]
+    IndexNotEvaluated {
+        /// What needs the index, e.g. `"marker modulation"`.
+        what: String,
+        /// The missing index.
+        index: usize,
+        /// How to obtain it.
+        hint: String,
+    },
+    /// Profiles that must describe the same layout (length, indices, channels,
+    /// measure) do not.
+    #[error("{what}: {problem}")]
+    Incompatible {
+        /// What was being combined, e.g. `"batch of profiles"`.
+        what: String,
+        /// Which property differs, with both values.
+        problem: String,
+    },
     /// A channel outside `0..channels`.
     #[error("channel {channel} is out of range: the operator has {channels} channel(s), numbered from 0")]
     ChannelOutOfRange {
@@ -172,6 +202,9 @@ impl EssError {
             }
             e => e,
         }
+    }
+    pub(crate) fn incompatible(what: impl Into<String>, problem: impl Into<String>) -> Self {
+        EssError::Incompatible { what: what.into(), problem: problem.into() }
     }
     pub(crate) fn empty(what: impl Into<String>, hint: impl Into<String>) -> Self {
         EssError::Empty { what: what.into(), hint: hint.into() }

@@ -58,6 +58,10 @@
 //! * [`Scalar`]: `f32` or `f64`; [`EssError`]: every failure, typed.
 //! * [`guide`]: the user guide (definitions, choosing a tolerance, aggregation,
 //!   the two paths, worked closed forms, writing your own operator).
+//! * [`workflows`]: the ESS paper's analyses on real and paper-like cases
+//!   (delimiter modulation on a trained transformer, batches, tolerance sweeps,
+//!   normalised ESS, model reports, initialization, distillation sizing, ESS as a
+//!   regularizer), every number from a command or doctest next to it.
 //! * [`prelude`]: the traits and types most programs need.
 //! * [`nalgebra`]: the re-exported matrix crate, so that implementing
 //!   [`LinearOperator`] does not require pinning the same nalgebra version.
@@ -77,6 +81,8 @@ pub mod scalar;
 pub mod spectrum;
 #[doc = include_str!("../docs/theory.md")]
 pub mod theory {}
+#[doc = include_str!("../docs/workflows.md")]
+pub mod workflows {}
 mod validate;
 
 pub use error::{EssError, Result};

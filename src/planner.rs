@@ -103,6 +103,18 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
         return Err(EssError::empty("operator", "it has no channels"));
     }
     let (len, b) = (op.seq_len(), op.block_shape());
+    // The index list and one value per index, channel and measure: checked before
+    // the list is built (Indices::All at L = 4e9 would need 32 GB).
+    let count = opts.indices().count(len)? as u64;
+    let listing = count.saturating_mul(8).saturating_mul(2 + op.channels() as u64);
+    if listing > opts.memory_budget() {
+        return Err(EssError::MemoryBudget {
+            what: format!("the list of {count} indices and their values"),
+            required: listing,
+            budget: opts.memory_budget(),
+            hint: "evaluate fewer indices (`Indices::Stride`, `Indices::Middle`, `Indices::List`), or raise the budget with `EssOptions::with_memory_budget`".into(),
+        });
+    }
     let indices = opts.indices().resolve(len)?;
     let info = op.realization_info();
     let bound = max_hankel_rank(len, b);

@@ -159,10 +159,10 @@ fn dense_path_reports_itself_and_forced_structured_path_errors_without_realizati
 #[test]
 fn memory_budget_is_enforced_before_allocating() {
     let op = DenseOperator::single(DMatrix::<f64>::identity(64, 64)).unwrap();
-    let opts = EssOptions::default().with_memory_budget(1024);
+    let opts = EssOptions::default().with_memory_budget(4096);
     let err = ess::profile(&op, Measure::Entropy, &opts).unwrap_err();
-    assert!(matches!(err, EssError::MemoryBudget { budget: 1024, .. }));
-    assert!(err.to_string().contains("with_memory_budget"), "{err}");
+    assert!(matches!(err, EssError::MemoryBudget { budget: 4096, .. }));
+    assert!(err.to_string().contains("T of one channel") && err.to_string().contains("with_memory_budget"), "{err}");
 }
 
 fn arb_causal() -> impl Strategy<Value = (usize, DMatrix<f64>)> {

@@ -80,6 +80,11 @@ fn planning_is_constant_in_the_sequence_length() {
         assert_eq!(plan.indices, vec![len / 2]);
         assert!(plan.bytes < 1024, "{} bytes for a time-invariant N = 1 system", plan.bytes);
     }
+    // Every index of a sequence that long is refused before the list is built.
+    let op =
+        LtiStateSpace::diagonal(&[0.5], &[1.0], &[1.0], Dims { channels: 1, len: usize::MAX / 2, width: 1 }).unwrap();
+    let err = ess::plan(&op, &EssOptions::default()).unwrap_err();
+    assert!(matches!(err, EssError::MemoryBudget { .. }) && err.to_string().contains("Indices::Stride"), "{err}");
     // A time-varying realization is counted per step.
     let len = 1000;
     let mamba = MambaChannels::new(

@@ -1,8 +1,11 @@
-//! ESS profiles of a dense tensor, computed by one library call, into a report that
-//! holds any number of measures.
+//! ESS profiles of a dense tensor (or a batch of them), computed by one library
+//! call, into a report that holds any number of measures, and optionally marker
+//! modulation and a tolerance sweep from the same sweep of singular values.
 
 use crate::progress::ProgressBar;
-use effective_state_size::ess::{self, ComputedBy, EssOptions, Indices, Measure, Profile, Tolerance};
+use effective_state_size::ess::{
+    self, ComputedBy, EssOptions, Indices, MarkerModulation, Measure, Profile, SweepPoint, Tolerance, ToleranceSweep,
+};
 use effective_state_size::{BlockShape, DenseOperator, EssError, LinearOperator, Scalar};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -22,11 +25,24 @@ pub struct Request {
     pub causal_part: bool,
     /// Theoretical state size, if known.
     pub tss: Option<usize>,
+    /// Marker (delimiter) positions and window, if any: every index is then needed.
+    pub markers: Option<Markers>,
+    /// Thresholds of a tolerance sweep (empty: none), computed in the same sweep.
+    pub sweep: Vec<Tolerance>,
+}
+
+/// Marker positions `t` (0-based token positions, `1 ≤ t ≤ L-2`) and the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Markers {
+    /// The positions, in the order given.
+    pub positions: Vec<usize>,
+    /// The window `w ≥ 1`.
+    pub window: usize,
 }
 
 impl Default for Request {
     /// SISO blocks, tolerance-ESS (relative 1e-3) and entropy-ESS, all indices,
-    /// causality required.
+    /// causality required, no markers, no sweep.
     fn default() -> Self {
         Self {
             block: BlockShape::SISO,
@@ -34,6 +50,8 @@ impl Default for Request {
             indices: Indices::All,
             causal_part: false,
             tss: None,
+            markers: None,
+            sweep: Vec::new(),
         }
     }
 }
@@ -53,10 +71,14 @@ pub struct MeasureSummary {
     pub total_mean: f64,
     /// Mean ESS / TSS, when a TSS is known.
     pub utilization: Option<f64>,
+    /// Mean over channels and indices of `ESS_i / min(p·(L−i), m·i)`, the
+    /// boundary-normalised ESS.
+    pub normalized_mean: f64,
 }
 
 impl MeasureSummary {
-    fn of(p: &Profile, tss: Option<usize>) -> Self {
+    /// The summary of a profile (of a batch: of its mean profile).
+    pub fn of(p: &Profile, tss: Option<usize>) -> Self {
         let total = p.total();
         MeasureSummary {
             mean: p.mean(),
@@ -65,6 +87,7 @@ impl MeasureSummary {
             channel_max: p.channel_maxes(),
             total_mean: total.iter().sum::<f64>() / total.len() as f64,
             utilization: tss.filter(|&t| t > 0).map(|t| p.mean() / t as f64),
+            normalized_mean: p.normalized_mean(),
         }
     }
 }
@@ -79,10 +102,16 @@ pub struct MeasureReport {
     pub name: String,
     /// The measure.
     pub measure: Measure,
-    /// Values per channel, at the report's indices.
+    /// Values per channel, at the report's indices (of a batch: the mean over
+    /// its inputs).
     pub values: Vec<Vec<f64>>,
+    /// Of a batch: the population standard deviation over its inputs, per
+    /// channel and index (`<name>_ess_std`).
+    pub std: Option<Vec<Vec<f64>>>,
     /// Statistics over channels and indices.
     pub summary: MeasureSummary,
+    /// Marker modulation, when markers were given.
+    pub markers: Option<MarkerModulation>,
 }
 
 impl MeasureReport {
@@ -97,9 +126,10 @@ impl MeasureReport {
     pub fn key(&self) -> String {
         format!("{}_ess", self.name)
     }
-    /// Whether the values are counts (tolerance-ESS), written as integers.
+    /// Whether the values are counts (tolerance-ESS of one input), written as
+    /// integers; batch means are not.
     pub fn is_count(&self) -> bool {
-        self.tolerance().is_some()
+        self.tolerance().is_some() && self.std.is_none()
     }
     /// A short column label: `tol` for `tolerance`, otherwise the name.
     pub fn label(&self) -> String {
@@ -146,11 +176,19 @@ pub fn describe_tolerance(t: Tolerance) -> String {
 ///
 /// Serialises to the JSON schema of `ess profile --format json`: `file, seq_len,
 /// block, dtype, path, tss, tolerance{mode,value}` (of the first tolerance measure;
-/// `null` without one), `channels[{channel, index, <name>_ess…}]` and
+/// `null` without one), `batch` (only for a batch input: its size),
+/// `channels[{channel, index, <name>_ess…, <name>_ess_std… (batch)}]` and
 /// `summary{channels, evaluated_indices, <name>_ess{mean, max, channel_mean,
-/// channel_max, total_mean, utilization}…}`. Tolerance-ESS values are integers.
+/// channel_max, total_mean, utilization, normalized_mean}…}`; with markers
+/// `markers{positions, window, channels[{channel, <name>_delta…}],
+/// <name>{mean_delta, baseline_mean, baseline_std, z}…}`; with a sweep
+/// `sweep[{mode, value, mean, max, channel_mean}]`. Tolerance-ESS values of one
+/// input are integers. In a multi-tensor report each report starts with
+/// `tensor`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// The tensor's name, in a report of several tensors.
+    pub tensor: Option<String>,
     /// The file, as given.
     pub file: String,
     /// Sequence length `L`.
@@ -169,6 +207,13 @@ pub struct Report {
     pub indices: Vec<usize>,
     /// The measures, in request order.
     pub measures: Vec<MeasureReport>,
+    /// Number of inputs of a batch (a 4-D tensor); `None` for one input.
+    pub batch: Option<usize>,
+    /// Marker positions and window, when markers were given (the modulation of
+    /// each measure is in [`MeasureReport::markers`]).
+    pub markers: Option<Markers>,
+    /// The tolerance sweep, in the order requested (empty: none).
+    pub sweep: Vec<SweepPoint>,
 }
 
 impl Report {
@@ -193,10 +238,13 @@ impl Report {
                 name,
                 measure: p.measure(),
                 values: p.values().to_vec(),
+                std: None,
                 summary: MeasureSummary::of(p, tss),
+                markers: None,
             })
             .collect();
         Report {
+            tensor: None,
             file: file.to_string(),
             seq_len: first.seq_len(),
             block,
@@ -206,6 +254,9 @@ impl Report {
             channels: first.channels(),
             indices: first.indices().to_vec(),
             measures,
+            batch: None,
+            markers: None,
+            sweep: Vec::new(),
         }
     }
 
@@ -246,13 +297,88 @@ struct ChannelJson<'a>(&'a Report, usize);
 impl Serialize for ChannelJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (r, c) = (self.0, self.1);
-        let mut m = s.serialize_map(Some(2 + r.measures.len()))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("channel", &c)?;
         m.serialize_entry("index", &r.indices)?;
         for measure in &r.measures {
             m.serialize_entry(&measure.key(), &ValuesJson(measure, c))?;
+            if let Some(std) = &measure.std {
+                m.serialize_entry(&format!("{}_std", measure.key()), &std[c])?;
+            }
         }
         m.end()
+    }
+}
+
+/// The summary statistics of one measure's marker modulation.
+#[derive(Serialize)]
+struct MarkerSummaryJson {
+    mean_delta: f64,
+    baseline_mean: Option<f64>,
+    baseline_std: Option<f64>,
+    z: Option<f64>,
+}
+
+struct MarkerChannelJson<'a>(&'a Report, usize);
+
+impl Serialize for MarkerChannelJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (r, c) = (self.0, self.1);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("channel", &c)?;
+        for measure in &r.measures {
+            if let Some(mm) = &measure.markers {
+                m.serialize_entry(&format!("{}_delta", measure.name), &mm.deltas[c])?;
+            }
+        }
+        m.end()
+    }
+}
+
+struct MarkersJson<'a>(&'a Report, &'a Markers);
+
+impl Serialize for MarkersJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (r, mk) = (self.0, self.1);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("positions", &mk.positions)?;
+        m.serialize_entry("window", &mk.window)?;
+        let channels: Vec<MarkerChannelJson<'_>> = (0..r.channels).map(|c| MarkerChannelJson(r, c)).collect();
+        m.serialize_entry("channels", &channels)?;
+        for measure in &r.measures {
+            if let Some(mm) = &measure.markers {
+                let summary = MarkerSummaryJson {
+                    mean_delta: mm.mean_delta,
+                    baseline_mean: mm.baseline_mean,
+                    baseline_std: mm.baseline_std,
+                    z: mm.z,
+                };
+                m.serialize_entry(&measure.name, &summary)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// One threshold of the sweep: `{mode, value, mean, max, channel_mean}`.
+#[derive(Serialize)]
+struct SweepJson<'a> {
+    mode: &'static str,
+    value: Option<f64>,
+    mean: f64,
+    max: f64,
+    channel_mean: &'a [f64],
+}
+
+impl<'a> SweepJson<'a> {
+    fn of(p: &'a SweepPoint) -> Self {
+        SweepJson {
+            mode: p.tolerance.mode_name(),
+            value: p.tolerance.value(),
+            mean: p.mean,
+            max: p.max,
+            channel_mean: &p.channel_mean,
+        }
     }
 }
 
@@ -273,7 +399,10 @@ impl Serialize for SummaryJson<'_> {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(9))?;
+        let mut m = s.serialize_map(None)?;
+        if let Some(t) = &self.tensor {
+            m.serialize_entry("tensor", t)?;
+        }
         m.serialize_entry("file", &self.file)?;
         m.serialize_entry("seq_len", &self.seq_len)?;
         m.serialize_entry("block", &[self.block.outputs, self.block.inputs])?;
@@ -282,20 +411,93 @@ impl Serialize for Report {
         m.serialize_entry("tss", &self.tss)?;
         let tolerance = self.tolerance().map(|t| ToleranceJson { mode: t.mode_name(), value: t.value() });
         m.serialize_entry("tolerance", &tolerance)?;
+        if let Some(b) = self.batch {
+            m.serialize_entry("batch", &b)?;
+        }
         let channels: Vec<ChannelJson<'_>> = (0..self.channels).map(|c| ChannelJson(self, c)).collect();
         m.serialize_entry("channels", &channels)?;
         m.serialize_entry("summary", &SummaryJson(self))?;
+        if let Some(mk) = &self.markers {
+            m.serialize_entry("markers", &MarkersJson(self, mk))?;
+        }
+        if !self.sweep.is_empty() {
+            let sweep: Vec<SweepJson<'_>> = self.sweep.iter().map(SweepJson::of).collect();
+            m.serialize_entry("sweep", &sweep)?;
+        }
+        m.end()
+    }
+}
+
+/// The reports of several tensors of one file (a model's layers).
+///
+/// Serialises to `{"tensors": [<report with "tensor">…], "summary": {"tensors":
+/// n, <name>_ess: {"mean", "max", "total"}…}}`: per measure, `mean` is the mean
+/// over tensors of each tensor's mean ESS (every tensor weighs the same), `max`
+/// the largest ESS of any tensor, and `total` the sum over tensors of each
+/// tensor's total ESS (sum over channels, mean over indices).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiReport {
+    /// One report per tensor, each with its [`Report::tensor`] name.
+    pub reports: Vec<Report>,
+}
+
+/// The across-tensor statistics of one measure.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AcrossTensors {
+    /// Mean over tensors of each tensor's mean ESS.
+    pub mean: f64,
+    /// Largest ESS of any tensor.
+    pub max: f64,
+    /// Sum over tensors of each tensor's total ESS.
+    pub total: f64,
+}
+
+impl MultiReport {
+    /// The across-tensor statistics of the `k`-th measure.
+    pub fn across(&self, k: usize) -> AcrossTensors {
+        let sums = self.reports.iter().map(|r| &r.measures[k].summary);
+        let n = self.reports.len() as f64;
+        AcrossTensors {
+            mean: sums.clone().map(|s| s.mean).sum::<f64>() / n,
+            max: sums.clone().map(|s| s.max).fold(f64::NEG_INFINITY, f64::max),
+            total: sums.map(|s| s.total_mean).sum(),
+        }
+    }
+}
+
+struct MultiSummaryJson<'a>(&'a MultiReport);
+
+impl Serialize for MultiSummaryJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("tensors", &r.reports.len())?;
+        if let Some(first) = r.reports.first() {
+            for (k, measure) in first.measures.iter().enumerate() {
+                m.serialize_entry(&measure.key(), &r.across(k))?;
+            }
+        }
+        m.end()
+    }
+}
+
+impl Serialize for MultiReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("tensors", &self.reports)?;
+        m.serialize_entry("summary", &MultiSummaryJson(self))?;
         m.end()
     }
 }
 
 /// Builds the operator of `(channels, rows, cols)` row-major data once and computes
-/// every requested measure with one library call, driving the progress bar from
-/// the library's progress callback.
+/// every requested measure (and the sweep's thresholds) with one library call,
+/// driving the progress bar from the library's progress callback.
 ///
 /// # Errors
 /// Everything the library refuses: a shape that does not fit the block, non-finite
-/// or non-causal entries (unless `req.causal_part`), invalid indices or measures.
+/// or non-causal entries (unless `req.causal_part`), invalid indices or measures,
+/// markers out of range or with indices that exclude one the baseline needs.
 pub fn analyse<T: Scalar>(
     file: &str,
     data: &[T],
@@ -303,13 +505,46 @@ pub fn analyse<T: Scalar>(
     dtype: &'static str,
     req: &Request,
 ) -> Result<Report, EssError> {
-    let [channels, rows, cols] = shape;
-    let mats = DenseOperator::matrices_from_row_major(data, channels, rows, cols)?;
-    let op = if req.causal_part {
-        DenseOperator::from_causal_part(mats, req.block)?
-    } else {
-        DenseOperator::new(mats, req.block)?
-    };
+    analyse_batch(file, data, [1, shape[0], shape[1], shape[2]], false, dtype, req)
+}
+
+/// Like [`analyse`] for `(batch, channels, rows, cols)` row-major data: with
+/// `is_batch`, the `batch` operators are the items of a batch of inputs of one
+/// layer, reported as the mean over items (and the standard deviation);
+/// otherwise `batch` must be 1.
+///
+/// # Errors
+/// As [`analyse`].
+pub fn analyse_batch<T: Scalar>(
+    file: &str,
+    data: &[T],
+    shape: [usize; 4],
+    is_batch: bool,
+    dtype: &'static str,
+    req: &Request,
+) -> Result<Report, EssError> {
+    let [items, channels, rows, cols] = shape;
+    let per_item = channels * rows * cols;
+    let mut ops = Vec::with_capacity(items);
+    for k in 0..items {
+        let chunk = data.get(k * per_item..(k + 1) * per_item).unwrap_or(&[]);
+        let mats = DenseOperator::matrices_from_row_major(chunk, channels, rows, cols)?;
+        ops.push(if req.causal_part {
+            DenseOperator::from_causal_part(mats, req.block)?
+        } else {
+            DenseOperator::new(mats, req.block)?
+        });
+    }
+    let first = ops.first().ok_or_else(|| EssError::Empty {
+        what: "batch".into(),
+        hint: "the batch axis has size 0: give at least one input".into(),
+    })?;
+    let len = first.seq_len();
+    if let Some(mk) = &req.markers {
+        check_markers(mk, &req.indices, len)?;
+    }
+    let mut all = req.measures.clone();
+    all.extend(req.sweep.iter().map(|&t| Measure::Tolerance(t)));
     let bar = Arc::new(ProgressBar::on_stderr());
     let opts = EssOptions::default().with_indices(req.indices.clone()).with_progress({
         let bar = Arc::clone(&bar);
@@ -318,11 +553,59 @@ pub fn analyse<T: Scalar>(
             ControlFlow::Continue(())
         }
     });
-    let profiles = ess::profiles(&op, &req.measures, &opts);
-    bar.finish();
-    let profiles = profiles?;
-    debug_assert_eq!(profiles.first().map(Profile::seq_len), Some(op.seq_len()));
-    Ok(Report::from_profiles(file, dtype, req.block, req.tss, &profiles))
+    let k = req.measures.len();
+    let mut report = if is_batch {
+        let batches = ess::over_operators(&ops, &all, &opts);
+        bar.finish();
+        let batches = batches?;
+        let means: Vec<Profile> = batches.iter().map(|b| b.mean_profile()).collect();
+        let mut report = Report::from_profiles(file, dtype, req.block, req.tss, &means[..k]);
+        for (m, b) in report.measures.iter_mut().zip(&batches) {
+            m.std = Some(b.std.clone());
+            if let Some(mk) = &req.markers {
+                m.markers = Some(b.marker_modulation(&mk.positions, mk.window)?);
+            }
+        }
+        report.batch = Some(items);
+        if !req.sweep.is_empty() {
+            report.sweep = ToleranceSweep::from_profiles(means[k..].to_vec())?.points();
+        }
+        report
+    } else {
+        let profiles = ess::profiles(first, &all, &opts);
+        bar.finish();
+        let profiles = profiles?;
+        let mut report = Report::from_profiles(file, dtype, req.block, req.tss, &profiles[..k]);
+        if let Some(mk) = &req.markers {
+            for (m, p) in report.measures.iter_mut().zip(&profiles) {
+                m.markers = Some(p.marker_modulation(&mk.positions, mk.window)?);
+            }
+        }
+        if !req.sweep.is_empty() {
+            report.sweep = ToleranceSweep::from_profiles(profiles[k..].to_vec())?.points();
+        }
+        report
+    };
+    report.markers = req.markers.clone();
+    Ok(report)
+}
+
+/// Checks markers against the sequence length before anything is computed:
+/// positions in `1..=L-2` and every index evaluated (the baseline uses every
+/// position).
+fn check_markers(mk: &Markers, indices: &Indices, len: usize) -> Result<(), EssError> {
+    if let Some(&bad) = mk.positions.iter().find(|&&t| t == 0 || t + 2 > len) {
+        return Err(EssError::MarkerOutOfRange { position: bad, max: len.saturating_sub(2), len });
+    }
+    let evaluated = indices.resolve(len)?;
+    if let Some(missing) = (1..len).find(|i| evaluated.binary_search(i).is_err()) {
+        return Err(EssError::IndexNotEvaluated {
+            what: "--mark".into(),
+            index: missing,
+            hint: "marker modulation compares every position with a baseline, so every index 1..=L-1 is evaluated; drop --indices (or pass --indices all)".into(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -415,10 +698,30 @@ mod tests {
         assert!(r.is_ok());
     }
 
-    /// The report as version 0.1 wrote it, with derived `Serialize`: the custom
-    /// serialisation must produce the same bytes for the two default measures.
+    /// The report as version 0.1 wrote it, with derived `Serialize`.
     mod v01 {
         use serde::Serialize;
+        #[derive(Serialize)]
+        pub struct MeasureSummary {
+            pub mean: f64,
+            pub max: f64,
+            pub channel_mean: Vec<f64>,
+            pub channel_max: Vec<f64>,
+            pub total_mean: f64,
+            pub utilization: Option<f64>,
+        }
+        impl From<&super::MeasureSummary> for MeasureSummary {
+            fn from(s: &super::MeasureSummary) -> Self {
+                MeasureSummary {
+                    mean: s.mean,
+                    max: s.max,
+                    channel_mean: s.channel_mean.clone(),
+                    channel_max: s.channel_max.clone(),
+                    total_mean: s.total_mean,
+                    utilization: s.utilization,
+                }
+            }
+        }
         #[derive(Serialize)]
         pub struct ToleranceJson {
             pub mode: &'static str,
@@ -435,8 +738,8 @@ mod tests {
         pub struct Summary {
             pub channels: usize,
             pub evaluated_indices: usize,
-            pub tolerance_ess: super::MeasureSummary,
-            pub entropy_ess: super::MeasureSummary,
+            pub tolerance_ess: MeasureSummary,
+            pub entropy_ess: MeasureSummary,
         }
         #[derive(Serialize)]
         pub struct Report {
@@ -452,8 +755,10 @@ mod tests {
         }
     }
 
+    /// Every field of version 0.1 keeps its name and value; the only addition to
+    /// a default report is `normalized_mean` in each measure's summary.
     #[test]
-    fn json_is_byte_compatible_with_version_0_1() {
+    fn json_keeps_every_field_of_version_0_1() {
         for tss in [None, Some(4)] {
             let r = analyse("dir/x.npy", &data(), [2, 6, 6], "f64", &Request { tss, ..Request::default() }).unwrap();
             let (tol, ent) = (&r.measures[0], &r.measures[1]);
@@ -476,11 +781,24 @@ mod tests {
                 summary: v01::Summary {
                     channels: 2,
                     evaluated_indices: 5,
-                    tolerance_ess: tol.summary.clone(),
-                    entropy_ess: ent.summary.clone(),
+                    tolerance_ess: (&tol.summary).into(),
+                    entropy_ess: (&ent.summary).into(),
                 },
             };
-            assert_eq!(serde_json::to_string_pretty(&r).unwrap(), serde_json::to_string_pretty(&old).unwrap());
+            let mut now = serde_json::to_value(&r).unwrap();
+            for key in ["tolerance_ess", "entropy_ess"] {
+                let added = now["summary"][key].as_object_mut().unwrap().remove("normalized_mean");
+                assert!(added.unwrap().is_f64());
+            }
+            assert_eq!(now, serde_json::to_value(&old).unwrap());
+            // And in the same order: the 0.1 keys come first, as before.
+            let text = serde_json::to_string(&r).unwrap();
+            let at = |k: &str| text.find(k).unwrap();
+            assert!(
+                at("\"file\"") < at("\"seq_len\"")
+                    && at("\"tolerance\"") < at("\"channels\"")
+                    && at("\"channels\"") < at("\"summary\"")
+            );
         }
     }
 }

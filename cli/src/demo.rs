@@ -175,18 +175,24 @@ pub fn plot(rows: &[Row], measures: &[Measure], path: &Path) -> Result<(), CliEr
     let panels: Vec<Panel> = measure_names(measures)
         .iter()
         .enumerate()
-        .map(|(k, name)| Panel {
-            title: format!("{name}-ESS (channel mean)"),
-            y_label: "ESS_i".into(),
-            series: rows
-                .iter()
-                .filter_map(|r| r.profiles.get(k).map(|p| (r, p)))
-                .map(|(r, p)| Series { label: r.family.clone(), x: p.indices().to_vec(), y: p.average(), band: None })
-                .collect(),
-            tss: None,
+        .map(|(k, name)| {
+            Panel::profiles(
+                format!("{name}-ESS (channel mean)"),
+                "ESS_i".into(),
+                rows.iter()
+                    .filter_map(|r| r.profiles.get(k).map(|p| (r, p)))
+                    .map(|(r, p)| Series {
+                        label: r.family.clone(),
+                        x: p.indices().to_vec(),
+                        y: p.average(),
+                        band: None,
+                    })
+                    .collect(),
+                None,
+            )
         })
         .collect();
-    plot::draw(path, "ess demo: every operator family", &panels)
+    plot::draw(path, "ess demo: every operator family", &panels, &[])
 }
 
 #[cfg(test)]

@@ -138,9 +138,19 @@ pub enum InputError {
         /// Values the shape needs.
         needed: usize,
     },
-    /// A shape that is not `(L, L)` or `(C, pL, mL)`.
-    #[error("unsupported shape {0:?}: expected (L, L), (C, L, L) or (C, pL, mL) with --block p,m")]
+    /// A shape that is not `(L, L)`, `(C, pL, mL)` or `(B, C, pL, mL)`.
+    #[error(
+        "unsupported shape {0:?}: expected (L, L), (C, L, L), (C, pL, mL) with --block p,m, or a batch (B, C, pL, mL)"
+    )]
     Shape(Vec<usize>),
+    /// A `--tensor` pattern with `*` that matches no tensor of the file.
+    #[error("--tensor {pattern:?} matches no tensor; the file holds: {}", names.join(", "))]
+    NoMatch {
+        /// The pattern.
+        pattern: String,
+        /// The tensors in the file, sorted.
+        names: Vec<String>,
+    },
     /// A `.safetensors` file without tensors.
     #[error("the file holds no tensor")]
     NoTensor,

@@ -34,6 +34,83 @@ pub fn read(path: &Path, name: Option<&str>) -> Result<Tensor, CliError> {
     read_bytes(&bytes, &ext, name).map_err(|source| CliError::Input { file: file(), source })
 }
 
+/// Reads the tensors that `patterns` select (a `.safetensors` file; names may
+/// hold `*` wildcards, matched against the sorted names, each tensor listed
+/// once in the order of the patterns), or the one tensor of a file when
+/// `patterns` is empty or the file is a `.npy`. Each comes with its name (`None`
+/// for a `.npy`). Errors name the file.
+pub fn read_many(path: &Path, patterns: &[String]) -> Result<Vec<(Option<String>, Tensor)>, CliError> {
+    let file = || path.display().to_string();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext != "npy" && ext != "safetensors" {
+        return Err(CliError::Input { file: file(), source: InputError::Extension(ext) });
+    }
+    let bytes =
+        std::fs::read(path).map_err(|source| CliError::Io { path: path.to_owned(), action: IoAction::Read, source })?;
+    let wrap = |source| CliError::Input { file: file(), source };
+    if ext == "npy" || patterns.is_empty() {
+        return Ok(vec![(None, read_bytes(&bytes, &ext, patterns.first().map(String::as_str)).map_err(wrap)?)]);
+    }
+    let st =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| wrap(InputError::NotSafetensors(e.to_string())))?;
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort_unstable();
+    let chosen = select(&names, patterns).map_err(wrap)?;
+    chosen.into_iter().map(|n| tensor_of(&st, &n, &names).map(|t| (Some(n), t)).map_err(wrap)).collect()
+}
+
+/// The names that `patterns` select from the sorted `names`, each once, in the
+/// order of the patterns (and sorted within one wildcard pattern).
+pub fn select(names: &[String], patterns: &[String]) -> Result<Vec<String>, InputError> {
+    let mut out: Vec<String> = Vec::new();
+    for pat in patterns {
+        let matched: Vec<&String> = if pat.contains('*') {
+            names.iter().filter(|n| glob(pat, n)).collect()
+        } else {
+            names.iter().filter(|n| *n == pat).collect()
+        };
+        if matched.is_empty() {
+            return Err(if pat.contains('*') {
+                InputError::NoMatch { pattern: pat.clone(), names: names.to_vec() }
+            } else {
+                InputError::NoSuchTensor { name: pat.clone(), names: names.to_vec() }
+            });
+        }
+        for n in matched {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any (possibly empty)
+/// run of characters and every other character for itself.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Greedy matching with backtracking to the last star: linear in practice,
+    // O(|p|·|n|) at worst.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == n[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
 /// Parses the bytes of a `.npy` (`ext = "npy"`) or `.safetensors` file.
 pub fn read_bytes(bytes: &[u8], ext: &str, name: Option<&str>) -> Result<Tensor, InputError> {
     match ext {
@@ -160,10 +237,15 @@ fn read_safetensors(bytes: &[u8], name: Option<&str>) -> Result<Tensor, InputErr
         (None, []) => return Err(InputError::NoTensor),
         (None, many) => return Err(InputError::ChooseTensor { names: many.iter().map(|n| n.to_string()).collect() }),
     };
-    let view = st.tensor(name).map_err(|_| InputError::NoSuchTensor {
-        name: name.to_string(),
-        names: names.iter().map(|n| n.to_string()).collect(),
-    })?;
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    tensor_of(&st, name, &names)
+}
+
+/// The tensor `name` of a parsed `.safetensors` file (`names`: all, sorted, for
+/// the error message).
+fn tensor_of(st: &safetensors::SafeTensors<'_>, name: &str, names: &[String]) -> Result<Tensor, InputError> {
+    let view =
+        st.tensor(name).map_err(|_| InputError::NoSuchTensor { name: name.to_string(), names: names.to_vec() })?;
     let shape = view.shape().to_vec();
     let raw = view.data();
     let data = match view.dtype() {
@@ -249,6 +331,27 @@ mod tests {
         // The same values in C order read identically.
         let t = read_bytes(&npy_bytes(&row_major_234(), &[2, 3, 4], npyz::Order::C), "npy", None).unwrap();
         assert!(matches!(&t.data, Data::F64(v) if *v == row_major_234()));
+    }
+
+    #[test]
+    fn wildcards_match_any_run_of_characters() {
+        assert!(glob("layers.*.attn", "layers.0.attn"));
+        assert!(glob("layers.*.attn", "layers.12.attn"));
+        assert!(glob("layers.*.attn", "layers..attn"));
+        assert!(!glob("layers.*.attn", "layers.0.mlp"));
+        assert!(glob("*", ""));
+        assert!(glob("*attn*", "model.attn.0"));
+        assert!(glob("a*b*c", "aXbYbZc"));
+        assert!(!glob("a*b*c", "aXbYbZ"));
+        assert!(glob("exact", "exact") && !glob("exact", "exact2"));
+        let names: Vec<String> = ["b.attn", "a.attn", "a.mlp"].iter().map(|s| s.to_string()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        let pick = |p: &[&str]| select(&sorted, &p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(pick(&["*.attn"]).unwrap(), ["a.attn", "b.attn"]);
+        assert_eq!(pick(&["b.attn", "*.attn"]).unwrap(), ["b.attn", "a.attn"], "each once, in pattern order");
+        assert!(matches!(pick(&["*.conv"]), Err(InputError::NoMatch { .. })));
+        assert!(matches!(pick(&["c.attn"]), Err(InputError::NoSuchTensor { .. })));
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod output;
 pub mod plot;
 pub mod progress;
 
-use analysis::{Report, Request};
+use analysis::{Markers, MultiReport, Report, Request};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use effective_state_size::ess::{Indices, Measure, Tolerance};
 use effective_state_size::BlockShape;
@@ -38,7 +38,7 @@ enum Command {
         tol: TolArgs,
     },
     /// ESS profile of an operator stored in a .npy or .safetensors file.
-    Profile(ProfileArgs),
+    Profile(Box<ProfileArgs>),
 }
 
 #[derive(Args)]
@@ -73,11 +73,13 @@ enum Format {
 
 #[derive(Args)]
 struct ProfileArgs {
-    /// Input file: .npy of shape (L, L), (C, L, L) or (C, pL, mL) with --block; or .safetensors.
+    /// Input file: .npy of shape (L, L), (C, L, L), (C, pL, mL) with --block, or a
+    /// batch (B, C, pL, mL); or .safetensors.
     file: PathBuf,
-    /// Tensor name inside a .safetensors file.
+    /// Tensor of a .safetensors file; repeat it, or use * wildcards
+    /// ('layers.*.attn'), to profile several tensors (one report per tensor).
     #[arg(long, value_name = "NAME")]
-    tensor: Option<String>,
+    tensor: Vec<String>,
     /// Block shape p,m (outputs, inputs per step).
     #[arg(long, value_name = "P,M", default_value = "1,1")]
     block: String,
@@ -86,6 +88,22 @@ struct ProfileArgs {
     /// Indices i to evaluate: all, stride:K, or a list i,j,k (0-based, 1 ≤ i ≤ L-1).
     #[arg(long, default_value = "all")]
     indices: String,
+    /// Marker (delimiter) token positions t, 0-based, 1 ≤ t ≤ L-2: report
+    /// Δ = ESS after − ESS before at each, a baseline over the other positions
+    /// and a z-score. Every index is evaluated.
+    #[arg(long, value_name = "T1,T2,…")]
+    mark: Option<String>,
+    /// Window w of --mark (default 1): after = mean ESS at i in [t+1, t+w],
+    /// before = mean at i in [t-w+1, t].
+    #[arg(long, value_name = "W")]
+    mark_window: Option<usize>,
+    /// Tolerance sweep, relative thresholds: mean and max tolerance-ESS at each τ,
+    /// from the same sweep of singular values.
+    #[arg(long, value_name = "τ1,τ2,…", allow_negative_numbers = true)]
+    sweep: Option<String>,
+    /// Tolerance sweep with absolute thresholds (after the relative ones).
+    #[arg(long, value_name = "τ1,τ2,…", allow_negative_numbers = true)]
+    sweep_abs: Option<String>,
     /// Take the causal (block lower-triangular) part of a non-causal matrix on purpose.
     #[arg(long)]
     causal_part: bool,
@@ -130,17 +148,49 @@ fn parse_indices(s: &str) -> Result<Indices, CliError> {
         .map_err(|_| bad("expected all, stride:K or a comma-separated list of integers"))
 }
 
+/// `--mark 11,28,47`: positions, each once.
+fn parse_marks(s: &str) -> Result<Vec<usize>, CliError> {
+    let bad = |problem: String| CliError::Args { flag: "--mark", value: s.to_string(), problem };
+    let v = s
+        .split(',')
+        .map(|x| x.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("expected a comma-separated list of token positions (integers ≥ 1)".into()))?;
+    if let Some((k, t)) = v.iter().enumerate().find(|(k, t)| v[..*k].contains(t)) {
+        return Err(bad(format!("position {t} is given twice (entry {k})")));
+    }
+    Ok(v)
+}
+
+/// `--sweep 1e-1,1e-2` (or `--sweep-abs`): thresholds, each valid.
+fn parse_sweep(flag: &'static str, s: &str, make: fn(f64) -> Tolerance) -> Result<Vec<Tolerance>, CliError> {
+    let bad = |problem: String| CliError::Args { flag, value: s.to_string(), problem };
+    if s.trim().is_empty() {
+        return Err(bad("the sweep is empty: give at least one tolerance, e.g. 1e-1,1e-2,1e-3".into()));
+    }
+    s.split(',')
+        .map(|x| {
+            let v: f64 = x.trim().parse().map_err(|_| bad(format!("{x:?} is not a number")))?;
+            let t = make(v);
+            t.validate().map_err(|e| bad(e.to_string()))?;
+            Ok(t)
+        })
+        .collect()
+}
+
 /// Computes the report of a tensor read from `file`: `(L, L)` is one channel,
-/// `(C, pL, mL)` is `C` channels with blocks `p × m`. Errors name the file.
+/// `(C, pL, mL)` is `C` channels with blocks `p × m`, and `(B, C, pL, mL)` a batch
+/// of `B` inputs of such a layer. Errors name the file.
 pub fn analyse_tensor(file: &str, tensor: &input::Tensor, req: &Request) -> Result<Report, CliError> {
-    let shape: [usize; 3] = match tensor.shape.as_slice() {
-        [r, c] => [1, *r, *c],
-        [ch, r, c] => [*ch, *r, *c],
+    let (shape, is_batch): ([usize; 4], bool) = match tensor.shape.as_slice() {
+        [r, c] => ([1, 1, *r, *c], false),
+        [ch, r, c] => ([1, *ch, *r, *c], false),
+        [b, ch, r, c] => ([*b, *ch, *r, *c], true),
         other => return Err(CliError::Input { file: file.to_string(), source: InputError::Shape(other.to_vec()) }),
     };
     match &tensor.data {
-        input::Data::F32(v) => analysis::analyse(file, v, shape, tensor.dtype, req),
-        input::Data::F64(v) => analysis::analyse(file, v, shape, tensor.dtype, req),
+        input::Data::F32(v) => analysis::analyse_batch(file, v, shape, is_batch, tensor.dtype, req),
+        input::Data::F64(v) => analysis::analyse_batch(file, v, shape, is_batch, tensor.dtype, req),
     }
     .map_err(|source| CliError::Analysis { file: file.to_string(), source })
 }
@@ -150,19 +200,67 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
     let indices = parse_indices(&args.indices)?;
     let tolerance = args.tol.tolerance();
     tolerance.validate()?;
-    let tensor = input::read(&args.file, args.tensor.as_deref())?;
+    let markers = match (&args.mark, args.mark_window) {
+        (None, None) => None,
+        (None, Some(w)) => {
+            return Err(CliError::Args {
+                flag: "--mark-window",
+                value: w.to_string(),
+                problem: "a window needs marker positions: add --mark T1,T2,…".into(),
+            })
+        }
+        (Some(_), Some(0)) => {
+            return Err(CliError::Args {
+                flag: "--mark-window",
+                value: "0".into(),
+                problem: "the window must be at least 1".into(),
+            })
+        }
+        (Some(s), w) => Some(Markers { positions: parse_marks(s)?, window: w.unwrap_or(1) }),
+    };
+    let mut sweep = Vec::new();
+    if let Some(s) = &args.sweep {
+        sweep.extend(parse_sweep("--sweep", s, Tolerance::Relative)?);
+    }
+    if let Some(s) = &args.sweep_abs {
+        sweep.extend(parse_sweep("--sweep-abs", s, Tolerance::Absolute)?);
+    }
+    let tensors = input::read_many(&args.file, &args.tensor)?;
     let req = Request {
         block,
         measures: vec![Measure::Tolerance(tolerance), Measure::Entropy],
         indices,
         causal_part: args.causal_part,
         tss: args.tss,
+        markers,
+        sweep,
     };
-    let report = analyse_tensor(&args.file.display().to_string(), &tensor, &req)?;
-    let text = match args.format {
-        Format::Table => output::table(&report),
-        Format::Csv => output::csv(&report),
-        Format::Json => output::json(&report),
+    let file = args.file.display().to_string();
+    let mut reports = Vec::with_capacity(tensors.len());
+    for (name, tensor) in &tensors {
+        let report = analyse_tensor(&file, tensor, &req).map_err(|e| match (e, tensors.len() > 1, name) {
+            (CliError::Analysis { file, source }, true, Some(n)) => {
+                CliError::Analysis { file: format!("{file} (tensor {n})"), source }
+            }
+            (e, _, _) => e,
+        })?;
+        reports.push(report);
+    }
+    let output = if reports.len() > 1 {
+        for (r, (name, _)) in reports.iter_mut().zip(&tensors) {
+            r.tensor = name.clone();
+        }
+        Output::Many(MultiReport { reports })
+    } else {
+        Output::One(Box::new(reports.remove(0)))
+    };
+    let text = match (&output, args.format) {
+        (Output::Many(m), Format::Table) => output::multi_table(m),
+        (Output::Many(m), Format::Csv) => output::multi_csv(m),
+        (Output::Many(m), Format::Json) => output::multi_json(m),
+        (Output::One(r), Format::Table) => output::table(r),
+        (Output::One(r), Format::Csv) => output::csv(r),
+        (Output::One(r), Format::Json) => output::json(r),
     };
     match &args.out {
         Some(path) => std::fs::write(path, text).map_err(|source| CliError::Io {
@@ -173,9 +271,18 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
         None => print!("{text}"),
     }
     if let Some(path) = &args.plot {
-        plot_report(&report, path)?;
+        match &output {
+            Output::Many(m) => plot_multi(m, path)?,
+            Output::One(r) => plot_report(r, path)?,
+        }
     }
     Ok(())
+}
+
+/// The report of one tensor, or of several.
+enum Output {
+    One(Box<Report>),
+    Many(MultiReport),
 }
 
 /// One panel per measure: per-channel lines for up to 8 channels, the channel mean
@@ -203,11 +310,61 @@ fn plot_report(r: &Report, path: &Path) -> Result<(), CliError> {
                 band: Some((lo, hi)),
             }]
         };
-        plot::Panel { title: m.title(), y_label: "ESS_i".into(), series, tss: r.tss.map(|t| t as f64) }
+        let y_label = if r.batch.is_some() { "ESS_i (mean over the batch)" } else { "ESS_i" };
+        let mut p = plot::Panel::profiles(m.title(), y_label.into(), series, r.tss.map(|t| t as f64));
+        p.markers = r.markers.as_ref().map(|mk| mk.positions.clone()).unwrap_or_default();
+        p
     };
     let name = Path::new(&r.file).file_name().map_or(r.file.clone(), |f| f.to_string_lossy().into_owned());
     let panels: Vec<plot::Panel> = r.measures.iter().map(panel).collect();
-    plot::draw(path, &format!("ESS profile of {name} (L = {})", r.seq_len), &panels)
+    let sweeps: Vec<plot::SweepPanel> = ["relative", "absolute"]
+        .into_iter()
+        .filter_map(|mode| {
+            let points: Vec<&effective_state_size::ess::SweepPoint> =
+                r.sweep.iter().filter(|p| p.tolerance.mode_name() == mode).collect();
+            (!points.is_empty()).then(|| plot::SweepPanel {
+                title: format!("tolerance sweep ({mode})"),
+                x_label: format!("{mode} τ (log scale)"),
+                tau: points.iter().filter_map(|p| p.tolerance.value()).collect(),
+                mean: points.iter().map(|p| p.mean).collect(),
+                max: points.iter().map(|p| p.max).collect(),
+            })
+        })
+        .collect();
+    let batch = r.batch.map_or(String::new(), |b| format!(", mean over a batch of {b}"));
+    plot::draw(path, &format!("ESS profile of {name} (L = {}{batch})", r.seq_len), &panels, &sweeps)
+}
+
+/// One panel per measure: mean and max ESS of each tensor, against the tensor's
+/// number (the order of the table); the legend names the tensors.
+fn plot_multi(m: &MultiReport, path: &Path) -> Result<(), CliError> {
+    let x: Vec<usize> = (0..m.reports.len()).collect();
+    let measures = &m.reports[0].measures;
+    let panels: Vec<plot::Panel> = (0..measures.len())
+        .map(|k| {
+            let pick = |f: &dyn Fn(&analysis::MeasureSummary) -> f64| {
+                m.reports.iter().map(|r| f(&r.measures[k].summary)).collect::<Vec<f64>>()
+            };
+            let series = vec![
+                plot::Series { label: "mean ESS of the tensor".into(), x: x.clone(), y: pick(&|s| s.mean), band: None },
+                plot::Series { label: "max ESS of the tensor".into(), x: x.clone(), y: pick(&|s| s.max), band: None },
+            ];
+            let mut p =
+                plot::Panel::profiles(format!("{} per tensor", measures[k].title()), "ESS".into(), series, None);
+            p.x_label = Some("tensor (layer) number, see the legend".into());
+            p
+        })
+        .collect();
+    let mut panels = panels;
+    // The legend column lists the tensors under the two series.
+    if let Some(first) = panels.first_mut() {
+        first.notes =
+            m.reports.iter().enumerate().map(|(k, r)| format!("{k}: {}", r.tensor.as_deref().unwrap_or("?"))).collect();
+    }
+    let name = Path::new(&m.reports[0].file)
+        .file_name()
+        .map_or(m.reports[0].file.clone(), |f| f.to_string_lossy().into_owned());
+    plot::draw(path, &format!("ESS per tensor of {name} ({} tensors)", m.reports.len()), &panels, &[])
 }
 
 /// Runs a parsed command line; `main` prints the error as one line.

@@ -26,7 +26,34 @@ pub struct Panel {
     pub y_label: String,
     pub series: Vec<Series>,
     pub tss: Option<f64>,
+    /// The x axis label; `None`: the Hankel index.
+    pub x_label: Option<String>,
+    /// Marker (delimiter) positions `t`, drawn as vertical lines at `x = t`.
+    pub markers: Vec<usize>,
+    /// Lines of text for the legend column (the first panel's are shown).
+    pub notes: Vec<String>,
 }
+
+impl Panel {
+    /// A panel of ESS profiles over the Hankel index, without markers.
+    pub fn profiles(title: String, y_label: String, series: Vec<Series>, tss: Option<f64>) -> Self {
+        Panel { title, y_label, series, tss, x_label: None, markers: Vec::new(), notes: Vec::new() }
+    }
+}
+
+/// A tolerance sweep panel: mean and max tolerance-ESS against the threshold τ,
+/// on a logarithmic τ axis (one panel per tolerance mode).
+pub struct SweepPanel {
+    pub title: String,
+    /// `"relative τ"` or `"absolute τ"`.
+    pub x_label: String,
+    /// The thresholds, any order.
+    pub tau: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub max: Vec<f64>,
+}
+
+const MARKER_COLOR: RGBColor = RGBColor(120, 120, 120);
 
 const COLORS: [RGBColor; 14] = [
     RGBColor(31, 119, 180),
@@ -116,16 +143,21 @@ macro_rules! draw_line {
     };
 }
 
-/// Draws the panels side by side into an SVG file, with one legend (the first
-/// panel's series, which all panels share) in a column on the right.
-pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), CliError> {
+/// Draws the panels side by side into an SVG file, then the sweep panels (each
+/// with its own legend), with one legend (the first panel's series, which all
+/// profile panels share, the TSS line and the markers) in a column on the right.
+pub fn draw(path: &Path, title: &str, panels: &[Panel], sweeps: &[SweepPanel]) -> Result<(), CliError> {
     let err = |e: &dyn std::fmt::Display| CliError::Plot { path: path.to_owned(), message: e.to_string() };
-    let width = 560 * panels.len() as u32 + LEGEND_WIDTH;
+    let width = 560 * (panels.len() + sweeps.len()) as u32 + LEGEND_WIDTH;
     let root = SVGBackend::new(path, (width, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let root = root.titled(title, ("sans-serif", 22)).map_err(|e| err(&e))?;
     let (charts, legend) = root.split_horizontally(width - LEGEND_WIDTH);
-    let areas = charts.split_evenly((1, panels.len()));
+    let all_areas = charts.split_evenly((1, panels.len() + sweeps.len()));
+    let (areas, sweep_areas) = all_areas.split_at(panels.len());
+    for (sweep, area) in sweeps.iter().zip(sweep_areas) {
+        draw_sweep(area, sweep).map_err(|e| err(&e))?;
+    }
     for (panel, area) in panels.iter().zip(areas.iter()) {
         let x_max = panel.series.iter().flat_map(|s| s.x.iter().copied()).max().unwrap_or(1).max(1);
         let y_hi = panel
@@ -144,7 +176,7 @@ pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), CliError> 
         chart
             .configure_mesh()
             .x_labels(x_max.min(10) + 1)
-            .x_desc("index i (past u_0..u_{i-1} | future y_i..y_{L-1})")
+            .x_desc(panel.x_label.as_deref().unwrap_or("index i (past u_0..u_{i-1} | future y_i..y_{L-1})"))
             .y_desc(panel.y_label.as_str())
             .light_line_style(WHITE.mix(0.0))
             .draw()
@@ -171,6 +203,10 @@ pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), CliError> 
             plot.draw(&PathElement::new(vec![(0, tss), (x_max + 1, tss)], BLACK.stroke_width(1)))
                 .map_err(|e| err(&e))?;
         }
+        for &t in &panel.markers {
+            let line = vec![(t, 0.0), (t, y_hi * 1.1)];
+            plot.draw(&DashedPathElement::new(line, 6, 4, MARKER_COLOR.stroke_width(1))).map_err(|e| err(&e))?;
+        }
     }
     let n = panels.first().map_or(0, |p| p.series.len());
     for k in 0..n {
@@ -181,12 +217,71 @@ pub fn draw(path: &Path, title: &str, panels: &[Panel]) -> Result<(), CliError> 
         let label = panels[0].series[k].label.clone();
         legend.draw(&Text::new(label, (52, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;
     }
+    let mut y = 60 + 22 * n as i32;
     if let Some(tss) = panels.iter().find_map(|p| p.tss) {
-        let y = 60 + 22 * n as i32;
         legend.draw(&PathElement::new(vec![(8, y), (44, y)], BLACK.stroke_width(1))).map_err(|e| err(&e))?;
         legend.draw(&Text::new(format!("TSS = {tss}"), (52, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;
+        y += 22;
+    }
+    if let Some(p) = panels.iter().find(|p| !p.markers.is_empty()) {
+        let marks: Vec<String> = p.markers.iter().map(|t| t.to_string()).collect();
+        legend
+            .draw(&DashedPathElement::new(vec![(26, y - 9), (26, y + 9)], 6, 4, MARKER_COLOR.stroke_width(1)))
+            .map_err(|e| err(&e))?;
+        let label = format!("markers t = {}", marks.join(", "));
+        legend.draw(&Text::new(label, (52, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;
+        y += 22;
+    }
+    for note in panels.first().map(|p| p.notes.as_slice()).unwrap_or(&[]) {
+        legend.draw(&Text::new(note.clone(), (8, y - 7), ("sans-serif", 14))).map_err(|e| err(&e))?;
+        y += 20;
     }
     root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// One sweep panel: mean and max tolerance-ESS against τ on a log axis.
+fn draw_sweep<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    sweep: &SweepPanel,
+) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let mut order: Vec<usize> = (0..sweep.tau.len()).collect();
+    order.sort_by(|&a, &b| sweep.tau[a].total_cmp(&sweep.tau[b]));
+    let lo = sweep.tau.iter().copied().fold(f64::INFINITY, f64::min) / 2.0;
+    let hi = sweep.tau.iter().copied().fold(0.0f64, f64::max) * 2.0;
+    let y_hi = sweep.max.iter().copied().fold(1.0f64, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&sweep.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d((lo..hi).log_scale(), 0.0..y_hi * 1.1)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc(sweep.x_label.as_str())
+        .y_desc("tolerance-ESS")
+        .x_label_formatter(&|x| format!("{x:.0e}"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (k, (label, ys)) in [("mean", &sweep.mean), ("max", &sweep.max)].into_iter().enumerate() {
+        let Look { color, marker: m, .. } = look(k);
+        let points: Vec<(f64, f64)> = order.iter().map(|&j| (sweep.tau[j], ys[j])).collect();
+        chart
+            .draw_series(std::iter::once(PathElement::new(points.clone(), color.stroke_width(2))))
+            .map_err(|x| e(&x))?
+            .label(format!("{label} over channels and indices"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(points.into_iter().map(|p| marker(m, p, color))).map_err(|x| e(&x))?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK.mix(0.3))
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(|x| e(&x))?;
     Ok(())
 }
 
@@ -221,8 +316,8 @@ mod tests {
             y: (1..25).map(|i| (i.min(25 - i) + k) as f64).collect(),
             band: None,
         };
-        let panel = Panel { title: "t".into(), y_label: "ESS_i".into(), series: vec![series(0), series(1)], tss: None };
-        draw(&path, "ticks", &[panel]).unwrap();
+        let panel = Panel::profiles("t".into(), "ESS_i".into(), vec![series(0), series(1)], None);
+        draw(&path, "ticks", &[panel], &[]).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         // The x tick labels are the centred texts below the axis: whole numbers only.
         let x_ticks: Vec<&str> = svg

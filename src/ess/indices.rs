@@ -30,6 +30,31 @@ pub enum Indices {
 }
 
 impl Indices {
+    /// How many indices [`resolve`](Self::resolve) would return (an upper bound
+    /// for a list with repeats), without building the list: `O(1)` in `len`.
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve), except that a list is not checked entry by entry.
+    pub fn count(&self, len: usize) -> Result<usize> {
+        if len < 2 {
+            return Err(EssError::SequenceTooShort { len });
+        }
+        match self {
+            Indices::All => Ok(len - 1),
+            Indices::Middle => Ok(1),
+            Indices::Stride(0) => Err(EssError::param("index stride", "a stride must be at least 1")),
+            Indices::Stride(k) if *k >= len => Err(EssError::param(
+                "index stride",
+                format!("stride {k} selects no index of a sequence of length {len}; use a stride below {len}"),
+            )),
+            Indices::Stride(k) => Ok((len - 1) / k),
+            Indices::List(v) if v.is_empty() => {
+                Err(EssError::param("index list", "the list is empty; give at least one index in 1..L"))
+            }
+            Indices::List(v) => Ok(v.len()),
+        }
+    }
+
     /// The concrete ascending list for sequence length `len`.
     ///
     /// # Errors
@@ -37,22 +62,12 @@ impl Indices {
     /// for a zero stride, a stride of at least `len` or an empty list, and
     /// [`EssError::IndexOutOfRange`] for a listed index outside `1..len`.
     pub fn resolve(&self, len: usize) -> Result<Vec<usize>> {
-        if len < 2 {
-            return Err(EssError::SequenceTooShort { len });
-        }
+        self.count(len)?;
         match self {
             Indices::All => Ok((1..len).collect()),
             Indices::Middle => Ok(vec![len / 2]),
-            Indices::Stride(0) => Err(EssError::param("index stride", "a stride must be at least 1")),
-            Indices::Stride(k) if *k >= len => Err(EssError::param(
-                "index stride",
-                format!("stride {k} selects no index of a sequence of length {len}; use a stride below {len}"),
-            )),
             Indices::Stride(k) => Ok((1..len).filter(|i| i % k == 0).collect()),
             Indices::List(v) => {
-                if v.is_empty() {
-                    return Err(EssError::param("index list", "the list is empty; give at least one index in 1..L"));
-                }
                 if let Some(&bad) = v.iter().find(|&&i| i == 0 || i >= len) {
                     return Err(EssError::IndexOutOfRange { index: bad, max: len - 1, len });
                 }

@@ -16,6 +16,7 @@ use crate::spectrum::Spectrum;
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Tolerance {
     /// `σ_k > τ`, with `τ > 0`. Depends on the operator's scale.
@@ -107,6 +108,7 @@ pub fn entropy_of<T: Scalar>(sigma: &[T]) -> f64 {
 
 /// Which number to compute from each block's singular values.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Measure {
     /// Entropy-ESS ([`entropy_of`]).

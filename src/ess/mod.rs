@@ -7,6 +7,12 @@
 //! [`plan`] shows what a call would do without doing it; [`verify`] checks a
 //! user-written operator's kernels against each other.
 //!
+//! The analyses of the ESS paper build on profiles: [`markers`] (delimiter
+//! modulation, [`Profile::marker_modulation`]), batches of inputs
+//! ([`over_operators`], [`over_inputs`], [`BatchProfile`]), [`tolerance_sweep`]
+//! (many thresholds from one sweep), boundary-normalised ESS
+//! ([`Profile::normalized`]) and [`gradient`] (ESS as a training signal).
+//!
 //! ```
 //! use effective_state_size::{ess, ess::{EssOptions, Indices, Measure, Method, Tolerance}, FirConvolution};
 //! // A length-4 FIR kernel: ESS 3 away from the ends.
@@ -20,18 +26,23 @@
 //! ```
 
 mod batch;
+pub mod gradient;
 mod indices;
+pub mod markers;
 mod measure;
 mod options;
 mod profile;
+mod sweep;
 mod verify;
 
 pub use crate::planner::{plan, Plan};
-pub use batch::{over_inputs, BatchProfile};
+pub use batch::{over_inputs, over_operators, BatchProfile};
 pub use indices::Indices;
+pub use markers::{marker_modulation, MarkerModulation};
 pub use measure::{entropy_of, Measure, Tolerance};
 pub use options::{EssOptions, Method, Progress, ProgressFn};
 pub use profile::{ComputedBy, Profile};
+pub use sweep::{tolerance_sweep, SweepPoint, ToleranceSweep};
 pub use verify::{verify, Verification};
 
 use crate::error::{EssError, Result};
@@ -90,6 +101,7 @@ pub fn profiles<O: LinearOperator + ?Sized>(op: &O, measures: &[Measure], opts: 
         .enumerate()
         .map(|(k, &measure)| Profile {
             seq_len: op.seq_len(),
+            block: op.block_shape(),
             indices: plan.indices.clone(),
             measure,
             computed_by: plan.method,

@@ -140,4 +140,8 @@ impl EssOptions {
     pub fn progress_callback(&self) -> Option<&ProgressFn> {
         self.progress.as_deref()
     }
+    /// The progress callback, shared.
+    pub(crate) fn progress_arc(&self) -> Option<Arc<ProgressFn>> {
+        self.progress.clone()
+    }
 }

@@ -2,9 +2,11 @@
 
 use super::Measure;
 use crate::error::{EssError, Result};
+use crate::operator::BlockShape;
 
 /// Which algorithm produced a profile (what [`Method::Auto`](super::Method::Auto) resolved to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum ComputedBy {
     /// Singular values of blocks of the materialised `T` (`O(L⁴)` per channel).
@@ -43,9 +45,16 @@ impl ComputedBy {
 /// assert_eq!(p.channel_max(1)?, 2.0);
 /// # Ok::<(), effective_state_size::EssError>(())
 /// ```
+///
+/// With the cargo feature `serde`, a profile serialises as an object with the
+/// fields `seq_len`, `block`, `indices`, `measure`, `computed_by`, `tss` and
+/// `values`; deserialising validates it like [`from_values`](Self::from_values).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "serde_impl::RawProfile"))]
 pub struct Profile {
     pub(crate) seq_len: usize,
+    pub(crate) block: BlockShape,
     pub(crate) indices: Vec<usize>,
     pub(crate) measure: Measure,
     pub(crate) computed_by: ComputedBy,
@@ -53,13 +62,41 @@ pub struct Profile {
     pub(crate) values: Vec<Vec<f64>>,
 }
 
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use super::*;
+
+    /// The serialised form, validated on the way in.
+    #[derive(serde::Deserialize)]
+    pub(super) struct RawProfile {
+        seq_len: usize,
+        block: BlockShape,
+        indices: Vec<usize>,
+        measure: Measure,
+        computed_by: ComputedBy,
+        tss: Option<usize>,
+        values: Vec<Vec<f64>>,
+    }
+
+    impl TryFrom<RawProfile> for Profile {
+        type Error = EssError;
+        fn try_from(r: RawProfile) -> Result<Self> {
+            Profile::from_values(r.seq_len, r.indices, r.measure, r.computed_by, r.tss, r.values)?
+                .with_block_shape(r.block)
+        }
+    }
+}
+
 impl Profile {
     /// Assembles a profile from values computed elsewhere (for example chunk by
     /// chunk): `values[c][j]` is the value of channel `c` at `indices[j]`.
     ///
+    /// The block shape is `1 × 1` (SISO); set another with
+    /// [`with_block_shape`](Self::with_block_shape).
+    ///
     /// # Errors
-    /// Indices that are not ascending and within `1..seq_len`, no channels, or a
-    /// channel whose length differs from `indices`.
+    /// Indices that are not ascending and within `1..seq_len`, an invalid
+    /// tolerance, no channels, or a channel whose length differs from `indices`.
     pub fn from_values(
         seq_len: usize,
         indices: Vec<usize>,
@@ -68,6 +105,7 @@ impl Profile {
         tss: Option<usize>,
         values: Vec<Vec<f64>>,
     ) -> Result<Self> {
+        measure.validate()?;
         let resolved = super::Indices::List(indices.clone()).resolve(seq_len)?;
         if resolved != indices {
             return Err(EssError::param("profile indices", "indices must be strictly ascending"));
@@ -82,7 +120,23 @@ impl Profile {
                 format!("{} values", v.len()),
             ));
         }
-        Ok(Self { seq_len, indices, measure, computed_by, tss, values })
+        Ok(Self { seq_len, block: BlockShape::SISO, indices, measure, computed_by, tss, values })
+    }
+
+    /// The same profile for an operator with blocks `p × m` (what
+    /// [`normalized`](Self::normalized) divides by depends on it).
+    ///
+    /// # Errors
+    /// A zero `p` or `m`.
+    pub fn with_block_shape(mut self, block: BlockShape) -> Result<Self> {
+        if block.outputs == 0 || block.inputs == 0 {
+            return Err(EssError::param(
+                "block shape",
+                format!("{}×{}: outputs and inputs per step must be at least 1", block.outputs, block.inputs),
+            ));
+        }
+        self.block = block;
+        Ok(self)
     }
 
     /// Sequence length `L`.
@@ -92,6 +146,10 @@ impl Profile {
     /// The evaluated indices `i` (ascending).
     pub fn indices(&self) -> &[usize] {
         &self.indices
+    }
+    /// Block shape `p × m` of the operator.
+    pub fn block_shape(&self) -> BlockShape {
+        self.block
     }
     /// The measure these values are.
     pub fn measure(&self) -> Measure {
@@ -177,6 +235,40 @@ impl Profile {
         }
         Ok(self.values.iter().map(|v| v.iter().map(|x| x / tss).collect()).collect())
     }
+    /// Boundary-normalised ESS: `ESS_i / min(p·(L−i), m·i)` per channel and index.
+    ///
+    /// `min(p·(L−i), m·i)` is the largest rank the shape of `H_i` allows
+    /// ([`crate::theory`] §2), so the value is the fraction of the rank that the cut
+    /// permits which the operator uses, in `[0, 1]` for tolerance- and entropy-ESS.
+    /// It separates the boundary taper (every profile falls towards both ends
+    /// because the bound does) from the operator's memory.
+    ///
+    /// ```
+    /// use effective_state_size::{ess, FirConvolution};
+    /// // A length-4 FIR kernel: ESS_i = min(3, i, L-i).
+    /// let op = FirConvolution::new(&[[1.0, -0.5, 0.25, 0.125]], 8)?;
+    /// let p = ess::tolerance(&op, ess::Tolerance::NumericalRank)?;
+    /// assert_eq!(p.channel(0), &[1.0, 2.0, 3.0, 3.0, 3.0, 2.0, 1.0]);
+    /// // bound min(8 - i, i) = 1, 2, 3, 4, 3, 2, 1
+    /// assert_eq!(p.normalized()[0], vec![1.0, 1.0, 1.0, 0.75, 1.0, 1.0, 1.0]);
+    /// assert_eq!(p.normalized_mean(), 6.75 / 7.0);
+    /// # Ok::<(), effective_state_size::EssError>(())
+    /// ```
+    pub fn normalized(&self) -> Vec<Vec<f64>> {
+        let bounds: Vec<f64> = self.indices.iter().map(|&i| self.rank_bound(i) as f64).collect();
+        self.values.iter().map(|v| v.iter().zip(&bounds).map(|(x, b)| x / b).collect()).collect()
+    }
+    /// Mean of [`normalized`](Self::normalized) over channels and indices.
+    pub fn normalized_mean(&self) -> f64 {
+        let n = self.normalized();
+        let count = n.iter().map(Vec::len).sum::<usize>() as f64;
+        n.iter().flatten().sum::<f64>() / count
+    }
+    /// `min(p·(L−i), m·i)`, the largest rank of `H_i` (at least 1 for `1 ≤ i < L`).
+    pub(crate) fn rank_bound(&self, i: usize) -> usize {
+        let (rows, cols) = self.block.hankel_shape(self.seq_len, i);
+        rows.min(cols).max(1)
+    }
     /// Mean utilization: [`mean`](Self::mean) / `tss`.
     pub fn mean_utilization(&self, tss: f64) -> Result<f64> {
         self.utilization(tss)?;
@@ -233,6 +325,7 @@ impl Profile {
     /// Same length, indices, measure and channel count (the path may differ).
     fn same_layout(&self, other: &Self) -> bool {
         self.seq_len == other.seq_len
+            && self.block == other.block
             && self.indices == other.indices
             && self.measure == other.measure
             && self.values.len() == other.values.len()

@@ -47,6 +47,7 @@ use std::borrow::Cow;
 
 /// Shape of one block `T_{t,s}` of a causal operator: `p` outputs × `m` inputs per step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BlockShape {
     /// Outputs per step, `p`.
     pub outputs: usize,

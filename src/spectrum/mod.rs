@@ -11,11 +11,16 @@
 //! * `dense` sweeps the blocks `H_i` of a materialised `T`: `O(L⁴)` per channel.
 //! * `gramian` sweeps square-root Gramian factors of a [`Realization`]:
 //!   `O(L·N³)` per channel, `T` never formed.
+//! * [`jacobi_svd`] computes singular *vectors* too (one-sided Jacobi, verified by
+//!   its residual), for the gradients of [`crate::ess::gradient`].
 //!
 //! [`Realization`]: crate::realization::Realization
 
 pub(crate) mod dense;
 pub(crate) mod gramian;
+mod jacobi;
+
+pub use jacobi::{jacobi_svd, Svd};
 
 use crate::error::{EssError, Result};
 use crate::scalar::Scalar;

@@ -1,0 +1,58 @@
+//! `serde` round trips of profiles and batch profiles (cargo feature `serde`):
+//! `cargo test -p effective-state-size --features serde --test serde`.
+#![cfg(feature = "serde")]
+
+use effective_state_size::ess::{self, BatchProfile, EssOptions, Measure, Profile, Tolerance};
+use effective_state_size::{BlockShape, DenseOperator, EssError, FirConvolution};
+use nalgebra::DMatrix;
+
+#[test]
+fn profiles_round_trip_through_json_with_their_block_shape() {
+    let t = DMatrix::from_fn(12, 6, |r, c| if c <= r / 2 { ((r * 3 + c) as f64).sin() } else { 0.0 });
+    let op = DenseOperator::new(vec![t], BlockShape { outputs: 2, inputs: 1 }).unwrap();
+    for m in
+        [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3)), Measure::Tolerance(Tolerance::NumericalRank)]
+    {
+        let p = ess::profile(&op, m, &EssOptions::default()).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        let back: Profile = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.normalized(), p.normalized());
+    }
+    let v: serde_json::Value = serde_json::to_value(ess::tolerance(&op, Tolerance::Relative(1e-3)).unwrap()).unwrap();
+    assert_eq!(v["block"], serde_json::json!({"outputs": 2, "inputs": 1}));
+    assert_eq!(v["measure"], serde_json::json!({"tolerance": {"relative": 0.001}}));
+    assert_eq!(v["computed_by"], "dense");
+    assert_eq!(v["indices"], serde_json::json!([1, 2, 3, 4, 5]));
+}
+
+#[test]
+fn invalid_serialised_profiles_are_errors_not_panics() {
+    let good = r#"{"seq_len":4,"block":{"outputs":1,"inputs":1},"indices":[1,2,3],"measure":"entropy","computed_by":"dense","tss":null,"values":[[1.0,2.0,1.0]]}"#;
+    let p: Profile = serde_json::from_str(good).unwrap();
+    assert_eq!(p.mean(), 4.0 / 3.0);
+    for bad in [
+        good.replace("[[1.0,2.0,1.0]]", "[[1.0,2.0]]"),                   // ragged
+        good.replace("[1,2,3]", "[1,2,4]"),                               // index out of range
+        good.replace("[[1.0,2.0,1.0]]", "[]"),                            // no channel
+        good.replace("\"entropy\"", r#"{"tolerance":{"relative":5.0}}"#), // invalid tolerance
+        good.replace(r#""outputs":1"#, r#""outputs":0"#),                 // zero block
+    ] {
+        assert!(serde_json::from_str::<Profile>(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn batch_profiles_round_trip_and_are_checked() {
+    let ops = [FirConvolution::new(&[[1.0, 0.5]], 8).unwrap(), FirConvolution::new(&[[1.0, 0.5, 0.2]], 8).unwrap()];
+    let [b]: [BatchProfile; 1] =
+        ess::over_operators(&ops, &[Measure::Entropy], &EssOptions::default()).unwrap().try_into().unwrap();
+    let json = serde_json::to_string(&b).unwrap();
+    let back: BatchProfile = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, b);
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["mean"][0][0] = serde_json::json!(99.0);
+    let err = serde_json::from_value::<BatchProfile>(v).unwrap_err();
+    assert!(err.to_string().contains("statistics differ"), "{err}");
+    let _ = EssError::SequenceTooShort { len: 1 };
+}
