@@ -116,23 +116,24 @@ fn compute(
         let opts = ctl.options(base, v.len());
         v.iter().map(|o| ess::profiles(&**o, measures, &opts)).collect::<Result<Vec<_>, CoreError>>()
     })?);
-    let tss_of = |p: &CoreProfile| if tss.is_some() { tss } else { p.tss() };
+    // A `tss=` argument replaces the operator's TSS in every profile.
+    let with_tss = |p: &CoreProfile| -> Result<CoreProfile> {
+        match tss {
+            None => Ok(p.clone()),
+            Some(t) => Ok(CoreProfile::from_values(
+                p.seq_len(),
+                p.indices().to_vec(),
+                p.measure(),
+                p.computed_by(),
+                Some(t),
+                p.values().to_vec(),
+            )?
+            .with_block_shape(p.block_shape())?),
+        }
+    };
     (0..measures.len())
         .map(|k| {
-            let items = per_element
-                .iter()
-                .map(|ps| {
-                    let p = &ps[k];
-                    Ok(CoreProfile::from_values(
-                        p.seq_len(),
-                        p.indices().to_vec(),
-                        p.measure(),
-                        p.computed_by(),
-                        tss_of(p),
-                        p.values().to_vec(),
-                    )?)
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let items = per_element.iter().map(|ps| with_tss(&ps[k])).collect::<Result<Vec<_>>>()?;
             Ok(Profile {
                 items,
                 batch_shape: op.batch_shape.clone(),

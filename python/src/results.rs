@@ -65,26 +65,32 @@ fn loads<'py>(py: Python<'py>, text: &str) -> Result<Bound<'py, PyAny>> {
     Ok(py.import("json")?.call_method1("loads", (text,))?)
 }
 
-/// The report dictionary (or one per batch element) of several measures of the
-/// same operator, through the CLI's own serialisation.
+/// The report dictionary of several measures of the same operator, through the
+/// CLI's own serialisation. A batch is reported as `ess profile` reports a 4-D
+/// tensor: the mean over its elements in `<name>_ess`, the population standard
+/// deviation in `<name>_ess_std`, and `"batch"`.
 fn report<'py>(py: Python<'py>, measures: &[&Profile], file: Option<&str>) -> Result<Bound<'py, PyAny>> {
     let first = measures[0];
-    let mut dicts = Vec::with_capacity(first.items.len());
-    for b in 0..first.items.len() {
-        let profiles: Vec<CoreProfile> = measures.iter().map(|p| p.items[b].clone()).collect();
-        let tss = profiles[0].tss();
-        let r = Report::from_profiles(file.unwrap_or(""), first.dtype, first.block, tss, &profiles);
-        let d = loads(py, &ess_cli::output::json(&r))?;
-        if file.is_none() {
-            d.set_item("file", py.None())?;
-        }
-        dicts.push(d);
-    }
-    if first.batch_shape.is_empty() {
-        Ok(dicts.swap_remove(0))
+    let file_name = file.unwrap_or("");
+    let report = if first.batch_shape.is_empty() {
+        let profiles: Vec<CoreProfile> = measures.iter().map(|p| p.items[0].clone()).collect();
+        Report::from_profiles(file_name, first.dtype, first.block, profiles[0].tss(), &profiles)
     } else {
-        Ok(PyList::new(py, dicts)?.into_any())
+        let batches =
+            measures.iter().map(|p| CoreBatch::from_profiles(p.items.clone())).collect::<Result<Vec<_>, _>>()?;
+        let means: Vec<CoreProfile> = batches.iter().map(CoreBatch::mean_profile).collect();
+        let mut r = Report::from_profiles(file_name, first.dtype, first.block, means[0].tss(), &means);
+        for (m, b) in r.measures.iter_mut().zip(&batches) {
+            m.std = Some(b.std.clone());
+        }
+        r.batch = Some(first.items.len());
+        r
+    };
+    let d = loads(py, &ess_cli::output::json(&report))?;
+    if file.is_none() {
+        d.set_item("file", py.None())?;
     }
+    Ok(d)
 }
 
 /// One measure's ESS profile: ``values[..., c, j]`` is the ESS of channel ``c``
@@ -259,8 +265,9 @@ impl Profile {
         self.per_element(py, |p| Ok(p.max_utilization(t)?))
     }
     /// The JSON report of ``ess profile --format json`` for this one measure, as
-    /// Python objects (``file`` is ``None`` unless given). A batch gives one
-    /// dictionary per batch element, in a list (row-major over the batch axes).
+    /// Python objects (``file`` is ``None`` unless given). A batch is reported as
+    /// the CLI reports a 4-D tensor: the mean over the batch in ``<name>_ess``,
+    /// the population standard deviation in ``<name>_ess_std``, and ``"batch"``.
     #[pyo3(signature = (file=None))]
     fn to_dict<'py>(slf: &Bound<'py, Self>, file: Option<&str>) -> Result<Bound<'py, PyAny>> {
         crate::guard(|| report(slf.py(), &[slf.get()], file))
@@ -338,7 +345,7 @@ impl Profiles {
         self.names.clone()
     }
     /// The JSON report of ``ess profile --format json`` (every measure), as Python
-    /// objects; one per batch element, in a list, for a batch.
+    /// objects; a batch as the CLI reports a 4-D tensor (see ``Profile.to_dict``).
     #[pyo3(signature = (file=None))]
     fn to_dict<'py>(&self, py: Python<'py>, file: Option<&str>) -> Result<Bound<'py, PyAny>> {
         crate::guard(|| {

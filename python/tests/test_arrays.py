@@ -182,9 +182,16 @@ def test_to_dict_schema_and_values():
     d1 = ess.entropy(t).to_dict()
     assert d1["file"] is None and d1["tolerance"] is None and d1["tss"] is None
     assert "tolerance_ess" not in d1["channels"][0] and d1["summary"]["entropy_ess"]["utilization"] is None
-    batch = ess.profiles(np.stack([t, t[::-1]])).to_dict()
-    assert isinstance(batch, list) and len(batch) == 2
-    assert batch[0] == ps.to_dict() | {"tss": None, "summary": batch[0]["summary"]}
+    # A batch: reported as the CLI reports a 4-D tensor (mean, std, "batch").
+    stack = np.stack([t, t[::-1]])
+    bp = ess.profiles(stack)
+    batch = bp.to_dict()
+    assert batch["batch"] == 2 and len(batch["channels"]) == 3
+    ch = batch["channels"][2]
+    np.testing.assert_allclose(ch["entropy_ess"], bp["entropy"].values[:, 2].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(ch["entropy_ess_std"], bp["entropy"].values[:, 2].std(axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ch["tolerance_ess"], bp["tolerance"].values[:, 2].mean(axis=0))
+    assert ess.profiles(stack[None]).to_dict() == batch  # batch axes are flattened
 
 
 def test_tss_and_utilization():

@@ -59,3 +59,25 @@ def test_float32_fortran_order_options_and_tss_equal_the_cli_json(attention_file
     ps = ess.profiles(np.load(f32), ["numerical_rank", "entropy"], indices="stride:4", tss=8)
     assert ps.to_dict(file=str(f32)) == cli
     assert cli["dtype"] == "f32" and ps[0].dtype == "float32"
+
+
+def test_a_batch_equals_the_cli_json_of_a_4d_tensor(tmp_path):
+    rng = np.random.default_rng(13)
+    attn = np.stack([oracles.attention_maps(rng, heads=3, L=16) for _ in range(4)])  # (B, C, L, L)
+    path = tmp_path / "batch.npy"
+    np.save(path, attn)
+    cli = ess_cli("profile", str(path), "--format", "json")
+    mine = ess.profiles(attn).to_dict(file=str(path))
+    assert cli["batch"] == 4 and mine == cli
+
+
+def test_block_operators_equal_the_cli_json(tmp_path):
+    rng = np.random.default_rng(14)
+    p, m, L = 2, 3, 8
+    rows = np.arange(p * L)[:, None] // p
+    cols = np.arange(m * L)[None, :] // m
+    t = np.where(cols <= rows, rng.standard_normal((2, p * L, m * L)), 0.0)
+    path = tmp_path / "blocks.npy"
+    np.save(path, t)
+    cli = ess_cli("profile", str(path), "--format", "json", "--block", f"{p},{m}", "--tss", "5")
+    assert ess.profiles(t, block=(p, m), tss=5).to_dict(file=str(path)) == cli
