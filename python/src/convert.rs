@@ -229,7 +229,7 @@ pub(crate) fn expect_shape(a: &Arr<'_>, batch: &[usize], axes: &[(&str, usize)])
 pub(crate) fn check_batch(name: &str, batch: &[usize]) -> Result<()> {
     if batch.contains(&0) {
         return Err(CoreError::Empty {
-            what: format!("the batch axes of {name}"),
+            what: format!("the batch of {name}"),
             hint: format!("batch shape {} holds no operator; every size must be at least 1", fmt_shape(batch)),
         }
         .into());

@@ -319,6 +319,13 @@ impl Heads {
         let (batch, heads) = if implicit { (vec![], 1) } else { (s[..n - 3].to_vec(), s[n - 3]) };
         let (len, d) = (s[n - 2], s[n - 1]);
         check_batch(q.name(), &batch)?;
+        if heads == 0 {
+            return Err(effective_state_size::EssError::Empty {
+                what: q.name().to_string(),
+                hint: format!("shape {} has no head; give at least one", fmt_shape(s)),
+            }
+            .into());
+        }
         let ks = k.shape();
         let kv_heads = if implicit { 1 } else { ks.get(n - 3).copied().unwrap_or(0) };
         let ok = ks.len() == n
@@ -330,10 +337,8 @@ impl Heads {
             let expected = if implicit {
                 labelled(&[], &[("L", len), ("d", d)])
             } else {
-                format!(
-                    "{} with H_kv dividing {heads} (grouped-query attention)",
-                    labelled(&batch, &[("H_kv", heads), ("L", len), ("d", d)])
-                )
+                let lead = if batch.is_empty() { String::new() } else { format!("batch={}, ", fmt_shape(&batch)) };
+                format!("({lead}H_kv, L={len}, d={d}) with H_kv dividing H={heads} (grouped-query attention)")
             };
             return Err(shape_error(k.name(), expected, ks));
         }
