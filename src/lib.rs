@@ -52,7 +52,10 @@
 //! * [`operator`]: [`LinearOperator`] (what a layer implements), [`OperatorExt`]
 //!   (the checked calls) and one type per family.
 //! * [`planner`]: method choice, memory estimate and budget, the sweeps.
-//! * [`realization`]: state realizations that the structured path uses.
+//! * [`realization`]: state realizations that the structured path uses;
+//!   [`RealizationBatch`](realization::RealizationBatch), one per channel.
+//! * [`reduction`]: distillation, [`reduce`] an operator to a small recurrence
+//!   with a certified error (theorem, proof and tables in [`distillation`]).
 //! * [`spectrum`]: singular values (backend trait, dense and Gramian paths).
 //! * [`ess`]: measures, profiles, aggregation, the planner.
 //! * [`Scalar`]: `f32` or `f64`; [`EssError`]: every failure, typed.
@@ -77,10 +80,13 @@ pub mod operator;
 mod parallel;
 pub mod planner;
 pub mod realization;
+pub mod reduction;
 pub mod scalar;
 pub mod spectrum;
 #[doc = include_str!("../docs/theory.md")]
 pub mod theory {}
+#[doc = include_str!("../docs/distillation.md")]
+pub mod distillation {}
 #[doc = include_str!("../docs/workflows.md")]
 pub mod workflows {}
 mod validate;
@@ -92,13 +98,15 @@ pub use error::{EssError, Result};
 pub use nalgebra;
 pub use operator::*;
 pub use realization::Realization;
+pub use reduction::{reduce, ReduceOptions, Reduction};
 pub use scalar::Scalar;
 
 /// The traits and types most programs need: `use effective_state_size::prelude::*;`.
 pub mod prelude {
     pub use crate::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
     pub use crate::operator::*;
-    pub use crate::realization::{Realization, Steps, Transition};
+    pub use crate::realization::{Realization, RealizationBatch, Steps, Transition};
+    pub use crate::reduction::{reduce, ReduceOptions, Reduction};
     pub use crate::{EssError, Scalar};
 }
 

@@ -22,3 +22,15 @@ where
         items.iter().map(f).collect()
     }
 }
+
+/// Number of worker threads (1 without the `parallel` feature).
+pub(crate) fn threads() -> usize {
+    #[cfg(feature = "parallel")]
+    {
+        rayon::current_num_threads()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        1
+    }
+}

@@ -441,6 +441,14 @@ fn softmax_with_logits_beyond_the_range_gives_the_limit() {
     assert_eq!(scaled.apply(0, &u).unwrap(), vec![1.0, 2.0, 2.0, 3.0]);
     let d = scaled.dense(0).unwrap();
     assert_eq!((d[(3, 1)], d[(3, 3)]), (0.5, 0.5));
+    // Logits that overflow to ±∞ in floating point (1e290 · ±1e20): the mass goes
+    // to the largest visible k_s.
+    let inf = SoftmaxAttention::new(&[1e10; 4], &[-1e10, 1e10, -2e10, 5e9], Dims { channels: 1, len, width: 1 })
+        .unwrap()
+        .with_scale(1e290)
+        .unwrap();
+    assert_eq!(inf.apply(0, &u).unwrap(), vec![1.0, 2.0, 2.0, 2.0]);
+    assert!(inf.dense(0).unwrap().iter().all(|x: &f64| x.is_finite()));
 }
 
 #[test]

@@ -539,6 +539,9 @@ pub fn analyse_batch<T: Scalar>(
         what: "batch".into(),
         hint: "the batch axis has size 0: give at least one input".into(),
     })?;
+    if !is_batch {
+        return analyse_operator(file, first, dtype, req);
+    }
     let len = first.seq_len();
     if let Some(mk) = &req.markers {
         check_markers(mk, &req.indices, len)?;
@@ -586,6 +589,48 @@ pub fn analyse_batch<T: Scalar>(
         }
         report
     };
+    report.markers = req.markers.clone();
+    Ok(report)
+}
+
+/// Computes every requested measure (and the sweep and markers) of one
+/// operator of any kind with one library call — the structured path when it has
+/// a realization — driving the progress bar.
+///
+/// # Errors
+/// Everything the library refuses.
+pub fn analyse_operator<O: LinearOperator + ?Sized>(
+    file: &str,
+    op: &O,
+    dtype: &'static str,
+    req: &Request,
+) -> Result<Report, EssError> {
+    if let Some(mk) = &req.markers {
+        check_markers(mk, &req.indices, op.seq_len())?;
+    }
+    let mut all = req.measures.clone();
+    all.extend(req.sweep.iter().map(|&t| Measure::Tolerance(t)));
+    let bar = Arc::new(ProgressBar::on_stderr());
+    let opts = EssOptions::default().with_indices(req.indices.clone()).with_progress({
+        let bar = Arc::clone(&bar);
+        move |p| {
+            bar.update(p);
+            ControlFlow::Continue(())
+        }
+    });
+    let k = req.measures.len();
+    let profiles = ess::profiles(op, &all, &opts);
+    bar.finish();
+    let profiles = profiles?;
+    let mut report = Report::from_profiles(file, dtype, op.block_shape(), req.tss, &profiles[..k]);
+    if let Some(mk) = &req.markers {
+        for (m, p) in report.measures.iter_mut().zip(&profiles) {
+            m.markers = Some(p.marker_modulation(&mk.positions, mk.window)?);
+        }
+    }
+    if !req.sweep.is_empty() {
+        report.sweep = ToleranceSweep::from_profiles(profiles[k..].to_vec())?.points();
+    }
     report.markers = req.markers.clone();
     Ok(report)
 }

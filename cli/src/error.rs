@@ -143,6 +143,12 @@ pub enum InputError {
         "unsupported shape {0:?}: expected (L, L), (C, L, L), (C, pL, mL) with --block p,m, or a batch (B, C, pL, mL)"
     )]
     Shape(Vec<usize>),
+    /// A tensor that a realization or a family needs is not in the file.
+    #[error("no tensor named {:?}, which {} needs (layout {}); the file holds: {}", .0.name, .0.what, .0.layout, .0.names.join(", "))]
+    MissingTensor(Box<TensorProblem>),
+    /// A tensor of a realization or a family with the wrong shape.
+    #[error("tensor {:?} has shape {:?}; {} expects {}", .0.name, .0.shape, .0.what, .0.layout)]
+    TensorShape(Box<TensorProblem>),
     /// A `--tensor` pattern with `*` that matches no tensor of the file.
     #[error("--tensor {pattern:?} matches no tensor; the file holds: {}", names.join(", "))]
     NoMatch {
@@ -168,4 +174,19 @@ pub enum InputError {
         /// The tensors in the file, sorted.
         names: Vec<String>,
     },
+}
+
+/// A missing or misshapen tensor of a realization or family file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorProblem {
+    /// The tensor's name.
+    pub name: String,
+    /// What reads it: `a realization file`, `--family mamba`, …
+    pub what: String,
+    /// Its expected layout, e.g. `(L, D)`.
+    pub layout: String,
+    /// Its shape (empty when missing).
+    pub shape: Vec<usize>,
+    /// The tensors in the file, sorted.
+    pub names: Vec<String>,
 }

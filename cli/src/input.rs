@@ -227,6 +227,45 @@ fn to_row_major<T: Copy>(v: Vec<T>, shape: &[usize], order: npyz::Order) -> Vec<
     out
 }
 
+/// Every tensor of a `.safetensors` file, sorted by name (for files that hold a
+/// realization or a family's parameters). Errors name the file.
+pub fn read_all(path: &Path) -> Result<Vec<(String, Tensor)>, CliError> {
+    let file = || path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|source| CliError::Io { path: path.to_owned(), action: IoAction::Read, source })?;
+    read_all_bytes(&bytes).map_err(|source| CliError::Input { file: file(), source })
+}
+
+/// Parses every tensor of the bytes of a `.safetensors` file.
+pub fn read_all_bytes(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, InputError> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| InputError::NotSafetensors(e.to_string()))?;
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
+    names.sort_unstable();
+    names.into_iter().map(|n| read_safetensors(bytes, Some(&n)).map(|t| (n, t))).collect()
+}
+
+/// The names of the tensors of a `.safetensors` file (empty for other files or
+/// unreadable ones: the reader reports those).
+pub fn tensor_names(path: &Path) -> Vec<String> {
+    let is_st = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if !is_st {
+        return Vec::new();
+    }
+    let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
+    let Ok(st) = safetensors::SafeTensors::deserialize(&bytes) else { return Vec::new() };
+    st.names().into_iter().map(str::to_string).collect()
+}
+
+impl Tensor {
+    /// The values in `f64` (exact from `f32`).
+    pub fn to_f64(&self) -> Vec<f64> {
+        match &self.data {
+            Data::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::F64(v) => v.clone(),
+        }
+    }
+}
+
 fn read_safetensors(bytes: &[u8], name: Option<&str>) -> Result<Tensor, InputError> {
     let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| InputError::NotSafetensors(e.to_string()))?;
     let mut names: Vec<&str> = st.names();

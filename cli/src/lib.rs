@@ -5,14 +5,16 @@ pub mod analysis;
 pub mod demo;
 pub mod error;
 pub mod input;
+pub mod model;
 pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod reduce;
 
 use analysis::{Markers, MultiReport, Report, Request};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use effective_state_size::ess::{Indices, Measure, Tolerance};
-use effective_state_size::BlockShape;
+use effective_state_size::{BlockShape, DenseOperator};
 pub use error::{CliError, InputError, IoAction};
 use std::path::{Path, PathBuf};
 
@@ -37,8 +39,63 @@ enum Command {
         #[command(flatten)]
         tol: TolArgs,
     },
-    /// ESS profile of an operator stored in a .npy or .safetensors file.
+    /// ESS profile of an operator stored in a .npy or .safetensors file: a dense
+    /// T, a realization (tensors A, B, C, D) or a family's parameters (--family).
     Profile(Box<ProfileArgs>),
+    /// Distil an operator into a small recurrence with a certified error and
+    /// write it as a realization file (A, B, C, D in f64).
+    Reduce(ReduceArgs),
+}
+
+/// Where the operator comes from (shared by `profile` and `reduce`).
+#[derive(Args)]
+struct SourceArgs {
+    /// Read the parameters of a structured family from a .safetensors file
+    /// (tensor names and layouts: see the README).
+    #[arg(long, value_enum)]
+    family: Option<model::Family>,
+    /// Sequence length, for families without a sequence axis (lti, fir).
+    #[arg(long, value_name = "L")]
+    len: Option<usize>,
+}
+
+#[derive(Args)]
+struct ReduceArgs {
+    /// Input file: a dense T (.npy or .safetensors, as for `profile`), a
+    /// realization file (tensors A, B, C, D) or a family's parameters (--family).
+    file: PathBuf,
+    /// Tensor name inside a .safetensors file holding a dense T.
+    #[arg(long, value_name = "NAME")]
+    tensor: Option<String>,
+    /// Block shape p,m of a dense T.
+    #[arg(long, value_name = "P,M", default_value = "1,1")]
+    block: String,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Keep at most R states per cut.
+    #[arg(long, value_name = "R", group = "target")]
+    order: Option<usize>,
+    /// Keep every σ_k(H_i) > X·σ_1(H_i): the order is the largest such count.
+    #[arg(long, value_name = "X", group = "target", allow_negative_numbers = true)]
+    tol_rel: Option<f64>,
+    /// Keep every σ_k(H_i) > X.
+    #[arg(long, value_name = "X", group = "target", allow_negative_numbers = true)]
+    tol_abs: Option<f64>,
+    /// Output file (.safetensors): A (C, L, R, R), B (C, L, R, m), C (C, L, p, R), D (C, L, p, m), f64.
+    #[arg(long, value_name = "OUT.safetensors")]
+    out: PathBuf,
+    /// Measure ‖T − T_r‖₂ only up to this sequence length (it forms T).
+    #[arg(long, value_name = "L", default_value_t = 2048)]
+    measure_up_to: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReduceFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReduceFormat {
+    Table,
+    Json,
 }
 
 #[derive(Args)]
@@ -119,6 +176,8 @@ struct ProfileArgs {
     /// Draw the profiles into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 fn parse_block(s: &str) -> Result<BlockShape, CliError> {
@@ -225,7 +284,6 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
     if let Some(s) = &args.sweep_abs {
         sweep.extend(parse_sweep("--sweep-abs", s, Tolerance::Absolute)?);
     }
-    let tensors = input::read_many(&args.file, &args.tensor)?;
     let req = Request {
         block,
         measures: vec![Measure::Tolerance(tolerance), Measure::Entropy],
@@ -236,23 +294,31 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
         sweep,
     };
     let file = args.file.display().to_string();
-    let mut reports = Vec::with_capacity(tensors.len());
-    for (name, tensor) in &tensors {
-        let report = analyse_tensor(&file, tensor, &req).map_err(|e| match (e, tensors.len() > 1, name) {
-            (CliError::Analysis { file, source }, true, Some(n)) => {
-                CliError::Analysis { file: format!("{file} (tensor {n})"), source }
-            }
-            (e, _, _) => e,
-        })?;
-        reports.push(report);
-    }
-    let output = if reports.len() > 1 {
-        for (r, (name, _)) in reports.iter_mut().zip(&tensors) {
-            r.tensor = name.clone();
-        }
-        Output::Many(MultiReport { reports })
+    let output = if let Some((op, dtype)) = structured_source(&args.file, &args.tensor, &args.source)? {
+        let req = Request { tss: args.tss.or(op.theoretical_state_size()), ..req };
+        let report = analysis::analyse_operator(&file, &*op, dtype, &req)
+            .map_err(|source| CliError::Analysis { file: file.clone(), source })?;
+        Output::One(Box::new(report))
     } else {
-        Output::One(Box::new(reports.remove(0)))
+        let tensors = input::read_many(&args.file, &args.tensor)?;
+        let mut reports = Vec::with_capacity(tensors.len());
+        for (name, tensor) in &tensors {
+            let report = analyse_tensor(&file, tensor, &req).map_err(|e| match (e, tensors.len() > 1, name) {
+                (CliError::Analysis { file, source }, true, Some(n)) => {
+                    CliError::Analysis { file: format!("{file} (tensor {n})"), source }
+                }
+                (e, _, _) => e,
+            })?;
+            reports.push(report);
+        }
+        if reports.len() > 1 {
+            for (r, (name, _)) in reports.iter_mut().zip(&tensors) {
+                r.tensor = name.clone();
+            }
+            Output::Many(MultiReport { reports })
+        } else {
+            Output::One(Box::new(reports.remove(0)))
+        }
     };
     let text = match (&output, args.format) {
         (Output::Many(m), Format::Table) => output::multi_table(m),
@@ -283,6 +349,65 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
 enum Output {
     One(Box<Report>),
     Many(MultiReport),
+}
+
+/// A realization file or a family's parameters, read as a structured operator;
+/// `None` for a dense `T`.
+fn structured_source(
+    path: &Path,
+    tensors: &[String],
+    source: &SourceArgs,
+) -> Result<Option<(model::Operator, &'static str)>, CliError> {
+    if let Some(family) = source.family {
+        return model::read_family(path, family, source.len).map(Some);
+    }
+    if tensors.is_empty() && model::is_realization_file(path) {
+        return model::read_realization(path).map(Some);
+    }
+    Ok(None)
+}
+
+/// A dense `T` of a file as an f64 operator.
+fn dense_source(path: &Path, tensor: Option<&str>, block: BlockShape) -> Result<model::Operator, CliError> {
+    let file = path.display().to_string();
+    let t = input::read(path, tensor)?;
+    let shape: [usize; 3] = match t.shape.as_slice() {
+        [r, c] => [1, *r, *c],
+        [ch, r, c] => [*ch, *r, *c],
+        other => return Err(CliError::Input { file, source: InputError::Shape(other.to_vec()) }),
+    };
+    let lib = |source| CliError::Analysis { file: file.clone(), source };
+    let mats = DenseOperator::matrices_from_row_major(&t.to_f64(), shape[0], shape[1], shape[2]).map_err(lib)?;
+    Ok(Box::new(DenseOperator::new(mats, block).map_err(lib)?))
+}
+
+fn reduce_command(args: &ReduceArgs) -> Result<(), CliError> {
+    use effective_state_size::reduction::ReduceOptions;
+    let opts = match (args.order, args.tol_rel, args.tol_abs) {
+        (Some(r), _, _) => ReduceOptions::order(r),
+        (_, Some(x), _) => ReduceOptions::tolerance(Tolerance::Relative(x)),
+        (_, _, Some(x)) => ReduceOptions::tolerance(Tolerance::Absolute(x)),
+        _ => {
+            return Err(CliError::Args {
+                flag: "--order",
+                value: String::new(),
+                problem: "give the order to keep with --order R, or a tolerance with --tol-rel X or --tol-abs X".into(),
+            })
+        }
+    };
+    let block = parse_block(&args.block)?;
+    let tensors: Vec<String> = args.tensor.iter().cloned().collect();
+    let op = match structured_source(&args.file, &tensors, &args.source)? {
+        Some((op, _)) => op,
+        None => dense_source(&args.file, args.tensor.as_deref(), block)?,
+    };
+    let file = args.file.display().to_string();
+    let (report, red) = reduce::run(&file, &*op, opts, args.measure_up_to, &args.out)?;
+    match args.format {
+        ReduceFormat::Table => print!("{}", reduce::table(&file, &report, &red, &args.out)),
+        ReduceFormat::Json => println!("{}", serde_json::to_string_pretty(&report).expect("reports serialise")),
+    }
+    Ok(())
 }
 
 /// One panel per measure: per-channel lines for up to 8 channels, the channel mean
@@ -390,5 +515,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Profile(args) => profile(&args),
+        Command::Reduce(args) => reduce_command(&args),
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! * `ess demo [--len L] [--plot FILE.svg]`: one seeded operator of every family.
 //! * `ess profile FILE [...]`: ESS of a dense operator stored in `.npy` or
-//!   `.safetensors`, as a table, CSV or JSON, optionally plotted.
+//!   `.safetensors`, as a table, CSV or JSON, optionally plotted; also a
+//!   realization file (`A`, `B`, `C`, `D`) or a family's parameters (`--family`).
+//! * `ess reduce FILE (--order R | --tol-rel X | --tol-abs X) --out OUT.safetensors`:
+//!   a small recurrence reproducing the operator, with a certified error.
 //!
 //! Errors ([`ess_cli::CliError`]) print one line `ess: <message>`, naming the
 //! problem and the file when a file is at fault, and exit with status 2.

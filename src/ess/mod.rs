@@ -36,6 +36,8 @@ mod sweep;
 mod verify;
 
 pub use crate::planner::{plan, Plan};
+/// Distillation, re-exported here next to the other entry points: see [`crate::reduction`].
+pub use crate::reduction::{reduce, ReduceOptions};
 pub use batch::{over_inputs, over_operators, BatchProfile};
 pub use indices::Indices;
 pub use markers::{marker_modulation, MarkerModulation};

@@ -24,8 +24,10 @@
 //! FIR kernel, the `n × n` key-value state for linear attention) bounds every
 //! `rank(H_i)` by `N`.
 
+mod batch;
 mod steps;
 
+pub use batch::RealizationBatch;
 pub use steps::{Steps, Transition};
 
 use crate::error::{EssError, Result};
@@ -217,6 +219,94 @@ impl<T: Scalar> Realization<T> {
             }
         }
         t
+    }
+}
+
+impl<T: Scalar> Realization<T> {
+    /// The feedthrough `D_t` (`p × m`), `None` when it is zero.
+    pub fn d(&self, t: usize) -> Option<&DMatrix<T>> {
+        self.d.as_ref().map(|d| d.at(t))
+    }
+
+    /// The same realization in another scalar type (`f32 → f64` is exact; the
+    /// other way rounds to nearest and may overflow, which is reported).
+    pub fn cast<U: Scalar>(&self) -> Result<Realization<U>> {
+        let m = |x: &DMatrix<T>| x.map(|v| U::cast(v.to_f64()));
+        let steps = |s: &Steps<DMatrix<T>>| match s {
+            Steps::Constant(x) => Steps::Constant(m(x)),
+            Steps::Varying(v) => Steps::Varying(v.iter().map(m).collect()),
+        };
+        let a = match &self.a {
+            Transition::Dense(s) => Transition::Dense(steps(s)),
+            Transition::Diagonal(s) => Transition::Diagonal(match s {
+                Steps::Constant(x) => Steps::Constant(x.map(|v| U::cast(v.to_f64()))),
+                Steps::Varying(v) => Steps::Varying(v.iter().map(|x| x.map(|v| U::cast(v.to_f64()))).collect()),
+            }),
+        };
+        let r = Realization::new(self.len, a, steps(&self.b), steps(&self.c))?;
+        match &self.d {
+            Some(d) => r.with_feedthrough(steps(d)),
+            None => Ok(r),
+        }
+    }
+
+    /// `z = Tᵀ y` for `y` of `p·L` values, by the adjoint recurrence run backward
+    /// (`λ_L = 0`, `z_t = B_tᵀ λ_{t+1} + D_tᵀ y_t`, `λ_t = A_tᵀ λ_{t+1} + C_tᵀ y_t`):
+    /// `O(L·N²)`, `T` never formed. Used for power iterations on `T − T_r`.
+    pub(crate) fn apply_transpose(&self, y: &[T]) -> Vec<T> {
+        let (p, m) = (self.outputs, self.inputs);
+        let mut lambda = DVector::<T>::zeros(self.state);
+        let mut z = vec![T::zero(); self.len * m];
+        for t in (0..self.len).rev() {
+            let yt = DVector::from_column_slice(&y[t * p..(t + 1) * p]);
+            let mut zt = self.b.at(t).tr_mul(&lambda);
+            if let Some(d) = &self.d {
+                zt += d.at(t).tr_mul(&yt);
+            }
+            z[t * m..(t + 1) * m].copy_from_slice(zt.as_slice());
+            let at = match &self.a {
+                Transition::Dense(s) => s.at(t).tr_mul(&lambda),
+                Transition::Diagonal(s) => s.at(t).component_mul(&lambda),
+            };
+            lambda = at + self.c.at(t).tr_mul(&yt);
+        }
+        z
+    }
+}
+
+impl<T: Scalar> crate::operator::LinearOperator for Realization<T> {
+    type Scalar = T;
+    fn seq_len(&self) -> usize {
+        self.len
+    }
+    fn channels(&self) -> usize {
+        1
+    }
+    fn block_shape(&self) -> crate::operator::BlockShape {
+        crate::operator::BlockShape { outputs: self.outputs, inputs: self.inputs }
+    }
+    fn family(&self) -> &'static str {
+        "realization"
+    }
+    fn theoretical_state_size(&self) -> Option<usize> {
+        Some(self.state)
+    }
+    fn realization_info(&self) -> crate::operator::RealizationInfo {
+        if self.is_time_invariant() {
+            crate::operator::RealizationInfo::TimeInvariant { order: self.state }
+        } else {
+            crate::operator::RealizationInfo::TimeVarying { order: self.state }
+        }
+    }
+    fn dense_kernel(&self, _channel: usize) -> Result<std::borrow::Cow<'_, DMatrix<T>>> {
+        Ok(std::borrow::Cow::Owned(self.dense()))
+    }
+    fn realization_kernel(&self, _channel: usize) -> Result<Realization<T>> {
+        Ok(self.clone())
+    }
+    fn apply_kernel(&self, _channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
+        y.copy_from_slice(&self.apply(u)?);
+        Ok(())
     }
 }
 

@@ -657,6 +657,73 @@ where
     })
 }
 
+/// One cut's square-root factors and core, for model reduction
+/// ([`crate::reduction`]): `Fo_i = fo·diag(2^fo_exp)`, `Gr_i = gr·diag(2^gr_exp)`
+/// (`None`: a zero column) and `Fo_i·Gr_iᵀ = core·2^core_exp`, in the scaling of
+/// the module docs.
+pub(crate) struct CutFactors<T: Scalar> {
+    /// The cut `i` (`1 ≤ i ≤ L-1`).
+    pub index: usize,
+    /// `F̃o` (`rows × N`, upper-trapezoidal).
+    pub fo: DMatrix<T>,
+    /// Column exponents of `Fo_i`.
+    pub fo_exp: Vec<Option<i64>>,
+    /// `G̃r` (`rows × N`, upper-trapezoidal).
+    pub gr: DMatrix<T>,
+    /// Column exponents of `Gr_i`.
+    pub gr_exp: Vec<Option<i64>>,
+    /// The scaled core `Fo_i·Gr_iᵀ·2^-core_exp`.
+    pub core: DMatrix<T>,
+    /// Its exponent.
+    pub core_exp: i64,
+}
+
+/// Calls `visit` with the factors of every cut `i = 1..L` in ascending order:
+/// the backward sweep keeps every observability factor (`O(L·N²)` memory), the
+/// forward sweep hands each cut over as soon as its reachability factor exists.
+/// The same recursions as [`sweep`]; `T` is never formed.
+pub(crate) fn for_each_cut<T, F>(real: &Realization<T>, mut visit: F) -> Result<()>
+where
+    T: Scalar,
+    F: FnMut(CutFactors<T>) -> Result<()>,
+{
+    let (len, n) = (real.len(), real.state_size());
+    if len < 2 {
+        return Ok(());
+    }
+    let a = real.transition();
+    let mut prep = Prepared::new(a);
+    let mut fo: Vec<Option<Factor<T>>> = vec![None; len];
+    let mut f = Factor::empty(n);
+    f.append_rows(real.c(len - 1));
+    for i in (1..len).rev() {
+        if i < len - 1 {
+            f = f.advance(a, i, false, real.c(i), &mut prep);
+        }
+        fo[i] = Some(f.clone());
+    }
+    drop(f);
+    let mut g = Factor::empty(n);
+    g.append_rows(&real.b(0).transpose());
+    for (i, slot) in fo.iter_mut().enumerate().skip(1) {
+        if i > 1 {
+            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose(), &mut prep);
+        }
+        let o = slot.take().expect("filled by the backward sweep");
+        let (core, core_exp) = o.core(&g);
+        visit(CutFactors {
+            index: i,
+            fo: o.to_matrix(),
+            fo_exp: o.exp.clone(),
+            gr: g.to_matrix(),
+            gr_exp: g.exp.clone(),
+            core,
+            core_exp,
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

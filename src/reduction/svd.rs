@@ -1,0 +1,127 @@
+//! The singular value decomposition *with vectors* that the reduction needs,
+//! checked before it is trusted.
+//!
+//! nalgebra's SVD with vectors returns wrong singular values on some all-ones
+//! shapes (see `docs/theory.md` and the crate's numerics notes), so its result is
+//! accepted only when it passes the residual test
+//! `‖M·V − U·Σ‖_F ≤ tol·‖M‖_F` with `‖UᵀU − I‖, ‖VᵀV − I‖ ≤ tol`; otherwise, or
+//! when it does not converge, the crate's one-sided Jacobi SVD
+//! ([`crate::spectrum::jacobi_svd`]) is used, which is slower but verified.
+
+use crate::error::Result;
+use nalgebra::DMatrix;
+
+/// `M = U·diag(s)·Vᵀ` with `s` descending, `U` (`rows × k`) and `V` (`cols × k`),
+/// `k = min(rows, cols)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Svd {
+    pub u: DMatrix<f64>,
+    pub s: Vec<f64>,
+    pub v: DMatrix<f64>,
+}
+
+/// The decomposition of `m` (finite entries), by nalgebra when its result checks
+/// out and by one-sided Jacobi otherwise.
+pub(crate) fn svd(m: &DMatrix<f64>) -> Result<Svd> {
+    let (rows, cols) = m.shape();
+    let k = rows.min(cols);
+    if k == 0 {
+        return Ok(Svd { u: DMatrix::zeros(rows, 0), s: Vec::new(), v: DMatrix::zeros(cols, 0) });
+    }
+    crate::validate::check_matrix_finite("matrix to decompose", m)?;
+    if m.amax() == 0.0 {
+        return Ok(Svd { u: DMatrix::identity(rows, k), s: vec![0.0; k], v: DMatrix::identity(cols, k) });
+    }
+    // Exact power-of-two rescaling keeps entries near 1.
+    let e = crate::scalar::exponent_of(m.amax());
+    let scaled = m.map(|x| crate::scalar::ldexp(x, -e));
+    let iterations = 100 + 30 * k * k;
+    let fast = nalgebra::linalg::SVD::try_new(scaled.clone(), true, true, f64::EPSILON, iterations)
+        .and_then(|d| Some((d.u?, d.singular_values, d.v_t?)))
+        .map(|(u, s, vt)| sorted(u, s.as_slice().to_vec(), vt.transpose()));
+    let mut out = match fast {
+        Some(d) if passes(&scaled, &d) => d,
+        _ => {
+            let j = crate::spectrum::jacobi_svd(&scaled)?;
+            Svd { u: j.u, s: j.singular_values, v: j.v }
+        }
+    };
+    for x in &mut out.s {
+        *x = crate::scalar::ldexp(*x, e);
+    }
+    Ok(out)
+}
+
+/// Sorts the triplets by descending singular value (nalgebra's are unordered and
+/// may carry a sign).
+fn sorted(u: DMatrix<f64>, s: Vec<f64>, v: DMatrix<f64>) -> Svd {
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&a, &b| s[b].abs().total_cmp(&s[a].abs()));
+    let mut u2 = DMatrix::zeros(u.nrows(), s.len());
+    let mut v2 = DMatrix::zeros(v.nrows(), s.len());
+    let mut s2 = Vec::with_capacity(s.len());
+    for (j, &o) in order.iter().enumerate() {
+        let sign = if s[o] < 0.0 { -1.0 } else { 1.0 };
+        u2.set_column(j, &(u.column(o) * sign));
+        v2.set_column(j, &v.column(o));
+        s2.push(s[o].abs());
+    }
+    Svd { u: u2, s: s2, v: v2 }
+}
+
+/// The residual and orthogonality test.
+fn passes(m: &DMatrix<f64>, d: &Svd) -> bool {
+    let k = d.s.len();
+    let tol = 64.0 * f64::EPSILON * (m.nrows().max(m.ncols()) as f64).sqrt();
+    let norm = m.norm();
+    let mut us = d.u.clone();
+    for (j, &s) in d.s.iter().enumerate() {
+        us.column_mut(j).scale_mut(s);
+    }
+    let residual = (m * &d.v - us).norm();
+    let id = DMatrix::<f64>::identity(k, k);
+    let ou = (d.u.transpose() * &d.u - &id).amax();
+    let ov = (d.v.transpose() * &d.v - &id).amax();
+    residual.is_finite() && residual <= tol * norm && ou <= tol && ov <= tol
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn check(m: &DMatrix<f64>, d: &Svd) {
+        let values = m.clone().singular_values();
+        let mut values: Vec<f64> = values.iter().copied().collect();
+        values.sort_by(|a, b| b.total_cmp(a));
+        let scale = values[0].max(f64::MIN_POSITIVE);
+        for (a, b) in values.iter().zip(&d.s) {
+            assert!((a - b).abs() <= 1e-12 * scale, "σ: {a} vs {b}");
+        }
+        assert!(d.s.windows(2).all(|w| w[0] >= w[1]));
+        let mut us = d.u.clone();
+        for (j, &s) in d.s.iter().enumerate() {
+            us.column_mut(j).scale_mut(s);
+        }
+        assert!((us * d.v.transpose() - m).norm() <= 1e-12 * scale * 10.0);
+    }
+
+    #[test]
+    fn all_ones_shapes_and_random_matrices() {
+        for r in 1..=12 {
+            for c in 1..=12 {
+                let m = DMatrix::from_element(r, c, 1.0);
+                check(&m, &svd(&m).unwrap());
+            }
+        }
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..40 {
+            let (r, c) = (rng.random_range(1..10), rng.random_range(1..10));
+            let m = DMatrix::from_fn(r, c, |_, _| rng.random_range(-1.0..1.0) * 1e-200);
+            check(&m, &svd(&m).unwrap());
+        }
+        let z = DMatrix::<f64>::zeros(3, 2);
+        assert_eq!(svd(&z).unwrap().s, vec![0.0, 0.0]);
+    }
+}
