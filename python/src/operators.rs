@@ -16,7 +16,7 @@ use effective_state_size::{
     GatedConvolution, GatedLinearAttention, LinearAttention, LinearOperator, LongConvolution, LtiStateSpace,
     MambaChannels, OperatorExt, RealizationInfo, Scalar, SoftmaxAttention, Ssd, TimeVaryingStateSpace,
 };
-use numpy::ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn};
+use numpy::ndarray::{ArrayD, ArrayViewD, Axis, CowArray, Dimension, IxDyn};
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -296,8 +296,11 @@ pub(crate) fn dense(t: &Bound<'_, PyAny>, block: Option<(usize, usize)>, causal_
     guard(|| dense_operator(&Arr::new(t, "T")?, crate::convert::block(block)?, causal_part))
 }
 
-/// Head-major tensors `(…, H, L, d)` of the attention-like families: the sizes,
-/// the batch, and grouped keys (GQA: `k` may have `H_kv` heads dividing `H`).
+/// Per-head tensors of the attention-like families, sequence-major
+/// `(…, L, H, d)` as `nn.Linear` outputs and flash-linear-attention kernels
+/// have them, or head-first `(…, H, L, d)` (`head_first=True`, the layout of
+/// `scaled_dot_product_attention`); `(L, d)` is one head either way. `k` may
+/// have `H_kv` heads dividing `H` (grouped-query attention).
 struct Heads {
     batch: Vec<usize>,
     heads: usize,
@@ -306,18 +309,37 @@ struct Heads {
     d: usize,
     /// `(L, d)` queries: one head, no head axis.
     implicit: bool,
+    /// `(…, L, H, …)` rather than `(…, H, L, …)`.
+    seq_major: bool,
+}
+
+/// What a tensor of an attention-like family holds per step and head.
+#[derive(Clone, Copy)]
+enum PerHead {
+    /// A vector: `(…, L, H, w)` (queries, keys, gates).
+    Vector,
+    /// A scalar: `(…, L, H)` (β, per-step gates, decays).
+    Scalar,
 }
 
 impl Heads {
-    fn of(q: &Arr<'_>, k: &Arr<'_>) -> Result<Self> {
+    fn of(q: &Arr<'_>, k: &Arr<'_>, head_first: bool) -> Result<Self> {
         let s = q.shape();
-        if s.len() < 2 {
-            return Err(shape_error(q.name(), "(L, d), (H, L, d) or (B, H, L, d)", s));
-        }
-        let implicit = s.len() == 2;
         let n = s.len();
-        let (batch, heads) = if implicit { (vec![], 1) } else { (s[..n - 3].to_vec(), s[n - 3]) };
-        let (len, d) = (s[n - 2], s[n - 1]);
+        if n < 2 {
+            let layout =
+                if head_first { "(L, d), (H, L, d) or (B, H, L, d)" } else { "(L, d), (L, H, d) or (B, L, H, d)" };
+            return Err(shape_error(q.name(), layout, s));
+        }
+        let implicit = n == 2;
+        let seq_major = !head_first && !implicit;
+        let batch = if implicit { vec![] } else { s[..n - 3].to_vec() };
+        let (len, heads) = match (implicit, seq_major) {
+            (true, _) => (s[0], 1),
+            (false, true) => (s[n - 3], s[n - 2]),
+            (false, false) => (s[n - 2], s[n - 3]),
+        };
+        let d = s[n - 1];
         check_batch(q.name(), &batch)?;
         if heads == 0 {
             return Err(effective_state_size::EssError::Empty {
@@ -326,51 +348,85 @@ impl Heads {
             }
             .into());
         }
+        let h = Heads { batch, heads, kv_heads: 1, len, d, implicit, seq_major };
         let ks = k.shape();
-        let kv_heads = if implicit { 1 } else { ks.get(n - 3).copied().unwrap_or(0) };
+        let kv_heads = match (implicit, seq_major) {
+            (true, _) => 1,
+            (false, true) => ks.get(n - 2).copied().unwrap_or(0),
+            (false, false) => ks.get(n - 3).copied().unwrap_or(0),
+        };
         let ok = ks.len() == n
-            && ks[..batch.len()] == batch[..]
-            && ks[n - 2..] == [len, d]
             && kv_heads > 0
-            && heads % kv_heads == 0;
+            && heads % kv_heads == 0
+            && ks == h.shape_with(kv_heads, PerHead::Vector, d).as_slice();
         if !ok {
             let expected = if implicit {
                 labelled(&[], &[("L", len), ("d", d)])
             } else {
-                let lead = if batch.is_empty() { String::new() } else { format!("batch={}, ", fmt_shape(&batch)) };
-                format!("({lead}H_kv, L={len}, d={d}) with H_kv dividing H={heads} (grouped-query attention)")
+                let lead = if h.batch.is_empty() { String::new() } else { format!("batch={}, ", fmt_shape(&h.batch)) };
+                let axes = if seq_major { format!("L={len}, H_kv") } else { format!("H_kv, L={len}") };
+                format!("({lead}{axes}, d={d}) with H_kv dividing H={heads} (grouped-query attention)")
             };
             return Err(shape_error(k.name(), expected, ks));
         }
-        Ok(Heads { batch, heads, kv_heads, len, d, implicit })
+        Ok(Heads { kv_heads, ..h })
+    }
+
+    /// The shape of a tensor with `heads` heads holding `kind` of width `w`.
+    fn shape_with(&self, heads: usize, kind: PerHead, w: usize) -> Vec<usize> {
+        let mut s = self.batch.clone();
+        match (self.implicit, self.seq_major) {
+            (true, _) => s.push(self.len),
+            (false, true) => s.extend([self.len, heads]),
+            (false, false) => s.extend([heads, self.len]),
+        }
+        if let PerHead::Vector = kind {
+            s.push(w);
+        }
+        s
     }
 
     fn dims(&self) -> Dims {
         Dims { channels: self.heads, len: self.len, width: self.d }
     }
 
-    fn insert(&self) -> Option<usize> {
-        self.implicit.then_some(0)
-    }
-
-    /// The batch-element views of an array whose per-head part is `tail`.
-    fn items<'a, T>(&self, a: ArrayViewD<'a, T>) -> Vec<ArrayViewD<'a, T>> {
-        items(a, &self.batch, self.insert())
-    }
-
-    /// Checks a companion array of shape `batch + (H,) + tail` (no head axis for
-    /// `(L, d)` queries).
-    fn expect(&self, a: &Arr<'_>, tail: &[(&str, usize)]) -> Result<()> {
-        let mut axes: Vec<(&str, usize)> = Vec::new();
-        if !self.implicit {
-            axes.push(("heads", self.heads));
+    /// The batch-element views of a tensor, each head-first `(H, L[, w])` (the
+    /// library's layout; a view, no copy).
+    fn items<'a, T>(&self, a: ArrayViewD<'a, T>, kind: PerHead) -> Vec<ArrayViewD<'a, T>> {
+        let mut a = a;
+        if self.implicit {
+            a = a.insert_axis(Axis(0));
+        } else if self.seq_major {
+            let n = a.ndim();
+            match kind {
+                PerHead::Vector => a.swap_axes(n - 3, n - 2),
+                PerHead::Scalar => a.swap_axes(n - 2, n - 1),
+            }
         }
-        axes.extend_from_slice(tail);
-        expect_shape(a, &self.batch, &axes)
+        split_leading(a, self.batch.len())
     }
 
-    /// Row-major keys with `H` heads: grouped heads repeated (head `h` reads
-    /// key head `h / (H / H_kv)`, as `repeat_interleave` does).
+    /// Checks a companion tensor with `H` heads (`w` is ignored for scalars).
+    fn expect(&self, a: &Arr<'_>, kind: PerHead, w: usize) -> Result<()> {
+        let want = self.shape_with(self.heads, kind, w);
+        if a.shape() != want.as_slice() {
+            let mut axes: Vec<(&str, usize)> = Vec::new();
+            match (self.implicit, self.seq_major) {
+                (true, _) => axes.push(("L", self.len)),
+                (false, true) => axes.extend([("L", self.len), ("H", self.heads)]),
+                (false, false) => axes.extend([("H", self.heads), ("L", self.len)]),
+            }
+            if let PerHead::Vector = kind {
+                axes.push(("d", w));
+            }
+            return Err(shape_error(a.name(), labelled(&self.batch, &axes), a.shape()));
+        }
+        Ok(())
+    }
+
+    /// Row-major head-first keys `(H, L, d)` of one batch element: grouped
+    /// heads repeated (head `h` reads key head `h / (H / H_kv)`, as
+    /// `repeat_interleave` does).
     fn keys<T: Copy>(&self, k: &ArrayViewD<'_, T>) -> Vec<T> {
         let data = row_major(k);
         if self.kv_heads == self.heads {
@@ -395,16 +451,18 @@ fn promote(arrays: &[Option<&Arr<'_>>]) -> Dtype {
 
 /// Causal softmax attention, ``T = softmax(scale·q kᵀ + bias, masked)`` per head.
 ///
-/// ``q``, ``k``: ``(B, H, L, d)``, ``(H, L, d)`` or ``(L, d)`` (the layout of
-/// ``torch.nn.functional.scaled_dot_product_attention``); ``k`` may have fewer
-/// heads than ``q`` (grouped-query attention: ``H_kv`` dividing ``H``).
+/// ``q``, ``k``: ``(B, L, H, d)``, ``(L, H, d)`` or ``(L, d)`` (one head), as the
+/// projections produce them (``q_proj(x).unflatten(-1, (H, d))``);
+/// ``head_first=True``: ``(B, H, L, d)``, the layout of
+/// ``scaled_dot_product_attention``. ``k`` may have fewer heads than ``q``
+/// (grouped-query attention: ``H_kv`` dividing ``H``).
 /// ``scale`` defaults to ``1/sqrt(d)``. ``window=w`` lets step ``t`` see steps
 /// ``t-w+1..t`` (TSS ``w-1``). ``alibi``: one slope per head, ``(H,)``, adding
 /// ``-slope·(t-s)``. ``bias``: an additive bias ``(L, L)``, ``(H, L, L)`` or
 /// ``(B, H, L, L)`` (a head axis of 1 is broadcast); only its causal part is read,
 /// ``-inf`` masks an entry. Give ``alibi`` or ``bias``, not both.
 #[pyfunction]
-#[pyo3(signature = (q, k, *, scale=None, window=None, alibi=None, bias=None))]
+#[pyo3(signature = (q, k, *, scale=None, window=None, alibi=None, bias=None, head_first=false))]
 pub(crate) fn softmax_attention(
     q: &Bound<'_, PyAny>,
     k: &Bound<'_, PyAny>,
@@ -412,6 +470,7 @@ pub(crate) fn softmax_attention(
     window: Option<usize>,
     alibi: Option<&Bound<'_, PyAny>>,
     bias: Option<&Bound<'_, PyAny>>,
+    head_first: bool,
 ) -> Result<Operator> {
     guard(|| {
         let (q, k) = (Arr::new(q, "q")?, Arr::new(k, "k")?);
@@ -421,7 +480,7 @@ pub(crate) fn softmax_attention(
             return Err(param("bias", "give alibi= or bias=, not both (fold the ALiBi term into the bias)"));
         }
         let dtype = promote(&[Some(&q), Some(&k), alibi.as_ref(), bias.as_ref()]);
-        by_dtype!(dtype, T => softmax_t::<T>(&q, &k, scale, window, alibi.as_ref(), bias.as_ref()))
+        by_dtype!(dtype, T => softmax_t::<T>(&q, &k, scale, window, alibi.as_ref(), bias.as_ref(), head_first))
     })
 }
 
@@ -432,8 +491,9 @@ fn softmax_t<T: Float>(
     window: Option<usize>,
     alibi: Option<&Arr<'_>>,
     bias: Option<&Arr<'_>>,
+    head_first: bool,
 ) -> Result<Operator> {
-    let h = Heads::of(q, k)?;
+    let h = Heads::of(q, k, head_first)?;
     let (heads, len) = (h.heads, h.len);
     let slopes: Option<Vec<T>> = match alibi {
         Some(a) => {
@@ -471,8 +531,11 @@ fn softmax_t<T: Float>(
         _ => None,
     };
     let (qv, kv) = (q.view::<T>(), k.view::<T>());
+    finite(&[(q, &qv), (k, &kv)])?;
     let mut ops: Vec<BoxOp<T>> = Vec::new();
-    for (b, (qb, kb)) in h.items(qv.view()).into_iter().zip(h.items(kv.view())).enumerate() {
+    for (b, (qb, kb)) in
+        h.items(qv.view(), PerHead::Vector).into_iter().zip(h.items(kv.view(), PerHead::Vector)).enumerate()
+    {
         let ctx = batch_context(&h.batch, b);
         let build = || -> Result<SoftmaxAttention<T>> {
             let mut op = SoftmaxAttention::new(&row_major(&qb), &h.keys(&kb), h.dims())?;
@@ -501,16 +564,18 @@ fn softmax_t<T: Float>(
 /// Linear attention ``T[t,s] = φ(q_t)·φ(k_s)`` (``s ≤ t``), optionally
 /// row-normalised by ``φ(q_t)·Σ_{r≤t} φ(k_r)``. TSS: the feature dimension.
 ///
-/// ``q``, ``k``: ``(B, H, L, d)``, ``(H, L, d)`` or ``(L, d)`` (``k`` may have fewer
-/// heads). ``feature_map``: ``"identity"``, ``"elu+1"`` or ``"relu"`` (apply any
-/// other map to ``q`` and ``k`` yourself and pass ``"identity"``).
+/// ``q``, ``k``: ``(B, L, H, d)``, ``(L, H, d)`` or ``(L, d)`` (``k`` may have fewer
+/// heads; ``head_first=True``: ``(B, H, L, d)``). ``feature_map``:
+/// ``"identity"``, ``"elu+1"`` or ``"relu"`` (apply any other map to ``q`` and
+/// ``k`` yourself and pass ``"identity"``).
 #[pyfunction]
-#[pyo3(signature = (q, k, *, feature_map="identity", normalize=false))]
+#[pyo3(signature = (q, k, *, feature_map="identity", normalize=false, head_first=false))]
 pub(crate) fn linear_attention(
     q: &Bound<'_, PyAny>,
     k: &Bound<'_, PyAny>,
     feature_map: &str,
     normalize: bool,
+    head_first: bool,
 ) -> Result<Operator> {
     guard(|| {
         let (q, k) = (Arr::new(q, "q")?, Arr::new(k, "k")?);
@@ -521,10 +586,11 @@ pub(crate) fn linear_attention(
                 "relu" => FeatureMap::Relu,
                 other => return Err(param("feature_map", format!("{other:?}: use \"identity\", \"elu+1\" or \"relu\""))),
             };
-            let h = Heads::of(&q, &k)?;
+            let h = Heads::of(&q, &k, head_first)?;
             let (qv, kv) = (q.view::<T>(), k.view::<T>());
+            finite(&[(&q, &qv), (&k, &kv)])?;
             let mut ops: Vec<BoxOp<T>> = Vec::new();
-            for (b, (qb, kb)) in h.items(qv.view()).into_iter().zip(h.items(kv.view())).enumerate() {
+            for (b, (qb, kb)) in h.items(qv.view(), PerHead::Vector).into_iter().zip(h.items(kv.view(), PerHead::Vector)).enumerate() {
                 let build = || -> Result<LinearAttention<T>> {
                     let op = LinearAttention::new(&row_major(&qb), &h.keys(&kb), h.dims())?.with_feature_map(map.clone())?;
                     Ok(if normalize { op.normalized()? } else { op })
@@ -538,21 +604,23 @@ pub(crate) fn linear_attention(
 
 /// Decayed linear attention (RetNet): ``T[t,s] = γ^(t-s) q_t·k_s``. TSS: ``d``.
 ///
-/// ``q``, ``k``: ``(B, H, L, d)``, ``(H, L, d)`` or ``(L, d)``; ``gamma``: one
-/// decay in ``[0, 1]`` per head, ``(H,)``, or one float for every head.
+/// ``q``, ``k``: ``(B, L, H, d)``, ``(L, H, d)`` or ``(L, d)``
+/// (``head_first=True``: ``(B, H, L, d)``); ``gamma``: one decay in ``[0, 1]``
+/// per head, ``(H,)``, or one float for every head.
 #[pyfunction]
-#[pyo3(signature = (q, k, gamma))]
+#[pyo3(signature = (q, k, gamma, *, head_first=false))]
 pub(crate) fn decayed_linear_attention(
     q: &Bound<'_, PyAny>,
     k: &Bound<'_, PyAny>,
     gamma: &Bound<'_, PyAny>,
+    head_first: bool,
 ) -> Result<Operator> {
     guard(|| {
         let (q, k) = (Arr::new(q, "q")?, Arr::new(k, "k")?);
         let scalar: Option<f64> = gamma.extract().ok();
         let gamma = if scalar.is_some() { None } else { Some(Arr::new(gamma, "gamma")?) };
         by_dtype!(promote(&[Some(&q), Some(&k), gamma.as_ref()]), T => {
-            let h = Heads::of(&q, &k)?;
+            let h = Heads::of(&q, &k, head_first)?;
             let g: Vec<T> = match (&gamma, scalar) {
                 (Some(g), _) => {
                     expect_shape(g, &[], &[("heads", h.heads)])?;
@@ -562,8 +630,9 @@ pub(crate) fn decayed_linear_attention(
                 (None, None) => unreachable!("gamma is a float or an array"),
             };
             let (qv, kv) = (q.view::<T>(), k.view::<T>());
+            finite(&[(&q, &qv), (&k, &kv)])?;
             let mut ops: Vec<BoxOp<T>> = Vec::new();
-            for (b, (qb, kb)) in h.items(qv.view()).into_iter().zip(h.items(kv.view())).enumerate() {
+            for (b, (qb, kb)) in h.items(qv.view(), PerHead::Vector).into_iter().zip(h.items(kv.view(), PerHead::Vector)).enumerate() {
                 let op = DecayedLinearAttention::new(&row_major(&qb), &h.keys(&kb), &g, h.dims())
                     .map_err(Error::from)
                     .map_err(batch_context(&h.batch, b))?;
@@ -577,24 +646,26 @@ pub(crate) fn decayed_linear_attention(
 /// Gated linear attention (GLA): ``T[t,s] = q_tᵀ diag(α_t ⊙ … ⊙ α_{s+1}) k_s``.
 /// TSS: ``d``.
 ///
-/// ``q``, ``k``, ``alpha``: ``(B, H, L, d)``, ``(H, L, d)`` or ``(L, d)``; gates
-/// ``alpha`` in ``[0, 1]`` (libraries that keep log-gates ``g``: pass
-/// ``exp(g)``).
+/// ``q``, ``k``, ``alpha``: ``(B, L, H, d)``, ``(L, H, d)`` or ``(L, d)``, the
+/// layout of flash-linear-attention (``head_first=True``: ``(B, H, L, d)``);
+/// gates ``alpha`` in ``[0, 1]`` (for log-gates ``g``, pass ``exp(g)``).
 #[pyfunction]
-#[pyo3(signature = (q, k, alpha))]
+#[pyo3(signature = (q, k, alpha, *, head_first=false))]
 pub(crate) fn gated_linear_attention(
     q: &Bound<'_, PyAny>,
     k: &Bound<'_, PyAny>,
     alpha: &Bound<'_, PyAny>,
+    head_first: bool,
 ) -> Result<Operator> {
     guard(|| {
         let (q, k, alpha) = (Arr::new(q, "q")?, Arr::new(k, "k")?, Arr::new(alpha, "alpha")?);
         by_dtype!(promote(&[Some(&q), Some(&k), Some(&alpha)]), T => {
-            let h = Heads::of(&q, &k)?;
-            h.expect(&alpha, &[("L", h.len), ("d", h.d)])?;
+            let h = Heads::of(&q, &k, head_first)?;
+            h.expect(&alpha, PerHead::Vector, h.d)?;
             let (qv, kv, av) = (q.view::<T>(), k.view::<T>(), alpha.view::<T>());
+            finite(&[(&q, &qv), (&k, &kv), (&alpha, &av)])?;
             let mut ops: Vec<BoxOp<T>> = Vec::new();
-            let all = h.items(qv.view()).into_iter().zip(h.items(kv.view())).zip(h.items(av.view()));
+            let all = h.items(qv.view(), PerHead::Vector).into_iter().zip(h.items(kv.view(), PerHead::Vector)).zip(h.items(av.view(), PerHead::Vector));
             for (b, ((qb, kb), ab)) in all.enumerate() {
                 let op = GatedLinearAttention::new(&row_major(&qb), &h.keys(&kb), &row_major(&ab), h.dims())
                     .map_err(Error::from)
@@ -610,34 +681,40 @@ pub(crate) fn gated_linear_attention(
 /// ``S_t = α_t (S_{t-1} - β_t k_t k_tᵀ S_{t-1}) + β_t k_t u_t``, ``y_t = q_t·S_t``.
 /// TSS: ``d``.
 ///
-/// ``q``, ``k``: ``(B, H, L, d)``, ``(H, L, d)`` or ``(L, d)`` (keys usually
-/// L2-normalised); ``beta``: ``(B, H, L)`` (``(H, L)``, ``(L,)``) in ``[0, 2]``;
+/// ``q``, ``k``: ``(B, L, H, d)``, ``(L, H, d)`` or ``(L, d)`` (keys usually
+/// L2-normalised); ``beta``: ``(B, L, H)`` (``(L, H)``, ``(L,)``) in ``[0, 2]``;
 /// ``alpha`` (gated DeltaNet): the same shape, in ``[0, 1]``.
+/// ``head_first=True``: ``(B, H, L, d)`` and ``(B, H, L)``.
 #[pyfunction]
-#[pyo3(signature = (q, k, beta, *, alpha=None))]
+#[pyo3(signature = (q, k, beta, *, alpha=None, head_first=false))]
 pub(crate) fn delta_net(
     q: &Bound<'_, PyAny>,
     k: &Bound<'_, PyAny>,
     beta: &Bound<'_, PyAny>,
     alpha: Option<&Bound<'_, PyAny>>,
+    head_first: bool,
 ) -> Result<Operator> {
     guard(|| {
         let (q, k, beta) = (Arr::new(q, "q")?, Arr::new(k, "k")?, Arr::new(beta, "beta")?);
         let alpha = opt_arr(alpha, "alpha")?;
         by_dtype!(promote(&[Some(&q), Some(&k), Some(&beta), alpha.as_ref()]), T => {
-            let h = Heads::of(&q, &k)?;
-            h.expect(&beta, &[("L", h.len)])?;
+            let h = Heads::of(&q, &k, head_first)?;
+            h.expect(&beta, PerHead::Scalar, 0)?;
             if let Some(a) = &alpha {
-                h.expect(a, &[("L", h.len)])?;
+                h.expect(a, PerHead::Scalar, 0)?;
             }
             let (qv, kv, bv) = (q.view::<T>(), k.view::<T>(), beta.view::<T>());
             let av = alpha.as_ref().map(|a| a.view::<T>());
+            finite(&[(&q, &qv), (&k, &kv), (&beta, &bv)])?;
+            if let (Some(a), Some(v)) = (&alpha, &av) {
+                check_finite(a, &v.view())?;
+            }
             let alphas: Vec<Option<ArrayViewD<'_, T>>> = match &av {
-                Some(v) => h.items(v.view()).into_iter().map(Some).collect(),
+                Some(v) => h.items(v.view(), PerHead::Scalar).into_iter().map(Some).collect(),
                 None => vec![None; h.batch.iter().product()],
             };
             let mut ops: Vec<BoxOp<T>> = Vec::new();
-            let all = h.items(qv.view()).into_iter().zip(h.items(kv.view())).zip(h.items(bv.view())).zip(alphas);
+            let all = h.items(qv.view(), PerHead::Vector).into_iter().zip(h.items(kv.view(), PerHead::Vector)).zip(h.items(bv.view(), PerHead::Scalar)).zip(alphas);
             for (b, (((qb, kb), bb), ab)) in all.enumerate() {
                 let (qd, kd, bd) = (row_major(&qb), h.keys(&kb), row_major(&bb));
                 let op = match ab {
@@ -649,6 +726,15 @@ pub(crate) fn delta_net(
             Ok(Operator::new(ops, h.batch))
         })
     })
+}
+
+/// Errors at the first non-finite value of any of `arrays`, at its position in
+/// the caller's array (before any change of layout or batch split).
+fn finite<T: Scalar>(arrays: &[(&Arr<'_>, &CowArray<'_, T, IxDyn>)]) -> Result<()> {
+    for (a, v) in arrays {
+        check_finite(a, &v.view())?;
+    }
+    Ok(())
 }
 
 /// Errors at the first non-finite value of `a` (before it is combined with
@@ -665,16 +751,16 @@ fn check_finite<T: Scalar>(a: &Arr<'_>, v: &ArrayViewD<'_, T>) -> Result<()> {
     Ok(())
 }
 
-/// Mamba (S6) selective SSM channels, in the layout of
-/// ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn``:
+/// Mamba (S6) selective SSM channels:
 /// ``h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t u_t``, ``y_t = C_t·h_t`` per channel.
 /// TSS: ``N``.
 ///
-/// ``A``: ``(D, N)``, continuous, ``≤ 0`` (``-exp(A_log)``); ``delta``:
-/// ``(B, D, L)`` or ``(D, L)``, after softplus (and ``dt_bias``); ``B``, ``C``:
-/// ``(B, N, L)`` or ``(N, L)``, shared by the ``D`` channels (one group). Hugging
-/// Face's ``MambaMixer`` keeps ``B`` and ``C`` as ``(B, L, N)``: pass
-/// ``B.transpose(1, 2)``.
+/// Sequence-major, as the layer's projections produce them (and as
+/// ``ess profile --family mamba`` reads them): ``A``: ``(D, N)``, continuous,
+/// ``≤ 0`` (``-exp(A_log)``); ``delta``: ``(B, L, D)`` or ``(L, D)``, after
+/// softplus (and the ``dt_proj`` bias); ``B``, ``C``: ``(B, L, N)`` or ``(L, N)``,
+/// shared by the ``D`` channels. From ``selective_scan_fn``'s ``(B, D, L)`` and
+/// ``(B, N, L)``, pass ``delta.transpose(1, 2)`` and so on.
 #[pyfunction]
 #[pyo3(signature = (a, delta, b, c))]
 pub(crate) fn mamba(
@@ -691,24 +777,25 @@ pub(crate) fn mamba(
             }
             let (d, n) = (a.shape()[0], a.shape()[1]);
             let s = delta.shape();
-            if s.len() < 2 || s[s.len() - 2] != d {
-                return Err(shape_error(delta.name(), format!("(D={d}, L) or (B, D={d}, L)"), s));
+            if s.len() < 2 || s[s.len() - 1] != d {
+                return Err(shape_error(delta.name(), format!("(L, D={d}) or (B, L, D={d})"), s));
             }
             let batch = s[..s.len() - 2].to_vec();
             check_batch(delta.name(), &batch)?;
-            let len = s[s.len() - 1];
-            expect_shape(&b, &batch, &[("N", n), ("L", len)])?;
-            expect_shape(&c, &batch, &[("N", n), ("L", len)])?;
+            let len = s[s.len() - 2];
+            expect_shape(&b, &batch, &[("L", len), ("N", n)])?;
+            expect_shape(&c, &batch, &[("L", len), ("N", n)])?;
             let av = a.view::<T>();
             let a_data = row_major(&av.view());
             let (dv, bv, cv) = (delta.view::<T>(), b.view::<T>(), c.view::<T>());
-            // B_t, C_t as (L, N), row-major: the transpose of (N, L).
-            let seq_major = |x: ArrayViewD<'_, T>| -> Vec<T> { x.t().iter().copied().collect() };
+            finite(&[(&delta, &dv), (&b, &bv), (&c, &cv)])?;
             let dims = Dims { channels: d, len, width: n };
             let mut ops: Vec<BoxOp<T>> = Vec::new();
             let all = items(dv.view(), &batch, None).into_iter().zip(items(bv.view(), &batch, None)).zip(items(cv.view(), &batch, None));
             for (k, ((db, bb), cb)) in all.enumerate() {
-                let op = MambaChannels::new(&a_data, &row_major(&db), &seq_major(bb), &seq_major(cb), dims)
+                // Δ as the library's (D, L): the transpose of (L, D).
+                let delta_dl: Vec<T> = db.t().iter().copied().collect();
+                let op = MambaChannels::new(&a_data, &delta_dl, &row_major(&bb), &row_major(&cb), dims)
                     .map_err(Error::from)
                     .map_err(batch_context(&batch, k))?;
                 ops.push(Box::new(op));
@@ -827,39 +914,45 @@ impl<T> InsertAxisOpt for ArrayViewD<'_, T> {
     }
 }
 
-/// SSD heads in the library's layout: ``T[t,s] = (a_t ⋯ a_{s+1}) C_t·B_s`` per
-/// head. TSS: ``N``.
+/// SSD heads from their decays: ``T[t,s] = (a_t ⋯ a_{s+1}) C_t·B_s`` per head.
+/// TSS: ``N``.
 ///
-/// ``a``: decays in ``[0, 1]`` (e.g. ``exp(dt·A)``), ``(B, H, L)`` or ``(H, L)``;
-/// ``B``, ``C``: ``(B, H, L, N)`` or ``(H, L, N)``, the input gain (e.g.
-/// ``dt·B``) included in ``B``. See ``mamba2`` for Mamba-2's own layout.
+/// Sequence-major: ``a``: decays in ``[0, 1]`` (e.g. ``exp(dt·A)``), ``(B, L, H)``
+/// or ``(L, H)``; ``B``, ``C``: ``(B, L, H, N)`` or ``(L, H, N)``, with the input
+/// gain (e.g. ``dt·B``) in ``B``. ``head_first=True``: ``(B, H, L)`` and
+/// ``(B, H, L, N)``. See ``mamba2`` for Mamba-2's own parameters.
 #[pyfunction]
-#[pyo3(signature = (a, b, c))]
-pub(crate) fn ssd(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, c: &Bound<'_, PyAny>) -> Result<Operator> {
+#[pyo3(signature = (a, b, c, *, head_first=false))]
+pub(crate) fn ssd(
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    c: &Bound<'_, PyAny>,
+    head_first: bool,
+) -> Result<Operator> {
     guard(|| {
         let (a, b, c) = (Arr::new(a, "a")?, Arr::new(b, "B")?, Arr::new(c, "C")?);
         by_dtype!(promote(&[Some(&a), Some(&b), Some(&c)]), T => {
-            let s = a.shape();
-            if s.len() < 2 {
-                return Err(shape_error(a.name(), "(H, L) or (B, H, L)", s));
+            // B and C are laid out like queries and keys, a like a per-step gate.
+            let h = Heads::of(&b, &c, head_first)?;
+            if h.kv_heads != h.heads {
+                return Err(shape_error(c.name(), format!("the shape of B, {}", fmt_shape(b.shape())), c.shape()));
             }
-            let batch = s[..s.len() - 2].to_vec();
-            check_batch(a.name(), &batch)?;
-            let (heads, len) = (s[s.len() - 2], s[s.len() - 1]);
-            let n = b.shape().last().copied().unwrap_or(0);
-            expect_shape(&b, &batch, &[("heads", heads), ("L", len), ("N", n)])?;
-            expect_shape(&c, &batch, &[("heads", heads), ("L", len), ("N", n)])?;
+            h.expect(&a, PerHead::Scalar, 0)?;
             let (av, bv, cv) = (a.view::<T>(), b.view::<T>(), c.view::<T>());
-            let dims = Dims { channels: heads, len, width: n };
+            finite(&[(&a, &av), (&b, &bv), (&c, &cv)])?;
             let mut ops: Vec<BoxOp<T>> = Vec::new();
-            let all = items(av.view(), &batch, None).into_iter().zip(items(bv.view(), &batch, None)).zip(items(cv.view(), &batch, None));
+            let all = h
+                .items(av.view(), PerHead::Scalar)
+                .into_iter()
+                .zip(h.items(bv.view(), PerHead::Vector))
+                .zip(h.items(cv.view(), PerHead::Vector));
             for (k, ((ab, bb), cb)) in all.enumerate() {
-                let op = Ssd::new(&row_major(&ab), &row_major(&bb), &row_major(&cb), dims)
+                let op = Ssd::new(&row_major(&ab), &row_major(&bb), &row_major(&cb), h.dims())
                     .map_err(Error::from)
-                    .map_err(batch_context(&batch, k))?;
+                    .map_err(batch_context(&h.batch, k))?;
                 ops.push(Box::new(op));
             }
-            Ok(Operator::new(ops, batch))
+            Ok(Operator::new(ops, h.batch))
         })
     })
 }

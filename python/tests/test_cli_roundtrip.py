@@ -5,6 +5,7 @@ command for the same .npy file."""
 import json
 import os
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -81,3 +82,39 @@ def test_block_operators_equal_the_cli_json(tmp_path):
     np.save(path, t)
     cli = ess_cli("profile", str(path), "--format", "json", "--block", f"{p},{m}", "--tss", "5")
     assert ess.profiles(t, block=(p, m), tss=5).to_dict(file=str(path)) == cli
+
+
+def save_safetensors(path, tensors):
+    """A .safetensors file of float64 tensors, written by hand (no dependency)."""
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f8").tobytes()
+        header[name] = {"dtype": "F64", "shape": list(np.shape(array)), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def test_family_files_of_the_cli_are_the_python_layouts(tmp_path):
+    # `ess profile --family` reads the tensors of one layer without their batch
+    # axis; the Python constructors take the same arrays and give the same JSON.
+    rng = np.random.default_rng(15)
+    L, D, N, H, d = 24, 3, 4, 2, 3
+    A = -np.exp(rng.standard_normal((D, N)))
+    delta = np.log1p(np.exp(rng.standard_normal((L, D))))
+    B, C = rng.standard_normal((L, N)), rng.standard_normal((L, N))
+    q, k = rng.standard_normal((L, H, d)), rng.standard_normal((L, H, d))
+    alpha = rng.uniform(0.6, 1.0, (L, H, d))
+    dt, A2 = np.log1p(np.exp(rng.standard_normal((L, H)))), -np.exp(rng.standard_normal(H))
+    cases = [
+        ("mamba", {"A": A, "delta": delta, "B": B, "C": C}, ess.mamba(A, delta, B, C)),
+        ("gla", {"q": q, "k": k, "alpha": alpha}, ess.gated_linear_attention(q, k, alpha)),
+        ("ssd", {"A": A2, "dt": dt, "B": B, "C": C}, ess.mamba2(A2, dt, B, C)),
+    ]
+    for family, tensors, op in cases:
+        path = tmp_path / f"{family}.safetensors"
+        save_safetensors(path, tensors)
+        cli = ess_cli("profile", str(path), "--family", family, "--format", "json")
+        assert ess.profiles(op).to_dict(file=str(path)) == cli, family

@@ -30,11 +30,13 @@ def test_non_finite_entries(bad):
     t[1, 5, 2] = bad
     msg = raises("NonFinite", ess.entropy, t)
     assert "channel 1" in msg and "(5, 2)" in msg
-    q = RNG.standard_normal((2, 6, 4))
+    q = RNG.standard_normal((2, 6, 4))  # (L, H, d)
     k = q.copy()
     k[1, 3, 0] = bad
     msg = raises("NonFinite", ess.softmax_attention, q, k)
-    assert msg.startswith("K") and "(1, 3, 0)" in msg
+    assert msg.startswith("k:") and "(1, 3, 0)" in msg  # in the caller's coordinates
+    msg = raises("NonFinite", ess.mamba, -np.ones((3, 2)), np.ones((2, 6, 3)), k[..., :2], np.ones((2, 6, 2)))
+    assert msg.startswith("B:") and "(1, 3, 0)" in msg
 
 
 def test_non_finite_in_a_batch_names_the_element():
@@ -103,8 +105,9 @@ def test_wrong_family_shapes():
     raises("ShapeMismatch", ess.gated_linear_attention, q, q, np.ones((2, 6, 3)))
     raises("ShapeMismatch", ess.delta_net, q, q, np.ones((2, 5)))
     A = -np.ones((3, 2))
-    raises("ShapeMismatch", ess.mamba, A, np.ones((4, 6)), np.ones((2, 6)), np.ones((2, 6)))
-    raises("ShapeMismatch", ess.mamba, A, np.ones((3, 6)), np.ones((6, 2)), np.ones((2, 6)))
+    raises("ShapeMismatch", ess.mamba, A, np.ones((6, 4)), np.ones((6, 2)), np.ones((6, 2)))
+    raises("ShapeMismatch", ess.mamba, A, np.ones((6, 3)), np.ones((6, 2)), np.ones((2, 6)))
+    raises("ShapeMismatch", ess.ssd, np.ones((6, 2)), np.ones((6, 2, 3)), np.ones((6, 1, 3)))
     raises("ShapeMismatch", ess.mamba2, -np.ones(2), np.ones((6, 3)), np.ones((6, 4)), np.ones((6, 4)))
     raises("InvalidParameter", ess.mamba2, -np.ones(3), np.ones((6, 3)), np.ones((6, 2, 4)), np.ones((6, 2, 4)))
     raises("ShapeMismatch", ess.lti_state_space, np.ones((2, 3)), np.ones((2, 2)), np.ones((2, 3)), 8)
@@ -118,7 +121,7 @@ def test_out_of_range_parameters():
     raises("InvalidParameter", ess.gated_linear_attention, q, q, np.full((2, 6, 4), 1.5))
     raises("InvalidParameter", ess.decayed_linear_attention, q, q, 2.0)
     raises("InvalidParameter", ess.delta_net, q, q, np.full((2, 6), 3.0))
-    raises("InvalidParameter", ess.mamba, np.ones((3, 2)), np.ones((3, 6)), np.ones((2, 6)), np.ones((2, 6)))
+    raises("InvalidParameter", ess.mamba, np.ones((3, 2)), np.ones((6, 3)), np.ones((6, 2)), np.ones((6, 2)))
     raises("InvalidParameter", ess.mamba2, np.ones(2), np.ones((6, 2)), np.ones((6, 4)), np.ones((6, 4)))
     raises("InvalidParameter", ess.mamba2, -np.ones(2), -np.ones((6, 2)), np.ones((6, 4)), np.ones((6, 4)))
     raises("InvalidParameter", ess.softmax_attention, q, q, window=0)

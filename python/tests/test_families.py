@@ -1,5 +1,8 @@
 """Every family built from its PyTorch-layout parameters, against T built in
-NumPy from the same parameters (tests/oracles.py) and ESS from NumPy's SVD."""
+NumPy from the same parameters (tests/oracles.py) and ESS from NumPy's SVD.
+
+The oracles take head-first arrays (H, L, d); the package takes sequence-major
+ones (L, H, d) by default, so the tests hand it `seq(x)`, a transposed view."""
 
 import numpy as np
 import pytest
@@ -38,34 +41,48 @@ def check_operator(op, t, rtol=1e-10, tss=None, structured=None):
     return ent
 
 
+def seq(x):
+    """(…, H, L, d) -> (…, L, H, d), a view."""
+    return np.swapaxes(x, -3, -2)
+
+
+def seq1(x):
+    """(…, H, L) -> (…, L, H), a view."""
+    return np.swapaxes(x, -2, -1)
+
+
 def unit_rows(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
 def test_softmax_attention():
     q, k = RNG.standard_normal((2, H, L, 8)), RNG.standard_normal((2, H, L, 8))
-    op = ess.softmax_attention(q, k)
-    assert op.family == "softmax attention" and op.batch_shape == (2,)
+    op = ess.softmax_attention(seq(q), seq(k))
+    assert op.family == "softmax attention" and op.batch_shape == (2,) and op.channels == H
     t = np.stack([oracles.softmax_attention(q[b], k[b]) for b in range(2)])
     check_operator(op, t)
-    # Matches the dense array of the same maps.
+    # Matches the dense array of the same maps, and the head-first layout.
     np.testing.assert_allclose(ess.entropy(op).values, ess.entropy(t).values, rtol=1e-10)
+    first = ess.softmax_attention(q, k, head_first=True)
+    np.testing.assert_array_equal(first.dense(), op.dense())
+    contiguous = ess.softmax_attention(np.ascontiguousarray(seq(q)), np.ascontiguousarray(seq(k)))
+    np.testing.assert_array_equal(contiguous.dense(), op.dense())
 
 
 def test_softmax_attention_options():
     q, k = RNG.standard_normal((H, L, 4)), RNG.standard_normal((H, L, 4))
-    check_operator(ess.softmax_attention(q, k, scale=0.3), oracles.softmax_attention(q, k, scale=0.3))
-    op = ess.softmax_attention(q, k, window=4)
+    check_operator(ess.softmax_attention(seq(q), seq(k), scale=0.3), oracles.softmax_attention(q, k, scale=0.3))
+    op = ess.softmax_attention(seq(q), seq(k), window=4)
     assert op.family == "sliding-window attention"
     check_operator(op, oracles.softmax_attention(q, k, window=4), tss=3)
     assert ess.tolerance(op, rank=True).max <= 3
     slopes = np.array([0.5, 0.25, 0.125])
-    check_operator(ess.softmax_attention(q, k, alibi=slopes), oracles.softmax_attention(q, k, alibi=slopes))
+    check_operator(ess.softmax_attention(seq(q), seq(k), alibi=slopes), oracles.softmax_attention(q, k, alibi=slopes))
     bias = RNG.standard_normal((H, L, L))
     bias = np.where(oracles.causal_mask(L), bias, -np.inf)  # a standard upper -inf mask is fine
-    check_operator(ess.softmax_attention(q, k, bias=bias), oracles.softmax_attention(q, k, bias=bias))
+    check_operator(ess.softmax_attention(seq(q), seq(k), bias=bias), oracles.softmax_attention(q, k, bias=bias))
     shared = RNG.standard_normal((L, L))
-    check_operator(ess.softmax_attention(q, k, bias=shared), oracles.softmax_attention(q, k, bias=shared))
+    check_operator(ess.softmax_attention(q, k, bias=shared, head_first=True), oracles.softmax_attention(q, k, bias=shared))
     # One head given as (L, d).
     check_operator(ess.softmax_attention(q[0], k[0]), oracles.softmax_attention(q[:1], k[:1]))
 
@@ -73,37 +90,39 @@ def test_softmax_attention_options():
 def test_grouped_query_attention():
     q, k = RNG.standard_normal((4, L, 4)), RNG.standard_normal((2, L, 4))
     t = oracles.softmax_attention(q, k)  # repeat_interleave
-    check_operator(ess.softmax_attention(q, k), t)
+    check_operator(ess.softmax_attention(seq(q), seq(k)), t)
+    check_operator(ess.softmax_attention(q, k, head_first=True), t)
     np.testing.assert_allclose(t[1], oracles.softmax_attention(q[1:2], k[0:1])[0])
 
 
 @pytest.mark.parametrize("feature_map", ["identity", "elu+1", "relu"])
 def test_linear_attention(feature_map):
     q, k = RNG.standard_normal((2, H, L, 3)), RNG.standard_normal((2, H, L, 3))
-    op = ess.linear_attention(q, k, feature_map=feature_map)
+    op = ess.linear_attention(seq(q), seq(k), feature_map=feature_map)
     t = np.stack([oracles.linear_attention(q[b], k[b], feature_map) for b in range(2)])
     check_operator(op, t, tss=3, structured="time-varying")
 
 
 def test_normalized_linear_attention():
     q, k = RNG.standard_normal((H, L, 3)), RNG.standard_normal((H, L, 3))
-    op = ess.linear_attention(q, k, feature_map="elu+1", normalize=True)
+    op = ess.linear_attention(q, k, feature_map="elu+1", normalize=True, head_first=True)
     check_operator(op, oracles.linear_attention(q, k, "elu+1", normalize=True), tss=3, structured="time-varying")
 
 
 def test_decayed_linear_attention():
     q, k = RNG.standard_normal((H, L, 3)), RNG.standard_normal((H, L, 3))
     gamma = np.array([0.9, 0.5, 0.99])
-    op = ess.decayed_linear_attention(q, k, gamma)
+    op = ess.decayed_linear_attention(seq(q), seq(k), gamma)
     check_operator(op, oracles.decayed_linear_attention(q, k, gamma), tss=3, structured="time-varying")
-    same = ess.decayed_linear_attention(q, k, 0.8)
+    same = ess.decayed_linear_attention(q, k, 0.8, head_first=True)
     check_operator(same, oracles.decayed_linear_attention(q, k, [0.8] * H), tss=3)
 
 
 def test_gated_linear_attention():
     q, k = RNG.standard_normal((2, H, L, 3)), RNG.standard_normal((2, H, L, 3))
     alpha = RNG.uniform(0.5, 1.0, (2, H, L, 3))
-    op = ess.gated_linear_attention(q, k, alpha)
+    op = ess.gated_linear_attention(seq(q), seq(k), seq(alpha))
+    np.testing.assert_array_equal(ess.gated_linear_attention(q, k, alpha, head_first=True).dense(), op.dense())
     t = np.stack([oracles.gated_linear_attention(q[b], k[b], alpha[b]) for b in range(2)])
     check_operator(op, t, tss=3, structured="time-varying")
 
@@ -113,23 +132,25 @@ def test_delta_net(gated):
     q, k = RNG.standard_normal((H, L, 3)), unit_rows(RNG.standard_normal((H, L, 3)))
     beta = RNG.uniform(0.1, 1.0, (H, L))
     alpha = RNG.uniform(0.7, 1.0, (H, L)) if gated else None
-    op = ess.delta_net(q, k, beta, alpha=alpha)
+    op = ess.delta_net(seq(q), seq(k), seq1(beta), alpha=None if alpha is None else seq1(alpha))
+    first = ess.delta_net(q, k, beta, alpha=alpha, head_first=True)
+    np.testing.assert_array_equal(first.dense(), op.dense())
     assert op.family == ("gated DeltaNet" if gated else "DeltaNet")
     check_operator(op, oracles.delta_net(q, k, beta, alpha), tss=3, structured="time-varying")
 
 
-def test_mamba_selective_scan_layout():
+def test_mamba_sequence_major_layout():
     A = -np.exp(RNG.standard_normal((D, N)))
-    delta = np.log1p(np.exp(RNG.standard_normal((2, D, L))))  # softplus
-    B, C = RNG.standard_normal((2, N, L)), RNG.standard_normal((2, N, L))
+    delta = np.log1p(np.exp(RNG.standard_normal((2, L, D))))  # softplus of dt_proj's output
+    B, C = RNG.standard_normal((2, L, N)), RNG.standard_normal((2, L, N))  # from x_proj's output
     op = ess.mamba(A, delta, B, C)
     assert op.family.startswith("Mamba") and op.channels == D and op.batch_shape == (2,)
-    t = np.stack([oracles.mamba(A, delta[b], B[b], C[b]) for b in range(2)])
+    t = np.stack([oracles.mamba(A, delta[b].T, B[b].T, C[b].T) for b in range(2)])
     ent = check_operator(op, t, tss=N, structured="time-varying")
     assert ent.method == "structured"  # the planner's choice: N < L/2
-    # B and C handed over as transposed views (Hugging Face keeps (B, L, N)).
-    B_hf, C_hf = np.ascontiguousarray(B.transpose(0, 2, 1)), np.ascontiguousarray(C.transpose(0, 2, 1))
-    view = ess.mamba(A, delta, B_hf.transpose(0, 2, 1), C_hf.transpose(0, 2, 1))
+    # selective_scan_fn's (B, D, L) and (B, N, L), handed over as transposed views.
+    ssf = [np.ascontiguousarray(x.transpose(0, 2, 1)) for x in (delta, B, C)]
+    view = ess.mamba(A, *(x.transpose(0, 2, 1) for x in ssf))
     np.testing.assert_array_equal(ess.entropy(view).values, ent.values)
 
 
@@ -151,7 +172,9 @@ def test_mamba2_chunk_scan_layout(groups):
 def test_ssd_library_layout():
     a = RNG.uniform(0.3, 1.0, (H, L))
     B, C = RNG.standard_normal((H, L, N)), RNG.standard_normal((H, L, N))
-    check_operator(ess.ssd(a, B, C), oracles.ssd(a, B, C), tss=N, structured="time-varying")
+    check_operator(ess.ssd(seq1(a), seq(B), seq(C)), oracles.ssd(a, B, C), tss=N, structured="time-varying")
+    check_operator(ess.ssd(a, B, C, head_first=True), oracles.ssd(a, B, C), tss=N)
+    check_operator(ess.ssd(a[0], B[0], C[0]), oracles.ssd(a[:1], B[:1], C[:1]), tss=N)  # one head
 
 
 def test_lti_diagonal():
@@ -205,7 +228,7 @@ def test_conv1d_weight_convention():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_families_keep_the_dtype(dtype):
-    q, k = RNG.standard_normal((H, L, 4)).astype(dtype), RNG.standard_normal((H, L, 4)).astype(dtype)
+    q, k = RNG.standard_normal((L, H, 4)).astype(dtype), RNG.standard_normal((L, H, 4)).astype(dtype)
     op = ess.softmax_attention(q, k)
     assert op.dtype == np.dtype(dtype).name and op.dense().dtype == dtype
     assert ess.singular_values(op, 5).dtype == dtype

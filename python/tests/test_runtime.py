@@ -117,7 +117,7 @@ def test_plan():
 
 
 def test_verify():
-    q = RNG.standard_normal((2, 3, 10, 4))
+    q = RNG.standard_normal((2, 10, 3, 4))  # (B, L, H, d)
     v = ess.verify(ess.linear_attention(q, q))
     assert v.channels == 6 and v.apply_error < 1e-12 and v.realization_error < 1e-12
     assert v.threshold == pytest.approx(np.sqrt(np.finfo(np.float64).eps))
@@ -149,7 +149,7 @@ def test_over_inputs():
     inputs = [RNG.standard_normal((L, d)) for _ in range(4)]
 
     def layer(x):
-        return ess.softmax_attention((x @ wq)[None], (x @ wk)[None])
+        return ess.softmax_attention(x @ wq, x @ wk)  # one head, (L, d)
 
     b = ess.over_inputs(layer, inputs)
     per_input = np.stack([ess.entropy(layer(x)).values for x in inputs])
@@ -197,9 +197,9 @@ def test_torch_tensors():
     torch = pytest.importorskip("torch")
     q = torch.randn(2, 3, 10, 4, requires_grad=True)
     k = torch.randn(2, 3, 10, 4)
-    op = ess.softmax_attention(q, k)
-    assert op.dtype == "float32" and op.batch_shape == (2,)
-    ref = ess.softmax_attention(q.detach().numpy(), k.numpy())
+    op = ess.softmax_attention(q, k, head_first=True)
+    assert op.dtype == "float32" and op.batch_shape == (2,) and op.channels == 3
+    ref = ess.softmax_attention(q.detach().numpy(), k.numpy(), head_first=True)
     np.testing.assert_array_equal(ess.entropy(op).values, ess.entropy(ref).values)
     probs = torch.softmax(q @ k.transpose(-1, -2) + torch.triu(torch.full((10, 10), float("-inf")), 1), -1)
     np.testing.assert_allclose(ess.entropy(probs).values, ess.entropy(op).values, rtol=1e-3, atol=1e-3)

@@ -268,10 +268,11 @@ def softmax_attention(
     window: Optional[int] = None,
     alibi: Optional[Array] = None,
     bias: Optional[Array] = None,
+    head_first: bool = False,
 ) -> Operator:
-    """``q``, ``k``: ``(B..., H, L, d)``, ``(H, L, d)`` or ``(L, d)``; ``k`` may have
-    ``H_kv`` heads dividing ``H``. ``alibi``: ``(H,)``. ``bias``: ``(L, L)``,
-    ``(H, L, L)`` or ``(B..., H, L, L)``."""
+    """``q``, ``k``: ``(B..., L, H, d)``, ``(L, H, d)`` or ``(L, d)``; ``k`` may have
+    ``H_kv`` heads dividing ``H``; ``head_first=True``: ``(B..., H, L, d)``.
+    ``alibi``: ``(H,)``. ``bias``: ``(L, L)``, ``(H, L, L)`` or ``(B..., H, L, L)``."""
 
 def linear_attention(
     q: Array,
@@ -279,28 +280,30 @@ def linear_attention(
     *,
     feature_map: Literal["identity", "elu+1", "elu_plus_one", "relu"] = "identity",
     normalize: bool = False,
+    head_first: bool = False,
 ) -> Operator:
-    """``q``, ``k``: ``(B..., H, L, d)``, ``(H, L, d)`` or ``(L, d)``."""
+    """``q``, ``k``: ``(B..., L, H, d)`` (``head_first``: ``(B..., H, L, d)``)."""
 
-def decayed_linear_attention(q: Array, k: Array, gamma: Union[float, Array]) -> Operator:
-    """``q``, ``k``: ``(B..., H, L, d)``; ``gamma``: ``(H,)`` or a float, in ``[0, 1]``."""
+def decayed_linear_attention(q: Array, k: Array, gamma: Union[float, Array], *, head_first: bool = False) -> Operator:
+    """``q``, ``k``: ``(B..., L, H, d)``; ``gamma``: ``(H,)`` or a float, in ``[0, 1]``."""
 
-def gated_linear_attention(q: Array, k: Array, alpha: Array) -> Operator:
-    """``q``, ``k``, ``alpha``: ``(B..., H, L, d)``; gates in ``[0, 1]``."""
+def gated_linear_attention(q: Array, k: Array, alpha: Array, *, head_first: bool = False) -> Operator:
+    """``q``, ``k``, ``alpha``: ``(B..., L, H, d)``; gates in ``[0, 1]``."""
 
-def delta_net(q: Array, k: Array, beta: Array, *, alpha: Optional[Array] = None) -> Operator:
-    """``q``, ``k``: ``(B..., H, L, d)``; ``beta``, ``alpha``: ``(B..., H, L)``."""
+def delta_net(q: Array, k: Array, beta: Array, *, alpha: Optional[Array] = None, head_first: bool = False) -> Operator:
+    """``q``, ``k``: ``(B..., L, H, d)``; ``beta``, ``alpha``: ``(B..., L, H)``."""
 
 def mamba(a: Array, delta: Array, b: Array, c: Array) -> Operator:
-    """selective_scan_fn layout: ``A`` ``(D, N)`` ≤ 0; ``delta`` ``(B..., D, L)``;
-    ``B``, ``C`` ``(B..., N, L)``."""
+    """``A`` ``(D, N)`` ≤ 0; ``delta`` ``(B..., L, D)`` after softplus; ``B``, ``C``
+    ``(B..., L, N)`` (sequence-major, as ``x_proj`` and ``dt_proj`` produce them)."""
 
 def mamba2(a: Array, dt: Array, b: Array, c: Array) -> Operator:
     """mamba_chunk_scan_combined layout: ``A`` ``(H,)`` ≤ 0; ``dt`` ``(B..., L, H)``;
     ``B``, ``C`` ``(B..., L, G, N)`` or ``(B..., L, N)``."""
 
-def ssd(a: Array, b: Array, c: Array) -> Operator:
-    """``a`` ``(B..., H, L)`` in ``[0, 1]``; ``B``, ``C`` ``(B..., H, L, N)``."""
+def ssd(a: Array, b: Array, c: Array, *, head_first: bool = False) -> Operator:
+    """``a`` ``(B..., L, H)`` in ``[0, 1]``; ``B``, ``C`` ``(B..., L, H, N)``
+    (``head_first``: ``(B..., H, L)``, ``(B..., H, L, N)``)."""
 
 def lti_state_space(a: Array, b: Array, c: Array, length: int) -> Operator:
     """Diagonal: ``A``, ``B``, ``C`` ``(C, N)`` or ``(N,)``. Dense: ``A`` ``(C, N, N)``,
