@@ -1,6 +1,7 @@
 //! Distillation timings, sized for a 2-core machine: balanced truncation of a
 //! GLA head (structured path, `O(L·N³)`), and the Hankel-block realization of a
-//! long convolution and of a softmax attention head (dense path, `O(L⁴)`). The
+//! long convolution and of a softmax attention head (dense path, `O(L⁴)`), and
+//! the convolution-kernel path of a long convolution (`L = 1024, 4096`). The
 //! error tables are printed by `examples/distillation.rs`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -43,6 +44,14 @@ fn reduction(c: &mut Criterion) {
         let attn = SoftmaxAttention::new(&q, &k, Dims { channels: 1, len, width: 16 }).unwrap();
         group.bench_with_input(BenchmarkId::new("attention_to_8", len), &attn, |b, op| {
             b.iter(|| reduce(black_box(op), &ReduceOptions::order(8)).unwrap())
+        });
+    }
+    // The convolution-kernel path (time-invariant model of the kernel, O(L²·r)).
+    for len in [1024usize, 4096] {
+        let h: Vec<f64> = (0..len).map(|t| (-(t as f64) / 300.0).exp() * (0.05 * t as f64).cos()).collect();
+        let op = LongConvolution::new(&[h]).unwrap();
+        group.bench_with_input(BenchmarkId::new("long_conv_kernel_to_16", len), &op, |b, op| {
+            b.iter(|| reduce(black_box(op), &ReduceOptions::order(16)).unwrap())
         });
     }
     group.finish();

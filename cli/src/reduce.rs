@@ -3,7 +3,7 @@
 
 use crate::error::{CliError, IoAction};
 use effective_state_size::ess::ComputedBy;
-use effective_state_size::reduction::{reduce, ReduceOptions, Reduction};
+use effective_state_size::reduction::{reduce, Algorithm, ReduceOptions, Reduction};
 use effective_state_size::{EssError, LinearOperator};
 use serde::Serialize;
 use std::fmt::Write;
@@ -31,8 +31,9 @@ pub struct ChannelJson {
 pub struct ReduceReport {
     /// The common order `R` of the written file.
     pub order: usize,
-    /// `"structured"` (balanced truncation of a realization) or `"dense"`
-    /// (realization from the Hankel blocks of `T`).
+    /// `"structured"` (balanced truncation of a realization), `"dense"`
+    /// (realization from the Hankel blocks of `T`) or `"kernel"` (time-invariant
+    /// model of a convolution kernel).
     pub path: &'static str,
     /// Per channel.
     pub channels: Vec<ChannelJson>,
@@ -53,8 +54,9 @@ pub fn run<O: LinearOperator<Scalar = f64> + ?Sized>(
     write(&red, out)?;
     let report = ReduceReport {
         order: red.state_size(),
-        path: match red.method() {
-            ComputedBy::Structured => "structured",
+        path: match (red.algorithm(), red.method()) {
+            (Algorithm::ConvolutionKernel, _) => "kernel",
+            (_, ComputedBy::Structured) => "structured",
             _ => "dense",
         },
         channels: red

@@ -121,7 +121,7 @@ impl<T: Scalar> Conv<T> {
 }
 
 macro_rules! conv_operator {
-    ($ty:ident, $family:literal, $info:expr) => {
+    ($ty:ident, $family:literal, $info:expr, $taps:expr) => {
         impl<T: Scalar> LinearOperator for $ty<T> {
             type Scalar = T;
             fn seq_len(&self) -> usize {
@@ -149,6 +149,13 @@ macro_rules! conv_operator {
             fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
                 self.0.apply(channel, u, y);
                 Ok(())
+            }
+            fn convolution_taps(&self) -> Option<usize> {
+                #[allow(clippy::redundant_closure_call)]
+                ($taps)(&self.0)
+            }
+            fn convolution_kernel(&self, channel: usize) -> Result<Vec<T>> {
+                Ok(self.0.h(channel).to_vec())
             }
         }
     };
@@ -186,7 +193,7 @@ impl<T: Scalar> FirConvolution<T> {
     }
 }
 
-conv_operator!(FirConvolution, "FIR convolution", |c: &Conv<T>| c.shift_register());
+conv_operator!(FirConvolution, "FIR convolution", |c: &Conv<T>| c.shift_register(), |c: &Conv<T>| Some(c.k));
 
 /// Long causal convolutions: one kernel of length `L` per channel (S4/Hyena style
 /// implicit kernels, materialised).
@@ -203,7 +210,7 @@ impl<T: Scalar> LongConvolution<T> {
     }
 }
 
-conv_operator!(LongConvolution, "long convolution", |_: &Conv<T>| RealizationInfo::None);
+conv_operator!(LongConvolution, "long convolution", |_: &Conv<T>| RealizationInfo::None, |c: &Conv<T>| Some(c.k));
 
 /// Gated convolutions `y = z ⊙ (h * (v ⊙ u))` (H3/Hyena): `T[t,s] = z_t h_{t-s} v_s`.
 ///
@@ -234,8 +241,9 @@ impl<T: Scalar> GatedConvolution<T> {
     }
 }
 
-conv_operator!(GatedConvolution, "gated convolution", |c: &Conv<T>| if c.k < c.len {
-    c.shift_register()
-} else {
-    RealizationInfo::None
-});
+conv_operator!(
+    GatedConvolution,
+    "gated convolution",
+    |c: &Conv<T>| if c.k < c.len { c.shift_register() } else { RealizationInfo::None },
+    |_: &Conv<T>| None
+);

@@ -242,6 +242,32 @@ pub trait LinearOperator: Sync {
         ))
     }
 
+    /// `Some(k)` when every channel is a *time-invariant* causal SISO convolution,
+    /// `T[t,s] = h_{t-s}` for `0 ≤ t-s < k` and 0 otherwise (`k ≤ L` taps), whose
+    /// kernel [`convolution_kernel`](Self::convolution_kernel) returns; `None` (the
+    /// default) otherwise. [`reduce`](crate::reduction::reduce) uses it to take the
+    /// fast path for convolutions (a time-invariant model of the kernel, see
+    /// [`crate::distillation`]). [`LongConvolution`] and
+    /// [`FirConvolution`] declare it.
+    fn convolution_taps(&self) -> Option<usize> {
+        None
+    }
+
+    /// Kernel: the taps `h_0, …, h_{k-1}` of `channel` when
+    /// [`convolution_taps`](Self::convolution_taps) is `Some(k)`. Called only with
+    /// `channel < channels()`; the result's length and finiteness are checked by its
+    /// users. The default is an error saying the kernel is missing.
+    fn convolution_kernel(&self, channel: usize) -> Result<Vec<Self::Scalar>> {
+        Err(EssError::invalid_operator(
+            self.family(),
+            channel,
+            format!(
+                "convolution_taps() declares {:?} but convolution_kernel is not implemented",
+                self.convolution_taps()
+            ),
+        ))
+    }
+
     /// Kernel: writes `y = T u` of `channel` into `y` (`p·L` zeros on entry) for the
     /// input `u` (`m·L` finite values, step after step). Families run their own
     /// recurrence, convolution or attention here; the default multiplies by

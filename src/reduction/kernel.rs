@@ -1,0 +1,311 @@
+//! The fast path for time-invariant convolutions: a time-invariant reduced model
+//! of the kernel by Ho–Kalman / Kung's method on the kernel's Hankel matrix, and
+//! its certificate `‖T − T_r‖₂ ≤ ‖h − h_r‖₁` (see [`crate::distillation`] §2b).
+//!
+//! For `T[t,s] = h_{t-s}` (`L` steps, `h_j = 0` for `j ≥ k`):
+//!
+//! 1. `n` = the number of leading taps used: `k`, less the longest tail whose
+//!    `ℓ₁` norm is at most `ε·‖h_{1..}‖₁` (exact zeros of a short or decaying
+//!    kernel). `K[a,b] = h_{a+b+1}`, `a < ⌈n/2⌉`, `b < ⌊n/2⌋`: the top-left block
+//!    of the middle Hankel block `H_{⌊L/2⌋}` of `T` (all of it when `n = L`).
+//! 2. The leading `r + 1` singular triplets of `K`: every one when
+//!    `min(rows, cols) ≤ 160`, else by subspace iteration with Rayleigh–Ritz
+//!    (`s = r + 1 + max(8, r/2)` vectors, QR after every product, until the
+//!    residual `‖Kᵀ ũ_j − σ_j ṽ_j‖ ≤ 1e-10·σ_1` for the kept triplets, at most 200
+//!    iterations). `K` is formed (`⌈n/2⌉·⌊n/2⌋` values) and multiplied by GEMM.
+//! 3. Kung: `O = U_r Σ_r^{1/2}`, `C` = its first row, `B = Σ_r^{1/2} V_r[0,:]ᵀ`,
+//!    `A = O_{0..rows-1}⁺ O_{1..rows}` (least squares, by a checked SVD), `D = h_0`.
+//! 4. The certificate is computed *afterwards*, from the model as it is returned
+//!    (after rounding to the operator's type): `h_r[j] = C A^{j-1} B` for
+//!    `j < L`, `‖h − h_r‖₁`, and a first-order bound on the rounding of that
+//!    recurrence. It does not depend on the accuracy of step 2.
+//!
+//! The Ritz values are singular values of `QᵀKP` with orthonormal `Q`, `P`, so
+//! `σ_{r+1}` of it is at most `σ_{r+1}(K) ≤ σ_{r+1}(H_{⌊L/2⌋})`: a valid
+//! Eckart–Young lower bound, at the middle cut only.
+
+use super::svd::svd;
+use crate::error::Result;
+use nalgebra::{DMatrix, DVector};
+
+/// Below this `min(rows, cols)` the Hankel matrix is decomposed in full.
+const FULL_SVD_UP_TO: usize = 160;
+/// The residual at which the subspace iteration stops, relative to `σ_1`.
+const RESIDUAL_TOL: f64 = 1e-10;
+/// The iteration limit of the subspace iteration.
+const MAX_ITERATIONS: usize = 200;
+
+/// A time-invariant reduced model of one kernel and what its computation found.
+#[derive(Debug, Clone)]
+pub(crate) struct KernelModel {
+    /// `A` (`kept × kept`), `B` (`kept × 1`), `C` (`1 × kept`), `D` (`1 × 1`).
+    pub a: DMatrix<f64>,
+    pub b: DMatrix<f64>,
+    pub c: DMatrix<f64>,
+    pub d: DMatrix<f64>,
+    /// States kept.
+    pub kept: usize,
+    /// `σ_{r+1}` of the Ritz matrix: a lower bound on `σ_{r+1}(H_{⌊L/2⌋})`.
+    pub lower: f64,
+    /// The shape of the kernel Hankel matrix `K`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub shape: (usize, usize),
+    /// The final relative residual of the kept triplets (0 for a full SVD).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub residual: f64,
+    /// Subspace iterations (0 for a full SVD).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub iterations: usize,
+}
+
+/// The number of leading taps the Hankel matrix uses (at least 1).
+pub(crate) fn extent(h: &[f64]) -> usize {
+    let total: f64 = h.iter().skip(1).map(|x| x.abs()).sum();
+    let mut n = h.len();
+    let mut tail = 0.0;
+    while n > 1 {
+        let x = h[n - 1].abs();
+        if tail + x > f64::EPSILON * total {
+            break;
+        }
+        tail += x;
+        n -= 1;
+    }
+    n
+}
+
+/// The shape `(⌈n/2⌉, ⌊n/2⌋)` of the kernel Hankel matrix for `n` taps.
+pub(crate) fn hankel_shape(n: usize) -> (usize, usize) {
+    (n - n / 2, n / 2)
+}
+
+/// Reduces the kernel `h` (finite, `h.len() ≥ 1`) to at most `r` states; singular
+/// values at or below `keep_rel·σ_1(K)` are never kept.
+pub(crate) fn realize(h: &[f64], r: usize, keep_rel: f64) -> Result<KernelModel> {
+    let n = extent(h);
+    let d = DMatrix::from_element(1, 1, h[0]);
+    let (rows, cols) = hankel_shape(n);
+    let empty = |lower: f64, residual: f64, iterations: usize| KernelModel {
+        a: DMatrix::zeros(0, 0),
+        b: DMatrix::zeros(0, 1),
+        c: DMatrix::zeros(1, 0),
+        d: d.clone(),
+        kept: 0,
+        lower,
+        shape: (rows, cols),
+        residual,
+        iterations,
+    };
+    if cols == 0 {
+        return Ok(empty(0.0, 0.0, 0));
+    }
+    let k = DMatrix::from_fn(rows, cols, |a, b| h[a + b + 1]);
+    let t = top_triplets(&k, r, keep_rel)?;
+    let s1 = t.s.first().copied().unwrap_or(0.0);
+    let kept = t.s.iter().take(r).take_while(|&&s| s > keep_rel * s1 && s > 0.0).count();
+    let lower = t.s.get(r).copied().unwrap_or(0.0);
+    if kept == 0 {
+        return Ok(empty(lower, t.residual, t.iterations));
+    }
+    let sqrt: Vec<f64> = t.s[..kept].iter().map(|s| s.sqrt()).collect();
+    let mut o = t.u.columns(0, kept).into_owned();
+    for (j, f) in sqrt.iter().enumerate() {
+        o.column_mut(j).scale_mut(*f);
+    }
+    let c = o.rows(0, 1).into_owned();
+    let b = DMatrix::from_fn(kept, 1, |j, _| sqrt[j] * t.v[(0, j)]);
+    let a = if rows >= 2 {
+        let up = o.rows(0, rows - 1).into_owned();
+        let down = o.rows(1, rows - 1).into_owned();
+        least_squares(&up, &down)?
+    } else {
+        DMatrix::zeros(kept, kept)
+    };
+    Ok(KernelModel { a, b, c, d, kept, lower, shape: (rows, cols), residual: t.residual, iterations: t.iterations })
+}
+
+/// `X` minimising `‖M X − Y‖_F` (minimum norm), by a checked SVD of `M`.
+fn least_squares(m: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+    let d = svd(m)?;
+    let s1 = d.s.first().copied().unwrap_or(0.0);
+    let cut = s1 * f64::EPSILON * m.nrows().max(m.ncols()) as f64;
+    let mut uty = d.u.tr_mul(y);
+    for (j, &s) in d.s.iter().enumerate() {
+        if s > cut {
+            uty.row_mut(j).unscale_mut(s);
+        } else {
+            uty.row_mut(j).fill(0.0);
+        }
+    }
+    Ok(&d.v * uty)
+}
+
+/// Leading singular triplets: `u` (`rows × s`), `s` descending, `v` (`cols × s`).
+struct Triplets {
+    u: DMatrix<f64>,
+    s: Vec<f64>,
+    v: DMatrix<f64>,
+    residual: f64,
+    iterations: usize,
+}
+
+/// An orthonormal basis of the columns of `m` (thin Householder QR).
+fn orth(m: DMatrix<f64>) -> DMatrix<f64> {
+    m.qr().q()
+}
+
+/// Deterministic uniform numbers in `[-1, 1)` (SplitMix64).
+fn start_block(rows: usize, cols: usize) -> DMatrix<f64> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    DMatrix::from_fn(rows, cols, |_, _| {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    })
+}
+
+/// The leading `r + 1` (or more) singular triplets of `k` (`rows ≥ cols ≥ 1`).
+fn top_triplets(k: &DMatrix<f64>, r: usize, keep_rel: f64) -> Result<Triplets> {
+    let (rows, cols) = k.shape();
+    let dim = (r + 1 + (r / 2).max(8)).min(cols);
+    if cols <= FULL_SVD_UP_TO || 2 * dim >= cols {
+        let d = svd(k)?;
+        return Ok(Triplets { u: d.u, s: d.s, v: d.v, residual: 0.0, iterations: 0 });
+    }
+    let mut q = orth(k * start_block(cols, dim));
+    let mut ritz: Option<(super::svd::Svd, DMatrix<f64>)> = None;
+    let mut residual = f64::INFINITY;
+    let mut iterations = 0;
+    for it in 0..=MAX_ITERATIONS {
+        let z = k.tr_mul(&q);
+        if let Some((d, p)) = &ritz {
+            // ‖Kᵀ(Q u_j) − σ_j P v_j‖ for the triplets that would be kept.
+            let s1 = d.s[0].max(f64::MIN_POSITIVE);
+            let zu = &z * &d.u;
+            let pv = p * &d.v;
+            residual = (0..r.min(dim))
+                .filter(|&j| d.s[j] > keep_rel * s1)
+                .map(|j| (zu.column(j) - pv.column(j) * d.s[j]).norm() / s1)
+                .fold(0.0, f64::max);
+            if residual <= RESIDUAL_TOL || it == MAX_ITERATIONS {
+                break;
+            }
+        }
+        iterations = it + 1;
+        let p = orth(z);
+        let w = k * &p;
+        q = orth(w.clone());
+        let b = q.tr_mul(&w);
+        ritz = Some((svd(&b)?, p));
+    }
+    let (d, p) = ritz.expect("at least one iteration");
+    debug_assert_eq!(q.ncols(), dim);
+    let _ = rows;
+    Ok(Triplets { u: &q * &d.u, s: d.s, v: p * &d.v, residual, iterations })
+}
+
+/// `‖h − h_r‖₁` over the first `len` taps (`h_j = 0` beyond `h.len()`) for the
+/// model `(a, b, c, d)` with `h_r[0] = D`, `h_r[j] = C A^{j-1} B`, and a
+/// first-order bound on the rounding of that computation: `(l1, rounding)`.
+///
+/// The rounding bound follows `ĥ_j = fl(C x̂_j)`, `x̂_{j+1} = fl(A x̂_j)`:
+/// `|fl(C x̂) − C x̂| ≤ γ_n ‖C‖‖x̂‖`, `‖fl(A x̂) − A x̂‖ ≤ γ_n ‖A‖_F ‖x̂‖`, so the
+/// state error obeys `e_{j+1} ≤ ‖A‖₂ e_j + γ_n ‖A‖_F ‖x̂_j‖` and each tap is off by
+/// at most `‖C‖ e_j + γ_n ‖C‖ ‖x̂_j‖`; the sum of `len` terms adds `(len + 2)·ε`
+/// relative. `unit`: the unit roundoff of the arithmetic the model is run in
+/// (`ε` of the operator's type, at least `ε_{f64}`), so that the bound also covers
+/// `T_r` as computed in that type.
+pub(crate) fn certify(
+    h: &[f64],
+    len: usize,
+    a: &DMatrix<f64>,
+    b: &DMatrix<f64>,
+    c: &DMatrix<f64>,
+    d: f64,
+    unit: f64,
+) -> Result<(f64, f64)> {
+    let n = a.nrows();
+    let eps = f64::EPSILON;
+    let unit = unit.max(eps);
+    let gamma = ((n + 1) as f64 * unit) / (1.0 - (n + 1) as f64 * unit);
+    let a2 = if n == 0 { 0.0 } else { super::certificate::spectral_norm(a)? * (1.0 + 1e-12) };
+    let (af, cn) = (a.norm(), c.norm());
+    let mut l1 = (h[0] - d).abs();
+    let mut rounding = 0.0;
+    let mut e = 0.0;
+    let mut x: DVector<f64> = if n == 0 { DVector::zeros(0) } else { b.column(0).into_owned() };
+    for j in 1..len {
+        let hr = if n == 0 { 0.0 } else { (c * &x)[0] };
+        l1 += (h.get(j).copied().unwrap_or(0.0) - hr).abs();
+        let xn = x.norm();
+        rounding += cn * e + gamma * cn * xn;
+        e = a2 * e + gamma * af * xn;
+        if n > 0 {
+            x = a * x;
+        }
+    }
+    rounding += l1 * (len as f64 + 2.0) * eps;
+    Ok((l1, 2.0 * rounding))
+}
+
+/// `y = T x` for the causal convolution with kernel `h` (`O(L·k)`).
+pub(crate) fn convolve(h: &[f64], x: &[f64]) -> Vec<f64> {
+    (0..x.len()).map(|t| (0..h.len().min(t + 1)).map(|j| h[j] * x[t - j]).sum()).collect()
+}
+
+/// `z = Tᵀ y` for the same convolution: `z_s = Σ_{t ≥ s} h_{t-s} y_t`.
+pub(crate) fn convolve_transpose(h: &[f64], y: &[f64]) -> Vec<f64> {
+    let len = y.len();
+    (0..len).map(|s| (0..h.len().min(len - s)).map(|j| h[j] * y[s + j]).sum()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sum_of_exponentials_is_recovered_and_the_subspace_iteration_agrees_with_the_full_svd() {
+        let len = 1200;
+        let h: Vec<f64> = (0..len)
+            .map(|j| {
+                let x = j as f64;
+                if j == 0 {
+                    0.7
+                } else {
+                    0.98f64.powf(x) * (0.1 * x).cos() - 0.5 * 0.9f64.powf(x) + 0.3 * (-0.95f64).powf(x)
+                }
+            })
+            .collect();
+        let m = realize(&h, 6, 1e-11).unwrap();
+        assert!(m.iterations > 0, "the subspace iteration ran");
+        assert!(m.residual <= RESIDUAL_TOL, "converged: {:e}", m.residual);
+        assert_eq!(m.kept, 4, "rank 4: a complex pair and two real modes");
+        let (l1, rounding) = certify(&h, len, &m.a, &m.b, &m.c, m.d[(0, 0)], f64::EPSILON).unwrap();
+        assert!(l1 <= 1e-9 && rounding <= 1e-9, "{l1:e} {rounding:e}");
+        assert!(m.lower <= 1e-10);
+        // Against the full SVD of K at a smaller, truncated order.
+        let m3 = realize(&h, 3, 1e-11).unwrap();
+        let (rows, cols) = m3.shape;
+        let k = DMatrix::from_fn(rows, cols, |a, b| h[a + b + 1]);
+        let full = k.singular_values();
+        assert!((m3.lower - full[3]).abs() <= 1e-8 * full[0], "{} vs {}", m3.lower, full[3]);
+    }
+
+    #[test]
+    fn convolution_and_its_transpose() {
+        let h = [1.0, 2.0, -1.0];
+        let x = [1.0, 0.5, 0.0, -2.0];
+        let t = DMatrix::from_fn(4, 4, |t, s| if t >= s && t - s < 3 { h[t - s] } else { 0.0 });
+        let y = convolve(&h, &x);
+        let expect = &t * DVector::from_column_slice(&x);
+        assert_eq!(y, expect.as_slice());
+        let z = convolve_transpose(&h, &x);
+        let expect = t.tr_mul(&DVector::from_column_slice(&x));
+        assert_eq!(z, expect.as_slice());
+        assert_eq!(extent(&[1.0, 2.0, 0.0, 0.0]), 2);
+        assert_eq!(extent(&[1.0, 0.0, 0.0]), 1);
+    }
+}
