@@ -10,11 +10,12 @@ use crate::results::{array, index_array, Profile, Tolerance};
 use crate::run::{run, Exec};
 use crate::{guard, param, Result};
 use effective_state_size::ess::gradient::{operator_gradient, Smooth};
+use effective_state_size::ess::ComputedBy;
 use effective_state_size::ess::{
     BatchProfile as CoreBatch, Measure, Profile as CoreProfile, SweepPoint, ToleranceSweep as CoreSweep,
 };
 use effective_state_size::nalgebra::DMatrix;
-use effective_state_size::reduction::{reduce as core_reduce, ReduceOptions, Reduction as CoreReduction};
+use effective_state_size::reduction::{reduce as core_reduce, Algorithm, ReduceOptions, Reduction as CoreReduction};
 use effective_state_size::{EssError as CoreError, LinearOperator};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList};
@@ -312,6 +313,7 @@ fn row_major<T: Copy + effective_state_size::nalgebra::Scalar>(m: &DMatrix<T>) -
 pub(crate) struct Reduction {
     order: usize,
     path: &'static str,
+    algorithm: &'static str,
     channels: Vec<ChannelSummary>,
     a: Py<PyAny>,
     b: Py<PyAny>,
@@ -365,11 +367,18 @@ impl Reduction {
                 error: ch.error,
             })
             .collect();
-        let path = red.method().name();
+        // As `ess reduce` reports it.
+        let path = match (red.algorithm(), red.method()) {
+            (Algorithm::ConvolutionKernel, _) => "kernel",
+            (_, ComputedBy::Structured) => "structured",
+            _ => "dense",
+        };
+        let algorithm = red.algorithm().name();
         let ops: Vec<BoxOp<T>> = vec![Box::new(red)];
         Ok(Reduction {
             order: r,
             path,
+            algorithm,
             channels,
             a: array(py, &[n, len, r, r], a)?.unbind(),
             b: array(py, &[n, len, r, m], b)?.unbind(),
@@ -387,11 +396,18 @@ impl Reduction {
     fn order(&self) -> usize {
         self.order
     }
-    /// ``"structured"`` (balanced truncation of the realization) or ``"dense"``
-    /// (realization from the Hankel blocks of ``T``).
+    /// ``"structured"`` (balanced truncation of the realization), ``"dense"``
+    /// (realization from the Hankel blocks of ``T``) or ``"kernel"`` (a
+    /// time-invariant model of a convolution kernel): ``"path"`` of ``to_dict()``.
     #[getter]
     fn method(&self) -> &'static str {
         self.path
+    }
+    /// The algorithm that ran: ``"balanced truncation"``, ``"hankel blocks"`` or
+    /// ``"convolution kernel"``.
+    #[getter]
+    fn algorithm(&self) -> &'static str {
+        self.algorithm
     }
     /// Each channel's order (states kept at its busiest cut), int64 ``(channels,)``.
     #[getter]
@@ -487,11 +503,14 @@ impl Reduction {
 /// over the cuts). ``method``: ``"auto"``, ``"structured"`` (balanced truncation
 /// of the operator's realization, ``O(L·N³)``) or ``"dense"`` (from the Hankel
 /// blocks of ``T``, ``O(L⁴)``). ``measured_error``: also measure ``‖T − T_r‖₂``
-/// when ``T`` fits ``memory_budget``. One operator (no batch axes); ``x`` as in
+/// when ``T`` fits ``memory_budget``. ``algorithm`` forces one (over ``method``):
+/// ``"balanced_truncation"``, ``"hankel_blocks"`` or ``"convolution_kernel"``
+/// (a time-invariant model of a convolution's kernel, chosen by ``"auto"`` for
+/// long convolutions). One operator (no batch axes); ``x`` as in
 /// ``entropy``. The GIL is released and Ctrl-C is honoured when the reduction
 /// returns (it has no intermediate progress).
 #[pyfunction]
-#[pyo3(signature = (x, order=None, *, rel=None, abs=None, rank=false, method="auto", measured_error=true, memory_budget=None, threads=None, block=None, causal_part=false))]
+#[pyo3(signature = (x, order=None, *, rel=None, abs=None, rank=false, method="auto", algorithm=None, measured_error=true, memory_budget=None, threads=None, block=None, causal_part=false))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce(
     x: &Bound<'_, PyAny>,
@@ -500,6 +519,7 @@ pub(crate) fn reduce(
     abs: Option<f64>,
     rank: bool,
     method: &str,
+    algorithm: Option<&str>,
     measured_error: bool,
     memory_budget: Option<u64>,
     threads: Option<usize>,
@@ -522,6 +542,19 @@ pub(crate) fn reduce(
         opts = opts.with_method(convert::method(method)?).with_measured_error(measured_error);
         if let Some(bytes) = memory_budget {
             opts = opts.with_memory_budget(bytes);
+        }
+        if let Some(a) = algorithm {
+            opts = opts.with_algorithm(match a {
+                "balanced_truncation" => Algorithm::BalancedTruncation,
+                "hankel_blocks" => Algorithm::HankelBlocks,
+                "convolution_kernel" => Algorithm::ConvolutionKernel,
+                other => {
+                    return Err(param(
+                        "algorithm",
+                        format!("{other:?}: use \"balanced_truncation\", \"hankel_blocks\" or \"convolution_kernel\""),
+                    ))
+                }
+            });
         }
         let operand = operand(x, block, causal_part)?;
         let op = operand.get();

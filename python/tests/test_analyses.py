@@ -323,7 +323,7 @@ def test_reduce_to_an_order_is_certified():
     c = np.array([[1.0, 0.5, 0.25, 0.1], [0.7, -0.4, 0.3, 0.2]])
     op = ess.lti_state_space(a, b, c, L)
     red = ess.reduce(op, order=2)
-    assert red.order == 2 and red.method == "structured"
+    assert red.order == 2 and red.method == "structured" and red.algorithm == "balanced truncation"
     assert red.orders.tolist() == [2, 2]
     assert red.A.shape == (2, L, 2, 2) and red.B.shape == (2, L, 2, 1)
     assert red.C.shape == (2, L, 1, 2) and red.D.shape == (2, L, 1, 1)
@@ -369,11 +369,24 @@ def test_reduce_a_dense_array_by_tolerance():
     assert full.error[0] < 1e-10
     again = ess.reduce(red.operator, order=1)
     assert again.order == 1
+    hb = ess.reduce(red.operator, order=1, algorithm="hankel_blocks")
+    assert (hb.method, hb.algorithm) == ("dense", "hankel blocks")
+
+
+def test_reduce_a_long_convolution_by_its_kernel():
+    L = 40
+    h = 0.8 ** np.arange(L) + 0.3 * (-0.5) ** np.arange(L)  # two modes
+    red = ess.reduce(ess.long_convolution(h), order=2, algorithm="convolution_kernel")
+    assert (red.method, red.algorithm, red.order) == ("kernel", "convolution kernel", 2)
+    t = ess.long_convolution(h).dense()[0]
+    tr = run_recurrence(red.A[0], red.B[0], red.C[0], red.D[0], L)
+    assert np.linalg.norm(t - tr, 2) <= red.error_bound[0] + 1e-12
+    assert red.error[0] == pytest.approx(np.linalg.norm(t - tr, 2), rel=1e-6, abs=1e-10)
 
 
 def test_reduce_errors():
     t = causal(np.random.default_rng(14), 8, 8)
-    for kwargs in ({}, {"order": 2, "rel": 1e-3}, {"order": 0}, {"order": 99}, {"rel": 2.0}):
+    for kwargs in ({}, {"order": 2, "rel": 1e-3}, {"order": 0}, {"order": 99}, {"rel": 2.0}, {"order": 1, "algorithm": "x"}):
         with pytest.raises(ess.EssError):
             ess.reduce(t, **kwargs)
     with pytest.raises(ess.EssError):

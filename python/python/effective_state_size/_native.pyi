@@ -242,7 +242,9 @@ class Reduction:
     @property
     def order(self) -> int: ...
     @property
-    def method(self) -> Literal["dense", "structured"]: ...
+    def method(self) -> Literal["dense", "structured", "kernel"]: ...
+    @property
+    def algorithm(self) -> Literal["balanced truncation", "hankel blocks", "convolution kernel"]: ...
     @property
     def orders(self) -> NDArray[np.int64]: ...
     @property
@@ -397,6 +399,7 @@ def reduce(
     abs: Optional[float] = None,
     rank: bool = False,
     method: MethodArg = "auto",
+    algorithm: Optional[Literal["balanced_truncation", "hankel_blocks", "convolution_kernel"]] = None,
     measured_error: bool = True,
     memory_budget: Optional[int] = None,
     threads: Optional[int] = None,
