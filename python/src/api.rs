@@ -82,7 +82,7 @@ fn options(indices: Option<&Bound<'_, PyAny>>, method: &str, memory_budget: Opti
 }
 
 /// `"f32"` or `"f64"`, as the CLI's JSON spells it.
-fn cli_dtype(d: Dtype) -> &'static str {
+pub(crate) fn cli_dtype(d: Dtype) -> &'static str {
     match d {
         Dtype::F32 => "f32",
         Dtype::F64 => "f64",
@@ -90,13 +90,13 @@ fn cli_dtype(d: Dtype) -> &'static str {
 }
 
 /// The block shape of an operator.
-fn block_of(op: &Operator) -> BlockShape {
+pub(crate) fn block_of(op: &Operator) -> BlockShape {
     dispatch!(&op.ops, v => v[0].block_shape())
 }
 
 /// Computes `measures` of every batch element of `x` in one sweep each; one
 /// `Profile` per measure.
-fn compute(
+pub(crate) fn compute(
     x: &Bound<'_, PyAny>,
     measures: &[Measure],
     common: Common<'_, '_>,

@@ -18,6 +18,7 @@
 //! operators, [`run::run`] computes, a result class returns NumPy arrays; then
 //! one line in [`_native`] below and its stub in `_native.pyi`.
 
+mod analyses;
 mod api;
 mod convert;
 mod operators;
@@ -148,6 +149,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::Plan>()?;
     m.add_class::<results::Verification>()?;
     m.add_class::<results::BatchProfile>()?;
+    m.add_class::<results::MarkerModulation>()?;
+    m.add_class::<analyses::ToleranceSweep>()?;
+    m.add_class::<analyses::Gradient>()?;
+    m.add_class::<analyses::Reduction>()?;
     // Entry points.
     m.add_function(wrap_pyfunction!(api::entropy, m)?)?;
     m.add_function(wrap_pyfunction!(api::tolerance, m)?)?;
@@ -156,6 +161,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::verify, m)?)?;
     m.add_function(wrap_pyfunction!(api::singular_values, m)?)?;
     m.add_function(wrap_pyfunction!(api::over_inputs, m)?)?;
+    m.add_function(wrap_pyfunction!(analyses::tolerance_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(analyses::gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(analyses::reduce, m)?)?;
     m.add_function(wrap_pyfunction!(api::_panic, m)?)?;
     // Operators.
     m.add_function(wrap_pyfunction!(operators::dense, m)?)?;

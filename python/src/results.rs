@@ -4,8 +4,8 @@
 use crate::convert::fmt_shape;
 use crate::{param, Result};
 use effective_state_size::ess::{
-    BatchProfile as CoreBatch, Measure, Plan as CorePlan, Profile as CoreProfile, Tolerance as CoreTolerance,
-    Verification as CoreVerification,
+    self as core_ess, BatchProfile as CoreBatch, MarkerModulation as CoreMarkers, Measure, Plan as CorePlan,
+    Profile as CoreProfile, Tolerance as CoreTolerance, Verification as CoreVerification,
 };
 use effective_state_size::BlockShape;
 use ess_cli::analysis::Report;
@@ -40,7 +40,7 @@ impl Tolerance {
     fn value(&self) -> Option<f64> {
         self.inner.value()
     }
-    fn __repr__(&self) -> String {
+    pub(crate) fn __repr__(&self) -> String {
         match self.inner {
             CoreTolerance::Relative(x) => format!("Tolerance(rel={x:?})"),
             CoreTolerance::Absolute(x) => format!("Tolerance(abs={x:?})"),
@@ -50,13 +50,17 @@ impl Tolerance {
 }
 
 /// A NumPy array of shape `shape` from row-major values.
-fn array<'py, T: numpy::Element>(py: Python<'py>, shape: &[usize], flat: Vec<T>) -> Result<Bound<'py, PyAny>> {
+pub(crate) fn array<'py, T: numpy::Element>(
+    py: Python<'py>,
+    shape: &[usize],
+    flat: Vec<T>,
+) -> Result<Bound<'py, PyAny>> {
     let a = ArrayD::from_shape_vec(IxDyn(shape), flat).map_err(|e| param("result shape", e.to_string()))?;
     Ok(a.into_pyarray(py).into_any())
 }
 
 /// Indices as an int64 array.
-fn index_array<'py>(py: Python<'py>, indices: &[usize]) -> Bound<'py, PyAny> {
+pub(crate) fn index_array<'py>(py: Python<'py>, indices: &[usize]) -> Bound<'py, PyAny> {
     PyArray1::from_vec(py, indices.iter().map(|&i| i as i64).collect()).into_any()
 }
 
@@ -263,6 +267,39 @@ impl Profile {
     fn max_utilization<'py>(&self, py: Python<'py>, tss: Option<f64>) -> Result<Bound<'py, PyAny>> {
         let t = self.tss_or(tss)?;
         self.per_element(py, |p| Ok(p.max_utilization(t)?))
+    }
+    /// Boundary-normalised ESS ``values / min(p·(L−i), m·i)`` (the largest rank
+    /// ``H_i`` can have), ``batch_shape + (channels, len(indices))``, in ``[0, 1]``.
+    fn normalized<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
+        let tail = [self.first().channels(), self.first().indices().len()];
+        self.stack(py, &tail, |p| p.normalized().into_iter().flatten().collect())
+    }
+    /// Mean of ``normalized()`` over channels and indices: a float (an array of
+    /// ``batch_shape`` for a batch); ``summary.<name>_ess.normalized_mean`` of
+    /// ``to_dict()``.
+    #[getter]
+    fn normalized_mean<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
+        self.per_element(py, |p| Ok(p.normalized_mean()))
+    }
+    /// Marker (delimiter) modulation at token positions ``positions`` (each in
+    /// ``1..L-2``) with window ``window``: ``Δ_t = mean(ESS[t+1..t+w]) −
+    /// mean(ESS[t−w+1..t])`` per channel, the baseline (mean and population std
+    /// of ``Δ`` at every other position, pooled over channels) and ``z``: a
+    /// ``MarkerModulation``. Needs every index (``indices="all"``). A batch is
+    /// pooled: each element's ``Δ`` on its own profile, ``deltas`` the mean over
+    /// the batch, the summary and baseline over every element.
+    #[pyo3(signature = (positions, window=1))]
+    fn marker_modulation(&self, positions: &Bound<'_, PyAny>, window: usize) -> Result<MarkerModulation> {
+        crate::guard(|| {
+            let positions = marker_positions(positions)?;
+            let inner = core_ess::marker_modulation(&self.items, &positions, window)?;
+            let mean = if self.items.len() == 1 {
+                self.items[0].clone()
+            } else {
+                CoreBatch::from_profiles(self.items.clone())?.mean_profile()
+            };
+            MarkerModulation::new(inner, mean)
+        })
     }
     /// The JSON report of ``ess profile --format json`` for this one measure, as
     /// Python objects (``file`` is ``None`` unless given). A batch is reported as
@@ -507,6 +544,17 @@ impl BatchProfile {
     fn max<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
         self.matrix(py, &self.inner.max)
     }
+    /// Marker modulation pooled over the inputs (see ``Profile.marker_modulation``):
+    /// each input's ``Δ`` on its own profile, ``deltas`` the mean over inputs,
+    /// baseline and ``z`` over every input. Needs every index.
+    #[pyo3(signature = (positions, window=1))]
+    fn marker_modulation(&self, positions: &Bound<'_, PyAny>, window: usize) -> Result<MarkerModulation> {
+        crate::guard(|| {
+            let positions = marker_positions(positions)?;
+            let inner = self.inner.marker_modulation(&positions, window)?;
+            MarkerModulation::new(inner, self.inner.mean_profile())
+        })
+    }
     /// ``{"inputs", "measure", "tolerance", "indices", "mean", "std", "min", "max"}``
     /// with lists.
     fn to_dict<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyDict>> {
@@ -536,6 +584,111 @@ impl BatchProfile {
             self.inner.inputs,
             self.inner.mean.len(),
             self.inner.indices.len()
+        )
+    }
+}
+
+/// `positions=`: a sequence of non-negative ints.
+fn marker_positions(obj: &Bound<'_, PyAny>) -> Result<Vec<usize>> {
+    if obj.is_instance_of::<PyString>() || obj.extract::<i64>().is_ok() {
+        return Err(param("marker positions", format!("{obj} is not a list: pass a list of positions, e.g. [{obj}]")));
+    }
+    let list: Vec<i64> =
+        obj.extract().map_err(|_| param("marker positions", format!("{obj} is not a list of integer positions")))?;
+    list.into_iter()
+        .map(|t| usize::try_from(t).map_err(|_| param("marker positions", format!("position {t} is negative"))))
+        .collect()
+}
+
+/// Delimiter (marker) modulation of one measure (``Profile.marker_modulation``,
+/// ``BatchProfile.marker_modulation``). ``to_dict()`` is the ``"markers"`` object
+/// of ``ess profile --mark ... --format json`` for this measure.
+#[pyclass(module = "effective_state_size", frozen)]
+pub(crate) struct MarkerModulation {
+    inner: CoreMarkers,
+    /// The `"markers"` object of the CLI's report, as JSON text.
+    json: String,
+}
+
+impl MarkerModulation {
+    /// `mean`: the (mean) profile the report is made of, for the CLI's JSON.
+    fn new(inner: CoreMarkers, mean: CoreProfile) -> Result<Self> {
+        let mut report = Report::from_profiles("", "f64", mean.block_shape(), mean.tss(), std::slice::from_ref(&mean));
+        report.markers = Some(ess_cli::analysis::Markers { positions: inner.positions.clone(), window: inner.window });
+        report.measures[0].markers = Some(inner.clone());
+        let full: serde_json::Value =
+            serde_json::from_str(&ess_cli::output::json(&report)).map_err(|e| param("marker report", e.to_string()))?;
+        Ok(Self { inner, json: full["markers"].to_string() })
+    }
+}
+
+#[pymethods]
+impl MarkerModulation {
+    /// ``"entropy"`` or ``"tolerance"``: the measure the deltas are differences of.
+    #[getter]
+    fn measure(&self) -> &'static str {
+        self.inner.measure.name()
+    }
+    /// The marker positions, in the order given.
+    #[getter]
+    fn positions(&self) -> Vec<usize> {
+        self.inner.positions.clone()
+    }
+    /// The window ``w``.
+    #[getter]
+    fn window(&self) -> usize {
+        self.inner.window
+    }
+    /// Number of profiles pooled (1, or the batch size).
+    #[getter]
+    fn items(&self) -> usize {
+        self.inner.items
+    }
+    /// ``deltas[c, k]``: ``Δ`` of channel ``c`` at ``positions[k]`` (the mean over a
+    /// batch), ``(channels, len(positions))``.
+    #[getter]
+    fn deltas<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
+        let shape = [self.inner.deltas.len(), self.inner.positions.len()];
+        array(py, &shape, self.inner.deltas.iter().flatten().copied().collect())
+    }
+    /// Mean of ``Δ`` over every (item, channel, marker).
+    #[getter]
+    fn mean_delta(&self) -> f64 {
+        self.inner.mean_delta
+    }
+    /// Mean of ``Δ`` at every non-marker position (``None`` when every position is a marker).
+    #[getter]
+    fn baseline_mean(&self) -> Option<f64> {
+        self.inner.baseline_mean
+    }
+    /// Population standard deviation of the baseline.
+    #[getter]
+    fn baseline_std(&self) -> Option<f64> {
+        self.inner.baseline_std
+    }
+    /// ``(mean_delta − baseline_mean) / baseline_std``; ``None`` when the std is 0 or
+    /// there is no baseline.
+    #[getter]
+    fn z(&self) -> Option<f64> {
+        self.inner.z
+    }
+    /// ``{"positions", "window", "channels": [{"channel", "<measure>_delta"}],
+    /// "<measure>": {"mean_delta", "baseline_mean", "baseline_std", "z"}}``, the
+    /// CLI's ``"markers"`` object.
+    fn to_dict<'py>(&self, py: Python<'py>) -> Result<Bound<'py, PyAny>> {
+        loads(py, &self.json)
+    }
+    fn __repr__(&self) -> String {
+        let opt = |x: Option<f64>| x.map_or("None".to_string(), |v| format!("{v:.4}"));
+        format!(
+            "MarkerModulation(measure='{}', positions={:?}, window={}, items={}, mean_delta={:.4}, baseline_mean={}, z={})",
+            self.inner.measure.name(),
+            self.inner.positions,
+            self.inner.window,
+            self.inner.items,
+            self.inner.mean_delta,
+            opt(self.inner.baseline_mean),
+            opt(self.inner.z)
         )
     }
 }

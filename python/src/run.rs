@@ -66,6 +66,18 @@ impl Control {
         })
     }
 
+    /// For jobs that make no library call with progress (gradients, reduction):
+    /// records `done` of `total` work items and tells whether to stop, as
+    /// `Err(Cancelled)`. Called between items.
+    pub(crate) fn step(&self, done: usize, total: usize) -> Result<(), CoreError> {
+        self.total.store(total, Ordering::Relaxed);
+        self.done.store(done, Ordering::Relaxed);
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(CoreError::Cancelled { done, total });
+        }
+        Ok(())
+    }
+
     fn progress(&self) -> (usize, usize) {
         (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
     }

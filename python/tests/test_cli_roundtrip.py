@@ -118,3 +118,44 @@ def test_family_files_of_the_cli_are_the_python_layouts(tmp_path):
         save_safetensors(path, tensors)
         cli = ess_cli("profile", str(path), "--family", family, "--format", "json")
         assert ess.profiles(op).to_dict(file=str(path)) == cli, family
+
+
+def load_safetensors(path):
+    raw = Path(path).read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype="<f8").reshape(info["shape"])
+    return out
+
+
+def test_markers_and_sweep_equal_the_cli_json(attention_file):
+    path, attn = attention_file
+    cli = ess_cli(
+        "profile", str(path), "--format", "json", "--mark", "5,20", "--mark-window", "2", "--sweep", "0.1,0.001",
+        "--sweep-abs", "0.01",
+    )
+    ps = ess.profiles(attn)
+    for name in ("tolerance", "entropy"):
+        mine = ps[name].marker_modulation([5, 20], window=2).to_dict()
+        assert mine["positions"] == cli["markers"]["positions"] and mine["window"] == cli["markers"]["window"]
+        assert mine[name] == cli["markers"][name]
+        assert [c[f"{name}_delta"] for c in mine["channels"]] == [c[f"{name}_delta"] for c in cli["markers"]["channels"]]
+    assert ess.tolerance_sweep(attn, rel=[0.1, 0.001], abs=0.01).to_dict()["sweep"] == cli["sweep"]
+
+
+def test_reduce_equals_the_cli(tmp_path, attention_file):
+    _, attn = attention_file
+    path = tmp_path / "one.npy"
+    np.save(path, attn[:2])
+    out = tmp_path / "red.safetensors"
+    cli = ess_cli("reduce", str(path), "--order", "3", "--out", str(out), "--format", "json")
+    red = ess.reduce(attn[:2], order=3)
+    assert red.to_dict() == cli
+    saved = load_safetensors(out)
+    for name in "ABCD":
+        np.testing.assert_array_equal(getattr(red, name), saved[name])

@@ -114,6 +114,12 @@ class Profile:
     def utilization(self, tss: Optional[float] = None) -> NDArray[np.float64]: ...
     def mean_utilization(self, tss: Optional[float] = None) -> Union[float, NDArray[np.float64]]: ...
     def max_utilization(self, tss: Optional[float] = None) -> Union[float, NDArray[np.float64]]: ...
+    def normalized(self) -> NDArray[np.float64]:
+        """``values / min(p·(L−i), m·i)``, ``B + (C, n)``, in ``[0, 1]``."""
+    @property
+    def normalized_mean(self) -> Union[float, NDArray[np.float64]]: ...
+    def marker_modulation(self, positions: Sequence[int], window: int = 1) -> MarkerModulation:
+        """Δ at each marker position (``1 ≤ t ≤ L-2``), baseline and z; a batch is pooled."""
     def to_dict(self, file: Optional[str] = None) -> dict[str, Any]:
         """The JSON report of ``ess profile --format json``; a batch as the CLI
         reports a 4-D tensor (mean in ``<name>_ess``, std in ``<name>_ess_std``)."""
@@ -169,6 +175,103 @@ class BatchProfile:
     def min(self) -> NDArray[np.float64]: ...
     @property
     def max(self) -> NDArray[np.float64]: ...
+    def marker_modulation(self, positions: Sequence[int], window: int = 1) -> MarkerModulation: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+class MarkerModulation:
+    """Delimiter (marker) modulation of one measure."""
+
+    @property
+    def measure(self) -> Literal["entropy", "tolerance"]: ...
+    @property
+    def positions(self) -> list[int]: ...
+    @property
+    def window(self) -> int: ...
+    @property
+    def items(self) -> int: ...
+    @property
+    def deltas(self) -> NDArray[np.float64]:
+        """``(C, len(positions))``."""
+    @property
+    def mean_delta(self) -> float: ...
+    @property
+    def baseline_mean(self) -> Optional[float]: ...
+    @property
+    def baseline_std(self) -> Optional[float]: ...
+    @property
+    def z(self) -> Optional[float]: ...
+    def to_dict(self) -> dict[str, Any]:
+        """The ``"markers"`` object of ``ess profile --mark ... --format json``."""
+
+class ToleranceSweep:
+    """Tolerance-ESS at several thresholds (``tolerance_sweep``)."""
+
+    @property
+    def tolerances(self) -> list[Tolerance]: ...
+    @property
+    def profiles(self) -> list[Profile]: ...
+    @property
+    def mean(self) -> NDArray[np.float64]:
+        """``(K,)``: one per threshold."""
+    @property
+    def max(self) -> NDArray[np.float64]: ...
+    @property
+    def channel_mean(self) -> NDArray[np.float64]:
+        """``(K, C)``."""
+    def __len__(self) -> int: ...
+    def to_dict(self) -> dict[str, Any]:
+        """``{"sweep": [{"mode", "value", "mean", "max", "channel_mean"}]}``."""
+
+class Gradient:
+    """A smooth ESS measure and its gradient with respect to ``T`` (``gradient``)."""
+
+    @property
+    def values(self) -> NDArray[np.float64]:
+        """``B + (C, n)``, or ``(n,)`` for an ``(L, L)`` array."""
+    @property
+    def indices(self) -> NDArray[np.int64]: ...
+    @property
+    def total(self) -> Union[float, NDArray[np.float64]]: ...
+    @property
+    def gradient(self) -> NDArray[np.floating[Any]]:
+        """``∂ total / ∂T``, shaped like ``T``."""
+
+class Reduction:
+    """A reduced operator and its certificate (``reduce``)."""
+
+    @property
+    def order(self) -> int: ...
+    @property
+    def method(self) -> Literal["dense", "structured", "kernel"]: ...
+    @property
+    def algorithm(self) -> Literal["balanced truncation", "hankel blocks", "convolution kernel"]: ...
+    @property
+    def orders(self) -> NDArray[np.int64]: ...
+    @property
+    def error_bound(self) -> NDArray[np.float64]: ...
+    @property
+    def cut_sum(self) -> NDArray[np.float64]: ...
+    @property
+    def classical_bound(self) -> NDArray[np.float64]: ...
+    @property
+    def lower_bound(self) -> NDArray[np.float64]: ...
+    @property
+    def error(self) -> NDArray[np.float64]:
+        """NaN where not measured."""
+    @property
+    def A(self) -> NDArray[np.floating[Any]]:
+        """``(C, L, R, R)``."""
+    @property
+    def B(self) -> NDArray[np.floating[Any]]:
+        """``(C, L, R, m)``."""
+    @property
+    def C(self) -> NDArray[np.floating[Any]]:
+        """``(C, L, p, R)``."""
+    @property
+    def D(self) -> NDArray[np.floating[Any]]:
+        """``(C, L, p, m)``."""
+    @property
+    def operator(self) -> Operator: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 Operand = Union[Operator, Array]
@@ -255,6 +358,55 @@ def over_inputs(
     threads: Optional[int] = None,
     progress: Optional[ProgressFn] = None,
 ) -> BatchProfile: ...
+
+def tolerance_sweep(
+    x: Operand,
+    rel: Union[None, float, Sequence[float]] = None,
+    abs: Union[None, float, Sequence[float]] = None,
+    *,
+    rank: bool = False,
+    indices: IndicesArg = None,
+    method: MethodArg = "auto",
+    memory_budget: Optional[int] = None,
+    threads: Optional[int] = None,
+    progress: Optional[ProgressFn] = None,
+    block: Optional[Tuple[int, int]] = None,
+    causal_part: bool = False,
+    tss: Optional[int] = None,
+) -> ToleranceSweep:
+    """Tolerance-ESS at many thresholds from one sweep of singular values."""
+
+def gradient(
+    x: Operand,
+    measure: Literal["entropy", "tolerance"] = "entropy",
+    *,
+    rel: Optional[float] = None,
+    abs: Optional[float] = None,
+    temperature: float = 0.1,
+    indices: IndicesArg = None,
+    threads: Optional[int] = None,
+    progress: Optional[ProgressFn] = None,
+    block: Optional[Tuple[int, int]] = None,
+    causal_part: bool = False,
+) -> Gradient:
+    """``∂ Σ_i ESS_i / ∂T`` of entropy-ESS or the soft tolerance surrogate."""
+
+def reduce(
+    x: Operand,
+    order: Optional[int] = None,
+    *,
+    rel: Optional[float] = None,
+    abs: Optional[float] = None,
+    rank: bool = False,
+    method: MethodArg = "auto",
+    algorithm: Optional[Literal["balanced_truncation", "hankel_blocks", "convolution_kernel"]] = None,
+    measured_error: bool = True,
+    memory_budget: Optional[int] = None,
+    threads: Optional[int] = None,
+    block: Optional[Tuple[int, int]] = None,
+    causal_part: bool = False,
+) -> Reduction:
+    """Distil an operator into a small recurrence with a certified error."""
 
 # Operators. Shapes: see each docstring and docs/python.md.
 def dense(t: Array, *, block: Optional[Tuple[int, int]] = None, causal_part: bool = False) -> Operator:
