@@ -29,7 +29,11 @@ fn check<O: LinearOperator + ?Sized>(op: &O, r: usize, method: Method, what: &st
     let kernel_path = red.algorithm() == Algorithm::ConvolutionKernel;
     for ch in red.channels() {
         let t = op.dense(ch.channel).unwrap().map(|x| x.to_f64());
-        let tr = ch.realization.dense().map(|x| x.to_f64());
+        // The reduced model as returned (f32 parameters for an f32 operator),
+        // evaluated exactly (in f64): what the certificate and the reported
+        // error describe. Forming T_r in f32 would add f32 rounding of the
+        // products C_t A ⋯ A B_s, which near the edge exceeds the error itself.
+        let tr = ch.realization.cast::<f64>().unwrap().dense();
         let sv = nalgebra::SVD::new(&t - &tr, false, false).singular_values;
         let err = sv.iter().copied().fold(0.0, f64::max);
         let scale = t.norm().max(f64::MIN_POSITIVE);
@@ -226,7 +230,12 @@ fn family() -> impl Strategy<Value = Family> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5EED_0011),
+        ..ProptestConfig::default()
+    })]
 
     /// bound ≥ measured ≥ Eckart–Young on every family, f64 and f32, orders from
     /// 1 to the operator's size, gates and decays near 1.
@@ -234,6 +243,13 @@ proptest! {
     fn certificate_holds_on_every_family(f in family(), seed in 0u64..1_000_000, r_frac in 0.01f64..1.0, near_edge in any::<bool>(), dense in any::<bool>()) {
         run(f, seed, r_frac, near_edge, dense);
     }
+}
+
+/// A case a CI run drew: an f32 long convolution near the edge, where forming
+/// `T_r` in f32 (instead of evaluating the returned model exactly) was 3.5 % off.
+#[test]
+fn certificate_regression_f32_long_convolution_near_the_edge() {
+    run(Family::LongConv, 873_889, 0.682_688_258_693_102, true, false);
 }
 
 #[test]
