@@ -27,8 +27,9 @@
 //! of threads: more cores never cause a refusal.
 
 use crate::error::{EssError, Result};
-use crate::ess::{ComputedBy, EssOptions, Method, Progress};
+use crate::ess::{ComputedBy, EssOptions, Measure, Method, Progress};
 use crate::operator::{BlockShape, LinearOperator, OperatorExt, RealizationInfo};
+use crate::scalar::Scalar;
 use crate::spectrum::{self, Spectrum};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -133,6 +134,14 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
             format!("the realization's order N = {n} is not below the largest possible block rank {bound}: the dense path is cheaper"),
         ),
         (Method::Auto, None) => (ComputedBy::Dense, "the operator has no state realization".to_string()),
+        (Method::LowRank, _) if kernel_path(op) => (
+            ComputedBy::LowRank,
+            "the low-rank method was requested: one certified factorisation of the convolution kernel's Hankel matrix, O(L²·k) per channel".to_string(),
+        ),
+        (Method::LowRank, _) => (
+            ComputedBy::LowRank,
+            "the low-rank method was requested: certified subspace iteration on the nested-block factors of T, O(L²·k) per index".to_string(),
+        ),
     };
     let budget = opts.memory_budget();
     let scalar = std::mem::size_of::<O::Scalar>() as u64;
@@ -141,6 +150,13 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
             crate::operator::dense_bytes(op).saturating_add(largest_block(&indices, len, b).saturating_mul(scalar))
         }
         ComputedBy::Structured => structured_channel_bytes(info, len, b, indices.len(), scalar),
+        ComputedBy::LowRank if kernel_path(op) => crate::spectrum::lowrank_hankel::bytes(len),
+        // T in f64, and one square factor with its basis.
+        ComputedBy::LowRank => {
+            let t = crate::operator::dense_bytes(op).saturating_mul(8) / scalar.max(1);
+            let r = max_hankel_rank(len, b) as u64;
+            t.saturating_add(r.saturating_mul(r).saturating_mul(16))
+        }
     };
     if bytes > budget {
         let (what, hint) = match method {
@@ -155,10 +171,20 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
                 format!("the structured path (one channel's realization and factors, L = {len})"),
                 "evaluate fewer indices (`Indices::Stride`, `Indices::List`), or raise the budget with `EssOptions::with_memory_budget`".to_string(),
             ),
+            _ => (
+                format!("the low-rank method (one channel's T or kernel factorisation, L = {len})"),
+                "shorten L, or raise the budget with `EssOptions::with_memory_budget`".to_string(),
+            ),
         };
         return Err(EssError::MemoryBudget { what, required: bytes, budget, hint });
     }
     Ok(Plan { method, indices, bytes, budget, reason })
+}
+
+/// Whether the low-rank method takes the kernel path: a SISO operator declaring a
+/// time-invariant convolution kernel.
+fn kernel_path<O: LinearOperator + ?Sized>(op: &O) -> bool {
+    op.convolution_taps().is_some() && op.block_shape() == BlockShape::SISO
 }
 
 /// Scalars in the largest of the requested blocks `H_i`.
@@ -237,6 +263,7 @@ pub(crate) fn execute<O, R, F>(
     plan: &Plan,
     opts: &EssOptions,
     channels: &[usize],
+    measures: &[Measure],
     reduce: F,
 ) -> Result<Vec<Vec<R>>>
 where
@@ -299,6 +326,46 @@ where
                 })?);
             }
             Ok(out)
+        }
+        ComputedBy::LowRank => {
+            if !(opts.interval_width().is_finite() && opts.interval_width() > 0.0) {
+                return Err(EssError::param(
+                    "interval width",
+                    format!("{} must be finite and > 0", opts.interval_width()),
+                ));
+            }
+            if opts.max_rank() == Some(0) {
+                return Err(EssError::param("max rank", "a rank cap must be at least 1 (or None for no cap)"));
+            }
+            let target = crate::spectrum::lowrank::Target {
+                measures,
+                entropy_width: opts.interval_width(),
+                max_rank: opts.max_rank(),
+            };
+            channels
+                .iter()
+                .map(|&c| {
+                    tracker.check()?;
+                    let spectra: Vec<Spectrum<O::Scalar>> = if kernel_path(op) {
+                        let h = op.convolution_kernel(c).map_err(|e| e.in_channel(c))?;
+                        if h.is_empty() || h.len() > len {
+                            return Err(EssError::invalid_operator(
+                                op.family(),
+                                c,
+                                format!("convolution_kernel returned {} taps (expected 1..={len})", h.len()),
+                            ));
+                        }
+                        let h: Vec<f64> = h.iter().map(|x| x.to_f64()).collect();
+                        spectrum::lowrank_hankel::sweep(&h, len, &plan.indices, &target).map_err(|e| e.in_channel(c))?
+                    } else {
+                        let t = op.dense_within(c, plan.budget)?;
+                        let t = t.map(|x| x.to_f64());
+                        spectrum::lowrank::sweep(&t, b, len, &plan.indices, &target, backend)?
+                    };
+                    tracker.advance(c, plan.indices.len())?;
+                    Ok(spectra.iter().map(&reduce).collect())
+                })
+                .collect()
         }
     }
 }
