@@ -28,11 +28,11 @@ fn check_against_dense<O: LinearOperator + ?Sized>(op: &O, opts: EssOptions) -> 
         assert_eq!(l.computed_by(), ComputedBy::LowRank);
         assert_eq!(l.indices(), d.indices());
         let bounds = l.bounds().expect("a low-rank profile carries intervals");
-        for c in 0..d.channels() {
+        for (c, bounds) in bounds.iter().enumerate() {
             let amb = l.ambiguous(c, 0.0).unwrap();
             for (j, &i) in d.indices().iter().enumerate() {
                 let exact = d.channel(c)[j];
-                let [lo, hi] = bounds[c][j];
+                let [lo, hi] = bounds[j];
                 // The dense values are exact up to rounding: allow it at the edges.
                 let slack = 1e-9 * exact.abs().max(1.0);
                 assert!(
@@ -98,9 +98,8 @@ fn dense_operators_siso_and_mimo() {
 #[test]
 fn convolutions_take_the_kernel_path() {
     // A long kernel of a few decaying modes: the Hankel path.
-    let len = 400;
     let h: Vec<f64> =
-        (0..len).map(|t| (0.97f64).powi(t as i32) * (0.2 * t as f64).cos() + 0.5 * 0.9f64.powi(t as i32)).collect();
+        (0..400i32).map(|t| 0.97f64.powi(t) * (0.2 * f64::from(t)).cos() + 0.5 * 0.9f64.powi(t)).collect();
     let op = LongConvolution::new(&[h.clone(), h.iter().map(|x| -2.0 * x).collect()]).unwrap();
     let plan = ess::plan(&op, &EssOptions::default().with_method(Method::LowRank)).unwrap();
     assert!(plan.reason.contains("Hankel"), "{}", plan.reason);
