@@ -29,7 +29,7 @@ pub enum Method {
 }
 
 /// The default relative width of entropy-ESS intervals on the low-rank method.
-pub const DEFAULT_INTERVAL_WIDTH: f64 = 1e-3;
+pub const DEFAULT_INTERVAL_WIDTH: f64 = 1e-2;
 
 /// How far a computation has got, passed to the progress callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

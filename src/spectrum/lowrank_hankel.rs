@@ -53,7 +53,7 @@ fn checkpoint_stride(len: usize) -> usize {
     ((len as f64).sqrt().ceil() as usize).max(16)
 }
 
-/// `Y = 𝓗 V` for the Hankel matrix of `g` (`n × n`, zero beyond `g`), row block
+/// `Y = 𝓗 V` for the `n × n` Hankel matrix of `g` (`2n − 1` values), row block
 /// by row block.
 fn hankel_mul(g: &[f64], v: &DMatrix<f64>) -> Result<DMatrix<f64>> {
     let n = v.nrows();
@@ -168,6 +168,57 @@ fn checkpoints(x: &DMatrix<f64>, s: usize) -> Vec<DMatrix<f64>> {
     out
 }
 
+/// `g` followed by `n − 1` more values, so that the whole `n × n` Hankel matrix
+/// `𝓗[a,c] = g_{a+c}` is defined.
+///
+/// No corner ever reads an entry with `a + c ≥ n`, so any continuation is
+/// correct (the certificate measures the residual on the corners only); but
+/// zeros would cut `𝓗` along its anti-diagonal and make it full rank. The
+/// continuation is a linear predictor fitted to `g` (ridge-regularised least
+/// squares, order `≤ 128`): exact for a sum of up to 128 exponential modes, which
+/// keeps `𝓗` of low rank; it stops (zeros from there on) if it would grow beyond
+/// twice the largest `|g_k|`.
+fn extend(g: &[f64]) -> Vec<f64> {
+    let n = g.len();
+    let order = (n / 4).min(128);
+    let mut out = g.to_vec();
+    out.reserve(n.saturating_sub(1));
+    if order == 0 {
+        out.resize((2 * n).saturating_sub(1), 0.0);
+        return out;
+    }
+    // Normal equations of g_t ≈ Σ_j a_j g_{t−j}, t = order..n.
+    let mut ata = DMatrix::<f64>::zeros(order, order);
+    let mut atb = nalgebra::DVector::<f64>::zeros(order);
+    for t in order..n {
+        let row = nalgebra::DVector::from_fn(order, |j, _| g[t - 1 - j]);
+        ata.ger(1.0, &row, &row, 1.0);
+        atb.axpy(g[t], &row, 1.0);
+    }
+    let ridge = 1e-12 * ata.trace().max(f64::MIN_POSITIVE) / order as f64;
+    for j in 0..order {
+        ata[(j, j)] += ridge;
+    }
+    let coef = match ata.cholesky() {
+        Some(c) => c.solve(&atb),
+        None => {
+            out.resize((2 * n).saturating_sub(1), 0.0);
+            return out;
+        }
+    };
+    let limit = 2.0 * g.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    while out.len() < (2 * n).saturating_sub(1) {
+        let t = out.len();
+        let next: f64 = (0..order).map(|j| coef[j] * out[t - 1 - j]).sum();
+        if !next.is_finite() || next.abs() > limit {
+            out.resize((2 * n).saturating_sub(1), 0.0);
+            break;
+        }
+        out.push(next);
+    }
+    out
+}
+
 /// Certified spectra of `H_i` for the requested `indices` of the SISO convolution
 /// with kernel `h` (`h.len() ≤ len`, zero beyond), in the order of `indices`.
 pub(crate) fn sweep<T: Scalar>(
@@ -186,6 +237,7 @@ pub(crate) fn sweep<T: Scalar>(
     }
     let exponent = crate::scalar::exponent_of(max);
     g.iter_mut().for_each(|x| *x = crate::scalar::ldexp(*x, -exponent));
+    let g = extend(&g);
     let cap = target.max_rank.unwrap_or(MAX_RANK).clamp(1, MAX_RANK).min(n);
     let mut k = 32.min(cap);
     loop {
@@ -199,7 +251,7 @@ pub(crate) fn sweep<T: Scalar>(
 }
 
 fn at_rank<T: Scalar>(g: &[f64], len: usize, indices: &[usize], k: usize, exponent: i32) -> Result<Vec<Spectrum<T>>> {
-    let n = g.len();
+    let n = len - 1;
     let omega = super::lowrank::random_matrix(n, k, 0x5eed ^ k as u64);
     // One power iteration: Q = orth(𝓗 orth(𝓗 Ω)) (𝓗 is symmetric).
     let y = super::lowrank::orth(hankel_mul(g, &omega)?);
