@@ -9,7 +9,11 @@
 //! [`Method::Auto`] picks the structured path when the operator declares a
 //! realization whose order `N` is smaller than the largest rank any Hankel block
 //! can have, `r_max = max_{1≤i≤L-1} min(p(L-i), m·i)` ([`max_hankel_rank`], closed
-//! form), and the dense path otherwise.
+//! form), and the dense path otherwise. It never picks [`Method::LowRank`]: the
+//! certified low-rank method ([`crate::lowrank`]) runs only when asked for. It
+//! takes the kernel path (one factorisation of the kernel's Hankel matrix, `T`
+//! never formed) for a SISO operator declaring a time-invariant convolution
+//! kernel, and otherwise works on the nested-block factors of the dense `T`.
 //!
 //! # Memory
 //! One budget ([`EssOptions::with_memory_budget`], default
@@ -18,7 +22,10 @@
 //!   blocks being decomposed at the same time (the largest is
 //!   `p(L-i)·m·i` scalars);
 //! * structured path: per channel in flight, its realization (counted once when it
-//!   is time-invariant) and one `N × N` factor and core per requested index.
+//!   is time-invariant) and one `N × N` factor and core per requested index;
+//! * low-rank method: one channel's `T` in `f64` and one square block factor with
+//!   its basis, or, on the kernel path, the factorisation `Q`, `W` (`L × k`, `k ≤ 256`),
+//!   the row blocks of the Hankel matrix and the checkpointed prefix factors.
 //!
 //! [`Plan::bytes`] is the least a call needs: one `T` and one block, or one
 //! channel. The call is refused when that exceeds the budget; otherwise the
