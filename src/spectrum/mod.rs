@@ -16,10 +16,13 @@
 //!
 //! [`Realization`]: crate::realization::Realization
 
+mod bidiag;
 pub(crate) mod dense;
 pub(crate) mod gramian;
+pub(crate) mod nested;
 mod jacobi;
 
+pub use bidiag::BidiagonalSvd;
 pub use jacobi::{jacobi_svd, Svd};
 
 use crate::error::{EssError, Result};
