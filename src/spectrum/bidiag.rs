@@ -168,17 +168,16 @@ fn bidiagonalize<T: Scalar>(a: &mut DMatrix<T>) -> (Vec<T>, Vec<T>) {
         d[k] = beta;
         // Columns k+1..n: the pending right update, then the left reflection.
         let (head, tail) = data.split_at_mut((k + 1) * m);
-        let u = &head[k * m + k..];
+        let u = &head[k * m + k..(k + 1) * m];
+        let yk = &y[..m - k];
         for j in k + 1..n {
             let col = &mut tail[(j - k - 1) * m + k..(j - k) * m];
             if pending_tau != T::zero() {
-                axpy(-pending_tau * v[j - k], &y[..m - k], col);
+                axpy(-pending_tau * v[j - k], yk, col);
             }
             if tau != T::zero() {
-                let w = col[0] + dot(&u[1..], &col[1..]);
-                let f = -tau * w;
-                col[0] += f;
-                axpy(f, &u[1..], &mut col[1..]);
+                let f = -tau * dot(u, col);
+                axpy(f, u, col);
             }
             row[j] = col[0];
         }
@@ -196,11 +195,25 @@ fn bidiagonalize<T: Scalar>(a: &mut DMatrix<T>) -> (Vec<T>, Vec<T>) {
         // y = A[k+1.., k+1..] · v, with v = row[k+1..n].
         let len = m - k - 1;
         y[..len].iter_mut().for_each(|x| *x = T::zero());
-        for (jj, &vj) in row[k + 1..n].iter().enumerate() {
+        let vs = &row[k + 1..n];
+        let mut jj = 0;
+        // Four columns per pass over y.
+        while jj + 4 <= width {
             let j = k + 1 + jj;
-            if vj != T::zero() {
-                axpy(vj, &data[j * m + k + 1..(j + 1) * m], &mut y[..len]);
+            let c0 = &data[j * m + k + 1..(j + 1) * m];
+            let c1 = &data[(j + 1) * m + k + 1..(j + 2) * m];
+            let c2 = &data[(j + 2) * m + k + 1..(j + 3) * m];
+            let c3 = &data[(j + 3) * m + k + 1..(j + 4) * m];
+            let (a0, a1, a2, a3) = (vs[jj], vs[jj + 1], vs[jj + 2], vs[jj + 3]);
+            for ((((yi, x0), x1), x2), x3) in y[..len].iter_mut().zip(c0).zip(c1).zip(c2).zip(c3) {
+                *yi += (a0 * *x0 + a1 * *x1) + (a2 * *x2 + a3 * *x3);
             }
+            jj += 4;
+        }
+        while jj < width {
+            let j = k + 1 + jj;
+            axpy(vs[jj], &data[j * m + k + 1..(j + 1) * m], &mut y[..len]);
+            jj += 1;
         }
         v[..width].copy_from_slice(&row[k + 1..n]);
     }
@@ -389,5 +402,35 @@ mod tests {
         let s = svd.singular_values_f32(DMatrix::from_element(3, 3, 0.5f32)).unwrap();
         let top = s.iter().fold(0.0f32, |m, x| m.max(*x));
         assert!((top - 1.5).abs() < 1e-6, "{s:?}");
+    }
+}
+#[cfg(test)]
+mod timing_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn timing_breakdown() {
+        let n: usize = std::env::var("TN").ok().and_then(|x| x.parse().ok()).unwrap_or(256);
+        let mut seed = 1u64;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let a = DMatrix::from_fn(n, n, |i, j| if j >= i { rnd() } else { 0.0 });
+        let (mut t1, mut t2, mut t3) = (f64::MAX, f64::MAX, f64::MAX);
+        for _ in 0..40 {
+            let mut b = a.clone();
+            let t0 = std::time::Instant::now();
+            let (mut d, mut e) = bidiagonalize(&mut b);
+            t1 = t1.min(t0.elapsed().as_secs_f64());
+            let t0 = std::time::Instant::now();
+            bidiagonal_values(&mut d, &mut e, 1 << 30).unwrap();
+            t2 = t2.min(t0.elapsed().as_secs_f64());
+            let b = a.clone();
+            let t0 = std::time::Instant::now();
+            let _ = nalgebra::linalg::SVD::try_new_unordered(b, false, false, f64::EPSILON, 1 << 30).unwrap();
+            t3 = t3.min(t0.elapsed().as_secs_f64());
+        }
+        println!("n {n} min: bidiag {:.3} ms, qr {:.3} ms, nalgebra {:.3} ms, ratio {:.2}", t1 * 1e3, t2 * 1e3, t3 * 1e3, t3 / (t1 + t2));
     }
 }
