@@ -18,16 +18,19 @@
 //! # Memory
 //! One budget ([`EssOptions::with_memory_budget`], default
 //! [`DEFAULT_MEMORY_BUDGET`]) bounds the working memory of a whole call:
-//! * dense path: one channel's `T` (`(p·L)·(m·L)` scalars) plus the requested
-//!   blocks being decomposed at the same time (the largest is
-//!   `p(L-i)·m·i` scalars);
+//! * dense path: one channel's `T` (`(p·L)·(m·L)` scalars) plus, per chain of
+//!   indices in flight (see `spectrum::nested`: a few chains per channel, run in
+//!   parallel), the largest requested block `p(L-i)·m·i` (copied once for the
+//!   chain's fresh QR) and four square matrices of order
+//!   `r_max = min(p(L-i), m·i)` (the running triangular factor, the QR's factor,
+//!   the copy the backend decomposes);
 //! * structured path: per channel in flight, its realization (counted once when it
 //!   is time-invariant) and one `N × N` factor and core per requested index;
 //! * low-rank method: one channel's `T` in `f64` and one square block factor with
 //!   its basis, or, on the kernel path, the factorisation `Q`, `W` (`L × k`, `k ≤ 256`),
 //!   the row blocks of the Hankel matrix and the checkpointed prefix factors.
 //!
-//! [`Plan::bytes`] is the least a call needs: one `T` and one block, or one
+//! [`Plan::bytes`] is the least a call needs: one `T` and one chain, or one
 //! channel. The call is refused when that exceeds the budget; otherwise the
 //! number of blocks or channels processed in parallel is capped so that the total
 //! stays within the budget. The decision therefore does not depend on the number
@@ -63,9 +66,9 @@ pub struct Plan {
     pub method: ComputedBy,
     /// The Hankel indices `i` that will be evaluated (ascending).
     pub indices: Vec<usize>,
-    /// The least working memory in bytes: one channel's `T` and its largest
-    /// requested block (dense), or one channel's realization and factors
-    /// (structured).
+    /// The least working memory in bytes: one channel's `T` and one chain of
+    /// indices (its largest requested block and factors; dense), or one channel's
+    /// realization and factors (structured).
     pub bytes: u64,
     /// The memory budget in force.
     pub budget: u64,
@@ -154,7 +157,7 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
     let scalar = std::mem::size_of::<O::Scalar>() as u64;
     let bytes = match method {
         ComputedBy::Dense => {
-            crate::operator::dense_bytes(op).saturating_add(largest_block(&indices, len, b).saturating_mul(scalar))
+            crate::operator::dense_bytes(op).saturating_add(dense_chain_bytes(&indices, len, b, scalar))
         }
         ComputedBy::Structured => structured_channel_bytes(info, len, b, indices.len(), scalar),
         ComputedBy::LowRank if kernel_path(op) => crate::spectrum::lowrank_hankel::bytes(len),
@@ -168,7 +171,7 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
     if bytes > budget {
         let (what, hint) = match method {
             ComputedBy::Dense => (
-                format!("the dense path (T of one channel, L = {len}, and its largest requested block)"),
+                format!("the dense path (T of one channel, L = {len}, its largest requested block and factors)"),
                 match info.order() {
                     Some(_) => "this operator has a realization: use `Method::Structured` (or `Method::Auto`), or raise the budget with `EssOptions::with_memory_budget`".to_string(),
                     None => "T is formed whole, so fewer indices hardly help: shorten L, or raise the budget with `EssOptions::with_memory_budget`".to_string(),
@@ -192,6 +195,23 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
 /// time-invariant convolution kernel.
 fn kernel_path<O: LinearOperator + ?Sized>(op: &O) -> bool {
     op.convolution_taps().is_some() && op.block_shape() == BlockShape::SISO
+}
+
+/// Bytes one chain of the dense path needs besides `T`: the largest requested
+/// block (copied for a fresh QR) and four square matrices of the largest order
+/// `r_max = min(rows, cols)`: the QR's factor, the running factor, the copy the
+/// visitor sees and the one the backend decomposes.
+fn dense_chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64) -> u64 {
+    let largest = largest_block(indices, len, b);
+    let order = indices
+        .iter()
+        .map(|&i| {
+            let (r, c) = b.hankel_shape(len, i);
+            r.min(c) as u64
+        })
+        .max()
+        .unwrap_or(0);
+    largest.saturating_add(order.saturating_mul(order).saturating_mul(4)).saturating_add(order).saturating_mul(scalar)
 }
 
 /// Scalars in the largest of the requested blocks `H_i`.
@@ -220,18 +240,6 @@ fn structured_channel_bytes(info: RealizationInfo, len: usize, b: BlockShape, ev
     let factors = (evaluated as u64).saturating_mul(2 * n * n);
     // Two running factors of at most N × N and the per-step scratch.
     realization.saturating_add(factors).saturating_add(2 * n * n + n * (p + m)).saturating_mul(scalar)
-}
-
-/// Number of worker threads.
-fn workers() -> usize {
-    #[cfg(feature = "parallel")]
-    {
-        rayon::current_num_threads()
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        1
-    }
 }
 
 /// Progress bookkeeping shared by the workers of one call.
@@ -289,29 +297,16 @@ where
     let (len, b) = (op.seq_len(), op.block_shape());
     match plan.method {
         ComputedBy::Dense => {
-            // One T at a time; the blocks of a channel in parallel, as many as fit.
-            let block_bytes = largest_block(&plan.indices, len, b) * std::mem::size_of::<O::Scalar>() as u64;
+            // One T at a time; the chains of a channel in parallel, as many as fit.
+            let chain_bytes = dense_chain_bytes(&plan.indices, len, b, std::mem::size_of::<O::Scalar>() as u64);
             let t_bytes = crate::operator::dense_bytes(op);
-            let fit = (plan.budget.saturating_sub(t_bytes) / block_bytes.max(1)).max(1) as usize;
-            let n = plan.indices.len();
-            let chunk = if fit < workers() {
-                fit
-            } else if opts.progress_callback().is_some() {
-                n.div_ceil(32).max(workers())
-            } else {
-                n
-            };
+            let fit = (plan.budget.saturating_sub(t_bytes) / chain_bytes.max(1)).max(1) as usize;
             channels
                 .iter()
                 .map(|&c| {
                     tracker.check()?;
                     let t = op.dense_within(c, plan.budget)?;
-                    let mut out = Vec::with_capacity(n);
-                    for part in plan.indices.chunks(chunk) {
-                        out.extend(spectrum::dense::sweep(&t, b, len, part, backend, &reduce)?);
-                        tracker.advance(c, part.len())?;
-                    }
-                    Ok(out)
+                    spectrum::dense::sweep(&t, b, len, &plan.indices, backend, fit, &reduce, &|| tracker.advance(c, 1))
                 })
                 .collect()
         }

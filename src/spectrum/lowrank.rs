@@ -5,7 +5,7 @@
 //! # Certificate
 //! For each block the method finds an orthonormal `U` (`r × k`) and reports the
 //! singular values `ŝ` of `Ĥ = U Uᵀ F`, where `F` is an `r × r` factor with the
-//! singular values of `H_i` (the nested-block chain of the dense path). Then
+//! singular values of `H_i` (see [`nested`](super::nested)). Then
 //!
 //! ```text
 //! ‖F − Ĥ‖_F² = ‖F‖_F² − ‖Uᵀ F‖_F²                          (Pythagoras)
@@ -31,6 +31,7 @@
 //! Everything runs in `f64` whatever the operator's scalar type (an `f32` `T`
 //! converts exactly), so the certificate holds for the operator's own entries.
 
+pub(crate) use super::nested::Side;
 use super::{Spectrum, SvdBackend};
 use crate::error::Result;
 use crate::ess::Measure;
@@ -71,16 +72,6 @@ impl Target<'_> {
 pub(crate) struct Warm {
     /// The last basis (in the coordinates of the last visited block) and its index.
     basis: Option<(usize, DMatrix<f64>)>,
-}
-
-/// Which Gram matrix a factor reproduces, and so in which coordinates its right
-/// singular vectors live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    /// `FᵀF = H_iᵀH_i`: coordinates are the `m·i` columns of `H_i`.
-    Columns,
-    /// `FᵀF = H_i H_iᵀ`: coordinates are the `p·(L−i)` rows of `H_i`.
-    Rows,
 }
 
 /// A deterministic pseudo-random matrix with entries in `[-1, 1)` (SplitMix64),
@@ -248,16 +239,20 @@ pub(crate) fn sweep<T: Scalar>(
     // Householder QR and Givens updates are backward stable: each step adds
     // O(u·‖F‖) to the factor's backward error, and a chain has at most L·(p + m) of them.
     let factor_error = 16.0 * U * (len * (shape.outputs + shape.inputs) + 10) as f64;
-    crate::parallel::try_map(indices, |&i| {
-        let (rows, cols) = shape.hankel_shape(len, i);
-        let block = t.view((i * shape.outputs, 0), (rows, cols));
-        let (factor, side, per_step) = if rows >= cols {
-            (block.into_owned().qr().r(), Side::Columns, shape.inputs)
-        } else {
-            (block.transpose().qr().r(), Side::Rows, shape.outputs)
+    super::nested::sweep_factors(t, shape, len, indices, &|warm: &mut Warm, f: super::nested::Factor<'_, f64>| {
+        let per_step = match f.side {
+            Side::Columns => shape.inputs,
+            Side::Rows => shape.outputs,
         };
-        let input = FactorInput { index: i, factor: &factor, side, shape: (rows, cols), per_step, factor_error };
-        certify(input, &mut Warm::default(), target, backend)
+        let input = FactorInput {
+            index: f.index,
+            factor: f.r,
+            side: f.side,
+            shape: shape.hankel_shape(len, f.index),
+            per_step,
+            factor_error,
+        };
+        certify(input, warm, target, backend)
     })
 }
 

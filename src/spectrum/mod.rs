@@ -16,12 +16,15 @@
 //!
 //! [`Realization`]: crate::realization::Realization
 
+mod bidiag;
 pub(crate) mod dense;
 pub(crate) mod gramian;
 mod jacobi;
 pub(crate) mod lowrank;
 pub(crate) mod lowrank_hankel;
+pub(crate) mod nested;
 
+pub use bidiag::BidiagonalSvd;
 pub use jacobi::{jacobi_svd, Svd};
 
 use crate::error::{EssError, Result};
