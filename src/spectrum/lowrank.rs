@@ -3,26 +3,28 @@
 //! with `L`.
 //!
 //! # Certificate
-//! For each block the method finds an orthonormal `U` (`r × k`) and reports the
-//! singular values `ŝ` of `Ĥ = U Uᵀ F`, where `F` is an `r × r` factor with the
+//! For each block the method finds an orthonormal `V` (`r × k`) and reports the
+//! singular values `ŝ` of `Ĥ = F V Vᵀ`, where `F` is an `r × r` factor with the
 //! singular values of `H_i` (see [`nested`](super::nested)). Then
 //!
 //! ```text
-//! ‖F − Ĥ‖_F² = ‖F‖_F² − ‖Uᵀ F‖_F²                          (Pythagoras)
+//! ‖F − Ĥ‖_F² = ‖F‖_F² − ‖F V‖_F²                           (Pythagoras)
 //! |σ_j(H_i) − ŝ_j| ≤ ‖F − Ĥ‖₂ ≤ δ,  Σ_j (σ_j − ŝ_j)² ≤ δ²   (Weyl, Mirsky)
 //! ```
 //!
-//! with `δ² = ‖F‖_F² − ‖Uᵀ F‖_F²` plus a rounding allowance
+//! with `δ² = ‖F‖_F² − ‖F V‖_F²` plus a rounding allowance
 //! (`c·u·(r + k)·‖F‖_F²` for the cancellation and the products, and the
 //! factor's own backward error `c·u·L·(p + m)·‖F‖_F`), `u` the unit roundoff of
 //! `f64`. The measures turn `(ŝ, δ)` into guaranteed intervals
 //! ([`Measure::bounds`](crate::ess::Measure::bounds)).
 //!
 //! # Algorithm
-//! Block subspace iteration on `F` with warm starts: the basis that resolved
-//! index `i` (its coordinates are the columns or the rows of `H_i`, which the next
-//! block of the chain shares but one) starts index `i ∓ 1`, so one or two sweeps
-//! `Y = F V`, `U = orth(Y)`, `Z = Fᵀ U` usually suffice (`σ(Z) = σ(Uᵀ F)`). The
+//! Block subspace iteration on `F` with warm starts. With an orthonormal `V`
+//! (`r × k`), `Ĥ = F V Vᵀ` has the singular values of `Y = F V` (each at most the
+//! true one) and `‖F − Ĥ‖_F² = ‖F‖_F² − ‖Y‖_F²`; while the intervals are too wide,
+//! `V ← orth(Fᵀ Y)`. The basis that resolved index `i` (its coordinates are the
+//! columns or the rows of `H_i`, which the next block of the chain shares but one)
+//! starts index `i ∓ 1`, so one product `F V` usually suffices. The
 //! rank `k` doubles while the intervals are wider than the target
 //! ([`Target`]); once `2k ≥ r` a full SVD of `F` is cheaper and gives the exact
 //! values (radius = rounding only). Cost per index `O(r²·k)` for the products
@@ -93,6 +95,36 @@ pub(crate) fn orth(y: DMatrix<f64>) -> DMatrix<f64> {
     let k = y.ncols().min(y.nrows());
     let q = y.qr().q();
     q.columns(0, k).into_owned()
+}
+
+/// Column blocks of the triangular products.
+const TRI_BLOCK: usize = 64;
+
+/// `F·V` for an upper-triangular `F` (`r × r`), reading only its upper triangle:
+/// column block `[c, c + w)` of `F` touches rows `0..c + w` only.
+fn upper_mul(f: &DMatrix<f64>, v: &DMatrix<f64>) -> DMatrix<f64> {
+    let (r, k) = (f.nrows(), v.ncols());
+    let mut y = DMatrix::zeros(r, k);
+    for c in (0..r).step_by(TRI_BLOCK) {
+        let w = TRI_BLOCK.min(r - c);
+        let end = c + w;
+        y.rows_mut(0, end).gemm(1.0, &f.view((0, c), (end, w)), &v.rows(c, w), 1.0);
+    }
+    y
+}
+
+/// `Fᵀ·U` for an upper-triangular `F`, as `L·U` with the lower-triangular
+/// `L = Fᵀ` formed once (so the products run in the matrix-multiply kernel):
+/// column block `[c, c + w)` of `L` touches rows `c..r` only.
+fn upper_tr_mul(f: &DMatrix<f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
+    let l = f.transpose();
+    let (r, k) = (f.nrows(), u.ncols());
+    let mut z = DMatrix::zeros(r, k);
+    for c in (0..r).step_by(TRI_BLOCK) {
+        let w = TRI_BLOCK.min(r - c);
+        z.rows_mut(c, r - c).gemm(1.0, &l.view((c, c), (r - c, w)), &u.rows(c, w), 1.0);
+    }
+    z
 }
 
 /// Singular values of a finite matrix in descending order (nalgebra, values
@@ -196,19 +228,21 @@ pub(crate) fn certify<T: Scalar>(
             warm.basis = None;
             return Ok(spectrum);
         }
-        let u = orth(&f * &v);
-        let z = f.tr_mul(&u);
-        let z2: f64 = z.iter().map(|x| x * x).sum();
-        let e = (fro2 - z2).max(0.0);
+        // Ĥ = F V Vᵀ: its singular values are those of Y = F V (Ritz values, each
+        // at most the true one) and ‖F − Ĥ‖_F² = ‖F‖_F² − ‖Y‖_F² exactly.
+        let y = upper_mul(&f, &v);
+        let y2: f64 = y.iter().map(|x| x * x).sum();
+        let e = (fro2 - y2).max(0.0);
         let allowance = 8.0 * U * ((r + k) as f64 + 10.0) * fro2;
-        let s = values_desc(z.clone())?;
+        let s = values_desc(y.clone().qr().r())?;
         let spectrum = finish(s, (e + allowance).sqrt());
         sweeps_at_rank += 1;
-        let next = orth(z);
         if target.resolved(&spectrum) || (k >= cap && sweeps_at_rank >= 3) {
-            warm.basis = Some((index, next));
+            warm.basis = Some((index, v));
             return Ok(spectrum);
         }
+        // One step of subspace iteration: V ← orth(Fᵀ F V).
+        let next = orth(upper_tr_mul(&f, &y));
         // Converging slowly at this rank (or three sweeps spent): enlarge the basis.
         if (e > 0.25 * last_e || sweeps_at_rank >= 3) && k < cap {
             let grow = (2 * k).min(cap) - k;
@@ -272,7 +306,18 @@ mod tests {
         let u = orth(random_matrix(r, r, seed));
         let v = orth(random_matrix(r, r, seed + 1));
         let d = DMatrix::from_diagonal(&nalgebra::DVector::from_fn(r, |j, _| decay.powi(j as i32)));
-        u * d * v.transpose()
+        // The method receives triangular factors: the R of a QR has the same values.
+        (u * d * v.transpose()).qr().r()
+    }
+
+    #[test]
+    fn triangular_products_match_dense_ones() {
+        for r in [1usize, 63, 64, 65, 130] {
+            let f = DMatrix::from_fn(r, r, |a, b| if a <= b { ((a * 7 + b * 3) % 11) as f64 - 5.0 } else { 0.0 });
+            let v = random_matrix(r, 5, r as u64);
+            assert!((upper_mul(&f, &v) - &f * &v).norm() <= 1e-12 * (1.0 + (&f * &v).norm()));
+            assert!((upper_tr_mul(&f, &v) - f.tr_mul(&v)).norm() <= 1e-12 * (1.0 + f.tr_mul(&v).norm()));
+        }
     }
 
     #[test]
