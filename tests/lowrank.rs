@@ -175,3 +175,46 @@ proptest! {
         check_against_dense(&DenseOperator::single(t).unwrap(), opts);
     }
 }
+
+/// A user operator that declares a convolution kernel but forgets to provide it.
+struct ForgetfulConvolution(DMatrix<f64>);
+
+impl LinearOperator for ForgetfulConvolution {
+    type Scalar = f64;
+    fn seq_len(&self) -> usize {
+        self.0.nrows()
+    }
+    fn channels(&self) -> usize {
+        1
+    }
+    fn family(&self) -> &'static str {
+        "forgetful"
+    }
+    fn theoretical_state_size(&self) -> Option<usize> {
+        None
+    }
+    fn realization_info(&self) -> effective_state_size::RealizationInfo {
+        effective_state_size::RealizationInfo::None
+    }
+    fn dense_kernel(
+        &self,
+        _channel: usize,
+    ) -> Result<std::borrow::Cow<'_, DMatrix<f64>>, effective_state_size::EssError> {
+        Ok(std::borrow::Cow::Borrowed(&self.0))
+    }
+    fn convolution_taps(&self) -> Option<usize> {
+        Some(2)
+    }
+}
+
+#[test]
+fn a_declared_but_missing_kernel_is_an_error_naming_the_hook() {
+    let t = DMatrix::from_fn(12, 12, |r, c| match r - c.min(r) {
+        0 if c <= r => 1.0,
+        1 => 0.5,
+        _ => 0.0,
+    });
+    let op = ForgetfulConvolution(t);
+    let e = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(Method::LowRank)).unwrap_err();
+    assert!(e.to_string().contains("convolution_kernel is not implemented"), "{e}");
+}
