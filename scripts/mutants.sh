@@ -4,6 +4,8 @@
 #   bash scripts/mutants.sh                      # every file of src/
 #   bash scripts/mutants.sh src/ess/measure.rs   # one or more files
 #   bash scripts/mutants.sh --in-diff my.diff    # only code a diff touches
+#   bash scripts/mutants.sh --shard 0/8          # every 8th mutant of src/ (round robin):
+#                                                # an unbiased sample across modules
 # Mutants are built with the `mutants` profile (opt-level 1, no debug info) and
 # tested with the library's unit and integration tests (doctests are skipped:
 # each one is a separate compilation). Results land in mutants.out/.
@@ -16,6 +18,7 @@ args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --in-diff) args+=(--in-diff "$2"); shift 2 ;;
+    --shard) args+=(--shard "$2" --sharding round-robin --baseline skip); shift 2 ;;
     *) args+=(--file "$1"); shift ;;
   esac
 done
