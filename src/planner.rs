@@ -161,11 +161,11 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
         }
         ComputedBy::Structured => structured_channel_bytes(info, len, b, indices.len(), scalar),
         ComputedBy::LowRank if kernel_path(op) => crate::spectrum::lowrank_hankel::bytes(len),
-        // T in f64, and one square factor with its basis.
+        // T, its f64 copy, and one chain with the method's working matrices.
         ComputedBy::LowRank => {
-            let t = crate::operator::dense_bytes(op).saturating_mul(8) / scalar.max(1);
-            let r = max_hankel_rank(len, b) as u64;
-            t.saturating_add(r.saturating_mul(r).saturating_mul(16))
+            let t = crate::operator::dense_bytes(op);
+            let t64 = t.saturating_mul(8) / scalar.max(1);
+            t.saturating_add(t64).saturating_add(lowrank_chain_bytes(&indices, len, b))
         }
     };
     if bytes > budget {
@@ -212,6 +212,20 @@ fn dense_chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64) 
         .max()
         .unwrap_or(0);
     largest.saturating_add(order.saturating_mul(order).saturating_mul(4)).saturating_add(order).saturating_mul(scalar)
+}
+
+/// Bytes one chain of the low-rank method needs besides `T`: a dense-path chain
+/// in `f64`, plus the scaled factor, its transpose and the bases (`r × k`, `k ≤ r`).
+fn lowrank_chain_bytes(indices: &[usize], len: usize, b: BlockShape) -> u64 {
+    let order = indices
+        .iter()
+        .map(|&i| {
+            let (r, c) = b.hankel_shape(len, i);
+            r.min(c) as u64
+        })
+        .max()
+        .unwrap_or(0);
+    dense_chain_bytes(indices, len, b, 8).saturating_add(order.saturating_mul(order).saturating_mul(5 * 8))
 }
 
 /// Scalars in the largest of the requested blocks `H_i`.
@@ -362,7 +376,10 @@ where
                     } else {
                         let t = op.dense_within(c, plan.budget)?;
                         let t = t.map(|x| x.to_f64());
-                        spectrum::lowrank::sweep(&t, b, len, &plan.indices, &target, backend)?
+                        let t_bytes = crate::operator::dense_bytes(op).saturating_mul(2);
+                        let chain = lowrank_chain_bytes(&plan.indices, len, b);
+                        let fit = (plan.budget.saturating_sub(t_bytes) / chain.max(1)).max(1) as usize;
+                        spectrum::lowrank::sweep(&t, b, len, &plan.indices, &target, backend, fit)?
                     };
                     tracker.advance(c, plan.indices.len())?;
                     Ok(spectra.iter().map(&reduce).collect())

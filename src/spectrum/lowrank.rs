@@ -309,7 +309,8 @@ pub(crate) fn certify<T: Scalar>(
 }
 
 /// Certified spectra of the requested `H_i` of a materialised `T` (in `f64`), in
-/// the order of `indices`.
+/// the order of `indices`, with at most `in_flight` chains at a time (the memory
+/// budget's cap; the results do not depend on it).
 pub(crate) fn sweep<T: Scalar>(
     t: &DMatrix<f64>,
     shape: BlockShape,
@@ -317,11 +318,12 @@ pub(crate) fn sweep<T: Scalar>(
     indices: &[usize],
     target: &Target<'_>,
     backend: &dyn SvdBackend,
+    in_flight: usize,
 ) -> Result<Vec<Spectrum<T>>> {
     // Householder QR and Givens updates are backward stable: each step adds
     // O(u·‖F‖) to the factor's backward error, and a chain has at most L·(p + m) of them.
     let factor_error = 16.0 * U * (len * (shape.outputs + shape.inputs) + 10) as f64;
-    super::nested::sweep_factors(t, shape, len, indices, &|warm: &mut Warm, f: super::nested::Factor<'_, f64>| {
+    super::nested::sweep_factors_limited(t, shape, len, indices, in_flight, &|warm: &mut Warm, f: super::nested::Factor<'_, f64>| {
         let per_step = match f.side {
             Side::Columns => shape.inputs,
             Side::Rows => shape.outputs,

@@ -87,6 +87,7 @@ const CHAINS: f64 = 4.0;
 /// visited twice.
 ///
 /// `indices` must lie in `1..len` (validated by the caller).
+#[cfg(test)]
 pub(crate) fn sweep_factors<T, S, R, F>(
     t: &DMatrix<T>,
     shape: BlockShape,
