@@ -218,3 +218,22 @@ fn a_declared_but_missing_kernel_is_an_error_naming_the_hook() {
     let e = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(Method::LowRank)).unwrap_err();
     assert!(e.to_string().contains("convolution_kernel is not implemented"), "{e}");
 }
+
+#[test]
+fn the_memory_budget_covers_the_low_rank_method() {
+    let op = low_rank_attention(1, 64, 2, 8);
+    let opts = EssOptions::default().with_method(Method::LowRank);
+    let plan = ess::plan(&op, &opts).unwrap();
+    // At least T and its f64 copy.
+    assert!(plan.bytes >= 2 * 64 * 64 * 8, "{}", plan.bytes);
+    let e = ess::profile(&op, Measure::Entropy, &opts.clone().with_memory_budget(plan.bytes - 1)).unwrap_err();
+    assert!(e.to_string().contains("budget"), "{e}");
+    // Exactly the planned bytes suffice, and give the same values as a large budget.
+    let tight = ess::profile(&op, Measure::Entropy, &opts.clone().with_memory_budget(plan.bytes)).unwrap();
+    let roomy = ess::profile(&op, Measure::Entropy, &opts).unwrap();
+    assert_eq!(tight.values(), roomy.values());
+    // The kernel path of a convolution never forms T.
+    let conv = LongConvolution::new(&[vec![1.0; 16_384]]).unwrap();
+    let plan = ess::plan(&conv, &opts).unwrap();
+    assert!(plan.bytes < 16_384 * 16_384 * 8 / 4, "{}", plan.bytes);
+}
