@@ -121,7 +121,8 @@ impl Profile {
             return Ok(None);
         }
         let tail = [self.first().channels(), self.first().indices().len()];
-        let v = self.stack(py, &tail, |p| p.bounds().map_or_else(Vec::new, |b| b.iter().flatten().map(|x| x[k]).collect()))?;
+        let v = self
+            .stack(py, &tail, |p| p.bounds().map_or_else(Vec::new, |b| b.iter().flatten().map(|x| x[k]).collect()))?;
         Ok(Some(v))
     }
 
