@@ -56,3 +56,22 @@ fn batch_profiles_round_trip_and_are_checked() {
     assert!(err.to_string().contains("statistics differ"), "{err}");
     let _ = EssError::SequenceTooShort { len: 1 };
 }
+
+#[test]
+fn low_rank_profiles_carry_their_intervals_through_json() {
+    let t =
+        DMatrix::from_fn(24, 24, |r, c| if c <= r { ((r + 1) as f64).recip() * ((c + 1) as f64).sqrt() } else { 0.0 });
+    let op = DenseOperator::single(t).unwrap();
+    let opts = EssOptions::default().with_method(ess::Method::LowRank);
+    let p = ess::profile(&op, Measure::Entropy, &opts).unwrap();
+    let json = serde_json::to_string(&p).unwrap();
+    let back: Profile = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.bounds(), p.bounds());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["computed_by"], "lowrank");
+    // An interval that excludes its value is refused, naming the problem.
+    let mut bad = v.clone();
+    bad["bounds"][0][0] = serde_json::json!([1e9, 1e10]);
+    let e = serde_json::from_value::<Profile>(bad).unwrap_err();
+    assert!(e.to_string().contains("does not contain"), "{e}");
+}
