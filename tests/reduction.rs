@@ -570,3 +570,49 @@ fn bad_kernel_path_requests_are_one_line_errors() {
     let ch = &red.channels()[0];
     assert_eq!((ch.order, ch.error_bound, ch.error), (0, 0.0, Some(0.0)));
 }
+
+/// Found by `bash scripts/mutants.sh --shard 0/8`: names, getters and the budget
+/// estimates of the reduction, pinned by formulas written here.
+#[test]
+fn names_getters_and_budget_formulas_are_pinned() {
+    assert_eq!(Algorithm::BalancedTruncation.name(), "balanced truncation");
+    assert_eq!(Algorithm::HankelBlocks.name(), "hankel blocks");
+    assert_eq!(Algorithm::ConvolutionKernel.name(), "convolution kernel");
+    let opts = ReduceOptions::order(2).with_memory_budget(12_345);
+    assert_eq!(opts.memory_budget(), 12_345);
+    let op = LtiStateSpace::diagonal(&[0.5, 0.25, 0.1], &[1.0; 3], &[1.0; 3], Dims { channels: 1, len: 40, width: 3 })
+        .unwrap();
+    let red = reduce(&op, &ReduceOptions::order(2)).unwrap();
+    assert_eq!(red.family(), "reduced realization");
+    let required = |op: &dyn Fn(u64) -> Result<(), effective_state_size::EssError>| match op(1) {
+        Err(effective_state_size::EssError::MemoryBudget { required, .. }) => required,
+        other => panic!("expected a budget refusal, got {other:?}"),
+    };
+    // Balanced truncation: L·(N² + N(p+m) + pm + 3N²) f64 values (realization,
+    // observability factors and projections at every cut).
+    let (len, n) = (40u64, 3u64);
+    let bt = required(&|b| reduce(&op, &ReduceOptions::order(2).with_memory_budget(b)).map(|_| ()));
+    assert_eq!(bt, len * (n * n + n * 2 + 1 + 3 * n * n) * 8);
+    // Convolution kernel: the kernel's Hankel matrix (⌈k/2⌉ × ⌊k/2⌋) and two copies.
+    let k = 301u64;
+    let conv = LongConvolution::new(&[(0..k).map(|t| 0.9f64.powi(t as i32)).collect::<Vec<_>>()]).unwrap();
+    let opts = |b| ReduceOptions::order(2).with_algorithm(Algorithm::ConvolutionKernel).with_memory_budget(b);
+    let ck = required(&|b| reduce(&conv, &opts(b)).map(|_| ()));
+    assert_eq!(ck, (k - k / 2) * (k / 2) * 3 * 8);
+}
+
+/// Above `L = 1024` the error of a reduced convolution is measured from the two
+/// kernels, so it needs no `T`: a budget far below `L²` scalars suffices.
+#[test]
+fn long_convolution_errors_are_measured_without_forming_t() {
+    let len = 3000;
+    let h: Vec<f64> = (0..len).map(|t| 0.99f64.powi(t as i32) + 0.5 * 0.9f64.powi(t as i32)).collect();
+    let conv = LongConvolution::new(&[h]).unwrap();
+    let (t_bytes, kernel_bytes) = ((len * len * 8) as u64, ((len - len / 2) * (len / 2) * 24) as u64);
+    let budget = kernel_bytes + (1 << 20);
+    assert!(budget < t_bytes);
+    let opts = ReduceOptions::order(2).with_measured_error(true).with_memory_budget(budget);
+    let red = reduce(&conv, &opts).unwrap();
+    let e = red.channels()[0].error.expect("measured");
+    assert!(e.is_finite() && e <= red.channels()[0].error_bound * (1.0 + 1e-9));
+}

@@ -323,21 +323,28 @@ pub(crate) fn sweep<T: Scalar>(
     // Householder QR and Givens updates are backward stable: each step adds
     // O(u·‖F‖) to the factor's backward error, and a chain has at most L·(p + m) of them.
     let factor_error = 16.0 * U * (len * (shape.outputs + shape.inputs) + 10) as f64;
-    super::nested::sweep_factors_limited(t, shape, len, indices, in_flight, &|warm: &mut Warm, f: super::nested::Factor<'_, f64>| {
-        let per_step = match f.side {
-            Side::Columns => shape.inputs,
-            Side::Rows => shape.outputs,
-        };
-        let input = FactorInput {
-            index: f.index,
-            factor: f.r,
-            side: f.side,
-            shape: shape.hankel_shape(len, f.index),
-            per_step,
-            factor_error,
-        };
-        certify(input, warm, target, backend)
-    })
+    super::nested::sweep_factors_limited(
+        t,
+        shape,
+        len,
+        indices,
+        in_flight,
+        &|warm: &mut Warm, f: super::nested::Factor<'_, f64>| {
+            let per_step = match f.side {
+                Side::Columns => shape.inputs,
+                Side::Rows => shape.outputs,
+            };
+            let input = FactorInput {
+                index: f.index,
+                factor: f.r,
+                side: f.side,
+                shape: shape.hankel_shape(len, f.index),
+                per_step,
+                factor_error,
+            };
+            certify(input, warm, target, backend)
+        },
+    )
 }
 
 #[cfg(test)]
