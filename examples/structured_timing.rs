@@ -12,8 +12,9 @@
 //! Defaults: `N = 16`, `L = 8192`, 3 repetitions, 1 channel. The system is built
 //! from closed-form expressions (no random numbers), the same ones as the NumPy
 //! peer script. Every index is evaluated, entropy-ESS and tolerance-ESS
-//! (`Relative(1e-3)`); each line gives the wall time, µs per index and the mean
-//! of both profiles.
+//! (`Relative(1e-3)`); each line gives the wall time and the CPU time of all
+//! threads (the steadier figure on a loaded machine), µs per index for both, and
+//! the mean of both profiles.
 
 use effective_state_size::ess::{self, EssOptions, Measure, Method, Tolerance};
 use effective_state_size::{BlockShape, Dims, LinearOperator, MambaChannels, TimeVaryingStateSpace};
@@ -34,18 +35,33 @@ fn c_entry(t: usize, j: usize) -> f64 {
     (0.11 * t as f64 + 1.3 * j as f64).cos()
 }
 
+/// CPU time of this process so far (all threads, from `/proc/self/task/*/schedstat`,
+/// nanosecond resolution), in seconds; `None` off Linux. On a loaded machine it is
+/// the steadier measure: wall time includes waiting for a core.
+fn cpu_seconds() -> Option<f64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 * 1e-9)
+}
+
 fn run<O: LinearOperator<Scalar = f64>>(op: &O, kind: &str, n: usize, len: usize, reps: usize) {
     let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
     let opts = EssOptions::default().with_method(Method::Structured);
     for _ in 0..reps {
-        let start = Instant::now();
+        let (start, cpu0) = (Instant::now(), cpu_seconds());
         let ps = ess::profiles(op, &measures, &opts).expect("profile");
         let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().zip(cpu0).map_or(f64::NAN, |(b, a)| b - a);
         let indices = op.channels() * (len - 1);
         println!(
-            "kind={kind} N={n} L={len} channels={} seconds={secs:.6} us_per_index={:.3} mean_entropy={:.6} mean_tol={:.6}",
+            "kind={kind} N={n} L={len} channels={} seconds={secs:.6} us_per_index={:.3} cpu_seconds={cpu:.6} \
+             cpu_us_per_index={:.3} mean_entropy={:.6} mean_tol={:.6}",
             op.channels(),
             secs * 1e6 / indices as f64,
+            cpu * 1e6 / indices as f64,
             ps[0].mean(),
             ps[1].mean()
         );

@@ -567,10 +567,7 @@ impl<T: Scalar> Factor<T> {
             let col = &mut out[b * n..(b + 1) * n];
             for (a, c) in col.iter_mut().enumerate() {
                 let s = a.max(b);
-                *c = self.data[a * n + s..(a + 1) * n]
-                    .iter()
-                    .zip(&grow[s..])
-                    .fold(T::zero(), |acc, (&x, &y)| acc + x * y);
+                *c = super::small_svd::dot(&self.data[a * n + s..(a + 1) * n], &grow[s..]);
             }
         }
         Some(top)
@@ -873,8 +870,9 @@ fn index_spectrum<T: Scalar>(
     let Some(e) = fo.core_square(gr, &mut work.core, &mut work.gs, &mut work.shift) else {
         return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1 });
     };
-    let max = work.core.iter().fold(T::zero(), |m, &x| m.max(x.abs()));
-    if !max.is_finite_value() || work.core.iter().any(|x| !x.is_finite_value()) {
+    let (max, finite) =
+        work.core.iter().fold((T::zero(), true), |(m, f), &x| (m.max(x.abs()), f && x.is_finite_value()));
+    if !finite {
         // Not reachable from a validated realization; reported as the general path would.
         let core = DMatrix::from_column_slice(n, n, &work.core);
         return core_spectrum(backend, core, e, i, shape);

@@ -45,7 +45,8 @@ fn givens<T: Scalar>(f: T, g: T) -> (T, T, T) {
         return (T::zero(), T::one(), g);
     }
     let r = norm2(f, g);
-    (f / r, g / r, r)
+    let inv = T::one() / r;
+    (f * inv, g * inv, r)
 }
 
 /// The smaller singular value of `[f g; 0 h]` (LAPACK `dlas2`).
@@ -207,9 +208,26 @@ fn bidiagonalize<T: Scalar>(a: &mut [T], n: usize, d: &mut [T], e: &mut [T], v: 
     }
 }
 
+/// `Σ x_k·y_k` with four independent partial sums (a fixed order: results do
+/// not depend on anything but the inputs).
 #[inline]
-fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
-    x.iter().zip(y).fold(T::zero(), |acc, (&a, &b)| acc + a * b)
+pub(crate) fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut acc = [T::zero(); 4];
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        acc[0] += a[0] * b[0];
+        acc[1] += a[1] * b[1];
+        acc[2] += a[2] * b[2];
+        acc[3] += a[3] * b[3];
+    }
+    let mut tail = T::zero();
+    for (&a, &b) in xr.iter().zip(yr) {
+        tail += a * b;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Householder reflector of `x` (LAPACK `dlarfg`): `(I - τ·u·uᵀ)·x = β·e₁` with
