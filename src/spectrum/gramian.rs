@@ -552,10 +552,12 @@ impl<T: Scalar> Factor<T> {
     }
 
     /// The core `F·Gᵀ = core·2^e` of two square (`n × n`, upper-triangular)
-    /// factors into `out` (column-major, `n²` values), with the largest
+    /// factors into `out` (row-major, `n²` values: read column-major it is
+    /// `coreᵀ`, which has the same singular values), with the largest
     /// `e_j(F) + e_j(G)` factored out; `None` when no column is nonzero in both
-    /// (a zero core). Uses the triangles: `core[a, b] = Σ_{j ≥ max(a, b)} F̃[a, j]·
-    /// G̃[b, j]·2^(e_j(F) + e_j(G) - e)`, `n³/3` multiply-adds. `gs` is scratch.
+    /// (a zero core). Uses the triangles: row `a` of the core is
+    /// `Σ_{j ≥ a} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[0..=j, j]ᵀ`, `n³/3`
+    /// multiply-adds in contiguous axpys. `gs` and `shift` are scratch.
     fn core_square(&self, g: &Factor<T>, out: &mut Vec<T>, gs: &mut Vec<T>, shift: &mut Vec<i64>) -> Option<i64> {
         let n = self.n;
         debug_assert!(self.rows == n && g.rows == n && self.upper && g.upper);
@@ -572,34 +574,33 @@ impl<T: Scalar> Factor<T> {
             }
         }
         let top = top?;
-        // G̃ with column j scaled by 2^(sum_j - top) (zero where either factor's
-        // column is zero).
+        // Column j of G̃ (rows 0..=j), scaled by 2^(sum_j - top), stored
+        // contiguously (zero where either factor's column is zero).
         gs.clear();
-        gs.extend_from_slice(&g.data);
-        for (j, sh) in shift.iter_mut().enumerate() {
-            if *sh == DEAD {
-                (0..=j).for_each(|r| gs[r * n + j] = T::zero());
-                *sh = 0;
-            } else {
-                *sh -= top;
+        gs.resize(n * n, T::zero());
+        for (j, &sum) in shift.iter().enumerate() {
+            if sum == DEAD {
+                continue;
+            }
+            let k = sum - top;
+            let col = &mut gs[j * n..j * n + j + 1];
+            match i32::try_from(k).ok().and_then(pow2::<T>) {
+                Some(f) => col.iter_mut().enumerate().for_each(|(r, x)| *x = g.data[r * n + j] * f),
+                None => col.iter_mut().enumerate().for_each(|(r, x)| *x = mul_pow2(g.data[r * n + j], k)),
             }
         }
-        for (j, &k) in shift.iter().enumerate() {
-            if k != 0 {
-                match i32::try_from(k).ok().and_then(pow2::<T>) {
-                    Some(f) => (0..=j).for_each(|r| gs[r * n + j] *= f),
-                    None => (0..=j).for_each(|r| gs[r * n + j] = mul_pow2(gs[r * n + j], k)),
-                }
-            }
-        }
+        // Row a of the core: Σ_{j ≥ a} F̃[a, j]·(column j of G̃), rows 0..=j of it.
         out.clear();
         out.resize(n * n, T::zero());
-        for b in 0..n {
-            let grow = &gs[b * n..(b + 1) * n];
-            let col = &mut out[b * n..(b + 1) * n];
-            for (a, c) in col.iter_mut().enumerate() {
-                let s = a.max(b);
-                *c = super::small_svd::dot(&self.data[a * n + s..(a + 1) * n], &grow[s..]);
+        for (a, row) in out.chunks_exact_mut(n).enumerate() {
+            for j in a..n {
+                let f = self.data[a * n + j];
+                if f == T::zero() {
+                    continue;
+                }
+                for (o, &x) in row[..=j].iter_mut().zip(&gs[j * n..j * n + j + 1]) {
+                    *o += f * x;
+                }
             }
         }
         Some(top)
@@ -906,7 +907,7 @@ fn index_spectrum<T: Scalar>(
         work.core.iter().fold((T::zero(), true), |(m, f), &x| (m.max(x.abs()), f && x.is_finite_value()));
     if !finite {
         // Not reachable from a validated realization; reported as the general path would.
-        let core = DMatrix::from_column_slice(n, n, &work.core);
+        let core = DMatrix::from_row_slice(n, n, &work.core);
         return core_spectrum(backend, core, e, i, shape);
     }
     if max == T::zero() {

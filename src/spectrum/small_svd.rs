@@ -7,10 +7,14 @@
 //!    is built from a squared small norm), `8/3·n³` flops, `U`, `V` never formed.
 //! 2. **Bidiagonal QR** (Golub & Van Loan, Algorithm 8.6.2; the bulge chase of
 //!    LAPACK `dbdsqr`): implicit-shift QR sweeps with the smaller singular value of
-//!    the trailing `2 × 2` as shift (LAPACK `dlas2`, no squaring), an off-diagonal
-//!    `e_k` is negligible when `|e_k| ≤ ε·(|d_k| + |d_{k+1}|)`, a diagonal `d_k`
-//!    when `|d_k| ≤ ε·‖B‖`, in which case the row (or the last column) is
-//!    rotated out so that the block splits. `O(n²)` flops in all.
+//!    the trailing `2 × 2` as shift (LAPACK `dlas2`, no squaring); an off-diagonal
+//!    `e_k` is negligible when `|e_k| ≤ max(ε·(|d_k| + |d_{k+1}|), ε·‖B‖)`, a
+//!    diagonal `d_k` when `|d_k| ≤ ε·‖B‖`, in which case the row (or the last
+//!    column) is rotated out so that the block splits. Each such decision
+//!    perturbs `B` by at most `ε·‖B‖`, the size of the bidiagonalization's own
+//!    backward error (LAPACK's absolute-accuracy criterion); values far below
+//!    `ε·σ₁` are not refined further, which saves sweeps on the many tiny values
+//!    of a fast-decaying Hankel spectrum. `O(n²)` flops in all.
 //!
 //! Only orthogonal transformations touch the matrix, so each computed `σ_k` is
 //! within a small multiple of `ε·σ_1` of the exact one (absolute accuracy, as
@@ -268,7 +272,7 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
         // Deflate converged values at the bottom.
         while hi > 0 {
             let k = hi - 1;
-            if e[k].abs() <= eps * (d[k].abs() + d[hi].abs()) {
+            if e[k].abs() <= (eps * (d[k].abs() + d[hi].abs())).max(small_d) {
                 e[k] = T::zero();
                 hi -= 1;
             } else {
@@ -282,7 +286,7 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
         let mut lo = hi - 1;
         while lo > 0 {
             let k = lo - 1;
-            if e[k].abs() <= eps * (d[k].abs() + d[lo].abs()) {
+            if e[k].abs() <= (eps * (d[k].abs() + d[lo].abs())).max(small_d) {
                 e[k] = T::zero();
                 break;
             }
