@@ -63,7 +63,9 @@ fn structured_per_index(c: &mut Criterion) {
     let mut group = c.benchmark_group("structured_n16_l4096");
     group.sample_size(10).warm_up_time(Duration::from_millis(500));
     let mamba_op = mamba(1, len, 16, 3);
-    group.bench_function("mamba_diagonal", |b| b.iter(|| ess::profiles(black_box(&mamba_op), &measures, &opts).unwrap()));
+    group.bench_function("mamba_diagonal", |b| {
+        b.iter(|| ess::profiles(black_box(&mamba_op), &measures, &opts).unwrap())
+    });
     for (name, coupling) in [("dense_stored_diagonal", 0.0), ("truly_dense", 0.01)] {
         let op = time_varying(len, 16, coupling, 4);
         group.bench_function(name, |b| b.iter(|| ess::profiles(black_box(&op), &measures, &opts).unwrap()));

@@ -215,14 +215,13 @@ fn diagonal_tv_realization(
     scale: (i32, i32),
 ) -> Realization<f64> {
     let mut r = rng(seed);
-    let diags: Vec<DVector<f64>> =
-        (0..len).map(|_| DVector::from_vec(uniform_vec(&mut r, n, -0.98, 0.98))).collect();
+    let diags: Vec<DVector<f64>> = (0..len).map(|_| DVector::from_vec(uniform_vec(&mut r, n, -0.98, 0.98))).collect();
     let b: Vec<DMatrix<f64>> =
         (0..len).map(|_| DMatrix::from_vec(n, m, normal_vec(&mut r, n * m)) * 2f64.powi(scale.0)).collect();
     let c: Vec<DMatrix<f64>> =
         (0..len).map(|_| DMatrix::from_vec(p, n, normal_vec(&mut r, p * n)) * 2f64.powi(scale.1)).collect();
     let a = if as_dense {
-        Transition::Dense(Steps::Varying(diags.iter().map(|d| DMatrix::from_diagonal(d)).collect()))
+        Transition::Dense(Steps::Varying(diags.iter().map(DMatrix::from_diagonal).collect()))
     } else {
         Transition::Diagonal(Steps::Varying(diags))
     };
@@ -257,8 +256,8 @@ fn a_single_off_diagonal_entry_keeps_the_dense_route_and_it_agrees_too() {
     a[40][(2, 5)] = 0.3;
     let b: Vec<_> = (0..80).map(|t| base.b(t).clone()).collect();
     let c: Vec<_> = (0..80).map(|t| base.c(t).clone()).collect();
-    let coupled = Realization::new(80, Transition::Dense(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c))
-        .unwrap();
+    let coupled =
+        Realization::new(80, Transition::Dense(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c)).unwrap();
     assert_spectra_agree(&coupled, Indices::All, 1e-10, 1e-8, 1e-14);
     assert_ne!(structured_values(&coupled, Indices::All), structured_values(&base, Indices::All));
 }
@@ -268,7 +267,10 @@ fn dense_stored_diagonal_in_f32_agrees_with_f64() {
     let r64 = diagonal_tv_realization(35, 12, 100, 1, 1, true, (0, 0));
     let r32 = r64.cast::<f32>().unwrap();
     let (v64, v32) = (structured_values(&r64, Indices::All), structured_values(&r32, Indices::All));
-    let d32 = structured_values(&diagonal_tv_realization(35, 12, 100, 1, 1, false, (0, 0)).cast::<f32>().unwrap(), Indices::All);
+    let d32 = structured_values(
+        &diagonal_tv_realization(35, 12, 100, 1, 1, false, (0, 0)).cast::<f32>().unwrap(),
+        Indices::All,
+    );
     assert_eq!(v32, d32, "f32: dense-stored and diagonal-stored take the same route");
     for (a, b) in v64.iter().zip(&v32) {
         // The f32 system is a rounding of the f64 one: σ agree to ~f32 precision.
@@ -288,8 +290,12 @@ fn dense_stored_diagonal_at_extreme_scales_is_exactly_scale_equivariant() {
         assert_eq!(plain, got, "scale {scale:?}");
     }
     // In f32 (2^±100 keeps the f32 inputs finite and normal).
-    let p32 = structured_values(&diagonal_tv_realization(36, 8, 48, 1, 1, true, (0, 0)).cast::<f32>().unwrap(), Indices::All);
-    let s32 = structured_values(&diagonal_tv_realization(36, 8, 48, 1, 1, true, (-100, 100)).cast::<f32>().unwrap(), Indices::All);
+    let p32 =
+        structured_values(&diagonal_tv_realization(36, 8, 48, 1, 1, true, (0, 0)).cast::<f32>().unwrap(), Indices::All);
+    let s32 = structured_values(
+        &diagonal_tv_realization(36, 8, 48, 1, 1, true, (-100, 100)).cast::<f32>().unwrap(),
+        Indices::All,
+    );
     assert_eq!(p32, s32);
 }
 
@@ -323,9 +329,8 @@ fn checkpointing_does_not_change_a_bit_whatever_indices_are_requested() {
     let diag = diagonal_tv_realization(38, n, len, 1, 1, true, (0, 0));
     fn check<O: LinearOperator<Scalar = f64>>(op: &O, len: usize) {
         let all = structured_values(op, Indices::All);
-        for (k, list) in [vec![1usize, 2, 3], vec![150], (1..len).step_by(7).collect(), (100..len).collect()]
-            .into_iter()
-            .enumerate()
+        for (k, list) in
+            [vec![1usize, 2, 3], vec![150], (1..len).step_by(7).collect(), (100..len).collect()].into_iter().enumerate()
         {
             let got = structured_values(op, Indices::List(list.clone()));
             for (j, &i) in list.iter().enumerate() {

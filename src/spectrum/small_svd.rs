@@ -413,7 +413,10 @@ mod tests {
             let m = &m / m.amax().max(f64::MIN_POSITIVE);
             let (want, got) = (reference(&m), ours(&m));
             for (k, (x, y)) in want.iter().zip(&got).enumerate() {
-                assert!((x - y).abs() <= 8.0 * n as f64 * f64::EPSILON * want[0], "trial {trial} σ_{k}: {x:e} vs {y:e}");
+                assert!(
+                    (x - y).abs() <= 8.0 * n as f64 * f64::EPSILON * want[0],
+                    "trial {trial} σ_{k}: {x:e} vs {y:e}"
+                );
             }
         }
     }
