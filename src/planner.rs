@@ -155,7 +155,7 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
             ),
             ComputedBy::Structured => (
                 format!("the structured path (one channel's realization and factors, L = {len})"),
-                "evaluate fewer indices (`Indices::Stride`, `Indices::List`), or raise the budget with `EssOptions::with_memory_budget`".to_string(),
+                "the realization dominates (the factors are checkpointed, O(√count)): shorten L, or raise the budget with `EssOptions::with_memory_budget`; fewer indices (`Indices::Stride`) save little".to_string(),
             ),
         };
         return Err(EssError::MemoryBudget { what, required: bytes, budget, hint });

@@ -50,7 +50,12 @@ fn givens<T: Scalar>(f: T, g: T) -> (T, T, T) {
     }
     let r = norm2(f, g);
     let inv = T::one() / r;
-    (f * inv, g * inv, r)
+    if inv.is_finite_value() {
+        (f * inv, g * inv, r)
+    } else {
+        // r is subnormal: 1/r overflows, divide instead.
+        (f / r, g / r, r)
+    }
 }
 
 /// The smaller singular value of `[f g; 0 h]` (LAPACK `dlas2`).
@@ -100,13 +105,13 @@ fn norm<T: Scalar>(x: &[T]) -> T {
     if m == T::zero() {
         return T::zero();
     }
+    // ldexp per value: 2^-e alone may overflow when the values are subnormal.
     let e = crate::scalar::exponent_of(m.to_f64());
-    let (up, down) = (crate::scalar::ldexp(T::one(), -e), crate::scalar::ldexp(T::one(), e));
     let ss = x.iter().fold(T::zero(), |acc, &v| {
-        let w = v * up;
+        let w = crate::scalar::ldexp(v, -e);
         acc + w * w
     });
-    ss.sqrt() * down
+    crate::scalar::ldexp(ss.sqrt(), e)
 }
 
 /// Reusable buffers for [`singular_values`].
@@ -238,14 +243,24 @@ pub(crate) fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
 /// `u = [1; x[1..]/(x₀ - β)]`, the tail of `u` stored over `x[1..]`. Returns
 /// `(β, τ)`; `τ = 0` (the identity) when `x[1..]` is zero.
 fn reflect<T: Scalar>(x: &mut [T]) -> (T, T) {
-    let x0 = x[0];
     if x.len() == 1 {
-        return (x0, T::zero());
+        return (x[0], T::zero());
     }
     let tail = norm(&x[1..]);
     if tail == T::zero() {
-        return (x0, T::zero());
+        return (x[0], T::zero());
     }
+    // A tiny vector (its norm near the subnormal range, where 1/(x₀ - β) would
+    // overflow): scale it by an exact power of two first (LAPACK rescales too);
+    // u and τ do not depend on the scale, β is scaled back.
+    let m = x.iter().fold(T::zero(), |m, &v| m.max(v.abs()));
+    let tiny = smallest_normal::<T>() / T::EPSILON;
+    let mut back = 0;
+    if m < tiny {
+        back = crate::scalar::exponent_of(m.to_f64());
+        x.iter_mut().for_each(|v| *v = crate::scalar::ldexp(*v, -back));
+    }
+    let (x0, tail) = if back == 0 { (x[0], tail) } else { (x[0], norm(&x[1..])) };
     let nrm = norm2(x0, tail);
     let beta = if x0 >= T::zero() { -nrm } else { nrm };
     let tau = (beta - x0) / beta;
@@ -253,7 +268,7 @@ fn reflect<T: Scalar>(x: &mut [T]) -> (T, T) {
     for y in x[1..].iter_mut() {
         *y *= scale;
     }
-    (beta, tau)
+    (if back == 0 { beta } else { crate::scalar::ldexp(beta, back) }, tau)
 }
 
 /// Singular values of the upper bidiagonal `(d, e)`, into `|d|`. `None` when
@@ -419,6 +434,54 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn tiny_and_subnormal_remainders_do_not_break_the_reflectors() {
+        // A rank-one matrix plus subnormal noise (as the core of a system with
+        // identical states): no NaN, no lost convergence.
+        for noise in [1e-310f64, 5e-324, 1e-300, 1e-160, 0.0] {
+            let mut m = DMatrix::from_fn(8, 8, |i, j| 0.5 / (1.0 + i as f64 + j as f64 * 0.0));
+            for k in 0..8 {
+                m[(k, (3 * k + 1) % 8)] += noise * (k as f64 - 3.5);
+            }
+            let s = ours(&m);
+            assert!(s.iter().all(|x| x.is_finite()), "{noise:e}: {s:?}");
+            let want = reference(&m);
+            assert!((s[0] - want[0]).abs() <= 1e-14 * want[0] && s[1] <= 1e-14 * want[0], "{noise:e}: {s:?}");
+        }
+        let s = ours(&DMatrix::from_row_slice(2, 2, &[1e-310f64, 2e-310, 0.0, 3e-310]));
+        assert!(s.iter().all(|x| x.is_finite() && *x > 0.0), "{s:?}");
+        // The core that once produced NaN (a Mamba layer whose states are all
+        // alike): O(1), 1e-16, 1e-32, … down to the smallest subnormals.
+        let mut m = DMatrix::<f64>::zeros(8, 8);
+        for (k, &v) in [
+            0.9983352757296106,
+            1.2122849477927539e-16,
+            2.307268562478893e-32,
+            2.780548072266581e-277,
+            5.595963423849442e-293,
+            4.91270489461552e-309,
+            1e-323,
+            5e-324,
+            2.143651309954252e-16,
+            2.974913801348861e-32,
+            5.66197336891312e-48,
+            6.823388222843745e-293,
+            1.3732339786750453e-308,
+        ]
+        .iter()
+        .enumerate()
+        {
+            m[(k / 8, k % 8)] = v;
+        }
+        m[(2, 0)] = 1.0199704461767512e-31;
+        m[(3, 0)] = 1.509859565043498e-47;
+        m[(4, 0)] = 2.5e-323;
+        m[(7, 0)] = 5e-324;
+        let s = ours(&m);
+        assert!(s.iter().all(|x| x.is_finite()), "{s:?}");
+        assert!((s[0] - reference(&m)[0]).abs() <= 1e-15, "{s:?}");
     }
 
     #[test]
