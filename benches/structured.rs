@@ -1,10 +1,14 @@
 //! Structured (Gramian square-root) path against the dense path, on one Mamba
 //! (S6) channel with N = 16, at L = 256, 512, 1024: full entropy- and
-//! tolerance-ESS profiles, every index.
+//! tolerance-ESS profiles, every index. Then the structured path alone at
+//! L = 4096 (divide by 4095 for the cost per index): a Mamba channel (diagonal
+//! `A_t` stored as diagonals), a time-varying state space whose diagonal `A_t`
+//! are stored as dense matrices (detected, Givens route), and one with truly
+//! dense `A_t` (Householder route).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use effective_state_size::ess::{self, EssOptions, Measure, Method, Tolerance};
-use effective_state_size::{Dims, MambaChannels};
+use effective_state_size::{BlockShape, Dims, MambaChannels, TimeVaryingStateSpace};
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::time::Duration;
@@ -34,5 +38,40 @@ fn structured_vs_dense(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, structured_vs_dense);
+/// A time-varying SISO state space with `N × N` transitions `diag(a_t)` plus, when
+/// `coupling > 0`, off-diagonal entries of that size.
+fn time_varying(len: usize, n: usize, coupling: f64, seed: u64) -> TimeVaryingStateSpace<f64> {
+    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut a = vec![0.0; len * n * n];
+    for t in 0..len {
+        for j in 0..n {
+            for k in 0..n {
+                a[(t * n + j) * n + k] =
+                    if j == k { r.random_range(0.6..0.999) } else { coupling * r.random_range(-1.0..1.0) };
+            }
+        }
+    }
+    let mut v = |k: usize| (0..k).map(|_| r.random_range(-1.0..1.0)).collect::<Vec<f64>>();
+    let (b, c) = (v(len * n), v(len * n));
+    TimeVaryingStateSpace::new(&a, &b, &c, Dims { channels: 1, len, width: n }, BlockShape::SISO).expect("valid")
+}
+
+fn structured_per_index(c: &mut Criterion) {
+    let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
+    let opts = EssOptions::default().with_method(Method::Structured);
+    let len = 4096;
+    let mut group = c.benchmark_group("structured_n16_l4096");
+    group.sample_size(10).warm_up_time(Duration::from_millis(500));
+    let mamba_op = mamba(1, len, 16, 3);
+    group.bench_function("mamba_diagonal", |b| {
+        b.iter(|| ess::profiles(black_box(&mamba_op), &measures, &opts).unwrap())
+    });
+    for (name, coupling) in [("dense_stored_diagonal", 0.0), ("truly_dense", 0.01)] {
+        let op = time_varying(len, 16, coupling, 4);
+        group.bench_function(name, |b| b.iter(|| ess::profiles(black_box(&op), &measures, &opts).unwrap()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, structured_vs_dense, structured_per_index);
 criterion_main!(benches);

@@ -25,7 +25,9 @@
 //!   `r_max = min(p(L-i), m·i)` (the running triangular factor, the QR's factor,
 //!   the copy the backend decomposes);
 //! * structured path: per channel in flight, its realization (counted once when it
-//!   is time-invariant) and one `N × N` factor and core per requested index;
+//!   is time-invariant) and the checkpointed factors: about `3·√count` factors of
+//!   `N × N` for `count` requested indices (see `spectrum::gramian`), so
+//!   `O(√L·N²)` besides the realization;
 //! * low-rank method: one channel's `T` in `f64` and one square block factor with
 //!   its basis, or, on the kernel path, the factorisation `Q`, `W` (`L × k`, `k ≤ 256`),
 //!   the row blocks of the Hankel matrix and the checkpointed prefix factors.
@@ -179,7 +181,7 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
             ),
             ComputedBy::Structured => (
                 format!("the structured path (one channel's realization and factors, L = {len})"),
-                "evaluate fewer indices (`Indices::Stride`, `Indices::List`), or raise the budget with `EssOptions::with_memory_budget`".to_string(),
+                "the realization dominates (the factors are checkpointed, O(√count)): shorten L, or raise the budget with `EssOptions::with_memory_budget`; fewer indices (`Indices::Stride`) save little".to_string(),
             ),
             _ => (
                 format!("the low-rank method (one channel's T or kernel factorisation, L = {len})"),
@@ -241,19 +243,27 @@ fn largest_block(indices: &[usize], len: usize, b: BlockShape) -> u64 {
 }
 
 /// Bytes one channel needs on the structured path: its realization (once if
-/// time-invariant, per step otherwise) and an `N × N` factor and core per index.
+/// time-invariant, per step otherwise), a diagonal copy of a time-varying `A_t`
+/// (made when dense-stored transitions turn out to be diagonal), and the
+/// checkpointed factors: with `K = ⌈√count⌉` indices per checkpoint, `⌈count/K⌉`
+/// checkpoints plus `2K` factors (`Fo_i`, `Gr_i`) of one group, each `N × N`
+/// scalars and `N` exponents, plus the running factors and per-worker scratch.
 fn structured_channel_bytes(info: RealizationInfo, len: usize, b: BlockShape, evaluated: usize, scalar: u64) -> u64 {
     let n = info.order().unwrap_or(0) as u64;
     let (p, m) = (b.outputs as u64, b.inputs as u64);
     let per_step = n.saturating_mul(n).saturating_add(n.saturating_mul(p + m)).saturating_add(p * m);
-    let steps = match info {
-        RealizationInfo::TimeInvariant { .. } => 1,
-        _ => len as u64,
+    let (steps, diagonal_copy) = match info {
+        RealizationInfo::TimeInvariant { .. } => (1, 0),
+        _ => (len as u64, (len as u64).saturating_mul(n)),
     };
-    let realization = per_step.saturating_mul(steps);
-    let factors = (evaluated as u64).saturating_mul(2 * n * n);
-    // Two running factors of at most N × N and the per-step scratch.
-    realization.saturating_add(factors).saturating_add(2 * n * n + n * (p + m)).saturating_mul(scalar)
+    let realization = per_step.saturating_mul(steps).saturating_add(diagonal_copy).saturating_mul(scalar);
+    let k = crate::spectrum::gramian::group_size(evaluated) as u64;
+    let stored = (evaluated as u64).div_ceil(k).saturating_add(2 * k);
+    // One factor: N² scalars, N exponents (16 bytes each) and its vector headers.
+    let factor = n.saturating_mul(n).saturating_mul(scalar).saturating_add(16 * n + 128);
+    // Two running factors, the core, the SVD workspace and the per-step scratch.
+    let scratch = (4 * n * n + 8 * n + n * (p + m)).saturating_mul(scalar);
+    realization.saturating_add(stored.saturating_mul(factor)).saturating_add(scratch)
 }
 
 /// Progress bookkeeping shared by the workers of one call.

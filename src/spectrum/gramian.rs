@@ -23,9 +23,41 @@
 //! For a diagonal `A_t`, `Fo A_t` is a column scaling that keeps the factor
 //! triangular, and `tri` reduces to appending the `p` (or `m`) new rows with Givens
 //! rotations: `O(N²·(p + m))` per step instead of a dense `O(N³)` product and
-//! Householder QR. Every step then ends with one `N × N` product and SVD for the
-//! requested index, which run in parallel: `O(L·N³)` per channel in all. Memory:
-//! the realization plus one `N × N` factor per requested index.
+//! Householder QR. A dense-stored `A_t` whose off-diagonal entries are all
+//! exactly zero is recognised once per realization ([`diagonal_view`]) and takes
+//! the same route, with bitwise the same results as the diagonal storage.
+//!
+//! # The per-index core
+//! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
+//! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
+//! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written into a
+//! reused buffer. Its singular values come from [`super::small_svd`]: Golub–Kahan
+//! bidiagonalization by Householder reflections, then implicit-shift bidiagonal
+//! QR, values only, allocation-free. Only orthogonal transformations touch the
+//! core, so every `σ_k` is resolved to a small multiple of `ε·σ₁` (absolute), as
+//! with the general backend; no Gram matrix is formed. The kernel is used when
+//! the backend allows it ([`SvdBackend::allows_builtin_core_kernel`], true for
+//! the default [`NalgebraSvd`](super::NalgebraSvd)); rectangular cores (near the
+//! ends) and custom backends take the general route.
+//!
+//! # Checkpointing: `O(√L·N²)` memory
+//! The backward recursion produces `Fo_i` for decreasing `i`, the forward one
+//! `Gr_i` for increasing `i`; each core needs both. Storing every `Fo_i` costs
+//! `L·N²` scalars per channel (134 MB at `L = 65,536`, `N = 16`). Instead the
+//! `count` requested indices are cut into groups of `K = ⌈√count⌉` consecutive
+//! ones ([`group_size`]). A first backward sweep keeps only `Fo` at the largest
+//! index of each group (`⌈count/K⌉` checkpoints). The forward sweep then visits
+//! the groups in ascending order; for each it re-runs the backward recursion
+//! from the group's checkpoint down to the group's smallest index, keeping the
+//! group's `K` factors `Fo_i`, advances `Gr` to the group's indices, keeping its
+//! `K` factors `Gr_i`, and computes the group's `K` cores and SVDs in parallel.
+//! At most `⌈count/K⌉ + 2K ≈ 3√count` factors are alive. The recursion is a
+//! deterministic function of the factor it starts from, and the re-run starts
+//! from a copy of the very factor the first sweep produced, so every `Fo_i`, and
+//! hence every result, is bitwise identical to storing all factors (tested for
+//! group sizes from 1 to `count`). Time: one extra backward sweep, `O(L·N²·p)`
+//! on the diagonal route, small against the `O(L·N³)` cores.
+//! [`for_each_cut`] (model reduction) walks the cuts in the same way.
 //!
 //! # Scaling
 //! The factors are products of up to `L` transitions with `B` or `C`, so they can
@@ -61,7 +93,7 @@
 
 use super::{spectrum_of, Spectrum, SvdBackend};
 use crate::error::{EssError, Result};
-use crate::realization::{Realization, Transition};
+use crate::realization::{Realization, Steps, Transition};
 use crate::scalar::{exponent_of, ldexp, pow2, Scalar};
 use nalgebra::DMatrix;
 
@@ -192,9 +224,11 @@ struct Factor<T> {
     data: Vec<T>,
     exp: Vec<Option<i64>>,
     upper: bool,
-    /// Scratch space (`n` values each), kept to avoid allocating at every step.
+    /// Scratch space (`n` values each, and the aligned new rows), kept to avoid
+    /// allocating at every step.
     scratch: Vec<T>,
     shifts: Vec<i64>,
+    rows_buf: Vec<T>,
 }
 
 impl<T: Scalar> Factor<T> {
@@ -221,6 +255,7 @@ impl<T: Scalar> Factor<T> {
             upper: true,
             scratch: vec![T::zero(); n],
             shifts: vec![0; n],
+            rows_buf: Vec::new(),
         }
     }
 
@@ -279,17 +314,21 @@ impl<T: Scalar> Factor<T> {
         (self.scratch, self.shifts) = (max, shift);
     }
 
-    /// Brings each column of `F̃` and of the rows `w` (`k × n`, unscaled) to the
-    /// larger of their two exponents and returns the rows scaled accordingly, as
-    /// `k` row-major rows. Afterwards `[F; w] = [F̃; w̃]·diag(2^e)` with every entry
-    /// of magnitude below 1 and a subnormal `w` scaled up exactly.
-    fn align(&mut self, w: &DMatrix<T>, rows: &mut Vec<T>) {
-        let (n, k) = (self.n, w.nrows());
+    /// Brings each column of `F̃` and of the rows `w` (`k × n`, unscaled; given
+    /// as `wᵀ` when `transposed`) to the larger of their two exponents and
+    /// leaves the rows scaled accordingly in `self.rows_buf`, `k` row-major rows.
+    /// Afterwards `[F; w] = [F̃; w̃]·diag(2^e)` with every entry of magnitude
+    /// below 1 and a subnormal `w` scaled up exactly.
+    fn align(&mut self, w: &DMatrix<T>, transposed: bool) {
+        let n = self.n;
+        let k = if transposed { w.ncols() } else { w.nrows() };
         let mut shift = std::mem::take(&mut self.shifts);
+        let mut rows = std::mem::take(&mut self.rows_buf);
         rows.clear();
         rows.resize(k * n, T::zero());
-        for (j, col) in w.column_iter().enumerate() {
-            let m = col.iter().fold(T::zero(), |m, x| if x.abs() > m { x.abs() } else { m });
+        let at = |r: usize, j: usize| if transposed { w[(j, r)] } else { w[(r, j)] };
+        for j in 0..n {
+            let m = (0..k).fold(T::zero(), |m, r| if at(r, j).abs() > m { at(r, j).abs() } else { m });
             let ew = (m != T::zero()).then(|| exp_of(m));
             let target = self.exp[j].max(ew);
             shift[j] = match (self.exp[j], target) {
@@ -300,20 +339,26 @@ impl<T: Scalar> Factor<T> {
             // w̃ = w·2^-e, row-major.
             if let Some(t) = target {
                 match i32::try_from(-t).ok().and_then(pow2::<T>) {
-                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = col[r] * f),
-                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(col[r], -t)),
+                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = at(r, j) * f),
+                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(at(r, j), -t)),
                 }
             }
         }
         self.shift_columns(&shift);
         self.shifts = shift;
+        self.rows_buf = rows;
     }
 
     /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
     fn append_rows(&mut self, w: &DMatrix<T>) {
+        self.append(w, false);
+    }
+
+    /// `F ← tri([F ; w])` for `w` (or `wᵀ` when `transposed`), by Givens rotations.
+    fn append(&mut self, w: &DMatrix<T>, transposed: bool) {
         let n = self.n;
-        let mut scaled = Vec::with_capacity(w.len());
-        self.align(w, &mut scaled);
+        self.align(w, transposed);
+        let scaled = std::mem::take(&mut self.rows_buf);
         let mut v = std::mem::take(&mut self.scratch);
         for w in scaled.chunks(n) {
             v.copy_from_slice(w);
@@ -342,6 +387,7 @@ impl<T: Scalar> Factor<T> {
             }
         }
         self.scratch = v;
+        self.rows_buf = scaled;
         self.normalize();
     }
 
@@ -449,14 +495,28 @@ impl<T: Scalar> Factor<T> {
 
     /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`); `m_exp`, the
     /// exponents of a dense `A_t`'s entries when already known.
-    fn advance(mut self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>, prep: &mut Prepared<T>) -> Self {
+    fn advance(self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>, prep: &mut Prepared<T>) -> Self {
+        self.advance_with(a, t, transpose, w, false, prep)
+    }
+
+    /// [`advance`](Self::advance) with the new rows given as `wᵀ` when
+    /// `w_transposed` (the forward sweep's `B_t`, read in place).
+    fn advance_with(
+        mut self,
+        a: &Transition<T>,
+        t: usize,
+        transpose: bool,
+        w: &DMatrix<T>,
+        w_transposed: bool,
+        prep: &mut Prepared<T>,
+    ) -> Self {
         match a {
             Transition::Diagonal(d) => {
                 if !prep.constant {
                     prep.diagonal.split(d.at(t).as_slice());
                 }
                 self.scale_columns(&prep.diagonal);
-                self.append_rows(w);
+                self.append(w, w_transposed);
                 self
             }
             Transition::Dense(m) => {
@@ -464,10 +524,86 @@ impl<T: Scalar> Factor<T> {
                 if !prep.constant {
                     prep.dense = entry_exponents(m);
                 }
-                let (s, exp) = self.times_dense(m, &prep.dense, transpose, Some(w));
+                let wt;
+                let rows = if w_transposed {
+                    wt = w.transpose();
+                    &wt
+                } else {
+                    w
+                };
+                let (s, exp) = self.times_dense(m, &prep.dense, transpose, Some(rows));
                 Self::from_stack(s, exp)
             }
         }
+    }
+
+    /// Makes `self` a copy of `other`, reusing its buffers (no allocation once
+    /// they are large enough).
+    fn copy_from(&mut self, other: &Self) {
+        self.n = other.n;
+        self.rows = other.rows;
+        self.upper = other.upper;
+        self.data.clone_from(&other.data);
+        self.exp.clone_from(&other.exp);
+        if self.scratch.len() != other.n {
+            self.scratch = vec![T::zero(); other.n];
+            self.shifts = vec![0; other.n];
+        }
+    }
+
+    /// The core `F·Gᵀ = core·2^e` of two square (`n × n`, upper-triangular)
+    /// factors into `out` (row-major, `n²` values: read column-major it is
+    /// `coreᵀ`, which has the same singular values), with the largest
+    /// `e_j(F) + e_j(G)` factored out; `None` when no column is nonzero in both
+    /// (a zero core). Uses the triangles: row `a` of the core is
+    /// `Σ_{j ≥ a} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[0..=j, j]ᵀ`, `n³/3`
+    /// multiply-adds in contiguous axpys. `gs` and `shift` are scratch.
+    fn core_square(&self, g: &Factor<T>, out: &mut Vec<T>, gs: &mut Vec<T>, shift: &mut Vec<i64>) -> Option<i64> {
+        let n = self.n;
+        debug_assert!(self.rows == n && g.rows == n && self.upper && g.upper);
+        let mut top = None;
+        shift.clear();
+        for (a, b) in self.exp.iter().zip(&g.exp) {
+            let sum = match (a, b) {
+                (Some(a), Some(b)) => a + b,
+                _ => DEAD,
+            };
+            shift.push(sum);
+            if sum != DEAD {
+                top = Some(top.map_or(sum, |t: i64| t.max(sum)));
+            }
+        }
+        let top = top?;
+        // Column j of G̃ (rows 0..=j), scaled by 2^(sum_j - top), stored
+        // contiguously (zero where either factor's column is zero).
+        gs.clear();
+        gs.resize(n * n, T::zero());
+        for (j, &sum) in shift.iter().enumerate() {
+            if sum == DEAD {
+                continue;
+            }
+            let k = sum - top;
+            let col = &mut gs[j * n..j * n + j + 1];
+            match i32::try_from(k).ok().and_then(pow2::<T>) {
+                Some(f) => col.iter_mut().enumerate().for_each(|(r, x)| *x = g.data[r * n + j] * f),
+                None => col.iter_mut().enumerate().for_each(|(r, x)| *x = mul_pow2(g.data[r * n + j], k)),
+            }
+        }
+        // Row a of the core: Σ_{j ≥ a} F̃[a, j]·(column j of G̃), rows 0..=j of it.
+        out.clear();
+        out.resize(n * n, T::zero());
+        for (a, row) in out.chunks_exact_mut(n).enumerate() {
+            for j in a..n {
+                let f = self.data[a * n + j];
+                if f == T::zero() {
+                    continue;
+                }
+                for (o, &x) in row[..=j].iter_mut().zip(&gs[j * n..j * n + j + 1]) {
+                    *o += f * x;
+                }
+            }
+        }
+        Some(top)
     }
 
     /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
@@ -566,9 +702,24 @@ fn core_spectrum<T: Scalar>(
     i: usize,
     shape: (usize, usize),
 ) -> Result<Spectrum<T>> {
-    let what = || format!("core Fo_i·Gr_iᵀ of the structured path at index i = {i}");
-    crate::validate::check_matrix_finite(&what(), &core)?;
+    crate::validate::check_matrix_finite(&core_what(i), &core)?;
     let s = spectrum_of(backend, core, shape)?;
+    range_checked(backend, s, e, i, shape)
+}
+
+fn core_what(i: usize) -> String {
+    format!("core Fo_i·Gr_iᵀ of the structured path at index i = {i}")
+}
+
+/// The spectrum `s` of the scaled core, multiplied by `2^e` and brought back to
+/// the type's range as [`core_spectrum`] describes.
+fn range_checked<T: Scalar>(
+    backend: &dyn SvdBackend,
+    s: Spectrum<T>,
+    e: i64,
+    i: usize,
+    shape: (usize, usize),
+) -> Result<Spectrum<T>> {
     let Some(&s1) = s.scaled().first().filter(|&&x| x > T::zero()) else { return Ok(s) };
     let log2_sigma1 = s1.to_f64().log2() + (e + i64::from(s.exponent())) as f64;
     let (lo, hi) = crate::scalar::exponent_range::<T>();
@@ -577,7 +728,7 @@ fn core_spectrum<T: Scalar>(
         return Err(EssError::NonFinite {
             what: format!(
                 "{} (σ_1(H_{i}) ≈ 2^{log2_sigma1:.0} > 2^{} · √(rows·cols): entries of T overflow {})",
-                what(),
+                core_what(i),
                 hi + 1,
                 T::NAME
             ),
@@ -592,9 +743,203 @@ fn core_spectrum<T: Scalar>(
     Ok(s.shifted(i32::try_from(e).expect("within the type's exponent range, so far inside i32")))
 }
 
+/// The transition the sweeps use: a dense `A_t` whose off-diagonal entries are
+/// all exactly zero (at every step) is handed over as its diagonal, so that it
+/// takes the Givens route (`O(N²)` per step instead of a dense product and
+/// Householder QR). `None` when `a` is used as it is. One `O(L·N²)` scan that
+/// stops at the first nonzero off-diagonal entry.
+pub(crate) fn diagonal_view<T: Scalar>(a: &Transition<T>) -> Option<Transition<T>> {
+    let Transition::Dense(steps) = a else { return None };
+    // Column-major N × N: the diagonal sits at every (N+1)-th position.
+    let off_diagonal_zero = |m: &DMatrix<T>| {
+        let n1 = m.nrows() + 1;
+        m.as_slice().iter().enumerate().all(|(k, &x)| x == T::zero() || k % n1 == 0)
+    };
+    if !steps.iter().all(off_diagonal_zero) {
+        return None;
+    }
+    Some(Transition::Diagonal(match steps {
+        Steps::Constant(m) => Steps::Constant(m.diagonal()),
+        Steps::Varying(v) => Steps::Varying(v.iter().map(|m| m.diagonal()).collect()),
+    }))
+}
+
+/// How many requested indices share one checkpoint: `⌈√count⌉` (see
+/// [`walk`]).
+pub(crate) fn group_size(count: usize) -> usize {
+    let mut k = (count as f64).sqrt().ceil() as usize;
+    while k * k < count {
+        k += 1;
+    }
+    k.max(1)
+}
+
+/// One group of requested indices with their factors: `fo[j]` and `gr[j]` are
+/// `Fo_i` and `Gr_i` for `i = indices[j]`.
+struct Group<'a, T: Scalar> {
+    indices: &'a [usize],
+    fo: &'a [Factor<T>],
+    gr: &'a [Factor<T>],
+}
+
+/// Walks the requested `indices` (ascending, unique, in `1..L`) in groups of
+/// `group` consecutive ones and calls `visit` with each group's factors, in
+/// ascending order, storing `O(L/group + group)` factors instead of one per
+/// index (checkpointing):
+///
+/// 1. backward sweep `Fo_{L-1} → Fo_{first}`, keeping only `Fo` at the largest
+///    index of each group (the checkpoints);
+/// 2. per group, ascending: the backward recursion again from the group's
+///    checkpoint down to its smallest index, keeping `Fo` at the group's
+///    indices, and the forward recursion `Gr` (run once over the whole sequence)
+///    up to the group's largest index, keeping `Gr` there.
+///
+/// The recursion from a checkpoint repeats exactly the operations of the first
+/// sweep on exactly the same factor, so every factor, and therefore every
+/// result, is bitwise identical to storing all of them; the price is one more
+/// backward sweep.
+fn walk<T, V>(real: &Realization<T>, indices: &[usize], group: usize, mut visit: V) -> Result<()>
+where
+    T: Scalar,
+    V: FnMut(Group<'_, T>) -> Result<()>,
+{
+    let (len, n) = (real.len(), real.state_size());
+    let Some(&first) = indices.first() else { return Ok(()) };
+    let view = diagonal_view(real.transition());
+    let a = view.as_ref().unwrap_or(real.transition());
+    let mut prep = Prepared::new(a);
+    let group = group.max(1);
+    let groups: Vec<&[usize]> = indices.chunks(group).collect();
+
+    // 1. Checkpoints: Fo at the largest index of each group.
+    let mut checkpoints: Vec<Option<Factor<T>>> = vec![None; groups.len()];
+    let mut slot = groups.len();
+    let mut f = Factor::empty(n);
+    f.append_rows(real.c(len - 1));
+    for i in (first..len).rev() {
+        if i < len - 1 {
+            f = f.advance(a, i, false, real.c(i), &mut prep);
+        }
+        if slot > 0 && *groups[slot - 1].last().expect("non-empty group") == i {
+            slot -= 1;
+            checkpoints[slot] = Some(f.clone());
+        }
+    }
+    drop(f);
+
+    // 2. Per group: Fo from its checkpoint, Gr forward.
+    let mut fo: Vec<Factor<T>> = Vec::with_capacity(group);
+    let mut gr: Vec<Factor<T>> = Vec::with_capacity(group);
+    let mut g = Factor::empty(n);
+    g.append(real.b(0), true);
+    let mut g_at = 1;
+    for (idx, checkpoint) in groups.iter().zip(checkpoints.iter_mut()) {
+        let k = idx.len();
+        for slots in [&mut fo, &mut gr] {
+            while slots.len() < k {
+                slots.push(Factor::empty(n));
+            }
+        }
+        let mut f = checkpoint.take().expect("filled by the backward sweep");
+        let top = idx[k - 1];
+        fo[k - 1].copy_from(&f);
+        let mut next = k - 1;
+        for i in (idx[0]..top).rev() {
+            f = f.advance(a, i, false, real.c(i), &mut prep);
+            if next > 0 && idx[next - 1] == i {
+                next -= 1;
+                fo[next].copy_from(&f);
+            }
+        }
+        drop(f);
+        for (j, &i) in idx.iter().enumerate() {
+            while g_at < i {
+                g = g.advance_with(a, g_at, true, real.b(g_at), true, &mut prep);
+                g_at += 1;
+            }
+            gr[j].copy_from(&g);
+        }
+        visit(Group { indices: idx, fo: &fo[..k], gr: &gr[..k] })?;
+    }
+    Ok(())
+}
+
+/// Reusable buffers of one worker for [`index_spectrum`].
+struct CoreWork<T> {
+    core: Vec<T>,
+    gs: Vec<T>,
+    shift: Vec<i64>,
+    values: Vec<T>,
+    svd: super::small_svd::Workspace<T>,
+}
+
+impl<T: Scalar> CoreWork<T> {
+    fn new() -> Self {
+        Self {
+            core: Vec::new(),
+            gs: Vec::new(),
+            shift: Vec::new(),
+            values: Vec::new(),
+            svd: super::small_svd::Workspace::default(),
+        }
+    }
+}
+
+/// The spectrum of `H_i` from `Fo_i`, `Gr_i`: for square factors and a backend
+/// that allows it ([`SvdBackend::allows_builtin_core_kernel`]), the triangular
+/// core product and the allocation-free Golub–Kahan kernel
+/// ([`super::small_svd`]); otherwise the general core and the backend.
+fn index_spectrum<T: Scalar>(
+    backend: &dyn SvdBackend,
+    fo: &Factor<T>,
+    gr: &Factor<T>,
+    i: usize,
+    shape: (usize, usize),
+    work: &mut CoreWork<T>,
+) -> Result<Spectrum<T>> {
+    let n = fo.n;
+    if !(fo.rows == n && gr.rows == n && backend.allows_builtin_core_kernel()) {
+        let (core, e) = fo.core(gr);
+        return core_spectrum(backend, core, e, i, shape);
+    }
+    let Some(e) = fo.core_square(gr, &mut work.core, &mut work.gs, &mut work.shift) else {
+        return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
+    };
+    let (max, finite) =
+        work.core.iter().fold((T::zero(), true), |(m, f), &x| (m.max(x.abs()), f && x.is_finite_value()));
+    if !finite {
+        // Not reachable from a validated realization; reported as the general path would.
+        let core = DMatrix::from_row_slice(n, n, &work.core);
+        return core_spectrum(backend, core, e, i, shape);
+    }
+    if max == T::zero() {
+        return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
+    }
+    // As `spectrum_of`: the largest entry into [0.5, 1) by an exact power of two.
+    let k = crate::scalar::exponent_of(max.to_f64());
+    if k != 0 {
+        match pow2::<T>(-k) {
+            Some(f) => work.core.iter_mut().for_each(|x| *x *= f),
+            None => work.core.iter_mut().for_each(|x| *x = ldexp(*x, -k)),
+        }
+    }
+    let sweeps = 100 + 30 * n * n;
+    if super::small_svd::singular_values(&mut work.core, n, &mut work.svd, &mut work.values, sweeps).is_err() {
+        // Not seen in practice; the general backend decides (its own error if it
+        // fails too).
+        let (core, e) = fo.core(gr);
+        return core_spectrum(backend, core, e, i, shape);
+    }
+    let mut scaled = std::mem::take(&mut work.values);
+    scaled.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+    let s = Spectrum { scaled, exponent: k, rows: shape.0, cols: shape.1, radius: None };
+    range_checked(backend, s, e, i, shape)
+}
+
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
-/// reduced by `reduce`. The factor recursions are sequential; the small SVDs of the
-/// cores run in parallel.
+/// reduced by `reduce`, with checkpoints every [`group_size`] indices (memory
+/// `O(√count·N²)` besides the realization). The factor recursions are
+/// sequential; the small SVDs of each group's cores run in parallel.
 pub(crate) fn sweep<T, R, F>(
     real: &Realization<T>,
     indices: &[usize],
@@ -606,55 +951,53 @@ where
     R: Send,
     F: Fn(&Spectrum<T>) -> R + Sync + Send,
 {
+    sweep_grouped(real, indices, backend, reduce, group_size(indices.len()))
+}
+
+/// [`sweep`] with `group` indices per checkpoint (`group ≥ count`: a single
+/// group, every factor stored).
+pub(crate) fn sweep_grouped<T, R, F>(
+    real: &Realization<T>,
+    indices: &[usize],
+    backend: &dyn SvdBackend,
+    reduce: &F,
+    group: usize,
+) -> Result<Vec<R>>
+where
+    T: Scalar,
+    R: Send,
+    F: Fn(&Spectrum<T>) -> R + Sync + Send,
+{
     let (len, p, m, n) = (real.len(), real.outputs(), real.inputs(), real.state_size());
     let hankel_shape = |i: usize| (p * (len - i), m * i);
-    let Some(&first) = indices.first() else { return Ok(Vec::new()) };
+    if indices.is_empty() {
+        return Ok(Vec::new());
+    }
     if n == 0 {
         return indices
             .iter()
             .map(|&i| Ok(reduce(&spectrum_of(backend, DMatrix::zeros(0, 0), hankel_shape(i))?)))
             .collect();
     }
-    let a = real.transition();
-    let mut prep = Prepared::new(a);
-
-    // Backward sweep: observability factors at the requested indices.
-    let mut fo: Vec<Option<Factor<T>>> = vec![None; indices.len()];
-    let mut slot = indices.len();
-    let mut f = Factor::empty(n);
-    f.append_rows(real.c(len - 1));
-    for i in (first..len).rev() {
-        if i < len - 1 {
-            f = f.advance(a, i, false, real.c(i), &mut prep);
-        }
-        if slot > 0 && indices[slot - 1] == i {
-            slot -= 1;
-            fo[slot] = Some(f.clone());
-        }
-    }
-
-    // Forward sweep: reachability factors, and the core Fo_i Gr_iᵀ at each index.
-    let mut cores = Vec::with_capacity(indices.len());
-    let mut g = Factor::empty(n);
-    g.append_rows(&real.b(0).transpose());
-    let mut next = 0;
-    for i in 1..len {
-        if i > 1 {
-            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose(), &mut prep);
-        }
-        if next < indices.len() && indices[next] == i {
-            let (core, e) = fo[next].take().expect("filled by the backward sweep").core(&g);
-            cores.push((core, e, i));
-            next += 1;
-            if next == indices.len() {
-                break;
-            }
-        }
-    }
-    drop(fo);
-    crate::parallel::try_map(&cores, |(core, e, i)| {
-        Ok(reduce(&core_spectrum(backend, core.clone(), *e, *i, hankel_shape(*i))?))
-    })
+    let mut out = Vec::with_capacity(indices.len());
+    let workers = crate::parallel::threads().max(1);
+    walk(real, indices, group, |gr| {
+        // Contiguous chunks, one workspace each, results in index order.
+        let chunk = gr.indices.len().div_ceil(workers).max(1);
+        let starts: Vec<usize> = (0..gr.indices.len()).step_by(chunk).collect();
+        let parts = crate::parallel::try_map(&starts, |&s| {
+            let mut work = CoreWork::new();
+            (s..(s + chunk).min(gr.indices.len()))
+                .map(|j| {
+                    let i = gr.indices[j];
+                    Ok(reduce(&index_spectrum(backend, &gr.fo[j], &gr.gr[j], i, hankel_shape(i), &mut work)?))
+                })
+                .collect::<Result<Vec<R>>>()
+        })?;
+        out.extend(parts.into_iter().flatten());
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// One cut's square-root factors and core, for model reduction
@@ -678,50 +1021,34 @@ pub(crate) struct CutFactors<T: Scalar> {
     pub core_exp: i64,
 }
 
-/// Calls `visit` with the factors of every cut `i = 1..L` in ascending order:
-/// the backward sweep keeps every observability factor (`O(L·N²)` memory), the
-/// forward sweep hands each cut over as soon as its reachability factor exists.
-/// The same recursions as [`sweep`]; `T` is never formed.
+/// Calls `visit` with the factors of every cut `i = 1..L` in ascending order,
+/// with the same checkpointed walk as [`sweep`] (`O(√L·N²)` memory). `T` is never
+/// formed.
 pub(crate) fn for_each_cut<T, F>(real: &Realization<T>, mut visit: F) -> Result<()>
 where
     T: Scalar,
     F: FnMut(CutFactors<T>) -> Result<()>,
 {
-    let (len, n) = (real.len(), real.state_size());
+    let len = real.len();
     if len < 2 {
         return Ok(());
     }
-    let a = real.transition();
-    let mut prep = Prepared::new(a);
-    let mut fo: Vec<Option<Factor<T>>> = vec![None; len];
-    let mut f = Factor::empty(n);
-    f.append_rows(real.c(len - 1));
-    for i in (1..len).rev() {
-        if i < len - 1 {
-            f = f.advance(a, i, false, real.c(i), &mut prep);
+    let indices: Vec<usize> = (1..len).collect();
+    walk(real, &indices, group_size(indices.len()), |g| {
+        for ((&i, o), r) in g.indices.iter().zip(g.fo).zip(g.gr) {
+            let (core, core_exp) = o.core(r);
+            visit(CutFactors {
+                index: i,
+                fo: o.to_matrix(),
+                fo_exp: o.exp.clone(),
+                gr: r.to_matrix(),
+                gr_exp: r.exp.clone(),
+                core,
+                core_exp,
+            })?;
         }
-        fo[i] = Some(f.clone());
-    }
-    drop(f);
-    let mut g = Factor::empty(n);
-    g.append_rows(&real.b(0).transpose());
-    for (i, slot) in fo.iter_mut().enumerate().skip(1) {
-        if i > 1 {
-            g = g.advance(a, i - 1, true, &real.b(i - 1).transpose(), &mut prep);
-        }
-        let o = slot.take().expect("filled by the backward sweep");
-        let (core, core_exp) = o.core(&g);
-        visit(CutFactors {
-            index: i,
-            fo: o.to_matrix(),
-            fo_exp: o.exp.clone(),
-            gr: g.to_matrix(),
-            gr_exp: g.exp.clone(),
-            core,
-            core_exp,
-        })?;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -1150,5 +1477,52 @@ mod tests {
         // Every entry of H_i rounds to zero in f64: a zero spectrum, as in the dense T.
         let s = run(&r(-600, -500)).unwrap();
         assert!(s[0].scaled().iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn checkpointed_sweeps_are_bitwise_identical_for_every_group_size() {
+        // Group size ≥ count: one group, every factor stored (the unchecked
+        // computation); smaller groups recompute from checkpoints.
+        let mut rng = StdRng::seed_from_u64(12);
+        for trial in 0..6 {
+            let (n, len) = (rng.random_range(1..=7), rng.random_range(5..=70));
+            let a = match trial % 3 {
+                0 => Transition::Diagonal(Steps::Varying(
+                    (0..len).map(|_| DVector::from_fn(n, |_, _| rng.random_range(-0.95..0.95))).collect(),
+                )),
+                1 => Transition::Dense(Steps::Varying(
+                    (0..len)
+                        .map(|_| DMatrix::from_diagonal(&DVector::from_fn(n, |_, _| rng.random_range(-0.95..0.95))))
+                        .collect(),
+                )),
+                _ => Transition::Dense(Steps::Varying(
+                    (0..len)
+                        .map(|_| {
+                            DMatrix::from_fn(n, n, |_, _| rng.sample::<f64, _>(StandardNormal) / (n as f64).sqrt())
+                        })
+                        .collect(),
+                )),
+            };
+            let b = (0..len).map(|_| scaled_stack(&mut rng, n, 2, (-300, 300), (0, 0))).collect();
+            let c = (0..len).map(|_| scaled_stack(&mut rng, 1, n, (-300, 300), (0, 0))).collect();
+            let r = Realization::new(len, a, Steps::Varying(b), Steps::Varying(c)).unwrap();
+            for indices in [(1..len).collect::<Vec<_>>(), (1..len).step_by(3).collect(), vec![len / 2]] {
+                let run = |g: usize| {
+                    sweep_grouped(&r, &indices, &NalgebraSvd::default(), &|s: &Spectrum<f64>| s.clone(), g).unwrap()
+                };
+                let all = run(indices.len());
+                for g in [1, 2, 3, 5, group_size(indices.len()), indices.len() + 4] {
+                    assert_eq!(run(g), all, "trial {trial} group {g}");
+                }
+                assert_eq!(sweep(&r, &indices, &NalgebraSvd::default(), &|s: &Spectrum<f64>| s.clone()).unwrap(), all);
+            }
+        }
+    }
+
+    #[test]
+    fn group_size_is_the_ceiling_square_root() {
+        for (count, k) in [(0, 1), (1, 1), (2, 2), (4, 2), (5, 3), (65_535, 256), (65_536, 256), (65_537, 257)] {
+            assert_eq!(group_size(count), k, "count {count}");
+        }
     }
 }

@@ -23,6 +23,7 @@ mod jacobi;
 pub(crate) mod lowrank;
 pub(crate) mod lowrank_hankel;
 pub(crate) mod nested;
+pub(crate) mod small_svd;
 
 pub use bidiag::BidiagonalSvd;
 pub use jacobi::{jacobi_svd, Svd};
@@ -53,6 +54,14 @@ pub trait SvdBackend: Send + Sync + std::fmt::Debug {
     fn singular_values_f64(&self, block: DMatrix<f64>) -> Result<Vec<f64>>;
     /// The singular values of an `f32` block (values only, any order).
     fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>>;
+    /// Whether the structured path may compute the singular values of its small
+    /// square cores (`N × N`, one per index) with the crate's own allocation-free
+    /// Golub–Kahan kernel instead of this backend (same guarantee: values only,
+    /// every `σ_k` to within a small multiple of `ε·σ_1`). `false` by default, so
+    /// that a custom backend sees every block; [`NalgebraSvd`] allows it.
+    fn allows_builtin_core_kernel(&self) -> bool {
+        false
+    }
 }
 
 /// nalgebra's one-sided Golub–Kahan SVD, values only, with a bounded iteration
@@ -76,6 +85,9 @@ impl SvdBackend for NalgebraSvd {
     }
     fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>> {
         self.values(block)
+    }
+    fn allows_builtin_core_kernel(&self) -> bool {
+        true
     }
 }
 
