@@ -95,25 +95,84 @@ pub fn profiles<O: LinearOperator + ?Sized>(op: &O, measures: &[Measure], opts: 
     }
     let plan = plan(op, opts)?;
     let channels: Vec<usize> = (0..op.channels()).collect();
-    let per_channel = crate::planner::execute(op, &plan, opts, &channels, measures, |s| {
-        measures.iter().map(|m| (m.evaluate(s), m.bounds(s))).collect::<Vec<_>>()
-    })?;
     let certified = plan.method == ComputedBy::LowRank;
+    let k = measures.len();
+    // Per index: the k values, then (low-rank method) k intervals.
+    let width = if certified { 3 * k } else { k };
+    let fill = |s: &crate::spectrum::Spectrum<O::Scalar>, out: &mut [f64]| {
+        for (j, m) in measures.iter().enumerate() {
+            out[j] = m.evaluate(s);
+            if certified {
+                let (lo, hi) = m.bounds(s);
+                out[k + 2 * j] = lo;
+                out[k + 2 * j + 1] = hi;
+            }
+        }
+    };
+    let flat = match width {
+        1 => flat_results::<1, O, _>(op, &plan, opts, &channels, measures, fill)?,
+        2 => flat_results::<2, O, _>(op, &plan, opts, &channels, measures, fill)?,
+        3 => flat_results::<3, O, _>(op, &plan, opts, &channels, measures, fill)?,
+        4 => flat_results::<4, O, _>(op, &plan, opts, &channels, measures, fill)?,
+        6 => flat_results::<6, O, _>(op, &plan, opts, &channels, measures, fill)?,
+        _ => crate::planner::execute(op, &plan, opts, &channels, measures, |s| {
+            let mut v = vec![0.0; width];
+            fill(s, &mut v);
+            v
+        })?
+        .into_iter()
+        .map(|ch| ch.into_iter().flatten().collect())
+        .collect(),
+    };
+    // De-interleave channel by channel, freeing each channel's results as it goes.
+    let mut values: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(channels.len()); k];
+    let mut bounds: Vec<Vec<Vec<[f64; 2]>>> = vec![Vec::with_capacity(channels.len()); if certified { k } else { 0 }];
+    for ch in flat {
+        for (j, v) in values.iter_mut().enumerate() {
+            v.push(ch.iter().skip(j).step_by(width).copied().collect());
+        }
+        for (j, b) in bounds.iter_mut().enumerate() {
+            b.push(ch.chunks_exact(width).map(|x| [x[k + 2 * j], x[k + 2 * j + 1]]).collect());
+        }
+    }
+    let mut bounds = bounds.into_iter();
     Ok(measures
         .iter()
-        .enumerate()
-        .map(|(k, &measure)| Profile {
+        .zip(values)
+        .map(|(&measure, values)| Profile {
             seq_len: op.seq_len(),
             block: op.block_shape(),
             indices: plan.indices.clone(),
             measure,
             computed_by: plan.method,
             tss: op.theoretical_state_size(),
-            values: per_channel.iter().map(|ch| ch.iter().map(|v| v[k].0).collect()).collect(),
-            bounds: certified
-                .then(|| per_channel.iter().map(|ch| ch.iter().map(|v| [v[k].1 .0, v[k].1 .1]).collect()).collect()),
+            values,
+            bounds: bounds.next(),
         })
         .collect())
+}
+
+/// Runs the sweep with a fixed-size result per index (`W` numbers, no allocation
+/// per index: a 64-channel, `L = 65,536` profile keeps 16 bytes per index and
+/// channel instead of a vector each) and returns them flat per channel.
+fn flat_results<const W: usize, O, F>(
+    op: &O,
+    plan: &Plan,
+    opts: &EssOptions,
+    channels: &[usize],
+    measures: &[Measure],
+    fill: F,
+) -> Result<Vec<Vec<f64>>>
+where
+    O: LinearOperator + ?Sized,
+    F: Fn(&crate::spectrum::Spectrum<O::Scalar>, &mut [f64]) + Sync + Send,
+{
+    let per_channel = crate::planner::execute(op, plan, opts, channels, measures, |s| {
+        let mut a = [0.0; W];
+        fill(s, &mut a);
+        a
+    })?;
+    Ok(per_channel.into_iter().map(Vec::into_flattened).collect())
 }
 
 /// The singular values `σ_1 ≥ σ_2 ≥ …` of `H_i` of one channel, on the path the
