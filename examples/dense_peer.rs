@@ -11,8 +11,8 @@
 use effective_state_size::ess::{self, EssOptions, Measure, Tolerance};
 use effective_state_size::nalgebra::DMatrix;
 use effective_state_size::spectrum::{BidiagonalSvd, NalgebraSvd};
-use std::sync::Arc;
 use effective_state_size::DenseOperator;
+use std::sync::Arc;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -140,7 +140,9 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
     let budget = opts.memory_budget();
     let scalar = std::mem::size_of::<O::Scalar>() as u64;
     let bytes = match method {
-        ComputedBy::Dense => crate::operator::dense_bytes(op).saturating_add(dense_chain_bytes(&indices, len, b, scalar)),
+        ComputedBy::Dense => {
+            crate::operator::dense_bytes(op).saturating_add(dense_chain_bytes(&indices, len, b, scalar))
+        }
         ComputedBy::Structured => structured_channel_bytes(info, len, b, indices.len(), scalar),
     };
     if bytes > budget {

@@ -246,7 +246,8 @@ fn bidiagonal_values<T: Scalar>(d: &mut [T], e: &mut [T], max_steps: usize) -> O
     while hi > 0 {
         // Deflate negligible superdiagonal entries; find the unreduced block
         // lo..=hi (scanning only the block itself).
-        let negligible = |k: usize, e: &[T], d: &[T]| e[k].abs() <= small || e[k].abs() <= eps * (d[k].abs() + d[k + 1].abs());
+        let negligible =
+            |k: usize, e: &[T], d: &[T]| e[k].abs() <= small || e[k].abs() <= eps * (d[k].abs() + d[k + 1].abs());
         if negligible(hi - 1, e, d) {
             e[hi - 1] = T::zero();
             hi -= 1;

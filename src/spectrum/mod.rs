@@ -19,8 +19,8 @@
 mod bidiag;
 pub(crate) mod dense;
 pub(crate) mod gramian;
-pub(crate) mod nested;
 mod jacobi;
+pub(crate) mod nested;
 
 pub use bidiag::BidiagonalSvd;
 pub use jacobi::{jacobi_svd, Svd};

@@ -196,7 +196,13 @@ pub(crate) fn plan_chains(shape: BlockShape, len: usize, indices: &[usize]) -> V
 }
 
 /// Walks one chain, returning `(position, result)` pairs.
-fn run_chain<T, S, R, F>(t: &DMatrix<T>, shape: BlockShape, len: usize, chain: &Chain, visit: &F) -> Result<Vec<(usize, R)>>
+fn run_chain<T, S, R, F>(
+    t: &DMatrix<T>,
+    shape: BlockShape,
+    len: usize,
+    chain: &Chain,
+    visit: &F,
+) -> Result<Vec<(usize, R)>>
 where
     T: Scalar,
     S: Default,
