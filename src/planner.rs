@@ -272,7 +272,11 @@ where
                 .map(|&c| {
                     tracker.check()?;
                     let t = op.dense_within(c, plan.budget)?;
-                    spectrum::dense::sweep(&t, b, len, &plan.indices, backend, fit, &reduce, &|| tracker.advance(c, 1))
+                    spectrum::dense::sweep(&t, b, len, &plan.indices, backend, fit, &|s: &Spectrum<O::Scalar>| {
+                        let value = reduce(s);
+                        tracker.advance(c, 1)?;
+                        Ok(value)
+                    })
                 })
                 .collect()
         }

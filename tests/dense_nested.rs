@@ -40,10 +40,7 @@ enum Kind {
 fn causal(len: usize, b: BlockShape, kind: Kind, scale: f64, seed: u64) -> DMatrix<f64> {
     let mut g = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let (p, m) = (b.outputs, b.inputs);
-    let (u, v) = (
-        DMatrix::from_fn(p * len, 2, |_, _| g.next()),
-        DMatrix::from_fn(2, m * len, |_, _| g.next()),
-    );
+    let (u, v) = (DMatrix::from_fn(p * len, 2, |_, _| g.next()), DMatrix::from_fn(2, m * len, |_, _| g.next()));
     let low = &u * &v;
     DMatrix::from_fn(p * len, m * len, |r, c| {
         let x = g.next();
@@ -71,14 +68,18 @@ fn oracle(t: &DMatrix<f64>, b: BlockShape, i: usize) -> Vec<f64> {
         return vec![0.0; block.nrows().min(block.ncols())];
     }
     let e = max.log2().ceil() as i32;
-    let mut s: Vec<f64> =
-        (block * 2f64.powi(-e)).singular_values().iter().map(|x| x * 2f64.powi(e)).collect();
+    let mut s: Vec<f64> = (block * 2f64.powi(-e)).singular_values().iter().map(|x| x * 2f64.powi(e)).collect();
     s.sort_by(|a, c| c.total_cmp(a));
     s
 }
 
 /// The dense path's singular values at the requested indices (and the indices).
-fn ours<T: Scalar>(t: &DMatrix<T>, b: BlockShape, indices: Indices, backend: Arc<dyn SvdBackend>) -> (Vec<usize>, Vec<Vec<T>>) {
+fn ours<T: Scalar>(
+    t: &DMatrix<T>,
+    b: BlockShape,
+    indices: Indices,
+    backend: Arc<dyn SvdBackend>,
+) -> (Vec<usize>, Vec<Vec<T>>) {
     let op = DenseOperator::new(vec![t.clone()], b).unwrap();
     let opts = EssOptions::default().with_method(Method::Dense).with_indices(indices).with_backend(backend);
     let plan = ess::plan(&op, &opts).unwrap();
