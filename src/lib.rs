@@ -65,6 +65,8 @@
 //!   (delimiter modulation on a trained transformer, batches, tolerance sweeps,
 //!   normalised ESS, model reports, initialization, distillation sizing, ESS as a
 //!   regularizer), every number from a command or doctest next to it.
+//! * [`lowrank`]: certified low-rank ESS for long attention and convolutions
+//!   ([`ess::Method::LowRank`]): guaranteed intervals, the two algorithms, when it pays.
 //! * [`prelude`]: the traits and types most programs need.
 //! * [`nalgebra`]: the re-exported matrix crate, so that implementing
 //!   [`LinearOperator`] does not require pinning the same nalgebra version.
@@ -89,6 +91,8 @@ pub mod theory {}
 pub mod distillation {}
 #[doc = include_str!("../docs/workflows.md")]
 pub mod workflows {}
+#[doc = include_str!("../docs/lowrank.md")]
+pub mod lowrank {}
 mod validate;
 
 pub use error::{EssError, Result};

@@ -9,7 +9,11 @@
 //! [`Method::Auto`] picks the structured path when the operator declares a
 //! realization whose order `N` is smaller than the largest rank any Hankel block
 //! can have, `r_max = max_{1≤i≤L-1} min(p(L-i), m·i)` ([`max_hankel_rank`], closed
-//! form), and the dense path otherwise.
+//! form), and the dense path otherwise. It never picks [`Method::LowRank`]: the
+//! certified low-rank method ([`crate::lowrank`]) runs only when asked for. It
+//! takes the kernel path (one factorisation of the kernel's Hankel matrix, `T`
+//! never formed) for a SISO operator declaring a time-invariant convolution
+//! kernel, and otherwise works on the nested-block factors of the dense `T`.
 //!
 //! # Memory
 //! One budget ([`EssOptions::with_memory_budget`], default
@@ -21,7 +25,10 @@
 //!   `r_max = min(p(L-i), m·i)` (the running triangular factor, the QR's factor,
 //!   the copy the backend decomposes);
 //! * structured path: per channel in flight, its realization (counted once when it
-//!   is time-invariant) and one `N × N` factor and core per requested index.
+//!   is time-invariant) and one `N × N` factor and core per requested index;
+//! * low-rank method: one channel's `T` in `f64` and one square block factor with
+//!   its basis, or, on the kernel path, the factorisation `Q`, `W` (`L × k`, `k ≤ 256`),
+//!   the row blocks of the Hankel matrix and the checkpointed prefix factors.
 //!
 //! [`Plan::bytes`] is the least a call needs: one `T` and one chain, or one
 //! channel. The call is refused when that exceeds the budget; otherwise the
@@ -30,8 +37,9 @@
 //! of threads: more cores never cause a refusal.
 
 use crate::error::{EssError, Result};
-use crate::ess::{ComputedBy, EssOptions, Method, Progress};
+use crate::ess::{ComputedBy, EssOptions, Measure, Method, Progress};
 use crate::operator::{BlockShape, LinearOperator, OperatorExt, RealizationInfo};
+use crate::scalar::Scalar;
 use crate::spectrum::{self, Spectrum};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -136,6 +144,14 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
             format!("the realization's order N = {n} is not below the largest possible block rank {bound}: the dense path is cheaper"),
         ),
         (Method::Auto, None) => (ComputedBy::Dense, "the operator has no state realization".to_string()),
+        (Method::LowRank, _) if kernel_path(op) => (
+            ComputedBy::LowRank,
+            "the low-rank method was requested: one certified factorisation of the convolution kernel's Hankel matrix, O(L²·k) per channel".to_string(),
+        ),
+        (Method::LowRank, _) => (
+            ComputedBy::LowRank,
+            "the low-rank method was requested: certified subspace iteration on the nested-block factors of T, O(L²·k) per index".to_string(),
+        ),
     };
     let budget = opts.memory_budget();
     let scalar = std::mem::size_of::<O::Scalar>() as u64;
@@ -144,6 +160,13 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
             crate::operator::dense_bytes(op).saturating_add(dense_chain_bytes(&indices, len, b, scalar))
         }
         ComputedBy::Structured => structured_channel_bytes(info, len, b, indices.len(), scalar),
+        ComputedBy::LowRank if kernel_path(op) => crate::spectrum::lowrank_hankel::bytes(len),
+        // T in f64, and one square factor with its basis.
+        ComputedBy::LowRank => {
+            let t = crate::operator::dense_bytes(op).saturating_mul(8) / scalar.max(1);
+            let r = max_hankel_rank(len, b) as u64;
+            t.saturating_add(r.saturating_mul(r).saturating_mul(16))
+        }
     };
     if bytes > budget {
         let (what, hint) = match method {
@@ -158,10 +181,20 @@ pub fn plan<O: LinearOperator + ?Sized>(op: &O, opts: &EssOptions) -> Result<Pla
                 format!("the structured path (one channel's realization and factors, L = {len})"),
                 "evaluate fewer indices (`Indices::Stride`, `Indices::List`), or raise the budget with `EssOptions::with_memory_budget`".to_string(),
             ),
+            _ => (
+                format!("the low-rank method (one channel's T or kernel factorisation, L = {len})"),
+                "shorten L, or raise the budget with `EssOptions::with_memory_budget`".to_string(),
+            ),
         };
         return Err(EssError::MemoryBudget { what, required: bytes, budget, hint });
     }
     Ok(Plan { method, indices, bytes, budget, reason })
+}
+
+/// Whether the low-rank method takes the kernel path: a SISO operator declaring a
+/// time-invariant convolution kernel.
+fn kernel_path<O: LinearOperator + ?Sized>(op: &O) -> bool {
+    op.convolution_taps().is_some() && op.block_shape() == BlockShape::SISO
 }
 
 /// Bytes one chain of the dense path needs besides `T`: the largest requested
@@ -245,6 +278,7 @@ pub(crate) fn execute<O, R, F>(
     plan: &Plan,
     opts: &EssOptions,
     channels: &[usize],
+    measures: &[Measure],
     reduce: F,
 ) -> Result<Vec<Vec<R>>>
 where
@@ -298,6 +332,46 @@ where
                 })?);
             }
             Ok(out)
+        }
+        ComputedBy::LowRank => {
+            if !(opts.interval_width().is_finite() && opts.interval_width() > 0.0) {
+                return Err(EssError::param(
+                    "interval width",
+                    format!("{} must be finite and > 0", opts.interval_width()),
+                ));
+            }
+            if opts.max_rank() == Some(0) {
+                return Err(EssError::param("max rank", "a rank cap must be at least 1 (or None for no cap)"));
+            }
+            let target = crate::spectrum::lowrank::Target {
+                measures,
+                entropy_width: opts.interval_width(),
+                max_rank: opts.max_rank(),
+            };
+            channels
+                .iter()
+                .map(|&c| {
+                    tracker.check()?;
+                    let spectra: Vec<Spectrum<O::Scalar>> = if kernel_path(op) {
+                        let h = op.convolution_kernel(c).map_err(|e| e.in_channel(c))?;
+                        if h.is_empty() || h.len() > len {
+                            return Err(EssError::invalid_operator(
+                                op.family(),
+                                c,
+                                format!("convolution_kernel returned {} taps (expected 1..={len})", h.len()),
+                            ));
+                        }
+                        let h: Vec<f64> = h.iter().map(|x| x.to_f64()).collect();
+                        spectrum::lowrank_hankel::sweep(&h, len, &plan.indices, &target).map_err(|e| e.in_channel(c))?
+                    } else {
+                        let t = op.dense_within(c, plan.budget)?;
+                        let t = t.map(|x| x.to_f64());
+                        spectrum::lowrank::sweep(&t, b, len, &plan.indices, &target, backend)?
+                    };
+                    tracker.advance(c, plan.indices.len())?;
+                    Ok(spectra.iter().map(&reduce).collect())
+                })
+                .collect()
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use crate::progress::ProgressBar;
 use effective_state_size::ess::{
-    self, ComputedBy, EssOptions, Indices, MarkerModulation, Measure, Profile, SweepPoint, Tolerance, ToleranceSweep,
+    self, ComputedBy, EssOptions, Indices, MarkerModulation, Measure, Method, Profile, SweepPoint, Tolerance,
+    ToleranceSweep,
 };
 use effective_state_size::{BlockShape, DenseOperator, EssError, LinearOperator, Scalar};
 use serde::ser::{SerializeMap, Serializer};
@@ -29,6 +30,8 @@ pub struct Request {
     pub markers: Option<Markers>,
     /// Thresholds of a tolerance sweep (empty: none), computed in the same sweep.
     pub sweep: Vec<Tolerance>,
+    /// Which algorithm (`--method`; default: the planner decides).
+    pub method: Method,
 }
 
 /// Marker positions `t` (0-based token positions, `1 ≤ t ≤ L-2`) and the window.
@@ -52,6 +55,7 @@ impl Default for Request {
             tss: None,
             markers: None,
             sweep: Vec::new(),
+            method: Method::Auto,
         }
     }
 }
@@ -112,6 +116,9 @@ pub struct MeasureReport {
     pub summary: MeasureSummary,
     /// Marker modulation, when markers were given.
     pub markers: Option<MarkerModulation>,
+    /// Guaranteed intervals `[lower, upper]` per channel and index, from
+    /// `--method lowrank` (`None` on the exact paths).
+    pub bounds: Option<Vec<Vec<[f64; 2]>>>,
 }
 
 impl MeasureReport {
@@ -241,6 +248,7 @@ impl Report {
                 std: None,
                 summary: MeasureSummary::of(p, tss),
                 markers: None,
+                bounds: p.bounds().map(<[_]>::to_vec),
             })
             .collect();
         Report {
@@ -304,6 +312,17 @@ impl Serialize for ChannelJson<'_> {
             m.serialize_entry(&measure.key(), &ValuesJson(measure, c))?;
             if let Some(std) = &measure.std {
                 m.serialize_entry(&format!("{}_std", measure.key()), &std[c])?;
+            }
+            if let Some(b) = &measure.bounds {
+                // A count is certain exactly when its interval has width 0.
+                if let Measure::Tolerance(_) = measure.measure {
+                    let flags: Vec<bool> = b[c].iter().map(|[lo, hi]| lo != hi).collect();
+                    m.serialize_entry(&format!("{}_ambiguous", measure.name), &flags)?;
+                }
+                let lower: Vec<f64> = b[c].iter().map(|x| x[0]).collect();
+                let upper: Vec<f64> = b[c].iter().map(|x| x[1]).collect();
+                m.serialize_entry(&format!("{}_lower", measure.key()), &lower)?;
+                m.serialize_entry(&format!("{}_upper", measure.key()), &upper)?;
             }
         }
         m.end()
@@ -549,7 +568,7 @@ pub fn analyse_batch<T: Scalar>(
     let mut all = req.measures.clone();
     all.extend(req.sweep.iter().map(|&t| Measure::Tolerance(t)));
     let bar = Arc::new(ProgressBar::on_stderr());
-    let opts = EssOptions::default().with_indices(req.indices.clone()).with_progress({
+    let opts = EssOptions::default().with_indices(req.indices.clone()).with_method(req.method).with_progress({
         let bar = Arc::clone(&bar);
         move |p| {
             bar.update(p);
@@ -611,7 +630,7 @@ pub fn analyse_operator<O: LinearOperator + ?Sized>(
     let mut all = req.measures.clone();
     all.extend(req.sweep.iter().map(|&t| Measure::Tolerance(t)));
     let bar = Arc::new(ProgressBar::on_stderr());
-    let opts = EssOptions::default().with_indices(req.indices.clone()).with_progress({
+    let opts = EssOptions::default().with_indices(req.indices.clone()).with_method(req.method).with_progress({
         let bar = Arc::clone(&bar);
         move |p| {
             bar.update(p);

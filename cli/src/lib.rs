@@ -13,7 +13,7 @@ pub mod reduce;
 
 use analysis::{Markers, MultiReport, Report, Request};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use effective_state_size::ess::{Indices, Measure, Tolerance};
+use effective_state_size::ess::{Indices, Measure, Method, Tolerance};
 use effective_state_size::{BlockShape, DenseOperator};
 pub use error::{CliError, InputError, IoAction};
 use std::path::{Path, PathBuf};
@@ -128,6 +128,26 @@ enum Format {
     Json,
 }
 
+/// `--method`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum MethodArg {
+    Auto,
+    Dense,
+    Structured,
+    Lowrank,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Auto => Method::Auto,
+            MethodArg::Dense => Method::Dense,
+            MethodArg::Structured => Method::Structured,
+            MethodArg::Lowrank => Method::LowRank,
+        }
+    }
+}
+
 #[derive(Args)]
 struct ProfileArgs {
     /// Input file: .npy of shape (L, L), (C, L, L), (C, pL, mL) with --block, or a
@@ -164,6 +184,12 @@ struct ProfileArgs {
     /// Take the causal (block lower-triangular) part of a non-causal matrix on purpose.
     #[arg(long)]
     causal_part: bool,
+    /// Algorithm: auto (the planner decides), dense, structured, or lowrank
+    /// (certified low-rank approximations for long operators: every value gets a
+    /// guaranteed interval, reported as <measure>_ess_lower/_upper and, for
+    /// tolerance, <name>_ambiguous in JSON).
+    #[arg(long, value_enum, default_value = "auto")]
+    method: MethodArg,
     /// Theoretical state size, for utilization and the plot's TSS line.
     #[arg(long, value_name = "N")]
     tss: Option<usize>,
@@ -292,6 +318,7 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
         tss: args.tss,
         markers,
         sweep,
+        method: args.method.into(),
     };
     let file = args.file.display().to_string();
     let output = if let Some((op, dtype)) = structured_source(&args.file, &args.tensor, &args.source)? {

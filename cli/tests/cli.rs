@@ -379,3 +379,49 @@ fn fuzz_entry_points_keep_their_signatures() {
     assert!(ess_cli::input::read_bytes(&bytes, "safetensors", Some("attn")).is_err());
     assert!(ess_cli::input::read_bytes(b"", "safetensors", None).is_err());
 }
+
+#[test]
+fn method_lowrank_reports_intervals_and_flags_that_match_the_library() {
+    let d = dir();
+    let (len, rank) = (40, 3);
+    // A causal operator of rank-3 blocks plus a little noise.
+    let noise = causal_data(1, len, 1, 1, 9);
+    let mut data = vec![0.0f64; len * len];
+    for r in 0..len {
+        for c in 0..=r {
+            let low: f64 = (0..rank).map(|k| ((r * (k + 1)) as f64 * 0.3).sin() * ((c + k) as f64 * 0.2).cos()).sum();
+            data[r * len + c] = low + 1e-6 * noise[r * len + c];
+        }
+    }
+    let path = d.path().join("low.npy");
+    write_npy(&path, &data, &[len, len], false);
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--format", "json", "--method", "lowrank"]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["path"], "lowrank");
+    let op = DenseOperator::single(DMatrix::from_row_slice(len, len, &data)).unwrap();
+    let opts = EssOptions::default().with_method(ess::Method::LowRank);
+    let expect = ess::profiles(&op, &[Measure::Tolerance(Tolerance::Relative(1e-3)), Measure::Entropy], &opts).unwrap();
+    let exact =
+        ess::profiles(&op, &[Measure::Tolerance(Tolerance::Relative(1e-3)), Measure::Entropy], &EssOptions::default())
+            .unwrap();
+    let ch = &v["channels"][0];
+    let f = |key: &str| -> Vec<f64> { ch[key].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    let flags: Vec<bool> = ch["tolerance_ambiguous"].as_array().unwrap().iter().map(|x| x.as_bool().unwrap()).collect();
+    assert_eq!(flags, expect[0].ambiguous(0, 0.0).unwrap());
+    assert_eq!(f("entropy_ess_lower"), expect[1].lower(0).unwrap());
+    assert_eq!(f("entropy_ess_upper"), expect[1].upper(0).unwrap());
+    assert_eq!(f("tolerance_ess_lower"), expect[0].lower(0).unwrap());
+    // And the intervals hold the exact (dense) values.
+    for (j, &e) in exact[1].channel(0).iter().enumerate() {
+        assert!(f("entropy_ess_lower")[j] <= e + 1e-9 && e <= f("entropy_ess_upper")[j] + 1e-9);
+    }
+    assert_eq!(f("tolerance_ess"), exact[0].channel(0));
+    // The exact paths print no intervals.
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--format", "json", "--method", "dense"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["channels"][0].get("entropy_ess_lower").is_none());
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--method", "fast"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lowrank"), "the error lists the methods");
+}

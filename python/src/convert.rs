@@ -305,13 +305,14 @@ pub(crate) fn indices(obj: Option<&Bound<'_, PyAny>>) -> Result<Indices> {
     Ok(Indices::List(list))
 }
 
-/// `method=`: `"auto"`, `"dense"` or `"structured"`.
+/// `method=`: `"auto"`, `"dense"`, `"structured"` or `"lowrank"`.
 pub(crate) fn method(s: &str) -> Result<Method> {
     match s {
         "auto" => Ok(Method::Auto),
         "dense" => Ok(Method::Dense),
         "structured" => Ok(Method::Structured),
-        other => Err(param("method", format!("{other:?}: use \"auto\", \"dense\" or \"structured\""))),
+        "lowrank" => Ok(Method::LowRank),
+        other => Err(param("method", format!("{other:?}: use \"auto\", \"dense\", \"structured\" or \"lowrank\""))),
     }
 }
 

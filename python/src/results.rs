@@ -115,6 +115,16 @@ impl Profile {
         &self.items[0]
     }
 
+    /// Lower (`k = 0`) or upper (`k = 1`) interval ends, stacked like `values`.
+    fn ends<'py>(&self, py: Python<'py>, k: usize) -> Result<Option<Bound<'py, PyAny>>> {
+        if self.items.iter().any(|p| p.bounds().is_none()) {
+            return Ok(None);
+        }
+        let tail = [self.first().channels(), self.first().indices().len()];
+        let v = self.stack(py, &tail, |p| p.bounds().map_or_else(Vec::new, |b| b.iter().flatten().map(|x| x[k]).collect()))?;
+        Ok(Some(v))
+    }
+
     /// `batch + tail`, stacking `f` of every batch element.
     fn stack<'py>(
         &self,
@@ -173,10 +183,30 @@ impl Profile {
             _ => None,
         }
     }
-    /// ``"dense"`` or ``"structured"``: the path that computed the values.
+    /// ``"dense"``, ``"structured"`` or ``"lowrank"``: the path that computed the values.
     #[getter]
     fn method(&self) -> &'static str {
         self.first().computed_by().name()
+    }
+    /// Guaranteed lower ends of the values (``method="lowrank"``), same shape as
+    /// ``values``; ``None`` on the exact paths.
+    #[getter]
+    fn lower<'py>(&self, py: Python<'py>) -> Result<Option<Bound<'py, PyAny>>> {
+        self.ends(py, 0)
+    }
+    /// Guaranteed upper ends of the values (``method="lowrank"``); ``None`` on the
+    /// exact paths.
+    #[getter]
+    fn upper<'py>(&self, py: Python<'py>) -> Result<Option<Bound<'py, PyAny>>> {
+        self.ends(py, 1)
+    }
+    /// ``method="lowrank"``, tolerance-ESS: whether a singular value may lie on
+    /// either side of the threshold (``lower != upper``), as a bool array of the
+    /// values' shape; ``None`` on the exact paths.
+    #[getter]
+    fn ambiguous<'py>(&self, py: Python<'py>) -> Result<Option<Bound<'py, PyAny>>> {
+        let (Some(lo), Some(hi)) = (self.ends(py, 0)?, self.ends(py, 1)?) else { return Ok(None) };
+        Ok(Some(lo.call_method1("__ne__", (hi,))?))
     }
     /// Sequence length ``L``.
     #[getter]

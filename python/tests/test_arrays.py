@@ -241,3 +241,28 @@ def test_misaligned_and_read_only_arrays():
     frozen = t.copy()
     frozen.setflags(write=False)
     np.testing.assert_array_equal(ess.entropy(frozen).values, ess.entropy(t).values)
+
+
+def test_lowrank_method_reports_guaranteed_intervals():
+    rng = np.random.default_rng(3)
+    n, r = 48, 3
+    low = rng.standard_normal((n, r)) @ rng.standard_normal((r, n)) + 1e-7 * rng.standard_normal((n, n))
+    t = np.tril(low)
+    exact = ess.profiles(t, method="dense")
+    ps = ess.profiles(t, method="lowrank")
+    assert ps[0].method == "lowrank" and exact[0].method == "dense"
+    assert exact[0].lower is None and exact[0].ambiguous is None
+    for p, e in zip(ps, exact):
+        assert p.lower.shape == p.values.shape == p.upper.shape
+        assert np.all(p.lower <= e.values + 1e-9) and np.all(e.values <= p.upper + 1e-9)
+    amb = ps["tolerance"].ambiguous
+    assert amb.dtype == np.bool_
+    np.testing.assert_array_equal(ps["tolerance"].values[~amb], exact["tolerance"].values[~amb])
+    d = ps.to_dict()
+    assert d["path"] == "lowrank"
+    ch = d["channels"][0]
+    assert ch["tolerance_ambiguous"] == list(amb[0])
+    np.testing.assert_array_equal(ch["entropy_ess_lower"], ps["entropy"].lower[0])
+    np.testing.assert_array_equal(ch["entropy_ess_upper"], ps["entropy"].upper[0])
+    with pytest.raises(ess.EssError, match="lowrank"):
+        ess.profiles(t, method="fast")

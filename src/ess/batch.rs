@@ -101,12 +101,12 @@ impl BatchProfile {
     /// applies: `mean()`, `total()`, `normalized()`, …). Tolerance-ESS means are
     /// fractional.
     pub fn mean_profile(&self) -> Profile {
-        Profile { values: self.mean.clone(), ..self.items[0].clone() }
+        Profile { values: self.mean.clone(), bounds: None, ..self.items[0].clone() }
     }
 
     /// The population standard deviation over inputs as a [`Profile`].
     pub fn std_profile(&self) -> Profile {
-        Profile { values: self.std.clone(), ..self.items[0].clone() }
+        Profile { values: self.std.clone(), bounds: None, ..self.items[0].clone() }
     }
 
     /// Marker modulation of the batch: positions shared by every input, `Δ` on

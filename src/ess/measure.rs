@@ -143,6 +143,116 @@ impl Measure {
             }
         }
     }
+
+    /// A guaranteed interval `[lower, upper]` for the measure of `H_i`, given a
+    /// certified spectrum (see [`Spectrum::radius`]); `[v, v]` with
+    /// `v = `[`evaluate`](Self::evaluate) for an exact one.
+    ///
+    /// With stored values `ŝ_1 ≥ … ≥ ŝ_k`, radius `δ` and `r = min(rows, cols)`:
+    /// * tolerance: the threshold `θ` lies in `[θ⁻, θ⁺]` (for relative modes
+    ///   `σ_1 ∈ [ŝ_1 − δ, ŝ_1 + δ]`); `lower = #{j : ŝ_j − δ > θ⁺}` and
+    ///   `upper = #{j ≤ k : ŝ_j + δ > θ⁻} + min(r − k, ⌊δ²/θ⁻²⌋)`, because the
+    ///   values the approximation misses have squares summing to at most `δ²`;
+    /// * entropy: with `p = σ/Σσ` and `q = ŝ/Σŝ`, Mirsky's inequality gives
+    ///   `‖σ − ŝ‖₁ ≤ √r·δ`, hence `t = ½‖p − q‖₁ ≤ √r·δ/Σŝ`, and Audenaert's
+    ///   continuity bound `|H(p) − H(q)| ≤ t·ln(r − 1) + h(t)` (`h` the binary
+    ///   entropy, valid for `t ≤ 1 − 1/r`) brackets `exp H(p)`, clipped to `[1, r]`
+    ///   (or `[0, r]` when the block may be zero).
+    ///
+    /// ```
+    /// use effective_state_size::ess::Measure;
+    /// # use effective_state_size::ess::Tolerance;
+    /// // Exact spectra give a zero-width interval.
+    /// let p = effective_state_size::ess::entropy(&effective_state_size::FirConvolution::new(&[[1.0, 0.5]], 8)?)?;
+    /// assert_eq!(p.bounds(), None);
+    /// # Ok::<(), effective_state_size::EssError>(())
+    /// ```
+    pub fn bounds<T: Scalar>(&self, spectrum: &Spectrum<T>) -> (f64, f64) {
+        let Some(delta) = spectrum.radius() else {
+            let v = self.evaluate(spectrum);
+            return (v, v);
+        };
+        let s: Vec<f64> = spectrum.scaled().iter().map(|x| x.to_f64()).collect();
+        let r = spectrum.rank_bound();
+        match self {
+            Measure::Tolerance(t) => {
+                let (rows, cols) = spectrum.block_shape();
+                t.count_bounds(&s, delta, spectrum.exponent(), (rows, cols), T::EPSILON.to_f64())
+            }
+            Measure::Entropy => entropy_bounds(&s, delta, r),
+        }
+    }
+}
+
+impl Tolerance {
+    /// Bounds on the count for certified scaled values `s` (descending) with radius
+    /// `delta` (see [`Measure::bounds`]).
+    pub(crate) fn count_bounds(
+        &self,
+        s: &[f64],
+        delta: f64,
+        exponent: i32,
+        (rows, cols): (usize, usize),
+        eps: f64,
+    ) -> (f64, f64) {
+        let r = rows.min(cols);
+        let s1 = s.first().copied().unwrap_or(0.0);
+        let (s1_lo, s1_hi) = ((s1 - delta).max(0.0), s1 + delta);
+        let (lo_thr, hi_thr) = match *self {
+            Tolerance::Absolute(tau) => {
+                let t = crate::scalar::ldexp(tau, exponent.saturating_neg());
+                (t, t)
+            }
+            Tolerance::Relative(tau) => (tau * s1_lo, tau * s1_hi),
+            Tolerance::NumericalRank => {
+                let f = rows.max(cols) as f64 * eps;
+                (f * s1_lo, f * s1_hi)
+            }
+        };
+        let lower = s.iter().filter(|&&x| x - delta > hi_thr).count();
+        let head = s.iter().filter(|&&x| x + delta > lo_thr).count();
+        let missing = r.saturating_sub(s.len());
+        let tail = if lo_thr > 0.0 {
+            let q = (delta / lo_thr).powi(2);
+            if q >= missing as f64 {
+                missing
+            } else {
+                q.floor() as usize
+            }
+        } else if delta > 0.0 {
+            missing
+        } else {
+            0
+        };
+        (lower as f64, (head + tail).min(r) as f64)
+    }
+}
+
+/// Bounds on the entropy-ESS of `σ` given the scaled values `s` of a rank-`k`
+/// approximation with `‖σ − s‖₂ ≤ delta` and `r` values in all (see
+/// [`Measure::bounds`]).
+pub(crate) fn entropy_bounds(s: &[f64], delta: f64, r: usize) -> (f64, f64) {
+    let max = s.first().copied().unwrap_or(0.0);
+    let may_be_zero = max <= delta;
+    let floor = if may_be_zero { 0.0 } else { 1.0 };
+    let r_f = r.max(1) as f64;
+    let sum: f64 = s.iter().sum();
+    if sum <= 0.0 || r <= 1 {
+        return (if r <= 1 && !may_be_zero { 1.0 } else { 0.0 }, if r == 0 { 0.0 } else { r_f.max(floor) });
+    }
+    let nominal = entropy_of(s).ln();
+    let t = (r_f.sqrt() * delta / sum).min(1.0);
+    let b = if t <= 1.0 - 1.0 / r_f {
+        let h = if t > 0.0 { -t * t.ln() - (1.0 - t) * (-t).ln_1p() } else { 0.0 };
+        t * (r_f - 1.0).ln() + h
+    } else {
+        f64::INFINITY
+    };
+    // A little slack for the rounding of the nominal entropy itself.
+    let b = b + 1e-12 * (1.0 + nominal.abs());
+    let lo = (nominal - b).max(0.0).exp().max(floor);
+    let hi = (nominal + b).min(r_f.ln()).exp().min(r_f);
+    (if may_be_zero { 0.0 } else { lo.min(hi) }, hi.max(floor))
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub use batch::{over_inputs, over_operators, BatchProfile};
 pub use indices::Indices;
 pub use markers::{marker_modulation, MarkerModulation};
 pub use measure::{entropy_of, Measure, Tolerance};
-pub use options::{EssOptions, Method, Progress, ProgressFn};
+pub use options::{EssOptions, Method, Progress, ProgressFn, DEFAULT_INTERVAL_WIDTH};
 pub use profile::{ComputedBy, Profile};
 pub use sweep::{tolerance_sweep, SweepPoint, ToleranceSweep};
 pub use verify::{verify, Verification};
@@ -95,9 +95,10 @@ pub fn profiles<O: LinearOperator + ?Sized>(op: &O, measures: &[Measure], opts: 
     }
     let plan = plan(op, opts)?;
     let channels: Vec<usize> = (0..op.channels()).collect();
-    let per_channel = crate::planner::execute(op, &plan, opts, &channels, |s| {
-        measures.iter().map(|m| m.evaluate(s)).collect::<Vec<f64>>()
+    let per_channel = crate::planner::execute(op, &plan, opts, &channels, measures, |s| {
+        measures.iter().map(|m| (m.evaluate(s), m.bounds(s))).collect::<Vec<_>>()
     })?;
+    let certified = plan.method == ComputedBy::LowRank;
     Ok(measures
         .iter()
         .enumerate()
@@ -108,7 +109,9 @@ pub fn profiles<O: LinearOperator + ?Sized>(op: &O, measures: &[Measure], opts: 
             measure,
             computed_by: plan.method,
             tss: op.theoretical_state_size(),
-            values: per_channel.iter().map(|ch| ch.iter().map(|v| v[k]).collect()).collect(),
+            values: per_channel.iter().map(|ch| ch.iter().map(|v| v[k].0).collect()).collect(),
+            bounds: certified
+                .then(|| per_channel.iter().map(|ch| ch.iter().map(|v| [v[k].1 .0, v[k].1 .1]).collect()).collect()),
         })
         .collect())
 }
@@ -154,6 +157,6 @@ pub fn singular_value_profile<O: LinearOperator + ?Sized>(
 ) -> Result<(ComputedBy, Vec<Vec<O::Scalar>>)> {
     crate::operator::check_channel(op, channel)?;
     let plan = plan(op, opts)?;
-    let mut values = crate::planner::execute(op, &plan, opts, &[channel], |s| s.values())?;
+    let mut values = crate::planner::execute(op, &plan, opts, &[channel], &[Measure::Entropy], |s| s.values())?;
     Ok((plan.method, values.pop().unwrap_or_default()))
 }

@@ -20,7 +20,16 @@ pub enum Method {
     Dense,
     /// Use the realization: `O(L·N³)` per channel; an error if the operator has none.
     Structured,
+    /// Certified low-rank approximations of every `H_i`, for long operators without
+    /// a small state (attention, long convolutions, dense maps): the cost grows with
+    /// the ESS instead of `L⁴`, and each value comes with a guaranteed interval
+    /// ([`Profile::bounds`](super::Profile::bounds)). Never chosen by
+    /// [`Method::Auto`]. See [`crate::planner`] for the two algorithms.
+    LowRank,
 }
+
+/// The default relative width of entropy-ESS intervals on the low-rank method.
+pub const DEFAULT_INTERVAL_WIDTH: f64 = 1e-2;
 
 /// How far a computation has got, passed to the progress callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +71,13 @@ pub struct EssOptions {
     memory_budget: u64,
     backend: Arc<dyn SvdBackend>,
     progress: Option<Arc<ProgressFn>>,
+    interval_width: f64,
+    max_rank: Option<usize>,
 }
 
 impl Default for EssOptions {
-    /// All indices, [`Method::Auto`], an 8 GiB budget, [`NalgebraSvd`], no callback.
+    /// All indices, [`Method::Auto`], an 8 GiB budget, [`NalgebraSvd`], no callback,
+    /// low-rank interval width [`DEFAULT_INTERVAL_WIDTH`] and no rank cap.
     fn default() -> Self {
         Self {
             indices: Indices::All,
@@ -73,6 +85,8 @@ impl Default for EssOptions {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             backend: Arc::new(NalgebraSvd::default()),
             progress: None,
+            interval_width: DEFAULT_INTERVAL_WIDTH,
+            max_rank: None,
         }
     }
 }
@@ -85,6 +99,8 @@ impl std::fmt::Debug for EssOptions {
             .field("memory_budget", &self.memory_budget)
             .field("backend", &self.backend)
             .field("progress", &self.progress.as_ref().map(|_| "Fn(Progress)"))
+            .field("interval_width", &self.interval_width)
+            .field("max_rank", &self.max_rank)
             .finish()
     }
 }
@@ -120,6 +136,32 @@ impl EssOptions {
         self
     }
 
+    /// [`Method::LowRank`]: the largest relative width `(upper − lower)/lower` of
+    /// an entropy-ESS interval the method works towards (default
+    /// [`DEFAULT_INTERVAL_WIDTH`]; tolerance-ESS intervals are always worked
+    /// towards width 0). Must be finite and positive; checked when the options are
+    /// used.
+    pub fn with_interval_width(mut self, relative: f64) -> Self {
+        self.interval_width = relative;
+        self
+    }
+    /// [`Method::LowRank`]: the largest approximation rank tried per block
+    /// (default `None`: no cap, so every interval is resolved, in the worst case by
+    /// a full SVD). With a cap, a block that needs more is reported with its wider,
+    /// still guaranteed, interval ([`Profile::ambiguous`](super::Profile::ambiguous)).
+    pub fn with_max_rank(mut self, rank: Option<usize>) -> Self {
+        self.max_rank = rank;
+        self
+    }
+
+    /// The target relative width of entropy intervals ([`Method::LowRank`]).
+    pub fn interval_width(&self) -> f64 {
+        self.interval_width
+    }
+    /// The rank cap of [`Method::LowRank`].
+    pub fn max_rank(&self) -> Option<usize> {
+        self.max_rank
+    }
     /// The indices to evaluate.
     pub fn indices(&self) -> &Indices {
         &self.indices

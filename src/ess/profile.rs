@@ -13,14 +13,19 @@ pub enum ComputedBy {
     Dense,
     /// Square-root Gramian factors of a state realization (`O(L·N³)` per channel).
     Structured,
+    /// Certified low-rank approximations ([`Method::LowRank`](super::Method::LowRank)):
+    /// the values carry guaranteed intervals ([`Profile::bounds`]).
+    #[cfg_attr(feature = "serde", serde(rename = "lowrank"))]
+    LowRank,
 }
 
 impl ComputedBy {
-    /// `"dense"` or `"structured"`.
+    /// `"dense"`, `"structured"` or `"lowrank"`.
     pub fn name(&self) -> &'static str {
         match self {
             ComputedBy::Dense => "dense",
             ComputedBy::Structured => "structured",
+            ComputedBy::LowRank => "lowrank",
         }
     }
 }
@@ -48,7 +53,8 @@ impl ComputedBy {
 ///
 /// With the cargo feature `serde`, a profile serialises as an object with the
 /// fields `seq_len`, `block`, `indices`, `measure`, `computed_by`, `tss` and
-/// `values`; deserialising validates it like [`from_values`](Self::from_values).
+/// `values` (plus `bounds` for a low-rank profile); deserialising validates it like
+/// [`from_values`](Self::from_values).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(try_from = "serde_impl::RawProfile"))]
@@ -60,6 +66,8 @@ pub struct Profile {
     pub(crate) computed_by: ComputedBy,
     pub(crate) tss: Option<usize>,
     pub(crate) values: Vec<Vec<f64>>,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub(crate) bounds: Option<Vec<Vec<[f64; 2]>>>,
 }
 
 #[cfg(feature = "serde")]
@@ -76,13 +84,19 @@ mod serde_impl {
         computed_by: ComputedBy,
         tss: Option<usize>,
         values: Vec<Vec<f64>>,
+        #[serde(default)]
+        bounds: Option<Vec<Vec<[f64; 2]>>>,
     }
 
     impl TryFrom<RawProfile> for Profile {
         type Error = EssError;
         fn try_from(r: RawProfile) -> Result<Self> {
-            Profile::from_values(r.seq_len, r.indices, r.measure, r.computed_by, r.tss, r.values)?
-                .with_block_shape(r.block)
+            let p = Profile::from_values(r.seq_len, r.indices, r.measure, r.computed_by, r.tss, r.values)?
+                .with_block_shape(r.block)?;
+            match r.bounds {
+                Some(b) => p.with_bounds(b),
+                None => Ok(p),
+            }
         }
     }
 }
@@ -120,7 +134,82 @@ impl Profile {
                 format!("{} values", v.len()),
             ));
         }
-        Ok(Self { seq_len, block: BlockShape::SISO, indices, measure, computed_by, tss, values })
+        Ok(Self { seq_len, block: BlockShape::SISO, indices, measure, computed_by, tss, values, bounds: None })
+    }
+
+    /// The same profile with guaranteed intervals `bounds[c][j] = [lower, upper]`
+    /// (as [`Method::LowRank`](super::Method::LowRank) reports them).
+    ///
+    /// # Errors
+    /// A shape that differs from the values', or an interval that is not finite,
+    /// ordered and around its value.
+    pub fn with_bounds(mut self, bounds: Vec<Vec<[f64; 2]>>) -> Result<Self> {
+        if bounds.len() != self.values.len() || bounds.iter().zip(&self.values).any(|(b, v)| b.len() != v.len()) {
+            return Err(EssError::shape(
+                "profile bounds",
+                format!("{} channels of {} intervals", self.values.len(), self.indices.len()),
+                format!("{} channels", bounds.len()),
+            ));
+        }
+        for (c, (b, v)) in bounds.iter().zip(&self.values).enumerate() {
+            if let Some(j) =
+                b.iter().zip(v).position(|(&[lo, hi], &x)| !(lo.is_finite() && hi.is_finite() && lo <= x && x <= hi))
+            {
+                return Err(EssError::param(
+                    "profile bounds",
+                    format!(
+                        "channel {c}, index {}: [{}, {}] does not contain the value {}",
+                        self.indices[j], b[j][0], b[j][1], v[j]
+                    ),
+                ));
+            }
+        }
+        self.bounds = Some(bounds);
+        Ok(self)
+    }
+
+    /// Guaranteed intervals `[lower, upper]` of every value, `[channel][index
+    /// position]`, when the profile was computed by
+    /// [`Method::LowRank`](super::Method::LowRank); `None` for the dense and
+    /// structured paths, whose values are exact up to rounding.
+    ///
+    /// An interval of width 0 for a tolerance profile means the count is certain;
+    /// for entropy the width is what the method reached (see
+    /// [`EssOptions::with_interval_width`](super::EssOptions::with_interval_width)).
+    pub fn bounds(&self) -> Option<&[Vec<[f64; 2]>]> {
+        self.bounds.as_deref()
+    }
+    /// Lower ends of the intervals of one channel (the values themselves when the
+    /// profile has no intervals).
+    pub fn lower(&self, channel: usize) -> Result<Vec<f64>> {
+        self.end(channel, 0)
+    }
+    /// Upper ends of the intervals of one channel (the values themselves when the
+    /// profile has no intervals).
+    pub fn upper(&self, channel: usize) -> Result<Vec<f64>> {
+        self.end(channel, 1)
+    }
+    fn end(&self, channel: usize, k: usize) -> Result<Vec<f64>> {
+        let v = self.try_channel(channel)?;
+        Ok(match &self.bounds {
+            Some(b) => b[channel].iter().map(|x| x[k]).collect(),
+            None => v.to_vec(),
+        })
+    }
+    /// Whether each value of one channel is *ambiguous*: for tolerance-ESS, a
+    /// singular value may lie on either side of the threshold (lower ≠ upper);
+    /// for entropy-ESS, the interval is wider than `width` relative to its lower
+    /// end. All `false` without intervals.
+    pub fn ambiguous(&self, channel: usize, width: f64) -> Result<Vec<bool>> {
+        let (lo, hi) = (self.lower(channel)?, self.upper(channel)?);
+        Ok(lo
+            .iter()
+            .zip(&hi)
+            .map(|(&l, &h)| match self.measure {
+                Measure::Entropy => h - l > width * l.max(f64::MIN_POSITIVE),
+                _ => l != h,
+            })
+            .collect())
     }
 
     /// The same profile for an operator with blocks `p × m` (what

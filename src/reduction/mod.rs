@@ -326,6 +326,12 @@ pub fn reduce<O: LinearOperator + ?Sized>(op: &O, opts: &ReduceOptions) -> Resul
         (Some(Algorithm::BalancedTruncation), _, None) => {
             return Err(EssError::NoRealization { family: op.family().into() })
         }
+        (_, Method::LowRank, _) => {
+            return Err(EssError::param(
+                "method",
+                "Method::LowRank certifies ESS profiles; reduction has no low-rank method of its own (the convolution-kernel algorithm is already O(L·k²)): use Method::Auto",
+            ))
+        }
         (Some(a), ..) => a,
         (None, Method::Dense, _) => Algorithm::HankelBlocks,
         (None, Method::Structured, Some(_)) => Algorithm::BalancedTruncation,

@@ -20,6 +20,8 @@ mod bidiag;
 pub(crate) mod dense;
 pub(crate) mod gramian;
 mod jacobi;
+pub(crate) mod lowrank;
+pub(crate) mod lowrank_hankel;
 pub(crate) mod nested;
 
 pub use bidiag::BidiagonalSvd;
@@ -94,12 +96,19 @@ impl NalgebraSvd {
 ///
 /// `rows × cols` is the shape of `H_i` itself. The structured path stores only the
 /// (at most `N`) values that can be nonzero; the remaining ones are zero.
+///
+/// The low-rank method ([`Method::LowRank`](crate::ess::Method::LowRank)) stores
+/// the singular values `ŝ_k` of a rank-`k` approximation `Ĥ_i` and a
+/// [`radius`](Self::radius) `δ ≥ ‖H_i − Ĥ_i‖_F`: then every true value lies in
+/// `[ŝ_k − δ, ŝ_k + δ]` (Weyl), the missing ones (`ŝ_k = 0` for `k >` the stored
+/// count) are at most `δ`, and `Σ_k (σ_k − ŝ_k)² ≤ δ²` (Mirsky).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spectrum<T: Scalar> {
     scaled: Vec<T>,
     exponent: i32,
     rows: usize,
     cols: usize,
+    radius: Option<f64>,
 }
 
 impl<T: Scalar> Spectrum<T> {
@@ -128,6 +137,22 @@ impl<T: Scalar> Spectrum<T> {
         self.exponent += e;
         self
     }
+    /// The certificate of a low-rank spectrum: `δ` in the scaled units of
+    /// [`scaled`](Self::scaled) (so `δ·2^e` in the operator's units) with
+    /// `‖H_i − Ĥ_i‖_F ≤ δ·2^e`; `None` when the values are those of `H_i` itself
+    /// (dense and structured paths, exact up to rounding).
+    pub fn radius(&self) -> Option<f64> {
+        self.radius
+    }
+    /// `min(rows, cols)`: how many singular values `H_i` has.
+    pub fn rank_bound(&self) -> usize {
+        self.rows.min(self.cols)
+    }
+    /// A certified spectrum: descending scaled values, exponent, shape of `H_i`
+    /// and radius (see [`radius`](Self::radius)).
+    pub(crate) fn certified(scaled: Vec<T>, exponent: i32, (rows, cols): (usize, usize), radius: f64) -> Self {
+        Self { scaled, exponent, rows, cols, radius: Some(radius) }
+    }
     /// The largest singular value in `f64`.
     pub fn largest(&self) -> f64 {
         self.scaled.first().map_or(0.0, |s| crate::scalar::ldexp(s.to_f64(), self.exponent))
@@ -135,7 +160,7 @@ impl<T: Scalar> Spectrum<T> {
     /// A spectrum from its parts (tests of the measures).
     #[cfg(test)]
     pub(crate) fn from_parts(scaled: Vec<T>, exponent: i32, (rows, cols): (usize, usize)) -> Self {
-        Self { scaled, exponent, rows, cols }
+        Self { scaled, exponent, rows, cols, radius: None }
     }
 }
 
@@ -153,12 +178,12 @@ pub(crate) fn spectrum_of<T: Scalar>(
 ) -> Result<Spectrum<T>> {
     let k = block.nrows().min(block.ncols());
     if k == 0 {
-        return Ok(Spectrum { scaled: Vec::new(), exponent: 0, rows, cols });
+        return Ok(Spectrum { scaled: Vec::new(), exponent: 0, rows, cols, radius: None });
     }
     crate::validate::check_matrix_finite("Hankel block", &block)?;
     let max = block.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
     if max == 0.0 {
-        return Ok(Spectrum { scaled: vec![T::zero(); k], exponent: 0, rows, cols });
+        return Ok(Spectrum { scaled: vec![T::zero(); k], exponent: 0, rows, cols, radius: None });
     }
     let exponent = crate::scalar::exponent_of(max);
     scale_pow2(&mut block, -exponent);
@@ -167,7 +192,7 @@ pub(crate) fn spectrum_of<T: Scalar>(
         *v = v.abs();
     }
     s.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
-    Ok(Spectrum { scaled: s, exponent, rows, cols })
+    Ok(Spectrum { scaled: s, exponent, rows, cols, radius: None })
 }
 
 /// Singular values of any matrix in descending order, computed by `backend` with

@@ -74,7 +74,6 @@ pub(crate) struct Factor<'a, T: Scalar> {
     /// the singular values of `H_i` (see [`Side`] for its Gram matrix).
     pub r: &'a DMatrix<T>,
     /// Which Gram matrix `r` reproduces.
-    #[allow(dead_code)] // read by the low-rank method built on this module
     pub side: Side,
 }
 
@@ -88,7 +87,6 @@ const CHAINS: f64 = 4.0;
 /// visited twice.
 ///
 /// `indices` must lie in `1..len` (validated by the caller).
-#[allow(dead_code)] // the entry point of the low-rank method built on this module
 pub(crate) fn sweep_factors<T, S, R, F>(
     t: &DMatrix<T>,
     shape: BlockShape,

@@ -19,7 +19,7 @@ DEFAULT_MEMORY_BUDGET: int
 Array = ArrayLike
 #: ``"all"``, ``"middle"``, ``"stride:K"`` or a sequence of indices ``1 ≤ i ≤ L-1``.
 IndicesArg = Union[None, str, Sequence[int], NDArray[np.integer[Any]]]
-MethodArg = Literal["auto", "dense", "structured"]
+MethodArg = Literal["auto", "dense", "structured", "lowrank"]
 MeasureArg = Union[Literal["entropy", "tolerance", "numerical_rank", "rank"], "Tolerance"]
 #: ``progress(done, total)``: blocks ``(channel, index)`` done and requested;
 #: return ``False`` to cancel.
@@ -82,7 +82,16 @@ class Profile:
     @property
     def tolerance(self) -> Optional[Tolerance]: ...
     @property
-    def method(self) -> Literal["dense", "structured"]: ...
+    def method(self) -> Literal["dense", "structured", "lowrank"]: ...
+    @property
+    def lower(self) -> Optional[NDArray[np.float64]]:
+        """Guaranteed lower ends (``method="lowrank"``), shape of ``values``; else ``None``."""
+    @property
+    def upper(self) -> Optional[NDArray[np.float64]]:
+        """Guaranteed upper ends (``method="lowrank"``), shape of ``values``; else ``None``."""
+    @property
+    def ambiguous(self) -> Optional[NDArray[np.bool_]]:
+        """``lower != upper`` (``method="lowrank"``); else ``None``."""
     @property
     def seq_len(self) -> int: ...
     @property
@@ -141,7 +150,7 @@ class Profiles(Sequence[Profile]):
 
 class Plan:
     @property
-    def method(self) -> Literal["dense", "structured"]: ...
+    def method(self) -> Literal["dense", "structured", "lowrank"]: ...
     @property
     def indices(self) -> NDArray[np.int64]: ...
     @property
