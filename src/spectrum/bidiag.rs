@@ -474,7 +474,7 @@ fn dqds_values<T: Scalar>(d: &mut [T], e: &[T], max_sweeps: usize) -> bool {
             Some((dmin, _)) if dmin > T::zero() => cast(0.25) * dmin,
             _ => T::zero(),
         };
-        if !(tau >= T::zero()) || !tau.is_finite_value() {
+        if tau < T::zero() || !tau.is_finite_value() {
             tau = T::zero();
         }
         let mut tries = 0;
@@ -502,7 +502,7 @@ fn dqds_values<T: Scalar>(d: &mut [T], e: &[T], max_sweeps: usize) -> bool {
                     }
                     dd = dd * t - tau;
                     dmin = dmin.min(dd);
-                    if !(dd >= T::zero()) {
+                    if dd < T::zero() || !dd.is_finite_value() {
                         failed_at = Some(k + 1);
                         break;
                     }
