@@ -218,7 +218,11 @@ where
         };
         match (&mut walker, reuse) {
             (Some(w), true) => w.walk_to(t, shape, i),
-            _ => walker = Some(Walker::fresh(t, shape, len, chain.side, i)),
+            _ => {
+                // Free the old factor first: a chain holds one factor at a time.
+                walker = None;
+                walker = Some(Walker::fresh(t, shape, len, chain.side, i));
+            }
         }
         let w = walker.as_ref().expect("set above");
         w.upper_triangular_into(&mut view);
