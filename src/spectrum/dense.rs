@@ -37,6 +37,6 @@ where
 {
     sweep_factors_limited(t, shape, len, indices, in_flight, &|_: &mut (), f: Factor<'_, T>| {
         let block = shape.hankel_shape(len, f.index);
-        reduce(&spectrum_of(backend, f.r.clone(), block)?)
+        reduce(&spectrum_of(backend, f.r.clone(), block)?.shifted(f.exponent))
     })
 }
