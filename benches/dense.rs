@@ -1,13 +1,22 @@
 //! Dense-path ESS profile of one random causal channel at L = 128, 256, 512,
 //! against a reference: the loop a researcher writes by hand (slice every block
 //! `T[i:, :i]`, call nalgebra's SVD, values only) in the same process.
+//!
+//! `ess` is the crate with its default backend (nested triangular factors,
+//! nalgebra's SVD of each factor) on every rayon thread; `ess_1_thread` and
+//! `ess_bidiagonal_1_thread` (with [`BidiagonalSvd`]) run in a one-thread pool,
+//! like the reference loop: their ratio to `reference_loop` is the per-core
+//! speed-up to quote.
+//! The peer comparison with NumPy/LAPACK is `benches/numpy_dense_peer.py`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use effective_state_size::ess::{self, EssOptions, Measure, Tolerance};
+use effective_state_size::spectrum::BidiagonalSvd;
 use effective_state_size::DenseOperator;
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
+use std::sync::Arc;
 
 fn random_causal(len: usize, seed: u64) -> DMatrix<f64> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -36,6 +45,14 @@ fn dense_profile(c: &mut Criterion) {
         let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
         group.bench_with_input(BenchmarkId::new("ess", len), &op, |b, op| {
             b.iter(|| ess::profiles(black_box(op), &measures, &EssOptions::default()).unwrap())
+        });
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        group.bench_with_input(BenchmarkId::new("ess_1_thread", len), &op, |b, op| {
+            b.iter(|| one.install(|| ess::profiles(black_box(op), &measures, &EssOptions::default()).unwrap()))
+        });
+        let bidiagonal = EssOptions::default().with_backend(Arc::new(BidiagonalSvd::default()));
+        group.bench_with_input(BenchmarkId::new("ess_bidiagonal_1_thread", len), &op, |b, op| {
+            b.iter(|| one.install(|| ess::profiles(black_box(op), &measures, &bidiagonal).unwrap()))
         });
         group.bench_with_input(BenchmarkId::new("reference_loop", len), &t, |b, t| {
             b.iter(|| reference_profile(black_box(t)))

@@ -20,10 +20,10 @@
 //! [`DEFAULT_MEMORY_BUDGET`]) bounds the working memory of a whole call:
 //! * dense path: one channel's `T` (`(p·L)·(m·L)` scalars) plus, per chain of
 //!   indices in flight (see `spectrum::nested`: a few chains per channel, run in
-//!   parallel), the largest requested block `p(L-i)·m·i` (copied once for the
-//!   chain's fresh QR) and four square matrices of order
-//!   `r_max = min(p(L-i), m·i)` (the running triangular factor, the QR's factor,
-//!   the copy the backend decomposes);
+//!   parallel), the largest requested block `p(L-i)·m·i` (copied for a fresh
+//!   QR) and two square matrices of order `r_max = min(p(L-i), m·i)` (the QR's
+//!   factor and the visitor's copy of the previous one; while walking, the
+//!   running factor, the visitor's copy and the backend's copy, at most as much);
 //! * structured path: per channel in flight, its realization (counted once when it
 //!   is time-invariant) and the checkpointed factors: about `3·√count` factors of
 //!   `N × N` for `count` requested indices (see `spectrum::gramian`), so
@@ -200,9 +200,10 @@ fn kernel_path<O: LinearOperator + ?Sized>(op: &O) -> bool {
 }
 
 /// Bytes one chain of the dense path needs besides `T`: the largest requested
-/// block (copied for a fresh QR) and four square matrices of the largest order
-/// `r_max = min(rows, cols)`: the QR's factor, the running factor, the copy the
-/// visitor sees and the one the backend decomposes.
+/// block (copied for a fresh QR, with the QR's `r_max × r_max` factor) or, while
+/// walking, three square matrices of the largest order `r_max = min(rows, cols)`
+/// (the running factor, the copy the visitor sees and the one the backend
+/// decomposes), plus one incoming row.
 fn dense_chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64) -> u64 {
     let largest = largest_block(indices, len, b);
     let order = indices
@@ -213,7 +214,10 @@ fn dense_chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64) 
         })
         .max()
         .unwrap_or(0);
-    largest.saturating_add(order.saturating_mul(order).saturating_mul(4)).saturating_add(order).saturating_mul(scalar)
+    let square = order.saturating_mul(order);
+    // Fresh QR: block + its factor + the visitor's copy of the previous factor;
+    // walking: three factors. block ≥ square, so this bounds both.
+    largest.saturating_add(square.saturating_mul(2)).saturating_add(order).saturating_mul(scalar)
 }
 
 /// Bytes one chain of the low-rank method needs besides `T`: a dense-path chain
@@ -330,7 +334,11 @@ where
                 .map(|&c| {
                     tracker.check()?;
                     let t = op.dense_within(c, plan.budget)?;
-                    spectrum::dense::sweep(&t, b, len, &plan.indices, backend, fit, &reduce, &|| tracker.advance(c, 1))
+                    spectrum::dense::sweep(&t, b, len, &plan.indices, backend, fit, &|s: &Spectrum<O::Scalar>| {
+                        let value = reduce(s);
+                        tracker.advance(c, 1)?;
+                        Ok(value)
+                    })
                 })
                 .collect()
         }

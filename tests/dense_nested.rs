@@ -152,7 +152,7 @@ fn rank_deficient_and_graded_operators_match_a_direct_svd() {
 
 #[test]
 fn extreme_scales_match_a_direct_svd() {
-    for scale in [1e-300, 1e-200, 1e200, 1e300] {
+    for scale in [1e-307, 1e-300, 1e-200, 1e200, 1e300, 1e307] {
         for (p, m) in SHAPES {
             let b = BlockShape { outputs: p, inputs: m };
             let t = causal(17, b, Kind::Random, scale, 9);
@@ -176,6 +176,26 @@ fn f32_matches_a_direct_svd_in_f32_precision() {
             for (i, got) in idx.iter().zip(&sv) {
                 let got: Vec<f64> = got.iter().map(|&x| x as f64).collect();
                 assert_close(&got, &oracle(&exact, b, *i), f32::EPSILON as f64, &format!("f32 {p}×{m} {name} i = {i}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_near_the_ends_of_its_range_matches_a_direct_svd() {
+    for scale in [1e-37f64, 1e-30, 1e30, 1e37] {
+        for (p, m) in SHAPES {
+            let b = BlockShape { outputs: p, inputs: m };
+            let t32 = causal(15, b, Kind::Random, 1.0, 4).map(|x| (x * scale) as f32);
+            let exact = t32.map(|x| x as f64);
+            for (name, backend) in backends() {
+                let (idx, sv) = ours(&t32, b, Indices::All, backend);
+                for (i, got) in idx.iter().zip(&sv) {
+                    let got: Vec<f64> = got.iter().map(|&x| x as f64).collect();
+                    assert!(got.iter().all(|x| x.is_finite()), "f32 {scale:e} {p}×{m} {name} i = {i}: {got:?}");
+                    let want = oracle(&exact, b, *i);
+                    assert_close(&got, &want, f32::EPSILON as f64, &format!("f32 {scale:e} {p}×{m} {name} i = {i}"));
+                }
             }
         }
     }

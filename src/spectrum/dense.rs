@@ -19,9 +19,9 @@ use nalgebra::DMatrix;
 
 /// Spectra of `H_i` of `t` for each `i` in `indices` (validated), each reduced by
 /// `reduce`, in the order of `indices`. At most `in_flight` chains run at the
-/// same time (the results do not depend on it); `each` runs after every index
-/// (progress and cancellation: its error stops the sweep).
-pub(crate) fn sweep<T, R, F, G>(
+/// same time (the results do not depend on it). An error from `reduce` (the
+/// planner's progress callback cancelling) stops the sweep.
+pub(crate) fn sweep<T, R, F>(
     t: &DMatrix<T>,
     shape: BlockShape,
     len: usize,
@@ -29,18 +29,14 @@ pub(crate) fn sweep<T, R, F, G>(
     backend: &dyn SvdBackend,
     in_flight: usize,
     reduce: &F,
-    each: &G,
 ) -> Result<Vec<R>>
 where
     T: Scalar,
     R: Send,
-    F: Fn(&Spectrum<T>) -> R + Sync + Send,
-    G: Fn() -> Result<()> + Sync,
+    F: Fn(&Spectrum<T>) -> Result<R> + Sync,
 {
     sweep_factors_limited(t, shape, len, indices, in_flight, &|_: &mut (), f: Factor<'_, T>| {
         let block = shape.hankel_shape(len, f.index);
-        let value = reduce(&spectrum_of(backend, f.r.clone(), block)?);
-        each()?;
-        Ok(value)
+        reduce(&spectrum_of(backend, f.r.clone(), block)?.shifted(f.exponent))
     })
 }

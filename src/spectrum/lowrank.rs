@@ -342,7 +342,9 @@ pub(crate) fn sweep<T: Scalar>(
                 per_step,
                 factor_error,
             };
-            certify(input, warm, target, backend)
+            // The chain may carry the factor scaled by 2^-exponent (T near the ends of
+            // the range); the spectrum and its radius shift back exactly.
+            certify(input, warm, target, backend).map(|s| s.shifted(f.exponent))
         },
     )
 }

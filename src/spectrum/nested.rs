@@ -75,6 +75,10 @@ pub(crate) struct Factor<'a, T: Scalar> {
     pub r: &'a DMatrix<T>,
     /// Which Gram matrix `r` reproduces.
     pub side: Side,
+    /// `r · 2^exponent` has the singular values of `H_i`. Zero unless the
+    /// entries of `T` come within a few binades of overflow or underflow, where
+    /// the chain carries its factor scaled by `2^-exponent` (exact).
+    pub exponent: i32,
 }
 
 /// Number of chains a large profile is split into (both sides together).
@@ -122,14 +126,32 @@ where
     F: Fn(&mut S, Factor<'_, T>) -> Result<R> + Sync,
 {
     let chains = plan_chains(shape, len, indices);
+    let exponent = working_exponent(t);
     let mut slots: Vec<Option<R>> = (0..indices.len()).map(|_| None).collect();
     for group in chains.chunks(in_flight.max(1)) {
-        let done = crate::parallel::try_map(group, |chain| run_chain(t, shape, len, chain, visit))?;
+        let done = crate::parallel::try_map(group, |chain| run_chain(t, shape, len, exponent, chain, visit))?;
         for (pos, value) in done.into_iter().flatten() {
             slots[pos] = Some(value);
         }
     }
     Ok(slots.into_iter().map(|s| s.expect("every position is visited by one chain")).collect())
+}
+
+/// The power of two the chains divide `T` by: 0 for ordinary data; the exponent
+/// of the largest entry when that is within `2^20` of overflow (rotations and
+/// QR may grow entries by `√rows`) or within 60 binades of the subnormal range.
+fn working_exponent<T: Scalar>(t: &DMatrix<T>) -> i32 {
+    let max = t.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    if max == 0.0 {
+        return 0;
+    }
+    let e = crate::scalar::exponent_of(max);
+    let (lo, hi) = crate::scalar::normal_exponents::<T>();
+    if e > hi - 20 || e < lo + 60 {
+        e
+    } else {
+        0
+    }
 }
 
 /// One chain: its side and its visits `(index, positions in the request)`, in
@@ -199,6 +221,7 @@ fn run_chain<T, S, R, F>(
     t: &DMatrix<T>,
     shape: BlockShape,
     len: usize,
+    exponent: i32,
     chain: &Chain,
     visit: &F,
 ) -> Result<Vec<(usize, R)>>
@@ -219,12 +242,16 @@ where
         };
         match (&mut walker, reuse) {
             (Some(w), true) => w.walk_to(t, shape, i),
-            _ => walker = Some(Walker::fresh(t, shape, len, chain.side, i)),
+            _ => {
+                // Free the old factor first: a chain holds one factor at a time.
+                drop(walker.take());
+                walker = Some(Walker::fresh(t, shape, len, chain.side, i, exponent));
+            }
         }
         let w = walker.as_ref().expect("set above");
         w.upper_triangular_into(&mut view);
         for &pos in positions {
-            out.push((pos, visit(&mut state, Factor { index: i, r: &view, side: chain.side })?));
+            out.push((pos, visit(&mut state, Factor { index: i, r: &view, side: chain.side, exponent })?));
         }
     }
     Ok(out)
@@ -272,11 +299,13 @@ struct Walker<T: Scalar> {
     rows: Vec<T>,
     /// Scratch for an incoming row.
     incoming: Vec<T>,
+    /// `T` enters divided by `2^exponent` (see [`working_exponent`]).
+    exponent: i32,
 }
 
 impl<T: Scalar> Walker<T> {
-    /// A fresh factor of `H_i` by Householder QR.
-    fn fresh(t: &DMatrix<T>, shape: BlockShape, len: usize, side: Side, i: usize) -> Self {
+    /// A fresh factor of `H_i · 2^-exponent` by Householder QR.
+    fn fresh(t: &DMatrix<T>, shape: BlockShape, len: usize, side: Side, i: usize, exponent: i32) -> Self {
         let (rows, cols) = shape.hankel_shape(len, i);
         let view = t.view((i * shape.outputs, 0), (rows, cols));
         let mut block = match side {
@@ -288,14 +317,14 @@ impl<T: Scalar> Walker<T> {
         let e = crate::scalar::exponent_of(max);
         super::scale_pow2(&mut block, -e);
         let mut factor = nalgebra::linalg::QR::new(block).r();
-        super::scale_pow2(&mut factor, e);
+        super::scale_pow2(&mut factor, e - exponent);
         let mut rows_buf = vec![T::zero(); r * r];
         for k in 0..r {
             for j in k..r {
                 rows_buf[k * r + j] = factor[(k, j)];
             }
         }
-        Walker { side, index: i, r, ld: r, rows: rows_buf, incoming: vec![T::zero(); r] }
+        Walker { side, index: i, r, ld: r, rows: rows_buf, incoming: vec![T::zero(); r], exponent }
     }
 
     /// Moves the factor to index `to` (below the current one on the Columns side,
@@ -337,9 +366,15 @@ impl<T: Scalar> Walker<T> {
         }
     }
 
-    /// Rotates `incoming[..r]` into `R` as one more row (`RᵀR += wwᵀ`).
+    /// Rotates `incoming[..r]` (times `2^-exponent`) into `R` as one more row
+    /// (`RᵀR += wwᵀ`).
     fn add_row(&mut self) {
         let (r, ld) = (self.r, self.ld);
+        if self.exponent != 0 {
+            for x in self.incoming[..r].iter_mut() {
+                *x = crate::scalar::ldexp(*x, -self.exponent);
+            }
+        }
         for k in 0..r {
             let b = self.incoming[k];
             if b == T::zero() {
