@@ -129,10 +129,11 @@ def test_indices_options():
     assert list(ess.entropy(t, indices="middle").indices) == [6]
     stride = ess.entropy(t, indices="stride:4")
     assert list(stride.indices) == [4, 8, 12]
-    np.testing.assert_array_equal(stride.values, full.values[:, [3, 7, 11]])
+    # The nested factors of a sparse list are reached by other walks: equal to rounding.
+    np.testing.assert_allclose(stride.values, full.values[:, [3, 7, 11]], rtol=1e-12)
     listed = ess.entropy(t, indices=[9, 2, 2])
     assert list(listed.indices) == [2, 9]
-    np.testing.assert_array_equal(listed.values, full.values[:, [1, 8]])
+    np.testing.assert_allclose(listed.values, full.values[:, [1, 8]], rtol=1e-12)
     assert list(ess.entropy(t, indices=range(3, 6)).indices) == [3, 4, 5]
     assert list(ess.entropy(t, indices=np.array([5, 1])).indices) == [1, 5]
 
