@@ -616,3 +616,17 @@ fn long_convolution_errors_are_measured_without_forming_t() {
     let e = red.channels()[0].error.expect("measured");
     assert!(e.is_finite() && e <= red.channels()[0].error_bound * (1.0 + 1e-9));
 }
+
+/// The measured error needs `T` and `T_r` in `f64` (twice `T` in `f64`): with a
+/// budget a few times that, it is measured, for `f64` and `f32` operators alike.
+#[test]
+fn the_error_is_measured_when_twice_t_in_f64_fits_the_budget() {
+    let len = 48;
+    let t = common::random_causal(&mut rng(3), len, 1, 1);
+    let t_bytes = (len * len * 8) as u64;
+    let opts = ReduceOptions::order(4).with_measured_error(true).with_memory_budget(16 * t_bytes);
+    let red = reduce(&DenseOperator::single(t.clone()).unwrap(), &opts).unwrap();
+    assert!(red.channels()[0].error.is_some(), "f64: 2·T fits 16·T");
+    let red = reduce(&DenseOperator::single(t.map(|x| x as f32)).unwrap(), &opts).unwrap();
+    assert!(red.channels()[0].error.is_some(), "f32: 2·T in f64 fits 16·T in f64");
+}
