@@ -3,7 +3,7 @@
 
 use super::Indices;
 use crate::planner::DEFAULT_MEMORY_BUDGET;
-use crate::spectrum::{NalgebraSvd, SvdBackend};
+use crate::spectrum::{BidiagonalSvd, SvdBackend};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -76,14 +76,14 @@ pub struct EssOptions {
 }
 
 impl Default for EssOptions {
-    /// All indices, [`Method::Auto`], an 8 GiB budget, [`NalgebraSvd`], no callback,
+    /// All indices, [`Method::Auto`], an 8 GiB budget, [`BidiagonalSvd`], no callback,
     /// low-rank interval width [`DEFAULT_INTERVAL_WIDTH`] and no rank cap.
     fn default() -> Self {
         Self {
             indices: Indices::All,
             method: Method::Auto,
             memory_budget: DEFAULT_MEMORY_BUDGET,
-            backend: Arc::new(NalgebraSvd::default()),
+            backend: Arc::new(BidiagonalSvd::default()),
             progress: None,
             interval_width: DEFAULT_INTERVAL_WIDTH,
             max_rank: None,
@@ -125,7 +125,8 @@ impl EssOptions {
         self.memory_budget = bytes;
         self
     }
-    /// The SVD backend (default [`NalgebraSvd`]).
+    /// The SVD backend (default [`BidiagonalSvd`], the crate's own values-only
+    /// SVD; [`NalgebraSvd`](crate::spectrum::NalgebraSvd) is the alternative).
     pub fn with_backend(mut self, backend: Arc<dyn SvdBackend>) -> Self {
         self.backend = backend;
         self

@@ -71,6 +71,9 @@ impl SvdBackend for BidiagonalSvd {
     fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>> {
         self.values(block)
     }
+    fn allows_builtin_core_kernel(&self) -> bool {
+        true
+    }
 }
 
 impl BidiagonalSvd {

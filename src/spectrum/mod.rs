@@ -1,8 +1,8 @@
 //! Singular values of Hankel blocks: the backend trait, the dense path and the
 //! structured (Gramian square-root) path.
 //!
-//! * [`SvdBackend`] computes the singular values of one matrix; [`NalgebraSvd`] is
-//!   the default. The crate never asks for singular vectors (nalgebra returns wrong
+//! * [`SvdBackend`] computes the singular values of one matrix; [`BidiagonalSvd`]
+//!   (the crate's own) is the default, [`NalgebraSvd`] the alternative. The crate never asks for singular vectors (nalgebra returns wrong
 //!   values with vectors on some all-ones shapes) and always bounds the iteration
 //!   count (nalgebra's unbounded form never returns on NaN).
 //! * [`singular_values`] wraps any backend with the checks every caller needs:
@@ -58,7 +58,7 @@ pub trait SvdBackend: Send + Sync + std::fmt::Debug {
     /// square cores (`N × N`, one per index) with the crate's own allocation-free
     /// Golub–Kahan kernel instead of this backend (same guarantee: values only,
     /// every `σ_k` to within a small multiple of `ε·σ_1`). `false` by default, so
-    /// that a custom backend sees every block; [`NalgebraSvd`] allows it.
+    /// that a custom backend sees every block; [`NalgebraSvd`] and [`BidiagonalSvd`] allow it.
     fn allows_builtin_core_kernel(&self) -> bool {
         false
     }
