@@ -25,7 +25,7 @@
 //! `V ← orth(Fᵀ Y)`. The basis that resolved index `i` (its coordinates are the
 //! columns or the rows of `H_i`, which the next block of the chain shares but one)
 //! starts index `i ∓ 1`, so one product `F V` usually suffices. The
-//! rank `k` doubles while the intervals are wider than the target
+//! rank `k` grows by a quarter while the intervals are wider than the target
 //! ([`Target`]); once `2k ≥ r` a full SVD of `F` is cheaper and gives the exact
 //! values (radius = rounding only). Cost per index `O(r²·k)` for the products
 //! plus `O(r·k²)` for the Ritz values, against `O(r³)` for the dense SVD.
@@ -291,9 +291,10 @@ pub(crate) fn certify<T: Scalar>(
         }
         // One step of subspace iteration: V ← orth(Fᵀ F V).
         let next = orth(upper_tr_mul(&f, &y));
-        // Converging slowly at this rank (or three sweeps spent): enlarge the basis.
+        // Converging slowly at this rank (or three sweeps spent): enlarge the basis
+        // by a quarter (small steps keep the final rank near the one needed).
         if (e > 0.25 * last_e || sweeps_at_rank >= 3) && k < cap {
-            let grow = (2 * k).min(cap) - k;
+            let grow = (k + k / 4).max(k + 1).min(cap) - k;
             let extra = random_matrix(r, grow, (index as u64) << 20 | k as u64);
             let mut both = DMatrix::zeros(r, k + grow);
             both.columns_mut(0, k).copy_from(&next);
