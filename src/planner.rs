@@ -206,14 +206,7 @@ fn kernel_path<O: LinearOperator + ?Sized>(op: &O) -> bool {
 /// decomposes), plus one incoming row.
 fn dense_chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64) -> u64 {
     let largest = largest_block(indices, len, b);
-    let order = indices
-        .iter()
-        .map(|&i| {
-            let (r, c) = b.hankel_shape(len, i);
-            r.min(c) as u64
-        })
-        .max()
-        .unwrap_or(0);
+    let order = largest_order(indices, len, b);
     let square = order.saturating_mul(order);
     // Fresh QR: block + its factor + the visitor's copy of the previous factor;
     // walking: three factors. block ≥ square, so this bounds both.
@@ -223,15 +216,20 @@ fn dense_chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64) 
 /// Bytes one chain of the low-rank method needs besides `T`: a dense-path chain
 /// in `f64`, plus the scaled factor, its transpose and the bases (`r × k`, `k ≤ r`).
 fn lowrank_chain_bytes(indices: &[usize], len: usize, b: BlockShape) -> u64 {
-    let order = indices
+    let order = largest_order(indices, len, b);
+    dense_chain_bytes(indices, len, b, 8).saturating_add(order.saturating_mul(order).saturating_mul(5 * 8))
+}
+
+/// `r_max`: the largest `min(rows, cols)` of the requested blocks `H_i`.
+fn largest_order(indices: &[usize], len: usize, b: BlockShape) -> u64 {
+    indices
         .iter()
         .map(|&i| {
             let (r, c) = b.hankel_shape(len, i);
             r.min(c) as u64
         })
         .max()
-        .unwrap_or(0);
-    dense_chain_bytes(indices, len, b, 8).saturating_add(order.saturating_mul(order).saturating_mul(5 * 8))
+        .unwrap_or(0)
 }
 
 /// Scalars in the largest of the requested blocks `H_i`.

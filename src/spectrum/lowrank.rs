@@ -127,29 +127,6 @@ fn upper_tr_mul(f: &DMatrix<f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
     z
 }
 
-/// The singular values of `Y` (`r × k`, finite), descending: the crate's fused
-/// bidiagonal SVD, values only (backward stable, `O(u·‖Y‖)` absolute error).
-fn ritz_values(y: &DMatrix<f64>) -> Result<Vec<f64>> {
-    let mut s = super::BidiagonalSvd::default().singular_values_f64(y.clone())?;
-    s.iter_mut().for_each(|x| *x = x.abs());
-    s.sort_by(|a, b| b.total_cmp(a));
-    Ok(s)
-}
-
-/// Singular values of a finite matrix in descending order (nalgebra, values
-/// only, bounded iterations).
-pub(crate) fn values_desc(m: DMatrix<f64>) -> Result<Vec<f64>> {
-    let (rows, cols) = m.shape();
-    let k = rows.min(cols);
-    let iterations = 100 + 30 * k * k;
-    let mut s = nalgebra::linalg::SVD::try_new_unordered(m, false, false, f64::EPSILON, iterations)
-        .map(|svd| svd.singular_values.as_slice().to_vec())
-        .ok_or(crate::error::EssError::NoConvergence { rows, cols, iterations })?;
-    s.iter_mut().for_each(|x| *x = x.abs());
-    s.sort_by(|a, b| b.total_cmp(a));
-    Ok(s)
-}
-
 /// Carries a basis from the coordinates of block `from` to those of block `to`
 /// (same chain): drop the coordinates the new block no longer has. `None` when the
 /// chain does not move the way the side implies.
@@ -248,9 +225,7 @@ pub(crate) fn certify<T: Scalar>(
         Spectrum::certified(values.into_iter().map(T::cast).collect(), exponent, shape, radius + chain + rounding)
     };
     let full = |f: DMatrix<f64>| -> Result<Spectrum<T>> {
-        let mut s = backend.singular_values_f64(f)?;
-        s.iter_mut().for_each(|v| *v = v.abs());
-        s.sort_by(|a, b| b.total_cmp(a));
+        let s = super::singular_values(backend, f)?;
         // A backward-stable SVD: each value within c·u·r·‖F‖₂ of the truth.
         let radius = 8.0 * U * (r as f64) * fro * (r as f64).sqrt();
         Ok(finish(s, radius))
@@ -282,7 +257,8 @@ pub(crate) fn certify<T: Scalar>(
         // each Ritz value by at most η relative.
         let eta = orthonormality_defect(&v);
         let allowance = 8.0 * U * ((r + k) as f64 + 10.0) * fro2 + 3.0 * eta * fro2;
-        let s = ritz_values(&y)?;
+        // The crate's fused bidiagonal SVD, values only (backward stable).
+        let s = super::singular_values(&super::BidiagonalSvd::default(), y.clone())?;
         let spectrum = finish(s, (e + allowance).sqrt() + eta * fro);
         sweeps_at_rank += 1;
         if target.resolved(&spectrum) || (k >= cap && sweeps_at_rank >= 3) {

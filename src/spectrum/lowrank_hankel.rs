@@ -290,7 +290,7 @@ fn at_rank<T: Scalar>(g: &[f64], len: usize, indices: &[usize], k: usize, expone
             }
             let core = q_factor(len - i) * rw.transpose();
             let norm = core.norm();
-            let sv = super::lowrank::values_desc(core)?;
+            let sv = super::singular_values(&super::NalgebraSvd::default(), core)?;
             let allowance = 8.0 * U * (n as f64 + 10.0) * mass + (16.0 * U * (k as f64 + 2.0) * norm).powi(2);
             let radius = (residual[i] + allowance).sqrt() + 16.0 * U * (k as f64) * norm;
             let rounding = if T::EPSILON.to_f64() > f64::EPSILON { T::EPSILON.to_f64() * norm } else { 0.0 };
