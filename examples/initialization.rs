@@ -157,7 +157,7 @@ pub fn table(rows: &[Row]) -> String {
 /// The state sizes of the printed table.
 pub const STATE_SIZES: [usize; 6] = [8, 16, 32, 64, 128, 256];
 
-#[allow(dead_code)] // `main` is unused when the file is included by tests/workflows.rs
+#[allow(dead_code)] // `main` is unused when the file is included by tests/suite/workflows.rs
 fn main() -> Result<()> {
     print!("{}", table(&run(&STATE_SIZES)?));
     Ok(())

@@ -7,8 +7,8 @@
 #   bash scripts/mutants.sh --shard 0/8          # every 8th mutant of src/ (round robin):
 #                                                # an unbiased sample across modules
 # Mutants are built with the `mutants` profile (opt-level 1, no debug info) and
-# tested with the library's unit and integration tests (doctests are skipped:
-# each one is a separate compilation). Results land in mutants.out/.
+# tested with the unit tests and the integration suite tests/suite (doctests, examples
+# and benches are not rebuilt for each mutant). Results land in mutants.out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo-mutants >/dev/null 2>&1; then
@@ -22,5 +22,5 @@ while [ $# -gt 0 ]; do
     *) args+=(--file "$1"); shift ;;
   esac
 done
-exec cargo mutants --package effective-state-size --profile mutants --timeout 240 \
-  --exclude 'src/lib.rs' "${args[@]}" -- --lib --tests
+exec cargo mutants --package effective-state-size --profile mutants --timeout 120 \
+  --exclude 'src/lib.rs' "${args[@]}" -- --lib --test suite

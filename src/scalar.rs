@@ -19,7 +19,7 @@ mod sealed {
 /// A real IEEE floating-point type: `f32` or `f64`.
 ///
 /// Everything in the crate is generic over it. Results computed in `f32` agree with
-/// those computed in `f64` to within `f32` precision (see `tests/scalar.rs`).
+/// those computed in `f64` to within `f32` precision (see `tests/suite/scalar.rs`).
 ///
 /// ```
 /// use effective_state_size::Scalar;

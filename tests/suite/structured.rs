@@ -1,7 +1,7 @@
 //! The structured (Gramian square-root) path against the dense path and against
 //! independent oracles, at the accuracy issue #4 asks for.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};

@@ -1,7 +1,7 @@
 //! State spaces: LTI (dense and diagonal, MIMO), time-varying, Mamba (S6), SSD,
 //! and zero-order-hold discretisation.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};

@@ -3,7 +3,7 @@
 //! non-square blocks, at extreme scales, in f64 and in f32. The expected counts
 //! come from the prescribed spectrum, not from an SVD.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};

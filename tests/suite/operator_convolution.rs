@@ -1,6 +1,6 @@
 //! Convolutions: FIR (k-1), long kernels, gated convolutions.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{Method, Tolerance};

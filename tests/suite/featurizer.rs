@@ -1,6 +1,6 @@
 //! Input-varying operators through a featurizer, and batch statistics.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};

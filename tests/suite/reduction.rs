@@ -2,7 +2,7 @@
 //! operators of every kind (f64 and f32), the two algorithms agree, the reduced
 //! model is an operator, bad requests are errors.
 
-mod common;
+use crate::common;
 
 use common::{normal_vec, rng, uniform_vec};
 use effective_state_size::ess::{self, Method, Tolerance};

@@ -1,6 +1,6 @@
 //! `DenseOperator`: validation with clear errors, and `apply`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Tolerance};

@@ -1,7 +1,7 @@
 //! Hard numerics and hostile inputs: extreme scales, repeated and widely spread
 //! singular values, f32 noise, SVD non-convergence, and no panic on any input.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};

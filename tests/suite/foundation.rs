@@ -5,7 +5,7 @@
 //! thread, a silent NaN or a wrong entry) and checks the fixed behaviour against
 //! an independent value.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, ComputedBy, EssOptions, Indices, Measure, Method, Tolerance};

@@ -1,6 +1,6 @@
 //! Softmax attention: full, sliding-window, biased.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{Method, Tolerance};

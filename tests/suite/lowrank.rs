@@ -2,7 +2,7 @@
 //! force: every interval contains the exact value, unflagged tolerance counts are
 //! exact, and the planner never picks the method by itself.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, ComputedBy, EssOptions, Indices, Measure, Method, Profile, Tolerance};

@@ -1,6 +1,6 @@
 //! f32 and f64 agree within f32 precision on every family and both paths.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Measure, Method, Tolerance};

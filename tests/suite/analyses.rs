@@ -1,9 +1,9 @@
 //! The paper's analyses (issue #10): marker modulation, batches, tolerance sweeps
 //! and boundary-normalised ESS, against oracles written here: brute-force SVDs of
-//! sliced blocks (tests/common), hand-computed profiles and direct loops over the
+//! sliced blocks (tests/suite/common), hand-computed profiles and direct loops over the
 //! definitions.
 
-mod common;
+use crate::common;
 
 use common::{oracle_count, oracle_entropy, oracle_sv, random_causal, rng};
 use effective_state_size::ess::{self, ComputedBy, EssOptions, Indices, Measure, Method, Profile, Tolerance};

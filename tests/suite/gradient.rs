@@ -1,7 +1,7 @@
 //! ESS gradients (issue #10, part 6) against finite differences, and the Jacobi
 //! SVD against nalgebra's values-only SVD and its own residuals.
 
-mod common;
+use crate::common;
 
 use common::{oracle_count, oracle_entropy, random_causal, rng};
 use effective_state_size::ess::gradient::{block_gradient, operator_gradient, profile_gradient, Smooth};

@@ -5,7 +5,7 @@
 //! shared by all three (a channel reading channel 0's parameters, a dropped head
 //! offset) cannot pass.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::Tolerance;

@@ -1,7 +1,7 @@
 //! The linear-attention family: linear attention (feature maps, normalisation),
 //! RetNet, GLA, DeltaNet and gated DeltaNet.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, Method, Tolerance};
@@ -89,7 +89,7 @@ fn gla(seed: u64, len: usize, d: usize, lo: f64, hi: f64) -> GatedLinearAttentio
 
 #[test]
 fn gla_is_consistent_and_reaches_d() {
-    // The entry formula itself is checked in tests/oracles.rs.
+    // The entry formula itself is checked in tests/suite/oracles.rs.
     let op = gla(3, 30, 4, 0.7, 1.0);
     check_family(&op, 60);
     assert_reaches(&op, 4);

@@ -1,7 +1,7 @@
 //! Core ESS: exact small cases, agreement with a brute-force SVD oracle, and the
 //! bounds of THEORY.md as proptest properties.
 
-mod common;
+use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
