@@ -6,6 +6,11 @@
 #   bash scripts/mutants.sh --in-diff my.diff    # only code a diff touches
 #   bash scripts/mutants.sh --shard 0/8          # every 8th mutant of src/ (round robin):
 #                                                # an unbiased sample across modules
+#   bash scripts/mutants.sh --in-place --out DIR FILE...
+#                                                # mutate this tree itself (use a throwaway
+#                                                # worktree: no copy, no fresh baseline
+#                                                # build), results in DIR/mutants.out
+#   python3 scripts/mutants_summary.py DIR...    # caught / viable per module
 # Mutants are built with the `mutants` profile (opt-level 1, no debug info) and
 # tested with the unit tests and the integration suite tests/suite (doctests, examples
 # and benches are not rebuilt for each mutant). Results land in mutants.out/.
@@ -19,6 +24,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --in-diff) args+=(--in-diff "$2"); shift 2 ;;
     --shard) args+=(--shard "$2" --sharding round-robin --baseline skip); shift 2 ;;
+    --in-place) args+=(--in-place --baseline skip); shift ;;
+    --out) args+=(--output "$2"); shift 2 ;;
     *) args+=(--file "$1"); shift ;;
   esac
 done
