@@ -30,4 +30,4 @@ while [ $# -gt 0 ]; do
   esac
 done
 exec cargo mutants --package effective-state-size --profile mutants --timeout 120 \
-  --exclude 'src/lib.rs' "${args[@]}" -- --lib --test suite
+  --exclude 'src/lib.rs' --cargo-arg=--lib --cargo-arg=--test=suite "${args[@]}"
