@@ -924,7 +924,7 @@ fn index_spectrum<T: Scalar>(
         }
     }
     let sweeps = 100 + 30 * n * n;
-    if super::small_svd::singular_values(&mut work.core, n, &mut work.svd, &mut work.values, sweeps).is_err() {
+    if super::small_svd::singular_values(&work.core, n, &mut work.svd, &mut work.values, sweeps).is_err() {
         // Not seen in practice; the general backend decides (its own error if it
         // fails too).
         let (core, e) = fo.core(gr);
