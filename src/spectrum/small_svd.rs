@@ -174,12 +174,35 @@ fn zeroed<T: Scalar>(buf: &mut Vec<T>, len: usize) {
     buf.resize(len, T::zero());
 }
 
+/// The leading dimension of the kernel's matrix buffer for order `n`: `n`
+/// rounded up to a multiple of [`LANES`].
+pub(crate) fn leading_dimension(n: usize) -> usize {
+    n.next_multiple_of(LANES)
+}
+
+impl<T: Scalar> Workspace<T> {
+    /// The matrix buffer for order `n`, zero-filled: column `j` of the matrix is
+    /// `[j·ld, j·ld + n)` with `ld = leading_dimension(n)`, and the padding rows
+    /// `n..ld` of every column must stay zero. Fill it, then call
+    /// [`singular_values_in_place`].
+    pub(crate) fn matrix(&mut self, n: usize) -> &mut [T] {
+        zeroed(&mut self.x, leading_dimension(n) * n);
+        &mut self.x
+    }
+
+    /// The matrix buffer as last filled through [`matrix`](Self::matrix).
+    pub(crate) fn matrix_filled(&mut self) -> &mut [T] {
+        &mut self.x
+    }
+}
+
 /// The singular values of the `n × n` column-major matrix `a`, in no particular
 /// order, into `out` (`n` values, nonnegative).
 ///
 /// # Errors
 /// [`EssError::NoConvergence`] when the bidiagonal QR needs more than
 /// `max_sweeps` sweeps.
+#[cfg(test)]
 pub(crate) fn singular_values<T: Scalar>(
     a: &[T],
     n: usize,
@@ -188,15 +211,31 @@ pub(crate) fn singular_values<T: Scalar>(
     max_sweeps: usize,
 ) -> Result<()> {
     debug_assert_eq!(a.len(), n * n);
+    let ld = leading_dimension(n);
+    for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.chunks_exact(n)) {
+        dst[..n].copy_from_slice(src);
+    }
+    singular_values_in_place(n, ws, out, max_sweeps)
+}
+
+/// The singular values of the `n × n` matrix written into
+/// [`Workspace::matrix`] (destroyed), in no particular order, into `out` (`n`
+/// values, nonnegative).
+///
+/// # Errors
+/// [`EssError::NoConvergence`] when the bidiagonal QR needs more than
+/// `max_sweeps` sweeps.
+pub(crate) fn singular_values_in_place<T: Scalar>(
+    n: usize,
+    ws: &mut Workspace<T>,
+    out: &mut Vec<T>,
+    max_sweeps: usize,
+) -> Result<()> {
     out.clear();
     if n == 0 {
         return Ok(());
     }
-    let ld = n.next_multiple_of(LANES);
-    zeroed(&mut ws.x, ld * n);
-    for (dst, src) in ws.x.chunks_exact_mut(ld).zip(a.chunks_exact(n)) {
-        dst[..n].copy_from_slice(src);
-    }
+    debug_assert_eq!(ws.x.len(), leading_dimension(n) * n);
     bidiagonalize(n, ws);
     let Workspace { d, e, .. } = ws;
     bidiagonal_qr(d, e, max_sweeps).ok_or(EssError::NoConvergence { rows: n, cols: n, iterations: max_sweeps })?;
@@ -224,7 +263,7 @@ pub(crate) fn singular_values<T: Scalar>(
 /// the extra rows only ever meet exact zeros (rows above the live block are dead
 /// and transformed orthogonally, hence stay bounded; padding rows stay zero).
 fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
-    let ld = n.next_multiple_of(LANES);
+    let ld = leading_dimension(n);
     let Workspace { d, e, x, u, s, s_next, v, w, row } = ws;
     zeroed(d, n);
     zeroed(e, n.saturating_sub(1));
