@@ -58,6 +58,22 @@ fn norm2<T: Scalar>(f: T, g: T) -> T {
 /// `(c, s, r)` with `[c s; -s c]·[f; g] = [r; 0]` (`c = 1, s = 0` for `g = 0`).
 #[inline]
 fn givens<T: Scalar>(f: T, g: T) -> (T, T, T) {
+    // The usual case: f² + g² is far above the underflow range (and cannot
+    // overflow, entries being at most a few units), one square root and one
+    // division.
+    let r2 = f * f + g * g;
+    if r2 > T::cast(1.0 / (1u128 << 120) as f64) {
+        let r = r2.sqrt();
+        let inv = T::one() / r;
+        return (f * inv, g * inv, r);
+    }
+    givens_careful(f, g)
+}
+
+/// [`givens`] for tiny arguments: `hypot` and a division where `1/r` would
+/// overflow.
+#[cold]
+fn givens_careful<T: Scalar>(f: T, g: T) -> (T, T, T) {
     if g == T::zero() {
         return (T::one(), T::zero(), f);
     }
