@@ -30,8 +30,10 @@
 //! # The per-index core
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
-//! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written into a
-//! reused buffer. Its singular values come from [`super::small_svd`]: Golub–Kahan
+//! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written straight
+//! into the kernel's zero-padded matrix buffer (no copy; the padding turns every
+//! axpy into whole chunks of 4, the extra terms being exact zeros). Its
+//! singular values come from [`super::small_svd`]: Golub–Kahan
 //! bidiagonalization by Householder reflections, then implicit-shift bidiagonal
 //! QR, values only, allocation-free. Only orthogonal transformations touch the
 //! core, so every `σ_k` is resolved to a small multiple of `ε·σ₁` (absolute), as
@@ -552,15 +554,28 @@ impl<T: Scalar> Factor<T> {
     }
 
     /// The core `F·Gᵀ = core·2^e` of two square (`n × n`, upper-triangular)
-    /// factors into `out` (row-major, `n²` values: read column-major it is
-    /// `coreᵀ`, which has the same singular values), with the largest
-    /// `e_j(F) + e_j(G)` factored out; `None` when no column is nonzero in both
-    /// (a zero core). Uses the triangles: row `a` of the core is
+    /// factors into `out` (row `a` of the core at `[a·ld, a·ld + n)`, the rest
+    /// left untouched, so a zero-filled `out` with `ld = leading_dimension(n)` is
+    /// `coreᵀ` in the layout of [`super::small_svd::Workspace::matrix`]; `coreᵀ`
+    /// has the same singular values), with the largest `e_j(F) + e_j(G)`
+    /// factored out; `None` when no column is nonzero in both (a zero core).
+    /// Uses the triangles: row `a` of the core is
     /// `Σ_{j ≥ a} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[0..=j, j]ᵀ`, `n³/3`
-    /// multiply-adds in contiguous axpys. `gs` and `shift` are scratch.
-    fn core_square(&self, g: &Factor<T>, out: &mut Vec<T>, gs: &mut Vec<T>, shift: &mut Vec<i64>) -> Option<i64> {
+    /// multiply-adds in contiguous axpys whose lengths are rounded up to a
+    /// multiple of 4 (the scaled columns of `G̃` are stored zero-padded in `gs`,
+    /// so the extra terms are exact zeros and the loops need no remainder).
+    /// `gs` and `shift` are scratch.
+    fn core_square(
+        &self,
+        g: &Factor<T>,
+        out: &mut [T],
+        ld: usize,
+        gs: &mut Vec<T>,
+        shift: &mut Vec<i64>,
+    ) -> Option<i64> {
         let n = self.n;
         debug_assert!(self.rows == n && g.rows == n && self.upper && g.upper);
+        debug_assert!(ld >= n && ld % 4 == 0 && out.len() >= ld * n);
         let mut top = None;
         shift.clear();
         for (a, b) in self.exp.iter().zip(&g.exp) {
@@ -575,30 +590,30 @@ impl<T: Scalar> Factor<T> {
         }
         let top = top?;
         // Column j of G̃ (rows 0..=j), scaled by 2^(sum_j - top), stored
-        // contiguously (zero where either factor's column is zero).
+        // contiguously with stride ld and zero up to the next multiple of 4
+        // (all zero where either factor's column is zero).
         gs.clear();
-        gs.resize(n * n, T::zero());
+        gs.resize(n * ld, T::zero());
         for (j, &sum) in shift.iter().enumerate() {
             if sum == DEAD {
                 continue;
             }
             let k = sum - top;
-            let col = &mut gs[j * n..j * n + j + 1];
+            let col = &mut gs[j * ld..j * ld + j + 1];
+            let src = g.data[j..].iter().step_by(n);
             match i32::try_from(k).ok().and_then(pow2::<T>) {
-                Some(f) => col.iter_mut().enumerate().for_each(|(r, x)| *x = g.data[r * n + j] * f),
-                None => col.iter_mut().enumerate().for_each(|(r, x)| *x = mul_pow2(g.data[r * n + j], k)),
+                Some(f) => col.iter_mut().zip(src).for_each(|(x, &y)| *x = y * f),
+                None => col.iter_mut().zip(src).for_each(|(x, &y)| *x = mul_pow2(y, k)),
             }
         }
         // Row a of the core: Σ_{j ≥ a} F̃[a, j]·(column j of G̃), rows 0..=j of it.
-        out.clear();
-        out.resize(n * n, T::zero());
-        for (a, row) in out.chunks_exact_mut(n).enumerate() {
-            for j in a..n {
-                let f = self.data[a * n + j];
+        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(self.data.chunks_exact(n)).zip(0..n) {
+            for ((&f, col), j) in frow[a..].iter().zip(gs[a * ld..].chunks_exact(ld)).zip(a..) {
                 if f == T::zero() {
                     continue;
                 }
-                for (o, &x) in row[..=j].iter_mut().zip(&gs[j * n..j * n + j + 1]) {
+                let len = (j + 1).next_multiple_of(4);
+                for (o, &x) in row[..len].iter_mut().zip(&col[..len]) {
                     *o += f * x;
                 }
             }
@@ -866,7 +881,6 @@ where
 
 /// Reusable buffers of one worker for [`index_spectrum`].
 struct CoreWork<T> {
-    core: Vec<T>,
     gs: Vec<T>,
     shift: Vec<i64>,
     values: Vec<T>,
@@ -875,13 +889,7 @@ struct CoreWork<T> {
 
 impl<T: Scalar> CoreWork<T> {
     fn new() -> Self {
-        Self {
-            core: Vec::new(),
-            gs: Vec::new(),
-            shift: Vec::new(),
-            values: Vec::new(),
-            svd: super::small_svd::Workspace::default(),
-        }
+        Self { gs: Vec::new(), shift: Vec::new(), values: Vec::new(), svd: super::small_svd::Workspace::default() }
     }
 }
 
@@ -902,14 +910,25 @@ fn index_spectrum<T: Scalar>(
         let (core, e) = fo.core(gr);
         return core_spectrum(backend, core, e, i, shape);
     }
-    let Some(e) = fo.core_square(gr, &mut work.core, &mut work.gs, &mut work.shift) else {
+    let ld = super::small_svd::leading_dimension(n);
+    let Some(e) = fo.core_square(gr, work.svd.matrix(n), ld, &mut work.gs, &mut work.shift) else {
         return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
     };
-    let (max, finite) =
-        work.core.iter().fold((T::zero(), true), |(m, f), &x| (m.max(x.abs()), f && x.is_finite_value()));
-    if !finite {
+    let core = work.svd.matrix_filled();
+    // The largest magnitude (lane-wise maxima, vectorizes) and a finiteness
+    // check (`x·0` is NaN exactly for an infinite or NaN `x`).
+    let (mut max, mut nan) = ([T::zero(); 4], [T::zero(); 4]);
+    for c in core.chunks_exact(4) {
+        for l in 0..4 {
+            let a = c[l].abs();
+            max[l] = if a > max[l] { a } else { max[l] };
+            nan[l] += c[l] * T::zero();
+        }
+    }
+    let max = max[0].max(max[1]).max(max[2].max(max[3]));
+    if !((nan[0] + nan[1]) + (nan[2] + nan[3])).is_finite_value() {
         // Not reachable from a validated realization; reported as the general path would.
-        let core = DMatrix::from_row_slice(n, n, &work.core);
+        let core = DMatrix::from_fn(n, n, |a, b| core[a * ld + b]);
         return core_spectrum(backend, core, e, i, shape);
     }
     if max == T::zero() {
@@ -919,12 +938,12 @@ fn index_spectrum<T: Scalar>(
     let k = crate::scalar::exponent_of(max.to_f64());
     if k != 0 {
         match pow2::<T>(-k) {
-            Some(f) => work.core.iter_mut().for_each(|x| *x *= f),
-            None => work.core.iter_mut().for_each(|x| *x = ldexp(*x, -k)),
+            Some(f) => core.iter_mut().for_each(|x| *x *= f),
+            None => core.iter_mut().for_each(|x| *x = ldexp(*x, -k)),
         }
     }
     let sweeps = 100 + 30 * n * n;
-    if super::small_svd::singular_values(&mut work.core, n, &mut work.svd, &mut work.values, sweeps).is_err() {
+    if super::small_svd::singular_values_in_place(n, &mut work.svd, &mut work.values, sweeps).is_err() {
         // Not seen in practice; the general backend decides (its own error if it
         // fails too).
         let (core, e) = fo.core(gr);
