@@ -13,7 +13,10 @@ pub fn multi_json(r: &MultiReport) -> String {
 }
 
 /// `channel,index,<name>_ess…` (and `<name>_ess_std…` for a batch), one row per
-/// channel and index. Markers and sweeps are in the table and the JSON only.
+/// channel and index; with `--method lowrank` each measure also gets its
+/// guaranteed interval, `<name>_ess_lower,<name>_ess_upper`, and tolerance-ESS a
+/// `<name>_ambiguous` flag (`true` where the interval has width > 0). Markers and
+/// sweeps are in the table and the JSON only.
 pub fn csv(r: &Report) -> String {
     let mut s = String::from("channel,index");
     csv_header(&mut s, r);
@@ -37,6 +40,12 @@ fn csv_header(s: &mut String, r: &Report) {
         if m.std.is_some() {
             let _ = write!(s, ",{}_std", m.key());
         }
+        if m.bounds.is_some() {
+            let _ = write!(s, ",{0}_lower,{0}_upper", m.key());
+            if m.is_count() {
+                let _ = write!(s, ",{}_ambiguous", m.name);
+            }
+        }
     }
     s.push('\n');
 }
@@ -50,6 +59,14 @@ fn csv_rows(s: &mut String, r: &Report, prefix: &str) {
                 let _ = if m.is_count() { write!(s, ",{}", v as u64) } else { write!(s, ",{v}") };
                 if let Some(std) = &m.std {
                     let _ = write!(s, ",{}", std[c][j]);
+                }
+                if let Some(b) = &m.bounds {
+                    let [lo, hi] = b[c][j];
+                    let _ = if m.is_count() {
+                        write!(s, ",{},{},{}", lo as u64, hi as u64, lo != hi)
+                    } else {
+                        write!(s, ",{lo},{hi}")
+                    };
                 }
             }
             s.push('\n');
@@ -140,9 +157,37 @@ pub fn table(r: &Report) -> String {
         "normalised ESS (ESS_i / min(p(L-i), m·i)), mean: {}",
         join(&|m| Some(format!("{:.3}", m.summary.normalized_mean)))
     );
+    certified_line(&mut s, r);
     markers_table(&mut s, r);
     sweep_table(&mut s, r);
     s
+}
+
+/// With `--method lowrank`: per measure, how many counts are ambiguous (their
+/// interval has width > 0) and the widest interval relative to its value.
+fn certified_line(s: &mut String, r: &Report) {
+    let parts: Vec<String> = r
+        .measures
+        .iter()
+        .filter_map(|m| {
+            let b = m.bounds.as_ref()?;
+            let all = b.iter().flatten();
+            let total = all.clone().count();
+            let widest = all
+                .clone()
+                .zip(m.values.iter().flatten())
+                .fold(0.0f64, |w, ([lo, hi], v)| w.max(if *v > 0.0 { (hi - lo) / v } else { hi - lo }));
+            Some(if m.is_count() {
+                let flagged = all.filter(|[lo, hi]| lo != hi).count();
+                format!("{} {flagged} of {total} ambiguous", m.name)
+            } else {
+                format!("{} widest interval {widest:.1e} of its value", m.name)
+            })
+        })
+        .collect();
+    if !parts.is_empty() {
+        let _ = writeln!(s, "certified intervals (see the JSON or CSV per index): {}", parts.join(", "));
+    }
 }
 
 /// `x` with three decimals, `-` for none.

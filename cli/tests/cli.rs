@@ -417,10 +417,33 @@ fn method_lowrank_reports_intervals_and_flags_that_match_the_library() {
         assert!(f("entropy_ess_lower")[j] <= e + 1e-9 && e <= f("entropy_ess_upper")[j] + 1e-9);
     }
     assert_eq!(f("tolerance_ess"), exact[0].channel(0));
+    // CSV: the same intervals and flags, column by column.
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--format", "csv", "--method", "lowrank"]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("{name} in {header:?}"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), flags.len());
+    for (j, row) in rows.iter().enumerate() {
+        assert_eq!(row[col("tolerance_ambiguous")], flags[j].to_string());
+        assert_eq!(row[col("tolerance_ess_lower")].parse::<f64>().unwrap(), f("tolerance_ess_lower")[j]);
+        assert_eq!(row[col("tolerance_ess_upper")].parse::<f64>().unwrap(), f("tolerance_ess_upper")[j]);
+        assert_eq!(row[col("entropy_ess_lower")].parse::<f64>().unwrap(), f("entropy_ess_lower")[j]);
+        assert_eq!(row[col("entropy_ess_upper")].parse::<f64>().unwrap(), f("entropy_ess_upper")[j]);
+    }
+    // Table: the number of ambiguous counts, out of every index.
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--method", "lowrank"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let flagged = flags.iter().filter(|&&a| a).count();
+    assert!(text.contains(&format!("tolerance {flagged} of {} ambiguous", flags.len())), "{text}");
     // The exact paths print no intervals.
     let out = ess_bin(&["profile", path.to_str().unwrap(), "--format", "json", "--method", "dense"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["channels"][0].get("entropy_ess_lower").is_none());
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--format", "csv", "--method", "dense"]);
+    assert!(!String::from_utf8(out.stdout).unwrap().contains("_lower"));
     let out = ess_bin(&["profile", path.to_str().unwrap(), "--method", "fast"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("lowrank"), "the error lists the methods");
