@@ -32,6 +32,11 @@ pub struct Request {
     pub sweep: Vec<Tolerance>,
     /// Which algorithm (`--method`; default: the planner decides).
     pub method: Method,
+    /// `--interval-width` (with `--method lowrank`): the target relative width of
+    /// entropy intervals; `None`: the library's default.
+    pub interval_width: Option<f64>,
+    /// `--max-rank` (with `--method lowrank`): the rank cap per block.
+    pub max_rank: Option<usize>,
 }
 
 /// Marker positions `t` (0-based token positions, `1 ≤ t ≤ L-2`) and the window.
@@ -56,7 +61,22 @@ impl Default for Request {
             markers: None,
             sweep: Vec::new(),
             method: Method::Auto,
+            interval_width: None,
+            max_rank: None,
         }
+    }
+}
+
+impl Request {
+    /// The library's options for this request: indices, method and the
+    /// low-rank targets (no progress callback).
+    fn options(&self) -> EssOptions {
+        let opts = EssOptions::default().with_indices(self.indices.clone()).with_method(self.method);
+        let opts = match self.interval_width {
+            Some(w) => opts.with_interval_width(w),
+            None => opts,
+        };
+        opts.with_max_rank(self.max_rank)
     }
 }
 
@@ -568,7 +588,7 @@ pub fn analyse_batch<T: Scalar>(
     let mut all = req.measures.clone();
     all.extend(req.sweep.iter().map(|&t| Measure::Tolerance(t)));
     let bar = Arc::new(ProgressBar::on_stderr());
-    let opts = EssOptions::default().with_indices(req.indices.clone()).with_method(req.method).with_progress({
+    let opts = req.options().with_progress({
         let bar = Arc::clone(&bar);
         move |p| {
             bar.update(p);
@@ -630,7 +650,7 @@ pub fn analyse_operator<O: LinearOperator + ?Sized>(
     let mut all = req.measures.clone();
     all.extend(req.sweep.iter().map(|&t| Measure::Tolerance(t)));
     let bar = Arc::new(ProgressBar::on_stderr());
-    let opts = EssOptions::default().with_indices(req.indices.clone()).with_method(req.method).with_progress({
+    let opts = req.options().with_progress({
         let bar = Arc::clone(&bar);
         move |p| {
             bar.update(p);

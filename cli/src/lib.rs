@@ -190,6 +190,14 @@ struct ProfileArgs {
     /// tolerance, <name>_ambiguous in JSON).
     #[arg(long, value_enum, default_value = "auto")]
     method: MethodArg,
+    /// With --method lowrank: the relative width (upper − lower)/lower that
+    /// entropy intervals are refined to (default 1e-2).
+    #[arg(long, value_name = "W")]
+    interval_width: Option<f64>,
+    /// With --method lowrank: the largest approximation rank tried per block; a
+    /// block that needs more keeps its wider, still guaranteed, interval.
+    #[arg(long, value_name = "K")]
+    max_rank: Option<usize>,
     /// Theoretical state size, for utilization and the plot's TSS line.
     #[arg(long, value_name = "N")]
     tss: Option<usize>,
@@ -310,6 +318,21 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
     if let Some(s) = &args.sweep_abs {
         sweep.extend(parse_sweep("--sweep-abs", s, Tolerance::Absolute)?);
     }
+    if !matches!(args.method, MethodArg::Lowrank) {
+        let given = args
+            .interval_width
+            .map(|w| ("--interval-width", w.to_string()))
+            .or(args.max_rank.map(|k| ("--max-rank", k.to_string())));
+        if let Some((flag, value)) = given {
+            return Err(CliError::Args {
+                flag,
+                value,
+                problem:
+                    "only --method lowrank uses it (the other methods are exact): add --method lowrank or drop the flag"
+                        .into(),
+            });
+        }
+    }
     let req = Request {
         block,
         measures: vec![Measure::Tolerance(tolerance), Measure::Entropy],
@@ -319,6 +342,8 @@ fn profile(args: &ProfileArgs) -> Result<(), CliError> {
         markers,
         sweep,
         method: args.method.into(),
+        interval_width: args.interval_width,
+        max_rank: args.max_rank,
     };
     let file = args.file.display().to_string();
     let output = if let Some((op, dtype)) = structured_source(&args.file, &args.tensor, &args.source)? {

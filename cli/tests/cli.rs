@@ -438,6 +438,32 @@ fn method_lowrank_reports_intervals_and_flags_that_match_the_library() {
     let text = String::from_utf8(out.stdout).unwrap();
     let flagged = flags.iter().filter(|&&a| a).count();
     assert!(text.contains(&format!("tolerance {flagged} of {} ambiguous", flags.len())), "{text}");
+    // --max-rank and --interval-width reach the library (the flags equal its
+    // own with the same cap) and are refused without --method lowrank.
+    let out =
+        ess_bin(&["profile", path.to_str().unwrap(), "--format", "json", "--method", "lowrank", "--max-rank", "1"]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let capped: Vec<bool> =
+        v["channels"][0]["tolerance_ambiguous"].as_array().unwrap().iter().map(|x| x.as_bool().unwrap()).collect();
+    let lib =
+        ess::profiles(&op, &[Measure::Tolerance(Tolerance::Relative(1e-3))], &opts.clone().with_max_rank(Some(1)))
+            .unwrap();
+    assert_eq!(capped, lib[0].ambiguous(0, 0.0).unwrap());
+    assert!(capped.iter().filter(|&&a| a).count() > flagged, "a rank cap of 1 leaves rank-3 blocks ambiguous");
+    let out = ess_bin(&["profile", path.to_str().unwrap(), "--method", "lowrank", "--interval-width=-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interval width"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for flag in [["--max-rank", "2"], ["--interval-width", "0.1"]] {
+        let out = ess_bin(&["profile", path.to_str().unwrap(), flag[0], flag[1]]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag[0]) && err.contains("--method lowrank"), "{err}");
+    }
     // The exact paths print no intervals.
     let out = ess_bin(&["profile", path.to_str().unwrap(), "--format", "json", "--method", "dense"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

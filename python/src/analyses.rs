@@ -106,7 +106,7 @@ impl ToleranceSweep {
 /// order (relative, absolute, rank); give at least one. Everything else as in
 /// ``entropy``.
 #[pyfunction]
-#[pyo3(signature = (x, rel=None, abs=None, *, rank=false, indices=None, method="auto", memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
+#[pyo3(signature = (x, rel=None, abs=None, *, rank=false, indices=None, method="auto", interval_width=None, max_rank=None, memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn tolerance_sweep(
     py: Python<'_>,
@@ -116,6 +116,8 @@ pub(crate) fn tolerance_sweep(
     rank: bool,
     indices: Option<&Bound<'_, PyAny>>,
     method: &str,
+    interval_width: Option<f64>,
+    max_rank: Option<usize>,
     memory_budget: Option<u64>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
@@ -141,7 +143,7 @@ pub(crate) fn tolerance_sweep(
             }
             .into());
         }
-        let common = Common { indices, method, memory_budget, threads, progress };
+        let common = Common { indices, method, interval_width, max_rank, memory_budget, threads, progress };
         let ps = compute(x, &measures, common, block, causal_part, tss)?;
         // The summary of a batch is that of its mean profile, as the CLI's.
         let summarised: Vec<CoreProfile> = ps

@@ -10,7 +10,7 @@ use crate::operators::{dense_operator, dispatch, BoxOp, Op, Operator, Ops};
 use crate::results::{BatchProfile, Plan, Profile, Profiles, Verification};
 use crate::run::{run, Exec};
 use crate::{guard, param, Result};
-use effective_state_size::ess::{self, EssOptions, Indices, Measure, Profile as CoreProfile};
+use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Profile as CoreProfile};
 use effective_state_size::nalgebra::DMatrix;
 use effective_state_size::{BlockShape, EssError as CoreError, LinearOperator, Realization, RealizationInfo, Scalar};
 use numpy::PyArray1;
@@ -56,15 +56,35 @@ pub(crate) fn operand<'py>(
 pub(crate) struct Common<'a, 'py> {
     pub indices: Option<&'a Bound<'py, PyAny>>,
     pub method: &'a str,
+    /// `Method::LowRank` only: the target relative width of entropy intervals.
+    pub interval_width: Option<f64>,
+    /// `Method::LowRank` only: the rank cap per block.
+    pub max_rank: Option<usize>,
     pub memory_budget: Option<u64>,
     pub threads: Option<usize>,
     pub progress: Option<Py<PyAny>>,
 }
 
 impl Common<'_, '_> {
-    /// The library's options: indices, method, budget.
+    /// The library's options: indices, method, budget and, for
+    /// ``method="lowrank"``, its interval width and rank cap (refused with the
+    /// exact methods, which would ignore them).
     pub(crate) fn options(&self) -> Result<EssOptions> {
-        options(self.indices, self.method, self.memory_budget)
+        let mut opts = options(self.indices, self.method, self.memory_budget)?;
+        let lowrank = opts.method() == Method::LowRank;
+        if let Some(w) = self.interval_width {
+            if !lowrank {
+                return Err(param("interval_width", "only method=\"lowrank\" uses it (the other methods are exact)"));
+            }
+            opts = opts.with_interval_width(w);
+        }
+        if let Some(k) = self.max_rank {
+            if !lowrank {
+                return Err(param("max_rank", "only method=\"lowrank\" uses it (the other methods are exact)"));
+            }
+            opts = opts.with_max_rank(Some(k));
+        }
+        Ok(opts)
     }
     /// How to run: threads and progress callback.
     pub(crate) fn exec(self) -> Exec {
@@ -163,12 +183,14 @@ pub(crate) fn compute(
 /// on this thread; returning ``False`` cancels (``EssError`` of kind
 /// ``"Cancelled"``). The GIL is released while computing; Ctrl-C stops it.
 #[pyfunction]
-#[pyo3(signature = (x, *, indices=None, method="auto", memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
+#[pyo3(signature = (x, *, indices=None, method="auto", interval_width=None, max_rank=None, memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn entropy(
     x: &Bound<'_, PyAny>,
     indices: Option<&Bound<'_, PyAny>>,
     method: &str,
+    interval_width: Option<f64>,
+    max_rank: Option<usize>,
     memory_budget: Option<u64>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
@@ -178,7 +200,7 @@ pub(crate) fn entropy(
 ) -> Result<Profile> {
     guard(|| {
         let measures = [Measure::Entropy];
-        let common = Common { indices, method, memory_budget, threads, progress };
+        let common = Common { indices, method, interval_width, max_rank, memory_budget, threads, progress };
         let mut p = compute(x, &measures, common, block, causal_part, tss)?;
         Ok(p.remove(0))
     })
@@ -191,7 +213,7 @@ pub(crate) fn entropy(
 /// ``rank=True`` (``σ_1·max(rows, cols)·ε``, NumPy's ``matrix_rank``); give at
 /// most one. Everything else as in ``entropy``.
 #[pyfunction]
-#[pyo3(signature = (x, *, rel=None, abs=None, rank=false, indices=None, method="auto", memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
+#[pyo3(signature = (x, *, rel=None, abs=None, rank=false, indices=None, method="auto", interval_width=None, max_rank=None, memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn tolerance(
     x: &Bound<'_, PyAny>,
@@ -200,6 +222,8 @@ pub(crate) fn tolerance(
     rank: bool,
     indices: Option<&Bound<'_, PyAny>>,
     method: &str,
+    interval_width: Option<f64>,
+    max_rank: Option<usize>,
     memory_budget: Option<u64>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
@@ -209,7 +233,7 @@ pub(crate) fn tolerance(
 ) -> Result<Profile> {
     guard(|| {
         let measures = [Measure::Tolerance(convert::tolerance(rel, abs, rank)?)];
-        let common = Common { indices, method, memory_budget, threads, progress };
+        let common = Common { indices, method, interval_width, max_rank, memory_budget, threads, progress };
         let mut p = compute(x, &measures, common, block, causal_part, tss)?;
         Ok(p.remove(0))
     })
@@ -223,7 +247,7 @@ pub(crate) fn tolerance(
 /// ``"numerical_rank"`` or ``Tolerance(...)``; default ``["tolerance",
 /// "entropy"]``, the CLI's pair. Everything else as in ``entropy``.
 #[pyfunction]
-#[pyo3(signature = (x, measures=None, *, indices=None, method="auto", memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
+#[pyo3(signature = (x, measures=None, *, indices=None, method="auto", interval_width=None, max_rank=None, memory_budget=None, threads=None, progress=None, block=None, causal_part=false, tss=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn profiles(
     py: Python<'_>,
@@ -231,6 +255,8 @@ pub(crate) fn profiles(
     measures: Option<&Bound<'_, PyAny>>,
     indices: Option<&Bound<'_, PyAny>>,
     method: &str,
+    interval_width: Option<f64>,
+    max_rank: Option<usize>,
     memory_budget: Option<u64>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
@@ -240,7 +266,7 @@ pub(crate) fn profiles(
 ) -> Result<Profiles> {
     guard(|| {
         let measures = convert::measures(measures)?;
-        let common = Common { indices, method, memory_budget, threads, progress };
+        let common = Common { indices, method, interval_width, max_rank, memory_budget, threads, progress };
         let ps = compute(x, &measures, common, block, causal_part, tss)?;
         let names = ess_cli::analysis::measure_names(&measures);
         let items = ps.into_iter().map(|p| Py::new(py, p)).collect::<PyResult<Vec<_>>>()?;
@@ -387,7 +413,7 @@ fn typed<T: Float>(ops: &Ops) -> Option<&[BoxOp<T>]> {
 /// ``"numerical_rank"`` or a ``Tolerance``. For inputs stacked along a batch axis,
 /// the batch axis of an ``Operator`` does the same in one call.
 #[pyfunction]
-#[pyo3(signature = (featurizer, inputs, measure=None, *, indices=None, method="auto", memory_budget=None, threads=None, progress=None))]
+#[pyo3(signature = (featurizer, inputs, measure=None, *, indices=None, method="auto", interval_width=None, max_rank=None, memory_budget=None, threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn over_inputs(
     featurizer: &Bound<'_, PyAny>,
@@ -395,6 +421,8 @@ pub(crate) fn over_inputs(
     measure: Option<&Bound<'_, PyAny>>,
     indices: Option<&Bound<'_, PyAny>>,
     method: &str,
+    interval_width: Option<f64>,
+    max_rank: Option<usize>,
     memory_budget: Option<u64>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
@@ -441,7 +469,7 @@ pub(crate) fn over_inputs(
         if operands.len() > 1 << 24 {
             return Err(param("inputs", "more than 2^24 inputs: split the batch"));
         }
-        let common = Common { indices, method, memory_budget, threads, progress };
+        let common = Common { indices, method, interval_width, max_rank, memory_budget, threads, progress };
         let base = common.options()?;
         let exec = common.exec();
         macro_rules! batch {

@@ -267,3 +267,16 @@ def test_lowrank_method_reports_guaranteed_intervals():
     np.testing.assert_array_equal(ch["entropy_ess_upper"], ps["entropy"].upper[0])
     with pytest.raises(ess.EssError, match="lowrank"):
         ess.profiles(t, method="fast")
+    # max_rank and interval_width reach the library: a cap of 1 cannot resolve
+    # rank-3 blocks, so more counts stay ambiguous, each interval still holding
+    # the exact value; both are refused with the exact methods.
+    capped = ess.tolerance(t, method="lowrank", max_rank=1)
+    assert capped.ambiguous.sum() > amb.sum()
+    assert np.all(capped.lower <= exact["tolerance"].values) and np.all(exact["tolerance"].values <= capped.upper)
+    loose = ess.entropy(t, method="lowrank", interval_width=0.5)
+    assert np.all(loose.lower <= exact["entropy"].values + 1e-9) and np.all(exact["entropy"].values <= loose.upper + 1e-9)
+    with pytest.raises(ess.EssError, match="interval width"):
+        ess.entropy(t, method="lowrank", interval_width=-1.0)
+    for kw in ({"max_rank": 2}, {"interval_width": 0.1}):
+        with pytest.raises(ess.EssError, match=next(iter(kw))):
+            ess.profiles(t, **kw)
