@@ -3,10 +3,15 @@
 
     python3 scripts/mutants_summary.py DIR [DIR ...]
 
-Each DIR holds a `mutants.out/outcomes.json` (or is one). For every source file
-it prints caught, missed, timeout and unviable counts and the score
-caught / (caught + missed + timeout) over viable mutants, then the total. Later
-directories override earlier ones for the same mutant (a re-run after a fix).
+Each DIR is an output directory of `scripts/mutants.sh` (`--out DIR`, with or
+without `--fast`) or a `mutants.out` itself. Its outcomes are read in the order
+they were produced: `fast/` before `full/` (the whole suite's verdict on what
+the fast stage missed), and in each `mutants.out.old` (a run resumed with
+`--iterate`) before `mutants.out`; a later verdict on the same mutant replaces
+an earlier one, as does a later DIR (a re-run after a fix).
+
+For every source file it prints caught, missed, timeout and unviable counts and
+the score caught / (caught + missed + timeout): timeouts count as not caught.
 """
 import json
 import os
@@ -14,12 +19,27 @@ import sys
 from collections import defaultdict
 
 
-def outcomes(path):
-    if os.path.isdir(path):
-        for cand in (os.path.join(path, "mutants.out", "outcomes.json"), os.path.join(path, "outcomes.json")):
+def outcome_files(path):
+    """The outcomes.json files under an output directory, oldest verdicts first."""
+    if os.path.isfile(path):
+        return [path]
+    found = []
+    for stage in ("fast", "full", ""):
+        for out in ("mutants.out.old", "mutants.out"):
+            cand = os.path.join(path, stage, out, "outcomes.json")
             if os.path.exists(cand):
-                path = cand
-                break
+                found.append(cand)
+    if os.path.exists(os.path.join(path, "outcomes.json")):
+        found.append(os.path.join(path, "outcomes.json"))
+    return found
+
+
+def outcomes(path):
+    for f in outcome_files(path):
+        yield from read(f)
+
+
+def read(path):
     with open(path) as f:
         data = json.load(f)
     for o in data.get("outcomes", []):
