@@ -387,4 +387,60 @@ mod tests {
         let b = Spectrum::from_parts(vec![1.0f64, 0.5, 0.25], 1100, (3, 3));
         assert_eq!(Measure::Entropy.evaluate(&a), Measure::Entropy.evaluate(&b));
     }
+
+    #[test]
+    fn measure_names_are_the_report_keys() {
+        assert_eq!(Measure::Entropy.name(), "entropy");
+        assert_eq!(Measure::Tolerance(Tolerance::Relative(1e-3)).name(), "tolerance");
+        assert_eq!(Measure::Tolerance(Tolerance::NumericalRank).name(), "tolerance");
+    }
+
+    /// `count_bounds` by hand: `lower = #{s_j − δ > θ⁺}`, `upper = #{s_j + δ > θ⁻}`
+    /// plus `min(r − k, ⌊δ²/θ⁻²⌋)` for the values the approximation misses, with
+    /// `θ± = τ·(s_1 ± δ)` (relative), `θ± = τ·2^-e` (absolute) or
+    /// `max(rows, cols)·ε·(s_1 ± δ)` (numerical rank).
+    #[test]
+    fn count_bounds_by_hand() {
+        let rel = Tolerance::Relative(0.1);
+        // θ⁻ = 0.099, θ⁺ = 0.101: 0.11 − δ = 0.10 ≤ θ⁺ (not certain), 0.09 + δ = 0.10 > θ⁻.
+        assert_eq!(rel.count_bounds(&[1.0, 0.5, 0.11, 0.09], 0.01, 0, (4, 4), f64::EPSILON), (2.0, 4.0));
+        // Exact binary ties: x − δ = θ and x + δ = θ are not above it.
+        let abs = Tolerance::Absolute(0.5);
+        assert_eq!(abs.count_bounds(&[1.0, 0.75, 0.25], 0.25, 0, (3, 3), f64::EPSILON), (1.0, 2.0));
+        // The absolute threshold is in the spectrum's scale: 2^-e·τ.
+        assert_eq!(abs.count_bounds(&[1.0, 0.75, 0.25], 0.0, 2, (3, 3), f64::EPSILON), (3.0, 3.0));
+        // Missing values: r − k = 2 of them, at most ⌊δ²/θ⁻²⌋ can exceed θ⁻.
+        let tau = Tolerance::Absolute(0.25);
+        assert_eq!(tau.count_bounds(&[1.0, 0.5], 0.1, 0, (4, 4), f64::EPSILON), (2.0, 2.0)); // ⌊0.16⌋ = 0
+        assert_eq!(tau.count_bounds(&[1.0, 0.5], 0.3, 0, (4, 4), f64::EPSILON), (1.0, 3.0)); // ⌊1.44⌋ = 1
+        assert_eq!(tau.count_bounds(&[1.0, 0.5], 0.6, 0, (4, 4), f64::EPSILON), (1.0, 4.0)); // ⌊5.76⌋ ≥ 2
+                                                                                             // A zero threshold: every missing value may count when δ > 0, none when δ = 0.
+        assert_eq!(rel.count_bounds(&[0.0, 0.0], 0.0, 0, (4, 4), f64::EPSILON), (0.0, 0.0));
+        assert_eq!(rel.count_bounds(&[0.0, 0.0], 0.5, 0, (4, 4), f64::EPSILON), (0.0, 4.0));
+        // Numerical rank: θ± = max(rows, cols)·ε·(s_1 ± δ), here ε = 2^-4 and 8 × 2 blocks.
+        let nr = Tolerance::NumericalRank;
+        // θ⁻ = 0.5·(1 − 0.125) = 0.4375, θ⁺ = 0.5·1.125 = 0.5625.
+        assert_eq!(nr.count_bounds(&[1.0, 0.5], 0.125, 0, (8, 2), 0.0625), (1.0, 2.0));
+        assert_eq!(nr.count_bounds(&[1.0, 0.3], 0.125, 0, (8, 2), 0.0625), (1.0, 1.0));
+    }
+
+    #[test]
+    fn entropy_bounds_by_hand() {
+        // Exact (δ = 0): both ends are exp(H) of the values.
+        let (lo, hi) = entropy_bounds(&[1.0, 1.0], 0.0, 2);
+        assert!((lo - 2.0).abs() < 1e-9 && (hi - 2.0).abs() < 1e-9, "{lo} {hi}");
+        // One value that may be zero (s_1 ≤ δ): [0, 1]; one that cannot: [1, 1].
+        assert_eq!(entropy_bounds(&[0.1], 0.2, 1), (0.0, 1.0));
+        assert_eq!(entropy_bounds(&[0.5], 0.2, 1), (1.0, 1.0));
+        // Nothing nonzero: [0, r].
+        assert_eq!(entropy_bounds(&[0.0, 0.0], 0.5, 3), (0.0, 3.0));
+        // Audenaert: |H − H'| ≤ t·ln(r − 1) + h(t), t = √r·δ/Σs ≤ 1 − 1/r.
+        let (s, delta, r) = ([1.0, 0.5, 0.25], 0.01, 3usize);
+        let t = (r as f64).sqrt() * delta / 1.75;
+        let b = t * 2f64.ln() - t * t.ln() - (1.0 - t) * (1.0 - t).ln();
+        let p: Vec<f64> = s.iter().map(|x| x / 1.75).collect();
+        let h: f64 = -p.iter().map(|p| p * p.ln()).sum::<f64>();
+        let (lo, hi) = entropy_bounds(&s, delta, r);
+        assert!((lo - (h - b).exp()).abs() < 1e-9 && (hi - (h + b).exp()).abs() < 1e-9, "{lo} {hi}");
+    }
 }
