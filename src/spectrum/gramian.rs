@@ -215,8 +215,12 @@ impl<T: Scalar> Diagonal<T> {
 
 /// An upper-trapezoidal factor `F = F̃·diag(2^e)` (`rows × n`, `rows ≤ n`): the
 /// square root `FᵀF` of a Gramian. `data` holds `F̃` row-major; every nonzero
-/// column of `F̃` has its largest magnitude in `[0.5, 1)` and exponent
-/// `exp[j] = Some(e_j)`; a zero column has `None`. `upper` is false only for the
+/// column of `F̃` has its largest magnitude in `[0.5, 1)·2^(drift[j])` and
+/// exponent `exp[j] = Some(e_j)`; a zero column has `None`. The drift is 0 after
+/// [`normalize`](Self::normalize); the Givens update
+/// ([`append_scaled`](Self::append_scaled)) leaves a small one (a few units)
+/// and folds it into the next update's column scaling instead of rescaling the
+/// factor. `upper` is false only for the
 /// intermediate products (`F·A_t` before its QR, the Markov helper), which may be
 /// full; loops over an upper-trapezoidal factor skip the zeros below its diagonal.
 #[derive(Debug, Clone)]
@@ -225,12 +229,15 @@ struct Factor<T> {
     rows: usize,
     data: Vec<T>,
     exp: Vec<Option<i64>>,
+    /// `exp(max_r |F̃[r, j]|)` of each nonzero column (0 for a zero column).
+    drift: Vec<i64>,
     upper: bool,
     /// Scratch space (`n` values each, and the aligned new rows), kept to avoid
     /// allocating at every step.
     scratch: Vec<T>,
     shifts: Vec<i64>,
     rows_buf: Vec<T>,
+    colmax: Vec<T>,
 }
 
 impl<T: Scalar> Factor<T> {
@@ -254,10 +261,12 @@ impl<T: Scalar> Factor<T> {
             rows: 0,
             data: Vec::new(),
             exp: Vec::new(),
+            drift: vec![0; n],
             upper: true,
             scratch: vec![T::zero(); n],
             shifts: vec![0; n],
             rows_buf: Vec::new(),
+            colmax: vec![T::zero(); n],
         }
     }
 
@@ -314,41 +323,14 @@ impl<T: Scalar> Factor<T> {
         }
         self.shift_columns(&shift);
         (self.scratch, self.shifts) = (max, shift);
+        self.drift.fill(0);
     }
 
-    /// Brings each column of `F̃` and of the rows `w` (`k × n`, unscaled; given
-    /// as `wᵀ` when `transposed`) to the larger of their two exponents and
-    /// leaves the rows scaled accordingly in `self.rows_buf`, `k` row-major rows.
-    /// Afterwards `[F; w] = [F̃; w̃]·diag(2^e)` with every entry of magnitude
-    /// below 1 and a subnormal `w` scaled up exactly.
-    fn align(&mut self, w: &DMatrix<T>, transposed: bool) {
-        let n = self.n;
-        let k = if transposed { w.ncols() } else { w.nrows() };
-        let mut shift = std::mem::take(&mut self.shifts);
-        let mut rows = std::mem::take(&mut self.rows_buf);
-        rows.clear();
-        rows.resize(k * n, T::zero());
-        let at = |r: usize, j: usize| if transposed { w[(j, r)] } else { w[(r, j)] };
-        for j in 0..n {
-            let m = (0..k).fold(T::zero(), |m, r| if at(r, j).abs() > m { at(r, j).abs() } else { m });
-            let ew = (m != T::zero()).then(|| exp_of(m));
-            let target = self.exp[j].max(ew);
-            shift[j] = match (self.exp[j], target) {
-                (Some(e), Some(t)) => e - t,
-                _ => 0,
-            };
-            self.exp[j] = target;
-            // w̃ = w·2^-e, row-major.
-            if let Some(t) = target {
-                match i32::try_from(-t).ok().and_then(pow2::<T>) {
-                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = at(r, j) * f),
-                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(at(r, j), -t)),
-                }
-            }
+    /// [`normalize`](Self::normalize) if any column has drifted.
+    fn settle(&mut self) {
+        if self.drift.iter().any(|&d| d != 0) {
+            self.normalize();
         }
-        self.shift_columns(&shift);
-        self.shifts = shift;
-        self.rows_buf = rows;
     }
 
     /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
@@ -358,39 +340,113 @@ impl<T: Scalar> Factor<T> {
 
     /// `F ← tri([F ; w])` for `w` (or `wᵀ` when `transposed`), by Givens rotations.
     fn append(&mut self, w: &DMatrix<T>, transposed: bool) {
+        self.append_scaled(None, w, transposed);
+    }
+
+    /// `F ← tri([F·diag(a) ; w])` (`a = 1` when `None`) for the rows `w` of a
+    /// `k × n` matrix (given as `wᵀ` when `transposed`), by Givens rotations, in
+    /// one pass over `F̃` per row of `w`:
+    ///
+    /// 1. per column (`O(n)`): with `a_j = m_j·2^(k_j)` (`|m_j| ∈ [0.5, 1)`) and
+    ///    the column's drift `d_j`, the column of `F·diag(a)` is
+    ///    `F̃[:, j]·μ_j·2^(E_j)` with `E_j = e_j + k_j + d_j` and
+    ///    `μ_j = m_j·2^(-d_j)`, whose largest magnitude lies in `[0.25, 1)`; the
+    ///    column of `w` is aligned to `t_j = max(E_j, exp(w_j))`:
+    ///    `μ_j ← μ_j·2^(E_j - t_j)`, `w̃_j = w_j·2^(-t_j)`, so every entry of
+    ///    `[F̃·diag(μ) ; w̃]` is below 1 in magnitude and a subnormal `w` is scaled
+    ///    up exactly before any arithmetic;
+    /// 2. per row `r` of `F̃`: multiply by `μ` (for the first row of `w` only)
+    ///    and rotate `w̃`'s entry `r` into the diagonal, recording each column's
+    ///    largest final magnitude on the way;
+    /// 3. the new drifts `d_j = exp(max_r |F̃[r, j]|)` (a zero column loses its
+    ///    exponent).
+    ///
+    /// Power-of-two scalings are exact (unless a product is subnormal), so this
+    /// is the rotation sequence on the normalised factor, without a separate
+    /// normalisation pass. The rotations keep each column's 2-norm, so the drifts
+    /// stay within `[-2 - ½·log2(rows + k), ½·log2(rows + k)]`.
+    fn append_scaled(&mut self, a: Option<&[T]>, w: &DMatrix<T>, transposed: bool) {
         let n = self.n;
-        self.align(w, transposed);
-        let scaled = std::mem::take(&mut self.rows_buf);
-        let mut v = std::mem::take(&mut self.scratch);
-        for w in scaled.chunks(n) {
-            v.copy_from_slice(w);
-            for j in 0..self.rows.min(n) {
-                let x = v[j];
+        debug_assert!(self.upper && self.rows <= n);
+        let k = if transposed { w.ncols() } else { w.nrows() };
+        let at = |r: usize, j: usize| if transposed { w[(j, r)] } else { w[(r, j)] };
+        let (mut mu, mut rows, mut colmax) =
+            (std::mem::take(&mut self.scratch), std::mem::take(&mut self.rows_buf), std::mem::take(&mut self.colmax));
+        rows.clear();
+        rows.resize(k * n, T::zero());
+        for j in 0..n {
+            // The column of F·diag(a): exponent E_j and multiplier μ_j.
+            let (e, m) = match (self.exp[j], a.map(|a| a[j])) {
+                (None, _) => (None, T::zero()),
+                (Some(_), Some(x)) if x == T::zero() => (None, T::zero()),
+                (Some(e), Some(x)) => {
+                    let ka = exp_of(x);
+                    (Some(e + ka + self.drift[j]), mul_pow2(x, -ka - self.drift[j]))
+                }
+                (Some(e), None) => (Some(e + self.drift[j]), mul_pow2(T::one(), -self.drift[j])),
+            };
+            let wm = (0..k).fold(T::zero(), |m, r| if at(r, j).abs() > m { at(r, j).abs() } else { m });
+            let target = e.max((wm != T::zero()).then(|| exp_of(wm)));
+            mu[j] = match (e, target) {
+                (Some(e), Some(t)) if t > e => mul_pow2(m, e - t),
+                _ => m,
+            };
+            self.exp[j] = target;
+            // w̃ = w·2^-t, row-major.
+            if let Some(t) = target {
+                match pow2_i64::<T>(-t) {
+                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = at(r, j) * f),
+                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(at(r, j), -t)),
+                }
+            }
+        }
+        for v in rows.chunks_mut(n) {
+            colmax.fill(T::zero());
+            for j in 0..self.rows {
+                let row = &mut self.data[j * n + j..(j + 1) * n];
+                let (mu, v, cm) = (&mu[j..], &mut v[j..], &mut colmax[j..]);
+                let (d, x) = (row[0] * mu[0], v[0]);
                 if x == T::zero() {
+                    for ((f, &m), c) in row.iter_mut().zip(mu).zip(cm.iter_mut()) {
+                        *f *= m;
+                        *c = if f.abs() > *c { f.abs() } else { *c };
+                    }
                     continue;
                 }
-                let row = &mut self.data[j * n..(j + 1) * n];
-                let d = row[j];
-                // Entries are at most a few units (normalised): the plain formula
-                // cannot overflow, and hypot (slow) is needed only against underflow.
+                // Entries are below 1 in magnitude: the plain formula cannot
+                // overflow, and hypot (slow) is needed only against underflow.
                 let rho = if d.abs().max(x.abs()) > T::cast(SQUARE_SAFE) { (d * d + x * x).sqrt() } else { d.hypot(x) };
                 let (c, s) = (d / rho, x / rho);
-                row[j] = rho;
-                v[j] = T::zero();
-                for (f, g) in row[j + 1..].iter_mut().zip(&mut v[j + 1..]) {
-                    let (x, y) = (*f, *g);
-                    *f = c * x + s * y;
+                row[0] = rho;
+                v[0] = T::zero();
+                cm[0] = if rho > cm[0] { rho } else { cm[0] };
+                for (((f, g), &m), cmax) in row[1..].iter_mut().zip(&mut v[1..]).zip(&mu[1..]).zip(&mut cm[1..]) {
+                    let (x, y) = (*f * m, *g);
+                    let r = c * x + s * y;
+                    *f = r;
                     *g = c * y - s * x;
+                    *cmax = if r.abs() > *cmax { r.abs() } else { *cmax };
                 }
             }
             if self.rows < n {
-                self.data.extend_from_slice(&v);
+                for (c, x) in colmax[self.rows..].iter_mut().zip(&v[self.rows..]) {
+                    *c = if x.abs() > *c { x.abs() } else { *c };
+                }
+                self.data.extend_from_slice(v);
                 self.rows += 1;
             }
+            // μ is applied once, before the first row of w.
+            mu.fill(T::one());
         }
-        self.scratch = v;
-        self.rows_buf = scaled;
-        self.normalize();
+        for ((e, d), &m) in self.exp.iter_mut().zip(&mut self.drift).zip(&colmax) {
+            *d = 0;
+            if m == T::zero() {
+                *e = None;
+            } else if e.is_some() {
+                *d = exp_of(m);
+            }
+        }
+        (self.scratch, self.rows_buf, self.colmax) = (mu, rows, colmax);
     }
 
     /// `tri(S)·diag(2^e)` by Householder QR, for a general `k × n` stack `S`
@@ -514,14 +570,11 @@ impl<T: Scalar> Factor<T> {
     ) -> Self {
         match a {
             Transition::Diagonal(d) => {
-                if !prep.constant {
-                    prep.diagonal.split(d.at(t).as_slice());
-                }
-                self.scale_columns(&prep.diagonal);
-                self.append(w, w_transposed);
+                self.append_scaled(Some(d.at(t).as_slice()), w, w_transposed);
                 self
             }
             Transition::Dense(m) => {
+                self.settle();
                 let m = m.at(t);
                 if !prep.constant {
                     prep.dense = entry_exponents(m);
@@ -547,9 +600,11 @@ impl<T: Scalar> Factor<T> {
         self.upper = other.upper;
         self.data.clone_from(&other.data);
         self.exp.clone_from(&other.exp);
+        self.drift.clone_from(&other.drift);
         if self.scratch.len() != other.n {
             self.scratch = vec![T::zero(); other.n];
             self.shifts = vec![0; other.n];
+            self.colmax = vec![T::zero(); other.n];
         }
     }
 
@@ -557,8 +612,9 @@ impl<T: Scalar> Factor<T> {
     /// factors into `out` (row `a` of the core at `[a·ld, a·ld + n)`, the rest
     /// left untouched, so a zero-filled `out` with `ld = leading_dimension(n)` is
     /// `coreᵀ` in the layout of [`super::small_svd::Workspace::matrix`]; `coreᵀ`
-    /// has the same singular values), with the largest `e_j(F) + e_j(G)`
-    /// factored out; `None` when no column is nonzero in both (a zero core).
+    /// has the same singular values), with the largest
+    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (every term at
+    /// most 1); `None` when no column is nonzero in both (a zero core).
     /// Uses the triangles: row `a` of the core is
     /// `Σ_{j ≥ a} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[0..=j, j]ᵀ`, `n³/3`
     /// multiply-adds in contiguous axpys whose lengths are rounded up to a
@@ -578,14 +634,16 @@ impl<T: Scalar> Factor<T> {
         debug_assert!(ld >= n && ld % 4 == 0 && out.len() >= ld * n);
         let mut top = None;
         shift.clear();
-        for (a, b) in self.exp.iter().zip(&g.exp) {
+        for ((a, b), (da, db)) in self.exp.iter().zip(&g.exp).zip(self.drift.iter().zip(&g.drift)) {
             let sum = match (a, b) {
                 (Some(a), Some(b)) => a + b,
                 _ => DEAD,
             };
             shift.push(sum);
             if sum != DEAD {
-                top = Some(top.map_or(sum, |t: i64| t.max(sum)));
+                // The drifts bound the columns of F̃ and G̃: every term ≤ 1.
+                let bound = sum + da + db;
+                top = Some(top.map_or(bound, |t: i64| t.max(bound)));
             }
         }
         let top = top?;
@@ -622,11 +680,13 @@ impl<T: Scalar> Factor<T> {
     }
 
     /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
-    /// `e_j(F) + e_j(G)` factored out (so every term is below 1); `e = 0` and a
+    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (so every term
+    /// is below 1); `e = 0` and a
     /// zero core when no column is nonzero in both.
     fn core(&self, g: &Factor<T>) -> (DMatrix<T>, i64) {
         let sum: Vec<Option<i64>> = self.exp.iter().zip(&g.exp).map(|(a, b)| Some((*a)? + (*b)?)).collect();
-        let Some(top) = sum.iter().flatten().copied().max() else {
+        let bound = sum.iter().zip(self.drift.iter().zip(&g.drift)).filter_map(|(s, (da, db))| Some((*s)? + da + db));
+        let Some(top) = bound.max() else {
             return (DMatrix::zeros(self.rows, g.rows), 0);
         };
         // Columns zero in either factor contribute nothing whatever the shift.
@@ -1055,7 +1115,10 @@ where
     let indices: Vec<usize> = (1..len).collect();
     walk(real, &indices, group_size(indices.len()), |g| {
         for ((&i, o), r) in g.indices.iter().zip(g.fo).zip(g.gr) {
-            let (core, core_exp) = o.core(r);
+            let (mut o, mut r) = (o.clone(), r.clone());
+            o.settle();
+            r.settle();
+            let (core, core_exp) = o.core(&r);
             visit(CutFactors {
                 index: i,
                 fo: o.to_matrix(),
@@ -1150,8 +1213,13 @@ mod tests {
         assert!(f.rows <= f.n);
         for j in 0..f.n {
             let m = (0..f.rows).fold(0.0f64, |m, r| m.max(f.data[r * f.n + j].to_f64().abs()));
+            // The largest magnitude is in [0.5, 1)·2^drift, and the drift is a
+            // few units at most (the Givens update folds it into the next step).
             match f.exp[j] {
-                Some(_) => assert!((0.5..1.0).contains(&m), "column {j}: max {m}"),
+                Some(_) => {
+                    assert!(f.drift[j].abs() <= 4, "column {j}: drift {}", f.drift[j]);
+                    assert!((0.5..1.0).contains(&ldexp(m, -(f.drift[j] as i32))), "column {j}: max {m}");
+                }
                 None => assert_eq!(m, 0.0, "column {j} without exponent"),
             }
             for r in j + 1..f.rows {
