@@ -111,8 +111,10 @@ use crate::realization::{Realization, Steps, Transition};
 use crate::scalar::{exponent_of, ldexp, pow2, Scalar};
 use nalgebra::DMatrix;
 
-/// Above this magnitude `d² + x²` is a normal number in `f32` and `f64`.
-const SQUARE_SAFE: f64 = 1.0 / (1u64 << 60) as f64;
+/// Above this value of `d² + x²` the rounding of a square that fell below the
+/// normal range is negligible (`2^-120` against `f32`'s smallest normal number
+/// `2^-126`, as in the bidiagonal QR's rotations).
+const SQUARE_SAFE: f64 = 1.0 / (1u128 << 120) as f64;
 
 /// What a transition needs besides its values, computed once when it is constant
 /// and at every step otherwise.
@@ -203,6 +205,30 @@ fn shift_columns<T: Scalar>(data: &mut [T], n: usize, shift: &[i64]) {
 /// `a_j` with `1/A_MODERATE ≤ |a_j| < A_MODERATE` scales a factor's column as
 /// it is, without splitting off its exponent (see [`Factor::append_scaled`]).
 const A_MODERATE: f64 = 65536.0;
+
+/// Row `j` of `F̃` (from its diagonal on) and the new row `v` (same columns):
+/// `row ← row·diag(μ)`, then the Givens rotation that zeroes `v[0]` against
+/// `row[0]`, and the running column maxima `cm ← max(cm, |row|)`. Entries are
+/// below `2^16` in magnitude, so `d² + x²` cannot overflow; `hypot` (slow) is
+/// needed only where it is tiny enough for the squares to lose bits to
+/// underflow (they then still lose nothing above `ε·(d² + x²)`).
+#[inline(always)]
+fn rotate_in<T: Scalar>(row: &mut [T], v: &mut [T], mu: &[T], cm: &mut [T]) {
+    let len = row.len();
+    let (v, mu, cm) = (&mut v[..len], &mu[..len], &mut cm[..len]);
+    let (d, x) = (row[0] * mu[0], v[0]);
+    if x == T::zero() {
+        scale_row(row, mu, cm);
+        return;
+    }
+    let r2 = d * d + x * x;
+    let rho = if r2 > T::cast(SQUARE_SAFE) { r2.sqrt() } else { d.hypot(x) };
+    let (c, s) = (d / rho, x / rho);
+    row[0] = rho;
+    v[0] = T::zero();
+    cm[0] = if rho > cm[0] { rho } else { cm[0] };
+    rotate_row(c, s, &mut row[1..], &mut v[1..], &mu[1..], &mut cm[1..]);
+}
 
 /// `row ← row·diag(μ)` and the running column maxima `cm ← max(cm, |row|)`.
 /// Separate slices as arguments, so the compiler knows they do not overlap.
@@ -421,56 +447,76 @@ impl<T: Scalar> Factor<T> {
         let at = |r: usize, j: usize| if transposed { ws[r * ld + j] } else { ws[j * ld + r] };
         let (mut mu, mut rows, mut colmax) =
             (std::mem::take(&mut self.scratch), std::mem::take(&mut self.rows_buf), std::mem::take(&mut self.colmax));
+        // w, row-major, and the largest magnitude of each of its columns (in
+        // `colmax`, then replaced by the column's scale 2^-t_j).
         rows.clear();
-        rows.resize(k * n, T::zero());
-        for j in 0..n {
+        if transposed || k == 1 {
+            // wᵀ column-major, or a single row: already row-major.
+            rows.extend_from_slice(ws);
+        } else {
+            rows.resize(k * n, T::zero());
+            for (r, v) in rows.chunks_exact_mut(n).enumerate() {
+                v.iter_mut().enumerate().for_each(|(j, x)| *x = at(r, j));
+            }
+        }
+        colmax.fill(T::zero());
+        for v in rows.chunks_exact(n) {
+            for (m, x) in colmax.iter_mut().zip(v) {
+                *m = if x.abs() > *m { x.abs() } else { *m };
+            }
+        }
+        let (lo_a, hi_a) = (T::cast(A_MODERATE.recip()), T::cast(A_MODERATE));
+        let mut exact = true;
+        for (j, ((e, &d), (mu_j, wm))) in
+            self.exp.iter_mut().zip(&self.drift).zip(mu.iter_mut().zip(colmax.iter_mut())).enumerate()
+        {
             // The column of F·diag(a): exponent E_j and multiplier μ_j.
-            let (e, m) = match (self.exp[j], a.map_or(T::one(), |a| a[j])) {
-                (None, _) => (None, T::zero()),
-                (Some(_), x) if x == T::zero() => (None, T::zero()),
+            let x = a.map_or(T::one(), |a| a[j]);
+            let (ec, m) = match *e {
+                None => (None, T::zero()),
+                Some(_) if x == T::zero() => (None, T::zero()),
                 // A moderate a_j is used as it is (exact whenever the split
                 // would be): the next drift absorbs its magnitude.
-                (Some(e), x) if x.abs() >= T::cast(A_MODERATE).recip() && x.abs() < T::cast(A_MODERATE) => {
-                    (Some(e + self.drift[j]), mul_pow2(x, -self.drift[j]))
-                }
-                (Some(e), x) => {
+                Some(e) if x.abs() >= lo_a && x.abs() < hi_a => (Some(e + d), mul_pow2(x, -d)),
+                Some(e) => {
                     let ka = exp_of(x);
-                    (Some(e + ka + self.drift[j]), mul_pow2(x, -ka - self.drift[j]))
+                    (Some(e + ka + d), mul_pow2(x, -ka - d))
                 }
             };
-            let wm = (0..k).fold(T::zero(), |m, r| if at(r, j).abs() > m { at(r, j).abs() } else { m });
-            let target = e.max((wm != T::zero()).then(|| exp_of(wm)));
-            mu[j] = match (e, target) {
-                (Some(e), Some(t)) if t > e => mul_pow2(m, e - t),
+            let target = ec.max((*wm != T::zero()).then(|| exp_of(*wm)));
+            *mu_j = match (ec, target) {
+                (Some(ec), Some(t)) if t > ec => mul_pow2(m, ec - t),
                 _ => m,
             };
-            self.exp[j] = target;
-            // w̃ = w·2^-t, row-major.
-            if let Some(t) = target {
-                match pow2_i64::<T>(-t) {
-                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = at(r, j) * f),
-                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(at(r, j), -t)),
+            *e = target;
+            // w̃ = w·2^-t: one multiplication when 2^-t is a normal number.
+            *wm = match target.map(|t| pow2_i64::<T>(-t)) {
+                Some(Some(f)) => f,
+                Some(None) => {
+                    exact = false;
+                    T::zero()
+                }
+                None => T::zero(),
+            };
+        }
+        for v in rows.chunks_exact_mut(n) {
+            for (x, &f) in v.iter_mut().zip(colmax.iter()) {
+                *x *= f;
+            }
+        }
+        if !exact {
+            for (j, t) in self.exp.iter().enumerate() {
+                if let Some(t) = *t {
+                    if pow2_i64::<T>(-t).is_none() {
+                        (0..k).for_each(|r| rows[r * n + j] = mul_pow2(at(r, j), -t));
+                    }
                 }
             }
         }
         for v in rows.chunks_mut(n) {
             colmax.fill(T::zero());
-            for j in 0..self.rows {
-                let row = &mut self.data[j * n + j..(j + 1) * n];
-                let (mu, v, cm) = (&mu[j..], &mut v[j..], &mut colmax[j..]);
-                let (d, x) = (row[0] * mu[0], v[0]);
-                if x == T::zero() {
-                    scale_row(row, mu, cm);
-                    continue;
-                }
-                // Entries are below 1 in magnitude: the plain formula cannot
-                // overflow, and hypot (slow) is needed only against underflow.
-                let rho = if d.abs().max(x.abs()) > T::cast(SQUARE_SAFE) { (d * d + x * x).sqrt() } else { d.hypot(x) };
-                let (c, s) = (d / rho, x / rho);
-                row[0] = rho;
-                v[0] = T::zero();
-                cm[0] = if rho > cm[0] { rho } else { cm[0] };
-                rotate_row(c, s, &mut row[1..], &mut v[1..], &mu[1..], &mut cm[1..]);
+            for (j, row) in self.data.chunks_exact_mut(n).enumerate() {
+                rotate_in(&mut row[j..], &mut v[j..], &mu[j..], &mut colmax[j..]);
             }
             if self.rows < n {
                 for (c, x) in colmax[self.rows..].iter_mut().zip(&v[self.rows..]) {
