@@ -31,8 +31,9 @@
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
 //! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written straight
-//! into the kernel's zero-padded matrix buffer (no copy; the padding turns every
-//! axpy into whole chunks of 4, the extra terms being exact zeros). Its
+//! into the kernel's zero-padded matrix buffer (no copy), 4 entries at a time
+//! with the sums in registers (`Gr` is stored in zero-padded panels of 4 rows, so
+//! the loops have no remainder, the extra terms being exact zeros). Its
 //! singular values come from [`super::small_svd`]: Golub–Kahan
 //! bidiagonalization by Householder reflections, then implicit-shift bidiagonal
 //! QR, values only, allocation-free. Only orthogonal transformations touch the
@@ -699,18 +700,19 @@ impl<T: Scalar> Factor<T> {
     }
 
     /// The core `F·Gᵀ = core·2^e` of two square (`n × n`, upper-triangular)
-    /// factors into `out` (row `a` of the core at `[a·ld, a·ld + n)`, the rest
-    /// left untouched, so a zero-filled `out` with `ld = leading_dimension(n)` is
-    /// `coreᵀ` in the layout of [`super::small_svd::Workspace::matrix`]; `coreᵀ`
+    /// factors into `out` (row `a` of the core at `[a·ld, a·ld + n)`, zeros in
+    /// the rest of `[a·ld, (a + 1)·ld)`, so `out` with `ld = leading_dimension(n)`
+    /// is `coreᵀ` in the layout of [`super::small_svd::Workspace::matrix`]; `coreᵀ`
     /// has the same singular values), with the largest
     /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (every term at
     /// most 1); `None` when no column is nonzero in both (a zero core).
-    /// Uses the triangles: row `a` of the core is
-    /// `Σ_{j ≥ a} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[0..=j, j]ᵀ`, `n³/3`
-    /// multiply-adds in contiguous axpys whose lengths are rounded up to a
-    /// multiple of 4 (the scaled columns of `G̃` are stored zero-padded in `gs`,
-    /// so the extra terms are exact zeros and the loops need no remainder).
-    /// `gs` and `shift` are scratch.
+    /// Uses the triangles: entry `(a, b)` of the core is
+    /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`, about `n³/3`
+    /// multiply-adds, computed 4 entries `b` at a time with the sums in
+    /// registers (the scaled `G̃` is stored in `gs` in panels of 4 rows, each
+    /// panel row contiguous and zero-padded, so the terms with `b > j` are exact
+    /// zeros and the loops need no remainder).
+    /// `gs`, `shift` and `scale` are scratch.
     fn core_square(
         &self,
         g: &Factor<T>,
@@ -718,6 +720,7 @@ impl<T: Scalar> Factor<T> {
         ld: usize,
         gs: &mut Vec<T>,
         shift: &mut Vec<i64>,
+        scale: &mut Vec<T>,
     ) -> Option<i64> {
         let n = self.n;
         debug_assert!(self.rows == n && g.rows == n && self.upper && g.upper);
@@ -737,33 +740,45 @@ impl<T: Scalar> Factor<T> {
             }
         }
         let top = top?;
-        // Column j of G̃ (rows 0..=j), scaled by 2^(sum_j - top), stored
-        // contiguously with stride ld and zero up to the next multiple of 4
-        // (all zero where either factor's column is zero).
+        // G̃[b, j]·2^(sum_j - top) (0 where either factor's column is zero) in
+        // panels of 4 rows: entry (b, j) at ((b/4)·n + j)·4 + b%4, so that the 4
+        // entries of one panel row j are contiguous; zero for b > j (G̃ is upper
+        // triangular) and in the padding rows.
+        let mut fast = true;
+        scale.clear();
+        for &sum in shift.iter() {
+            scale.push(if sum == DEAD {
+                T::zero()
+            } else if let Some(f) = pow2_i64::<T>(sum - top) {
+                f
+            } else {
+                fast = false;
+                T::zero()
+            });
+        }
         gs.clear();
         gs.resize(n * ld, T::zero());
-        for (j, &sum) in shift.iter().enumerate() {
-            if sum == DEAD {
-                continue;
-            }
-            let k = sum - top;
-            let col = &mut gs[j * ld..j * ld + j + 1];
-            let src = g.data[j..].iter().step_by(n);
-            match i32::try_from(k).ok().and_then(pow2::<T>) {
-                Some(f) => col.iter_mut().zip(src).for_each(|(x, &y)| *x = y * f),
-                None => col.iter_mut().zip(src).for_each(|(x, &y)| *x = mul_pow2(y, k)),
+        for (b, grow) in g.data.chunks_exact(n).enumerate() {
+            let (panel, l) = (b / 4, b % 4);
+            let dst = gs[(panel * n + b) * 4 + l..].iter_mut().step_by(4);
+            for ((x, &y), (&f, &sum)) in dst.zip(&grow[b..]).zip(scale[b..].iter().zip(&shift[b..])) {
+                *x = if fast || sum == DEAD { y * f } else { mul_pow2(y, sum - top) };
             }
         }
-        // Row a of the core: Σ_{j ≥ a} F̃[a, j]·(column j of G̃), rows 0..=j of it.
+        // Row a of the core, 4 entries b ∈ [4c, 4c + 4) at a time, accumulated in
+        // registers: Σ_{j ≥ max(a, 4c)} F̃[a, j]·G̃[b, j] (G̃[b, j] = 0 for b > j,
+        // stored as exact zeros, as is the padding).
         for ((row, frow), a) in out.chunks_exact_mut(ld).zip(self.data.chunks_exact(n)).zip(0..n) {
-            for ((&f, col), j) in frow[a..].iter().zip(gs[a * ld..].chunks_exact(ld)).zip(a..) {
-                if f == T::zero() {
-                    continue;
+            for (c, oc) in row.chunks_exact_mut(4).enumerate() {
+                let j0 = a.max(4 * c);
+                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
+                let mut acc = [T::zero(); 4];
+                for (&f, x) in frow[j0..].iter().zip(panel.chunks_exact(4)) {
+                    for l in 0..4 {
+                        acc[l] += f * x[l];
+                    }
                 }
-                let len = (j + 1).next_multiple_of(4);
-                for (o, &x) in row[..len].iter_mut().zip(&col[..len]) {
-                    *o += f * x;
-                }
+                oc.copy_from_slice(&acc);
             }
         }
         Some(top)
@@ -1033,13 +1048,20 @@ where
 struct CoreWork<T> {
     gs: Vec<T>,
     shift: Vec<i64>,
+    scale: Vec<T>,
     values: Vec<T>,
     svd: super::small_svd::Workspace<T>,
 }
 
 impl<T: Scalar> CoreWork<T> {
     fn new() -> Self {
-        Self { gs: Vec::new(), shift: Vec::new(), values: Vec::new(), svd: super::small_svd::Workspace::default() }
+        Self {
+            gs: Vec::new(),
+            shift: Vec::new(),
+            scale: Vec::new(),
+            values: Vec::new(),
+            svd: super::small_svd::Workspace::default(),
+        }
     }
 }
 
@@ -1061,7 +1083,7 @@ fn index_spectrum<T: Scalar>(
         return core_spectrum(backend, core, e, i, shape);
     }
     let ld = super::small_svd::leading_dimension(n);
-    let Some(e) = fo.core_square(gr, work.svd.matrix(n), ld, &mut work.gs, &mut work.shift) else {
+    let Some(e) = fo.core_square(gr, work.svd.matrix(n), ld, &mut work.gs, &mut work.shift, &mut work.scale) else {
         return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
     };
     let core = work.svd.matrix_filled();
