@@ -765,10 +765,35 @@ impl<T: Scalar> Factor<T> {
                 *x = if fast || sum == DEAD { y * f } else { mul_pow2(y, sum - top) };
             }
         }
-        // Row a of the core, 4 entries b ∈ [4c, 4c + 4) at a time, accumulated in
-        // registers: Σ_{j ≥ max(a, 4c)} F̃[a, j]·G̃[b, j] (G̃[b, j] = 0 for b > j,
-        // stored as exact zeros, as is the padding).
-        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(self.data.chunks_exact(n)).zip(0..n) {
+        // Blocks of 4 rows a ∈ [a0, a0 + 4) × 4 entries b ∈ [4c, 4c + 4),
+        // accumulated in registers: Σ_{j ≥ max(a0, 4c)} F̃[a, j]·G̃[b, j]
+        // (F̃[a, j] = 0 for j < a and G̃[b, j] = 0 for b > j are stored as exact
+        // zeros, as is the padding).
+        let full = n - n % 4;
+        for (a0, (fb, ob)) in (0..full).step_by(4).zip(self.data.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * ld)))
+        {
+            let (f0, f1, f2, f3) = (&fb[..n], &fb[n..2 * n], &fb[2 * n..3 * n], &fb[3 * n..]);
+            for c in 0..ld / 4 {
+                let j0 = a0.max(4 * c);
+                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
+                let mut acc = [[T::zero(); 4]; 4];
+                for ((((x, &g0), &g1), &g2), &g3) in
+                    panel.chunks_exact(4).zip(&f0[j0..]).zip(&f1[j0..]).zip(&f2[j0..]).zip(&f3[j0..])
+                {
+                    for l in 0..4 {
+                        acc[0][l] += g0 * x[l];
+                        acc[1][l] += g1 * x[l];
+                        acc[2][l] += g2 * x[l];
+                        acc[3][l] += g3 * x[l];
+                    }
+                }
+                for (r, sums) in acc.iter().enumerate() {
+                    ob[r * ld + 4 * c..r * ld + 4 * c + 4].copy_from_slice(sums);
+                }
+            }
+        }
+        // The remaining rows one at a time.
+        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(self.data.chunks_exact(n)).zip(0..n).skip(full) {
             for (c, oc) in row.chunks_exact_mut(4).enumerate() {
                 let j0 = a.max(4 * c);
                 let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
