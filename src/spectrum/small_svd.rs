@@ -320,13 +320,29 @@ fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
         let (ua, sa) = (&u[r0..], &s[r0..]);
         let us = dot(ua, sa);
         let sk = s[k];
-        for ((c, (wj, rj)), &vj) in
-            rest.chunks_exact(ld).zip(w[k + 1..].iter_mut().zip(&mut row[k + 1..])).zip(&v[k + 1..])
-        {
+        // Two columns at a time (u read once for both), then the odd one.
+        let finish = |c: &[T], dot_c: T, vj: T, wj: &mut T, rj: &mut T| {
             let f = tau_r * vj;
-            let wv = dot(ua, &c[r0..]) - f * us;
+            let wv = dot_c - f * us;
             *wj = wv;
             *rj = (c[k] - f * sk) - tau_l * wv;
+        };
+        let (wt, rt, vt) = (&mut w[k + 1..n], &mut row[k + 1..n], &v[k + 1..n]);
+        let mut pairs = rest.chunks_exact(2 * ld);
+        for (((cc, wp), rp), vp) in
+            (&mut pairs).zip(wt.chunks_exact_mut(2)).zip(rt.chunks_exact_mut(2)).zip(vt.chunks_exact(2))
+        {
+            let (c0, c1) = cc.split_at(ld);
+            let (d0, d1) = dot2(ua, &c0[r0..], &c1[r0..]);
+            let (w0, w1) = wp.split_at_mut(1);
+            let (q0, q1) = rp.split_at_mut(1);
+            finish(c0, d0, vp[0], &mut w0[0], &mut q0[0]);
+            finish(c1, d1, vp[1], &mut w1[0], &mut q1[0]);
+        }
+        let c = pairs.remainder();
+        if !c.is_empty() {
+            let j = wt.len() - 1;
+            finish(c, dot(ua, &c[r0..]), vt[j], &mut wt[j], &mut rt[j]);
         }
         // Right reflector of row k (columns k+1..n).
         let (beta, tr) = reflect(row[k + 1], &mut row[k + 2..n], safe);
@@ -337,8 +353,26 @@ fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
         let r1 = (k + 1) - (k + 1) % LANES;
         let (ub, sb, sn) = (&u[r1..], &s[r1..], &mut s_next[r1..]);
         sn.fill(T::zero());
-        for (((c, &wj), &vj), &vn) in rest.chunks_exact_mut(ld).zip(&w[k + 1..]).zip(&v[k + 1..]).zip(&row[k + 1..]) {
-            update_accumulate(&mut c[r1..], sb, tau_r * vj, ub, tau_l * wj, sn, vn);
+        let (wt, vt, nt) = (&w[k + 1..n], &v[k + 1..n], &row[k + 1..n]);
+        let mut pairs = rest.chunks_exact_mut(2 * ld);
+        for (((cc, wp), vp), np) in (&mut pairs).zip(wt.chunks_exact(2)).zip(vt.chunks_exact(2)).zip(nt.chunks_exact(2))
+        {
+            let (c0, c1) = cc.split_at_mut(ld);
+            update_accumulate2(
+                &mut c0[r1..],
+                &mut c1[r1..],
+                sb,
+                (tau_r * vp[0], tau_r * vp[1]),
+                ub,
+                (tau_l * wp[0], tau_l * wp[1]),
+                sn,
+                (np[0], np[1]),
+            );
+        }
+        let c = pairs.into_remainder();
+        if !c.is_empty() {
+            let j = wt.len() - 1;
+            update_accumulate(&mut c[r1..], sb, tau_r * vt[j], ub, tau_l * wt[j], sn, nt[j]);
         }
         // The new right reflector (in `row`) becomes the pending one.
         tau_r = tr;
@@ -358,6 +392,45 @@ fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
         }
     }
     (acc[0] + acc[2]) + (acc[1] + acc[3])
+}
+
+/// [`dot`] of `x` with `y0` and with `y1` in one pass over `x` (each sum in the
+/// same order as [`dot`]).
+#[inline(always)]
+fn dot2<T: Scalar>(x: &[T], y0: &[T], y1: &[T]) -> (T, T) {
+    let (mut a0, mut a1) = ([T::zero(); LANES], [T::zero(); LANES]);
+    for ((xc, c0), c1) in x.chunks_exact(LANES).zip(y0.chunks_exact(LANES)).zip(y1.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            a0[l] += xc[l] * c0[l];
+            a1[l] += xc[l] * c1[l];
+        }
+    }
+    ((a0[0] + a0[2]) + (a0[1] + a0[3]), (a1[0] + a1[2]) + (a1[1] + a1[3]))
+}
+
+/// [`update_accumulate`] on two columns in one pass (`acc` gains `h0·c0`,
+/// then `h1·c1`, as two consecutive calls would add them).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update_accumulate2<T: Scalar>(
+    c0: &mut [T],
+    c1: &mut [T],
+    s: &[T],
+    (f0, f1): (T, T),
+    u: &[T],
+    (g0, g1): (T, T),
+    acc: &mut [T],
+    (h0, h1): (T, T),
+) {
+    let len = c0.len();
+    let (c1, s, u, acc) = (&mut c1[..len], &s[..len], &u[..len], &mut acc[..len]);
+    for i in 0..len {
+        let y0 = (c0[i] - f0 * s[i]) - g0 * u[i];
+        let y1 = (c1[i] - f1 * s[i]) - g1 * u[i];
+        c0[i] = y0;
+        c1[i] = y1;
+        acc[i] = (acc[i] + h0 * y0) + h1 * y1;
+    }
 }
 
 /// `c ← c − f·s − g·u`, then `acc ← acc + h·c`.
