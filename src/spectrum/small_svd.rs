@@ -524,9 +524,17 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
         if hi == 0 {
             return Some(());
         }
-        // The unreduced block lo..=hi (e[lo..hi] nonzero).
+        // The unreduced block lo..=hi (e[lo..hi] nonzero), and on the same scan
+        // the first negligible diagonal entry in it, if any.
         let mut lo = hi - 1;
-        while lo > 0 {
+        let mut negligible = (d[hi].abs() <= small_d).then_some(hi);
+        loop {
+            if d[lo].abs() <= small_d {
+                negligible = Some(lo);
+            }
+            if lo == 0 {
+                break;
+            }
             let k = lo - 1;
             if e[k].abs() <= (eps * (d[k].abs() + d[lo].abs())).max(small_d) {
                 e[k] = T::zero();
@@ -539,7 +547,7 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
             return None;
         }
         // A negligible diagonal entry: rotate its off-diagonal out (splits the block).
-        if let Some(k) = (lo..=hi).find(|&k| d[k].abs() <= small_d) {
+        if let Some(k) = negligible {
             d[k] = T::zero();
             if k < hi {
                 // Row k: chase e[k] to the right with row rotations against rows j > k.
@@ -575,28 +583,36 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
         if top > T::zero() && (shift / top) * (shift / top) < eps {
             shift = T::zero();
         }
-        let sign = if d[lo] >= T::zero() { T::one() } else { -T::one() };
-        let mut f = (d[lo].abs() - shift) * (sign + shift / d[lo]);
-        let mut g = e[lo];
-        for i in lo..hi {
+        // The chase on the block, as slices (d: m + 1 entries, e: m).
+        let (d, e) = (&mut d[lo..=hi], &mut e[lo..hi]);
+        let m = e.len();
+        let sign = if d[0] >= T::zero() { T::one() } else { -T::one() };
+        let mut f = (d[0].abs() - shift) * (sign + shift / d[0]);
+        let mut g = e[0];
+        let (mut di, mut ei) = (d[0], e[0]);
+        for i in 0..m {
             let (cr, sr, r) = givens(f, g);
-            if i > lo {
+            if i > 0 {
                 e[i - 1] = r;
             }
-            f = cr * d[i] + sr * e[i];
-            e[i] = cr * e[i] - sr * d[i];
-            g = sr * d[i + 1];
-            d[i + 1] = cr * d[i + 1];
+            let dn = d[i + 1];
+            f = cr * di + sr * ei;
+            let ei_new = cr * ei - sr * di;
+            g = sr * dn;
+            let dn = cr * dn;
             let (cl, sl, r) = givens(f, g);
             d[i] = r;
-            f = cl * e[i] + sl * d[i + 1];
-            d[i + 1] = cl * d[i + 1] - sl * e[i];
-            if i + 1 < hi {
-                g = sl * e[i + 1];
-                e[i + 1] = cl * e[i + 1];
+            f = cl * ei_new + sl * dn;
+            di = cl * dn - sl * ei_new;
+            e[i] = ei_new;
+            if i + 1 < m {
+                let en = e[i + 1];
+                g = sl * en;
+                ei = cl * en;
             }
         }
-        e[hi - 1] = f;
+        d[m] = di;
+        e[m - 1] = f;
     }
 }
 
