@@ -320,7 +320,7 @@ fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
         let (ua, sa) = (&u[r0..], &s[r0..]);
         let us = dot(ua, sa);
         let sk = s[k];
-        // Two columns at a time (u read once for both), then the odd one.
+        // Two columns at a time (shared loop overhead), then the odd one.
         let finish = |c: &[T], dot_c: T, vj: T, wj: &mut T, rj: &mut T| {
             let f = tau_r * vj;
             let wv = dot_c - f * us;
@@ -333,7 +333,8 @@ fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
             (&mut pairs).zip(wt.chunks_exact_mut(2)).zip(rt.chunks_exact_mut(2)).zip(vt.chunks_exact(2))
         {
             let (c0, c1) = cc.split_at(ld);
-            let (d0, d1) = dot2(ua, &c0[r0..], &c1[r0..]);
+            // Two plain dot products (a fused pair vectorizes worse).
+            let (d0, d1) = (dot(ua, &c0[r0..]), dot(ua, &c1[r0..]));
             let (w0, w1) = wp.split_at_mut(1);
             let (q0, q1) = rp.split_at_mut(1);
             finish(c0, d0, vp[0], &mut w0[0], &mut q0[0]);
@@ -392,20 +393,6 @@ fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
         }
     }
     (acc[0] + acc[2]) + (acc[1] + acc[3])
-}
-
-/// [`dot`] of `x` with `y0` and with `y1` in one pass over `x` (each sum in the
-/// same order as [`dot`]).
-#[inline(always)]
-fn dot2<T: Scalar>(x: &[T], y0: &[T], y1: &[T]) -> (T, T) {
-    let (mut a0, mut a1) = ([T::zero(); LANES], [T::zero(); LANES]);
-    for ((xc, c0), c1) in x.chunks_exact(LANES).zip(y0.chunks_exact(LANES)).zip(y1.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            a0[l] += xc[l] * c0[l];
-            a1[l] += xc[l] * c1[l];
-        }
-    }
-    ((a0[0] + a0[2]) + (a0[1] + a0[3]), (a1[0] + a1[2]) + (a1[1] + a1[3]))
 }
 
 /// [`update_accumulate`] on two columns in one pass (`acc` gains `h0·c0`,
