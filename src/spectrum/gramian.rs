@@ -31,9 +31,9 @@
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
 //! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written straight
-//! into the kernel's zero-padded matrix buffer (no copy), 4 entries at a time
-//! with the sums in registers (`Gr` is stored in zero-padded panels of 4 rows, so
-//! the loops have no remainder, the extra terms being exact zeros). Its
+//! into the kernel's zero-padded matrix buffer (no copy), in blocks of 4 × 4
+//! entries with the sums in registers (`Gr` is stored in zero-padded panels of 4
+//! rows, so the loops have no remainder, the extra terms being exact zeros). Its
 //! singular values come from [`super::small_svd`]: Golub–Kahan
 //! bidiagonalization by Householder reflections, then implicit-shift bidiagonal
 //! QR, values only, allocation-free. Only orthogonal transformations touch the
@@ -708,8 +708,8 @@ impl<T: Scalar> Factor<T> {
     /// most 1); `None` when no column is nonzero in both (a zero core).
     /// Uses the triangles: entry `(a, b)` of the core is
     /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`, about `n³/3`
-    /// multiply-adds, computed 4 entries `b` at a time with the sums in
-    /// registers (the scaled `G̃` is stored in `gs` in panels of 4 rows, each
+    /// multiply-adds, computed in blocks of 4 rows `a` × 4 entries `b` with the
+    /// sums in registers (the rows left over when `4 ∤ n` 4 entries at a time) (the scaled `G̃` is stored in `gs` in panels of 4 rows, each
     /// panel row contiguous and zero-padded, so the terms with `b > j` are exact
     /// zeros and the loops need no remainder).
     /// `gs`, `shift` and `scale` are scratch.

@@ -16,11 +16,13 @@
 //!    only by `O(ε)·(‖a_j‖ + |τ_r·v_j|·‖s‖) = O(ε·‖M‖)`, the normwise backward
 //!    error of any Householder step (LAPACK's blocked `dlabrd` splits the same
 //!    way). The matrix is copied column-major with a leading dimension padded to
-//!    a multiple of 4, and the loops run over whole chunks of 4 rows from the
-//!    aligned row at or above the first live one, so they vectorize without
-//!    remainder loops: `u` is zero outside its support, the padding rows stay
-//!    zero, and the dead rows above the live block are only ever transformed
-//!    orthogonally (they stay bounded and are never read with a nonzero weight).
+//!    a multiple of 4, both passes take the trailing columns in pairs (one loop
+//!    overhead per pair, each column's sums in the same order as alone), and the
+//!    loops run over whole chunks of 4 rows from the aligned row at or above the
+//!    first live one, so they vectorize without remainder loops: `u` is zero
+//!    outside its support, the padding rows stay zero, and the dead rows above
+//!    the live block are only ever transformed orthogonally (they stay bounded
+//!    and are never read with a nonzero weight).
 //! 2. **Bidiagonal QR** (Golub & Van Loan, Algorithm 8.6.2; the bulge chase of
 //!    LAPACK `dbdsqr`): implicit-shift QR sweeps with the smaller singular value of
 //!    the trailing `2 × 2` as shift (LAPACK `dlas2`, no squaring); an off-diagonal
