@@ -66,7 +66,7 @@ pub(crate) fn check_finite_lazy<T: Scalar>(what: impl FnOnce() -> String, data: 
 /// [`check_matrix_finite`] with the description built only when a value is not
 /// finite (for checks repeated at every step).
 pub(crate) fn check_matrix_finite_lazy<T: Scalar>(what: impl FnOnce() -> String, m: &DMatrix<T>) -> Result<()> {
-    if m.iter().all(|x| x.is_finite_value()) {
+    if m.as_slice().iter().all(|x| x.is_finite_value()) {
         return Ok(());
     }
     check_matrix_finite(&what(), m)
