@@ -54,6 +54,24 @@ pub(crate) fn check_finite<T: Scalar>(what: &str, data: &[T], dims: &[usize]) ->
     Ok(())
 }
 
+/// [`check_finite`] with the description built only when a value is not finite
+/// (for checks repeated at every step).
+pub(crate) fn check_finite_lazy<T: Scalar>(what: impl FnOnce() -> String, data: &[T], dims: &[usize]) -> Result<()> {
+    if data.iter().all(|x| x.is_finite_value()) {
+        return Ok(());
+    }
+    check_finite(&what(), data, dims)
+}
+
+/// [`check_matrix_finite`] with the description built only when a value is not
+/// finite (for checks repeated at every step).
+pub(crate) fn check_matrix_finite_lazy<T: Scalar>(what: impl FnOnce() -> String, m: &DMatrix<T>) -> Result<()> {
+    if m.as_slice().iter().all(|x| x.is_finite_value()) {
+        return Ok(());
+    }
+    check_matrix_finite(&what(), m)
+}
+
 /// Reports the first non-finite entry of a matrix as `(row, col)`.
 pub(crate) fn check_matrix_finite<T: Scalar>(what: &str, m: &DMatrix<T>) -> Result<()> {
     for c in 0..m.ncols() {

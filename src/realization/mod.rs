@@ -32,7 +32,7 @@ pub use steps::{Steps, Transition};
 
 use crate::error::{EssError, Result};
 use crate::scalar::Scalar;
-use crate::validate::{check_matrix_finite, fmt_shape};
+use crate::validate::{check_matrix_finite_lazy, fmt_shape};
 use nalgebra::{DMatrix, DVector};
 
 /// A state-space realization of one channel of a causal operator (see the module
@@ -120,11 +120,11 @@ impl<T: Scalar> Realization<T> {
             let cb = base.c.at(t);
             let (c, d) = (base.a.right_multiply(t, cb), cb * base.b.at(t));
             // Finite parts can still overflow here; say so instead of passing ∞ on.
-            check_matrix_finite(
-                &format!("C_t = C̄_t·A_t at step {t} (overflow in the conversion to the standard form)"),
+            check_matrix_finite_lazy(
+                || format!("C_t = C̄_t·A_t at step {t} (overflow in the conversion to the standard form)"),
                 &c,
             )?;
-            check_matrix_finite(&format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d)?;
+            check_matrix_finite_lazy(|| format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d)?;
             c_new.push(c);
             d_new.push(d);
         }
@@ -321,7 +321,7 @@ impl<T: Scalar> Steps<DMatrix<T>> {
                     fmt_shape(&[m.nrows(), m.ncols()]),
                 ));
             }
-            check_matrix_finite(&format!("{what} at step {t}"), m)?;
+            check_matrix_finite_lazy(|| format!("{what} at step {t}"), m)?;
         }
         Ok(())
     }

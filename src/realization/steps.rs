@@ -2,7 +2,7 @@
 
 use crate::error::{EssError, Result};
 use crate::scalar::Scalar;
-use crate::validate::check_finite;
+use crate::validate::check_finite_lazy;
 use nalgebra::{DMatrix, DVector};
 
 /// One value per step (`Varying`, `L` of them) or the same value at every step
@@ -125,7 +125,7 @@ impl<T: Scalar> Transition<T> {
                             format!("({})", v.len()),
                         ));
                     }
-                    check_finite(&format!("diagonal of A_t at step {t}"), v.as_slice(), &[n])?;
+                    check_finite_lazy(|| format!("diagonal of A_t at step {t}"), v.as_slice(), &[n])?;
                 }
                 Ok(())
             }

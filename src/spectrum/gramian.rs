@@ -31,8 +31,9 @@
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
 //! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written straight
-//! into the kernel's zero-padded matrix buffer (no copy; the padding turns every
-//! axpy into whole chunks of 4, the extra terms being exact zeros). Its
+//! into the kernel's zero-padded matrix buffer (no copy), in blocks of 4 × 4
+//! entries with the sums in registers (`Gr` is stored in zero-padded panels of 4
+//! rows, so the loops have no remainder, the extra terms being exact zeros). Its
 //! singular values come from [`super::small_svd`]: Golub–Kahan
 //! bidiagonalization by Householder reflections, then implicit-shift bidiagonal
 //! QR, values only, allocation-free. Only orthogonal transformations touch the
@@ -66,8 +67,11 @@
 //! overflow or underflow where `T` itself is perfectly representable (a tiny `B`
 //! against a huge `C`: the observability factor grows like `C` while every entry
 //! of `T` is `O(1)`). Each factor is therefore stored as `F = F̃·diag(2^e)`: a
-//! matrix `F̃` whose every nonzero column has its largest magnitude in `[0.5, 1)`,
-//! and one integer exponent per column (`None` for a zero column). All rescaling
+//! matrix `F̃` whose every nonzero column has its largest magnitude in
+//! `[0.5, 1)·2^(d_j)` with a small recorded drift `d_j` (0 after a normalisation;
+//! the Givens update leaves one and folds `2^(-d_j)` into the next step's column
+//! scaling instead of rescaling the factor, see below), and one integer exponent
+//! per column (`None` for a zero column). All rescaling
 //! is by powers of two, hence exact. Per-column rather than one exponent per
 //! factor, because a diagonal state-space similarity (`b = (1e-300, 1e300)`,
 //! `c = (1e300, 1e-300)`) makes the columns of one factor differ by more than the
@@ -77,12 +81,21 @@
 //!   column of `F̃` and of `w` is brought to the larger of the two exponents
 //!   first, so neither overflows and a subnormal `w` is scaled up exactly before
 //!   any arithmetic.
-//! * A diagonal transition moves each `a_j`'s exponent into the column exponent
-//!   and multiplies by its mantissa; a dense one is applied as
+//! * A diagonal transition and the append are one pass per row
+//!   (`Factor::append_scaled`): each column of `F̃` is multiplied by
+//!   `μ_j = a_j·2^(-d_j)` (a moderate `a_j`, `2^-16 ≤ |a_j| < 2^16`; otherwise
+//!   its exponent goes into the column exponent and `μ_j` uses its mantissa),
+//!   times `2^(E_j - t_j)` when `w`'s column is the larger, immediately before
+//!   the row is rotated, and the largest final magnitude of each column is
+//!   recorded on the way, giving the next drifts `d_j = exp(max_r |F̃[r, j]|)`.
+//!   The rotations keep each column's 2-norm, so a drift is bounded by
+//!   `|log2 a_j| + 2 + ½·log2(n + k)`; no pass rescales the factor. A dense
+//!   transition is applied (after a normalisation) as
 //!   `F̃·M̃` with `M̃_jk = M_jk·2^(e_j - e'_k)`, `e'_k = max_j (e_j + exp(M_jk))`,
 //!   so every product term is at most 1 in magnitude.
 //! * The core `Fo_i·Gr_iᵀ = Σ_j Fo[:,j]·Gr[:,j]ᵀ·2^(eo_j + er_j)` is formed with
-//!   the largest `eo_j + er_j` factored out, and that exponent is added to the
+//!   the largest `eo_j + er_j + do_j + dr_j` (drifts included, so every term is
+//!   at most 1) factored out, and that exponent is added to the
 //!   spectrum's ([`Spectrum::shifted`]).
 //!
 //! Exponents are `i64`: a column's exponent moves by at most about 1100 per
@@ -99,8 +112,10 @@ use crate::realization::{Realization, Steps, Transition};
 use crate::scalar::{exponent_of, ldexp, pow2, Scalar};
 use nalgebra::DMatrix;
 
-/// Above this magnitude `d² + x²` is a normal number in `f32` and `f64`.
-const SQUARE_SAFE: f64 = 1.0 / (1u64 << 60) as f64;
+/// Above this value of `d² + x²` the rounding of a square that fell below the
+/// normal range is negligible (`2^-120` against `f32`'s smallest normal number
+/// `2^-126`, as in the bidiagonal QR's rotations).
+const SQUARE_SAFE: f64 = 1.0 / (1u128 << 120) as f64;
 
 /// What a transition needs besides its values, computed once when it is constant
 /// and at every step otherwise.
@@ -188,6 +203,62 @@ fn shift_columns<T: Scalar>(data: &mut [T], n: usize, shift: &[i64]) {
     }
 }
 
+/// `a_j` with `1/A_MODERATE ≤ |a_j| < A_MODERATE` scales a factor's column as
+/// it is, without splitting off its exponent (see [`Factor::append_scaled`]).
+const A_MODERATE: f64 = 65536.0;
+
+/// Row `j` of `F̃` (from its diagonal on) and the new row `v` (same columns):
+/// `row ← row·diag(μ)`, then the Givens rotation that zeroes `v[0]` against
+/// `row[0]`, and the running column maxima `cm ← max(cm, |row|)`. Entries are
+/// below `2^16` in magnitude, so `d² + x²` cannot overflow; `hypot` (slow) is
+/// needed only where it is tiny enough for the squares to lose bits to
+/// underflow (they then still lose nothing above `ε·(d² + x²)`).
+#[inline(always)]
+fn rotate_in<T: Scalar>(row: &mut [T], v: &mut [T], mu: &[T], cm: &mut [T]) {
+    let len = row.len();
+    let (v, mu, cm) = (&mut v[..len], &mu[..len], &mut cm[..len]);
+    let (d, x) = (row[0] * mu[0], v[0]);
+    if x == T::zero() {
+        scale_row(row, mu, cm);
+        return;
+    }
+    let r2 = d * d + x * x;
+    let rho = if r2 > T::cast(SQUARE_SAFE) { r2.sqrt() } else { d.hypot(x) };
+    let (c, s) = (d / rho, x / rho);
+    row[0] = rho;
+    v[0] = T::zero();
+    cm[0] = if rho > cm[0] { rho } else { cm[0] };
+    rotate_row(c, s, &mut row[1..], &mut v[1..], &mu[1..], &mut cm[1..]);
+}
+
+/// `row ← row·diag(μ)` and the running column maxima `cm ← max(cm, |row|)`.
+/// Separate slices as arguments, so the compiler knows they do not overlap.
+#[inline(always)]
+fn scale_row<T: Scalar>(row: &mut [T], mu: &[T], cm: &mut [T]) {
+    let len = row.len();
+    let (mu, cm) = (&mu[..len], &mut cm[..len]);
+    for l in 0..len {
+        let f = row[l] * mu[l];
+        row[l] = f;
+        cm[l] = if f.abs() > cm[l] { f.abs() } else { cm[l] };
+    }
+}
+
+/// One Givens rotation `[row; v] ← [c s; -s c]·[row·diag(μ); v]` and the
+/// running column maxima of the new `row`.
+#[inline(always)]
+fn rotate_row<T: Scalar>(c: T, s: T, row: &mut [T], v: &mut [T], mu: &[T], cm: &mut [T]) {
+    let len = row.len();
+    let (v, mu, cm) = (&mut v[..len], &mu[..len], &mut cm[..len]);
+    for l in 0..len {
+        let (x, y) = (row[l] * mu[l], v[l]);
+        let r = c * x + s * y;
+        row[l] = r;
+        v[l] = c * y - s * x;
+        cm[l] = if r.abs() > cm[l] { r.abs() } else { cm[l] };
+    }
+}
+
 /// A diagonal transition `diag(a)` split into mantissas (`|m_j| ∈ [0.5, 1)`, 0
 /// for `a_j = 0`) and exponents (`None` for `a_j = 0`): once for a constant `A`.
 #[derive(Debug, Clone)]
@@ -215,8 +286,12 @@ impl<T: Scalar> Diagonal<T> {
 
 /// An upper-trapezoidal factor `F = F̃·diag(2^e)` (`rows × n`, `rows ≤ n`): the
 /// square root `FᵀF` of a Gramian. `data` holds `F̃` row-major; every nonzero
-/// column of `F̃` has its largest magnitude in `[0.5, 1)` and exponent
-/// `exp[j] = Some(e_j)`; a zero column has `None`. `upper` is false only for the
+/// column of `F̃` has its largest magnitude in `[0.5, 1)·2^(drift[j])` and
+/// exponent `exp[j] = Some(e_j)`; a zero column has `None`. The drift is 0 after
+/// [`normalize`](Self::normalize); the Givens update
+/// ([`append_scaled`](Self::append_scaled)) leaves a small one (a few units)
+/// and folds it into the next update's column scaling instead of rescaling the
+/// factor. `upper` is false only for the
 /// intermediate products (`F·A_t` before its QR, the Markov helper), which may be
 /// full; loops over an upper-trapezoidal factor skip the zeros below its diagonal.
 #[derive(Debug, Clone)]
@@ -225,12 +300,15 @@ struct Factor<T> {
     rows: usize,
     data: Vec<T>,
     exp: Vec<Option<i64>>,
+    /// `exp(max_r |F̃[r, j]|)` of each nonzero column (0 for a zero column).
+    drift: Vec<i64>,
     upper: bool,
     /// Scratch space (`n` values each, and the aligned new rows), kept to avoid
     /// allocating at every step.
     scratch: Vec<T>,
     shifts: Vec<i64>,
     rows_buf: Vec<T>,
+    colmax: Vec<T>,
 }
 
 impl<T: Scalar> Factor<T> {
@@ -254,10 +332,12 @@ impl<T: Scalar> Factor<T> {
             rows: 0,
             data: Vec::new(),
             exp: Vec::new(),
+            drift: vec![0; n],
             upper: true,
             scratch: vec![T::zero(); n],
             shifts: vec![0; n],
             rows_buf: Vec::new(),
+            colmax: vec![T::zero(); n],
         }
     }
 
@@ -314,41 +394,14 @@ impl<T: Scalar> Factor<T> {
         }
         self.shift_columns(&shift);
         (self.scratch, self.shifts) = (max, shift);
+        self.drift.fill(0);
     }
 
-    /// Brings each column of `F̃` and of the rows `w` (`k × n`, unscaled; given
-    /// as `wᵀ` when `transposed`) to the larger of their two exponents and
-    /// leaves the rows scaled accordingly in `self.rows_buf`, `k` row-major rows.
-    /// Afterwards `[F; w] = [F̃; w̃]·diag(2^e)` with every entry of magnitude
-    /// below 1 and a subnormal `w` scaled up exactly.
-    fn align(&mut self, w: &DMatrix<T>, transposed: bool) {
-        let n = self.n;
-        let k = if transposed { w.ncols() } else { w.nrows() };
-        let mut shift = std::mem::take(&mut self.shifts);
-        let mut rows = std::mem::take(&mut self.rows_buf);
-        rows.clear();
-        rows.resize(k * n, T::zero());
-        let at = |r: usize, j: usize| if transposed { w[(j, r)] } else { w[(r, j)] };
-        for j in 0..n {
-            let m = (0..k).fold(T::zero(), |m, r| if at(r, j).abs() > m { at(r, j).abs() } else { m });
-            let ew = (m != T::zero()).then(|| exp_of(m));
-            let target = self.exp[j].max(ew);
-            shift[j] = match (self.exp[j], target) {
-                (Some(e), Some(t)) => e - t,
-                _ => 0,
-            };
-            self.exp[j] = target;
-            // w̃ = w·2^-e, row-major.
-            if let Some(t) = target {
-                match i32::try_from(-t).ok().and_then(pow2::<T>) {
-                    Some(f) => (0..k).for_each(|r| rows[r * n + j] = at(r, j) * f),
-                    None => (0..k).for_each(|r| rows[r * n + j] = mul_pow2(at(r, j), -t)),
-                }
-            }
+    /// [`normalize`](Self::normalize) if any column has drifted.
+    fn settle(&mut self) {
+        if self.drift.iter().any(|&d| d != 0) {
+            self.normalize();
         }
-        self.shift_columns(&shift);
-        self.shifts = shift;
-        self.rows_buf = rows;
     }
 
     /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
@@ -358,39 +411,133 @@ impl<T: Scalar> Factor<T> {
 
     /// `F ← tri([F ; w])` for `w` (or `wᵀ` when `transposed`), by Givens rotations.
     fn append(&mut self, w: &DMatrix<T>, transposed: bool) {
+        self.append_scaled(None, w, transposed);
+    }
+
+    /// `F ← tri([F·diag(a) ; w])` (`a = 1` when `None`) for the rows `w` of a
+    /// `k × n` matrix (given as `wᵀ` when `transposed`), by Givens rotations, in
+    /// one pass over `F̃` per row of `w`:
+    ///
+    /// 1. per column (`O(n)`): with the column's drift `d_j`, the column of
+    ///    `F·diag(a)` is `F̃[:, j]·μ_j·2^(E_j)` with, for a moderate `a_j`
+    ///    (`2^-16 ≤ |a_j| < 2^16`), `E_j = e_j + d_j` and `μ_j = a_j·2^(-d_j)`
+    ///    (largest magnitude in `|a_j|·[0.5, 1)`), and otherwise, with
+    ///    `a_j = m_j·2^(k_j)` (`|m_j| ∈ [0.5, 1)`), `E_j = e_j + k_j + d_j` and
+    ///    `μ_j = m_j·2^(-d_j)` (largest magnitude in `[0.25, 1)`); the column of
+    ///    `w` is aligned to `t_j = max(E_j, exp(w_j))`:
+    ///    `μ_j ← μ_j·2^(E_j - t_j)`, `w̃_j = w_j·2^(-t_j)`, so every entry of
+    ///    `[F̃·diag(μ) ; w̃]` is below `2^16` in magnitude (no square overflows,
+    ///    even in `f32`) and a subnormal `w` is scaled up exactly before any
+    ///    arithmetic;
+    /// 2. per row `r` of `F̃`: multiply by `μ` (for the first row of `w` only)
+    ///    and rotate `w̃`'s entry `r` into the diagonal, recording each column's
+    ///    largest final magnitude on the way;
+    /// 3. the new drifts `d_j = exp(max_r |F̃[r, j]|)` (a zero column loses its
+    ///    exponent).
+    ///
+    /// Power-of-two scalings are exact (unless a product is subnormal), so this
+    /// is the rotation sequence on the normalised factor, without a separate
+    /// normalisation pass. The rotations keep each column's 2-norm, so the drifts
+    /// stay within `[-18 - ½·log2(rows + k), 16 + ½·log2(rows + k)]`.
+    fn append_scaled(&mut self, a: Option<&[T]>, w: &DMatrix<T>, transposed: bool) {
         let n = self.n;
-        self.align(w, transposed);
-        let scaled = std::mem::take(&mut self.rows_buf);
-        let mut v = std::mem::take(&mut self.scratch);
-        for w in scaled.chunks(n) {
-            v.copy_from_slice(w);
-            for j in 0..self.rows.min(n) {
-                let x = v[j];
-                if x == T::zero() {
-                    continue;
-                }
-                let row = &mut self.data[j * n..(j + 1) * n];
-                let d = row[j];
-                // Entries are at most a few units (normalised): the plain formula
-                // cannot overflow, and hypot (slow) is needed only against underflow.
-                let rho = if d.abs().max(x.abs()) > T::cast(SQUARE_SAFE) { (d * d + x * x).sqrt() } else { d.hypot(x) };
-                let (c, s) = (d / rho, x / rho);
-                row[j] = rho;
-                v[j] = T::zero();
-                for (f, g) in row[j + 1..].iter_mut().zip(&mut v[j + 1..]) {
-                    let (x, y) = (*f, *g);
-                    *f = c * x + s * y;
-                    *g = c * y - s * x;
-                }
-            }
-            if self.rows < n {
-                self.data.extend_from_slice(&v);
-                self.rows += 1;
+        debug_assert!(self.upper && self.rows <= n);
+        let k = if transposed { w.ncols() } else { w.nrows() };
+        // Column-major positions of w[r, j].
+        let (ws, ld) = (w.as_slice(), w.nrows());
+        let at = |r: usize, j: usize| if transposed { ws[r * ld + j] } else { ws[j * ld + r] };
+        let (mut mu, mut rows, mut colmax) =
+            (std::mem::take(&mut self.scratch), std::mem::take(&mut self.rows_buf), std::mem::take(&mut self.colmax));
+        // w, row-major, and the largest magnitude of each of its columns (in
+        // `colmax`, then replaced by the column's scale 2^-t_j).
+        rows.clear();
+        if transposed || k == 1 {
+            // wᵀ column-major, or a single row: already row-major.
+            rows.extend_from_slice(ws);
+        } else {
+            rows.resize(k * n, T::zero());
+            for (r, v) in rows.chunks_exact_mut(n).enumerate() {
+                v.iter_mut().enumerate().for_each(|(j, x)| *x = at(r, j));
             }
         }
-        self.scratch = v;
-        self.rows_buf = scaled;
-        self.normalize();
+        colmax.fill(T::zero());
+        for v in rows.chunks_exact(n) {
+            for (m, x) in colmax.iter_mut().zip(v) {
+                *m = if x.abs() > *m { x.abs() } else { *m };
+            }
+        }
+        let (lo_a, hi_a) = (T::cast(A_MODERATE.recip()), T::cast(A_MODERATE));
+        let mut exact = true;
+        for (j, ((e, &d), (mu_j, wm))) in
+            self.exp.iter_mut().zip(&self.drift).zip(mu.iter_mut().zip(colmax.iter_mut())).enumerate()
+        {
+            // The column of F·diag(a): exponent E_j and multiplier μ_j.
+            let x = a.map_or(T::one(), |a| a[j]);
+            let (ec, m) = match *e {
+                None => (None, T::zero()),
+                Some(_) if x == T::zero() => (None, T::zero()),
+                // A moderate a_j is used as it is (exact whenever the split
+                // would be): the next drift absorbs its magnitude.
+                Some(e) if x.abs() >= lo_a && x.abs() < hi_a => (Some(e + d), mul_pow2(x, -d)),
+                Some(e) => {
+                    let ka = exp_of(x);
+                    (Some(e + ka + d), mul_pow2(x, -ka - d))
+                }
+            };
+            let target = ec.max((*wm != T::zero()).then(|| exp_of(*wm)));
+            *mu_j = match (ec, target) {
+                (Some(ec), Some(t)) if t > ec => mul_pow2(m, ec - t),
+                _ => m,
+            };
+            *e = target;
+            // w̃ = w·2^-t: one multiplication when 2^-t is a normal number.
+            *wm = match target.map(|t| pow2_i64::<T>(-t)) {
+                Some(Some(f)) => f,
+                Some(None) => {
+                    exact = false;
+                    T::zero()
+                }
+                None => T::zero(),
+            };
+        }
+        for v in rows.chunks_exact_mut(n) {
+            for (x, &f) in v.iter_mut().zip(colmax.iter()) {
+                *x *= f;
+            }
+        }
+        if !exact {
+            for (j, t) in self.exp.iter().enumerate() {
+                if let Some(t) = *t {
+                    if pow2_i64::<T>(-t).is_none() {
+                        (0..k).for_each(|r| rows[r * n + j] = mul_pow2(at(r, j), -t));
+                    }
+                }
+            }
+        }
+        for v in rows.chunks_mut(n) {
+            colmax.fill(T::zero());
+            for (j, row) in self.data.chunks_exact_mut(n).enumerate() {
+                rotate_in(&mut row[j..], &mut v[j..], &mu[j..], &mut colmax[j..]);
+            }
+            if self.rows < n {
+                for (c, x) in colmax[self.rows..].iter_mut().zip(&v[self.rows..]) {
+                    *c = if x.abs() > *c { x.abs() } else { *c };
+                }
+                self.data.extend_from_slice(v);
+                self.rows += 1;
+            }
+            // μ is applied once, before the first row of w.
+            mu.fill(T::one());
+        }
+        for ((e, d), &m) in self.exp.iter_mut().zip(&mut self.drift).zip(&colmax) {
+            *d = 0;
+            if m == T::zero() {
+                *e = None;
+            } else if e.is_some() {
+                *d = exp_of(m);
+            }
+        }
+        (self.scratch, self.rows_buf, self.colmax) = (mu, rows, colmax);
     }
 
     /// `tri(S)·diag(2^e)` by Householder QR, for a general `k × n` stack `S`
@@ -514,14 +661,11 @@ impl<T: Scalar> Factor<T> {
     ) -> Self {
         match a {
             Transition::Diagonal(d) => {
-                if !prep.constant {
-                    prep.diagonal.split(d.at(t).as_slice());
-                }
-                self.scale_columns(&prep.diagonal);
-                self.append(w, w_transposed);
+                self.append_scaled(Some(d.at(t).as_slice()), w, w_transposed);
                 self
             }
             Transition::Dense(m) => {
+                self.settle();
                 let m = m.at(t);
                 if !prep.constant {
                     prep.dense = entry_exponents(m);
@@ -547,24 +691,28 @@ impl<T: Scalar> Factor<T> {
         self.upper = other.upper;
         self.data.clone_from(&other.data);
         self.exp.clone_from(&other.exp);
+        self.drift.clone_from(&other.drift);
         if self.scratch.len() != other.n {
             self.scratch = vec![T::zero(); other.n];
             self.shifts = vec![0; other.n];
+            self.colmax = vec![T::zero(); other.n];
         }
     }
 
     /// The core `F·Gᵀ = core·2^e` of two square (`n × n`, upper-triangular)
-    /// factors into `out` (row `a` of the core at `[a·ld, a·ld + n)`, the rest
-    /// left untouched, so a zero-filled `out` with `ld = leading_dimension(n)` is
-    /// `coreᵀ` in the layout of [`super::small_svd::Workspace::matrix`]; `coreᵀ`
-    /// has the same singular values), with the largest `e_j(F) + e_j(G)`
-    /// factored out; `None` when no column is nonzero in both (a zero core).
-    /// Uses the triangles: row `a` of the core is
-    /// `Σ_{j ≥ a} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[0..=j, j]ᵀ`, `n³/3`
-    /// multiply-adds in contiguous axpys whose lengths are rounded up to a
-    /// multiple of 4 (the scaled columns of `G̃` are stored zero-padded in `gs`,
-    /// so the extra terms are exact zeros and the loops need no remainder).
-    /// `gs` and `shift` are scratch.
+    /// factors into `out` (row `a` of the core at `[a·ld, a·ld + n)`, zeros in
+    /// the rest of `[a·ld, (a + 1)·ld)`, so `out` with `ld = leading_dimension(n)`
+    /// is `coreᵀ` in the layout of [`super::small_svd::Workspace::matrix`]; `coreᵀ`
+    /// has the same singular values), with the largest
+    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (every term at
+    /// most 1); `None` when no column is nonzero in both (a zero core).
+    /// Uses the triangles: entry `(a, b)` of the core is
+    /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`, about `n³/3`
+    /// multiply-adds, computed in blocks of 4 rows `a` × 4 entries `b` with the
+    /// sums in registers (the rows left over when `4 ∤ n` 4 entries at a time) (the scaled `G̃` is stored in `gs` in panels of 4 rows, each
+    /// panel row contiguous and zero-padded, so the terms with `b > j` are exact
+    /// zeros and the loops need no remainder).
+    /// `gs`, `shift` and `scale` are scratch.
     fn core_square(
         &self,
         g: &Factor<T>,
@@ -572,61 +720,103 @@ impl<T: Scalar> Factor<T> {
         ld: usize,
         gs: &mut Vec<T>,
         shift: &mut Vec<i64>,
+        scale: &mut Vec<T>,
     ) -> Option<i64> {
         let n = self.n;
         debug_assert!(self.rows == n && g.rows == n && self.upper && g.upper);
         debug_assert!(ld >= n && ld % 4 == 0 && out.len() >= ld * n);
         let mut top = None;
         shift.clear();
-        for (a, b) in self.exp.iter().zip(&g.exp) {
+        for ((a, b), (da, db)) in self.exp.iter().zip(&g.exp).zip(self.drift.iter().zip(&g.drift)) {
             let sum = match (a, b) {
                 (Some(a), Some(b)) => a + b,
                 _ => DEAD,
             };
             shift.push(sum);
             if sum != DEAD {
-                top = Some(top.map_or(sum, |t: i64| t.max(sum)));
+                // The drifts bound the columns of F̃ and G̃: every term ≤ 1.
+                let bound = sum + da + db;
+                top = Some(top.map_or(bound, |t: i64| t.max(bound)));
             }
         }
         let top = top?;
-        // Column j of G̃ (rows 0..=j), scaled by 2^(sum_j - top), stored
-        // contiguously with stride ld and zero up to the next multiple of 4
-        // (all zero where either factor's column is zero).
+        // G̃[b, j]·2^(sum_j - top) (0 where either factor's column is zero) in
+        // panels of 4 rows: entry (b, j) at ((b/4)·n + j)·4 + b%4, so that the 4
+        // entries of one panel row j are contiguous; zero for b > j (G̃ is upper
+        // triangular) and in the padding rows.
+        let mut fast = true;
+        scale.clear();
+        for &sum in shift.iter() {
+            scale.push(if sum == DEAD {
+                T::zero()
+            } else if let Some(f) = pow2_i64::<T>(sum - top) {
+                f
+            } else {
+                fast = false;
+                T::zero()
+            });
+        }
         gs.clear();
         gs.resize(n * ld, T::zero());
-        for (j, &sum) in shift.iter().enumerate() {
-            if sum == DEAD {
-                continue;
-            }
-            let k = sum - top;
-            let col = &mut gs[j * ld..j * ld + j + 1];
-            let src = g.data[j..].iter().step_by(n);
-            match i32::try_from(k).ok().and_then(pow2::<T>) {
-                Some(f) => col.iter_mut().zip(src).for_each(|(x, &y)| *x = y * f),
-                None => col.iter_mut().zip(src).for_each(|(x, &y)| *x = mul_pow2(y, k)),
+        for (b, grow) in g.data.chunks_exact(n).enumerate() {
+            let (panel, l) = (b / 4, b % 4);
+            let dst = gs[(panel * n + b) * 4 + l..].iter_mut().step_by(4);
+            for ((x, &y), (&f, &sum)) in dst.zip(&grow[b..]).zip(scale[b..].iter().zip(&shift[b..])) {
+                *x = if fast || sum == DEAD { y * f } else { mul_pow2(y, sum - top) };
             }
         }
-        // Row a of the core: Σ_{j ≥ a} F̃[a, j]·(column j of G̃), rows 0..=j of it.
-        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(self.data.chunks_exact(n)).zip(0..n) {
-            for ((&f, col), j) in frow[a..].iter().zip(gs[a * ld..].chunks_exact(ld)).zip(a..) {
-                if f == T::zero() {
-                    continue;
+        // Blocks of 4 rows a ∈ [a0, a0 + 4) × 4 entries b ∈ [4c, 4c + 4),
+        // accumulated in registers: Σ_{j ≥ max(a0, 4c)} F̃[a, j]·G̃[b, j]
+        // (F̃[a, j] = 0 for j < a and G̃[b, j] = 0 for b > j are stored as exact
+        // zeros, as is the padding).
+        let full = n - n % 4;
+        for (a0, (fb, ob)) in (0..full).step_by(4).zip(self.data.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * ld)))
+        {
+            let (f0, f1, f2, f3) = (&fb[..n], &fb[n..2 * n], &fb[2 * n..3 * n], &fb[3 * n..]);
+            for c in 0..ld / 4 {
+                let j0 = a0.max(4 * c);
+                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
+                let mut acc = [[T::zero(); 4]; 4];
+                for ((((x, &g0), &g1), &g2), &g3) in
+                    panel.chunks_exact(4).zip(&f0[j0..]).zip(&f1[j0..]).zip(&f2[j0..]).zip(&f3[j0..])
+                {
+                    for l in 0..4 {
+                        acc[0][l] += g0 * x[l];
+                        acc[1][l] += g1 * x[l];
+                        acc[2][l] += g2 * x[l];
+                        acc[3][l] += g3 * x[l];
+                    }
                 }
-                let len = (j + 1).next_multiple_of(4);
-                for (o, &x) in row[..len].iter_mut().zip(&col[..len]) {
-                    *o += f * x;
+                for (r, sums) in acc.iter().enumerate() {
+                    ob[r * ld + 4 * c..r * ld + 4 * c + 4].copy_from_slice(sums);
                 }
+            }
+        }
+        // The remaining rows one at a time.
+        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(self.data.chunks_exact(n)).zip(0..n).skip(full) {
+            for (c, oc) in row.chunks_exact_mut(4).enumerate() {
+                let j0 = a.max(4 * c);
+                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
+                let mut acc = [T::zero(); 4];
+                for (&f, x) in frow[j0..].iter().zip(panel.chunks_exact(4)) {
+                    for l in 0..4 {
+                        acc[l] += f * x[l];
+                    }
+                }
+                oc.copy_from_slice(&acc);
             }
         }
         Some(top)
     }
 
     /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
-    /// `e_j(F) + e_j(G)` factored out (so every term is below 1); `e = 0` and a
+    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (so every term
+    /// is below 1); `e = 0` and a
     /// zero core when no column is nonzero in both.
     fn core(&self, g: &Factor<T>) -> (DMatrix<T>, i64) {
         let sum: Vec<Option<i64>> = self.exp.iter().zip(&g.exp).map(|(a, b)| Some((*a)? + (*b)?)).collect();
-        let Some(top) = sum.iter().flatten().copied().max() else {
+        let bound = sum.iter().zip(self.drift.iter().zip(&g.drift)).filter_map(|(s, (da, db))| Some((*s)? + da + db));
+        let Some(top) = bound.max() else {
             return (DMatrix::zeros(self.rows, g.rows), 0);
         };
         // Columns zero in either factor contribute nothing whatever the shift.
@@ -883,13 +1073,20 @@ where
 struct CoreWork<T> {
     gs: Vec<T>,
     shift: Vec<i64>,
+    scale: Vec<T>,
     values: Vec<T>,
     svd: super::small_svd::Workspace<T>,
 }
 
 impl<T: Scalar> CoreWork<T> {
     fn new() -> Self {
-        Self { gs: Vec::new(), shift: Vec::new(), values: Vec::new(), svd: super::small_svd::Workspace::default() }
+        Self {
+            gs: Vec::new(),
+            shift: Vec::new(),
+            scale: Vec::new(),
+            values: Vec::new(),
+            svd: super::small_svd::Workspace::default(),
+        }
     }
 }
 
@@ -911,7 +1108,7 @@ fn index_spectrum<T: Scalar>(
         return core_spectrum(backend, core, e, i, shape);
     }
     let ld = super::small_svd::leading_dimension(n);
-    let Some(e) = fo.core_square(gr, work.svd.matrix(n), ld, &mut work.gs, &mut work.shift) else {
+    let Some(e) = fo.core_square(gr, work.svd.matrix(n), ld, &mut work.gs, &mut work.shift, &mut work.scale) else {
         return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
     };
     let core = work.svd.matrix_filled();
@@ -1055,7 +1252,10 @@ where
     let indices: Vec<usize> = (1..len).collect();
     walk(real, &indices, group_size(indices.len()), |g| {
         for ((&i, o), r) in g.indices.iter().zip(g.fo).zip(g.gr) {
-            let (core, core_exp) = o.core(r);
+            let (mut o, mut r) = (o.clone(), r.clone());
+            o.settle();
+            r.settle();
+            let (core, core_exp) = o.core(&r);
             visit(CutFactors {
                 index: i,
                 fo: o.to_matrix(),
@@ -1150,8 +1350,13 @@ mod tests {
         assert!(f.rows <= f.n);
         for j in 0..f.n {
             let m = (0..f.rows).fold(0.0f64, |m, r| m.max(f.data[r * f.n + j].to_f64().abs()));
+            // The largest magnitude is in [0.5, 1)·2^drift, and the drift is a
+            // few units at most (the Givens update folds it into the next step).
             match f.exp[j] {
-                Some(_) => assert!((0.5..1.0).contains(&m), "column {j}: max {m}"),
+                Some(_) => {
+                    assert!(f.drift[j].abs() <= 24, "column {j}: drift {}", f.drift[j]);
+                    assert!((0.5..1.0).contains(&ldexp(m, -(f.drift[j] as i32))), "column {j}: max {m}");
+                }
                 None => assert_eq!(m, 0.0, "column {j} without exponent"),
             }
             for r in j + 1..f.rows {
@@ -1257,6 +1462,37 @@ mod tests {
         assert_same_factor(&g, &h, &s, 1e-13, "zero column");
         let z = givens(&mut rng, &DMatrix::<f64>::zeros(3, 4));
         assert!(z.exp.iter().all(Option::is_none) && z.data.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn givens_update_with_extreme_diagonal_entries_matches_householder() {
+        // a_j far outside [2^-16, 2^16) (exponent split off), moderate ones, zero
+        // and negative entries, chained over several steps with drifts carried
+        // over: the same factor as Householder on the explicit stack.
+        let mut rng = StdRng::seed_from_u64(13);
+        for trial in 0..20 {
+            let n = rng.random_range(2..=6);
+            let s0 = scaled_stack(&mut rng, n, n, (0, 0), (0, 0));
+            let mut f = givens(&mut rng, &s0);
+            for step in 0..4 {
+                let a: Vec<f64> = (0..n)
+                    .map(|j| match (j + step + trial) % 5 {
+                        0 => ldexp(0.7, 40),
+                        1 => -ldexp(0.6, -40),
+                        2 if trial % 3 == 0 => 0.0,
+                        _ => rng.random_range(-1.0..1.0),
+                    })
+                    .collect();
+                let k = rng.random_range(1..=2);
+                let w = scaled_stack(&mut rng, k, n, (0, 0), (0, 0));
+                let fa = unscaled(&f) * DMatrix::from_diagonal(&DVector::from_vec(a.clone()));
+                let mut s = DMatrix::zeros(fa.nrows() + w.nrows(), n);
+                s.rows_mut(0, fa.nrows()).copy_from(&fa);
+                s.rows_mut(fa.nrows(), w.nrows()).copy_from(&w);
+                f.append_scaled(Some(&a), &w, false);
+                assert_same_factor(&f, &householder(&s), &s, 1e-12, &format!("trial {trial} step {step}"));
+            }
+        }
     }
 
     /// One step `tri([F·M; w])` done naively (unscaled, moderate sizes only).

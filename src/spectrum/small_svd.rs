@@ -16,11 +16,13 @@
 //!    only by `O(ε)·(‖a_j‖ + |τ_r·v_j|·‖s‖) = O(ε·‖M‖)`, the normwise backward
 //!    error of any Householder step (LAPACK's blocked `dlabrd` splits the same
 //!    way). The matrix is copied column-major with a leading dimension padded to
-//!    a multiple of 4, and the loops run over whole chunks of 4 rows from the
-//!    aligned row at or above the first live one, so they vectorize without
-//!    remainder loops: `u` is zero outside its support, the padding rows stay
-//!    zero, and the dead rows above the live block are only ever transformed
-//!    orthogonally (they stay bounded and are never read with a nonzero weight).
+//!    a multiple of 4, both passes take the trailing columns in pairs (one loop
+//!    overhead per pair, each column's sums in the same order as alone), and the
+//!    loops run over whole chunks of 4 rows from the aligned row at or above the
+//!    first live one, so they vectorize without remainder loops: `u` is zero
+//!    outside its support, the padding rows stay zero, and the dead rows above
+//!    the live block are only ever transformed orthogonally (they stay bounded
+//!    and are never read with a nonzero weight).
 //! 2. **Bidiagonal QR** (Golub & Van Loan, Algorithm 8.6.2; the bulge chase of
 //!    LAPACK `dbdsqr`): implicit-shift QR sweeps with the smaller singular value of
 //!    the trailing `2 × 2` as shift (LAPACK `dlas2`, no squaring); an off-diagonal
@@ -320,13 +322,30 @@ fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
         let (ua, sa) = (&u[r0..], &s[r0..]);
         let us = dot(ua, sa);
         let sk = s[k];
-        for ((c, (wj, rj)), &vj) in
-            rest.chunks_exact(ld).zip(w[k + 1..].iter_mut().zip(&mut row[k + 1..])).zip(&v[k + 1..])
-        {
+        // Two columns at a time (shared loop overhead), then the odd one.
+        let finish = |c: &[T], dot_c: T, vj: T, wj: &mut T, rj: &mut T| {
             let f = tau_r * vj;
-            let wv = dot(ua, &c[r0..]) - f * us;
+            let wv = dot_c - f * us;
             *wj = wv;
             *rj = (c[k] - f * sk) - tau_l * wv;
+        };
+        let (wt, rt, vt) = (&mut w[k + 1..n], &mut row[k + 1..n], &v[k + 1..n]);
+        let mut pairs = rest.chunks_exact(2 * ld);
+        for (((cc, wp), rp), vp) in
+            (&mut pairs).zip(wt.chunks_exact_mut(2)).zip(rt.chunks_exact_mut(2)).zip(vt.chunks_exact(2))
+        {
+            let (c0, c1) = cc.split_at(ld);
+            // Two plain dot products (a fused pair vectorizes worse).
+            let (d0, d1) = (dot(ua, &c0[r0..]), dot(ua, &c1[r0..]));
+            let (w0, w1) = wp.split_at_mut(1);
+            let (q0, q1) = rp.split_at_mut(1);
+            finish(c0, d0, vp[0], &mut w0[0], &mut q0[0]);
+            finish(c1, d1, vp[1], &mut w1[0], &mut q1[0]);
+        }
+        let c = pairs.remainder();
+        if !c.is_empty() {
+            let j = wt.len() - 1;
+            finish(c, dot(ua, &c[r0..]), vt[j], &mut wt[j], &mut rt[j]);
         }
         // Right reflector of row k (columns k+1..n).
         let (beta, tr) = reflect(row[k + 1], &mut row[k + 2..n], safe);
@@ -337,8 +356,26 @@ fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
         let r1 = (k + 1) - (k + 1) % LANES;
         let (ub, sb, sn) = (&u[r1..], &s[r1..], &mut s_next[r1..]);
         sn.fill(T::zero());
-        for (((c, &wj), &vj), &vn) in rest.chunks_exact_mut(ld).zip(&w[k + 1..]).zip(&v[k + 1..]).zip(&row[k + 1..]) {
-            update_accumulate(&mut c[r1..], sb, tau_r * vj, ub, tau_l * wj, sn, vn);
+        let (wt, vt, nt) = (&w[k + 1..n], &v[k + 1..n], &row[k + 1..n]);
+        let mut pairs = rest.chunks_exact_mut(2 * ld);
+        for (((cc, wp), vp), np) in (&mut pairs).zip(wt.chunks_exact(2)).zip(vt.chunks_exact(2)).zip(nt.chunks_exact(2))
+        {
+            let (c0, c1) = cc.split_at_mut(ld);
+            update_accumulate2(
+                &mut c0[r1..],
+                &mut c1[r1..],
+                sb,
+                (tau_r * vp[0], tau_r * vp[1]),
+                ub,
+                (tau_l * wp[0], tau_l * wp[1]),
+                sn,
+                (np[0], np[1]),
+            );
+        }
+        let c = pairs.into_remainder();
+        if !c.is_empty() {
+            let j = wt.len() - 1;
+            update_accumulate(&mut c[r1..], sb, tau_r * vt[j], ub, tau_l * wt[j], sn, nt[j]);
         }
         // The new right reflector (in `row`) becomes the pending one.
         tau_r = tr;
@@ -358,6 +395,31 @@ fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
         }
     }
     (acc[0] + acc[2]) + (acc[1] + acc[3])
+}
+
+/// [`update_accumulate`] on two columns in one pass (`acc` gains `h0·c0`,
+/// then `h1·c1`, as two consecutive calls would add them).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn update_accumulate2<T: Scalar>(
+    c0: &mut [T],
+    c1: &mut [T],
+    s: &[T],
+    (f0, f1): (T, T),
+    u: &[T],
+    (g0, g1): (T, T),
+    acc: &mut [T],
+    (h0, h1): (T, T),
+) {
+    let len = c0.len();
+    let (c1, s, u, acc) = (&mut c1[..len], &s[..len], &u[..len], &mut acc[..len]);
+    for i in 0..len {
+        let y0 = (c0[i] - f0 * s[i]) - g0 * u[i];
+        let y1 = (c1[i] - f1 * s[i]) - g1 * u[i];
+        c0[i] = y0;
+        c1[i] = y1;
+        acc[i] = (acc[i] + h0 * y0) + h1 * y1;
+    }
 }
 
 /// `c ← c − f·s − g·u`, then `acc ← acc + h·c`.
@@ -451,9 +513,17 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
         if hi == 0 {
             return Some(());
         }
-        // The unreduced block lo..=hi (e[lo..hi] nonzero).
+        // The unreduced block lo..=hi (e[lo..hi] nonzero), and on the same scan
+        // the first negligible diagonal entry in it, if any.
         let mut lo = hi - 1;
-        while lo > 0 {
+        let mut negligible = (d[hi].abs() <= small_d).then_some(hi);
+        loop {
+            if d[lo].abs() <= small_d {
+                negligible = Some(lo);
+            }
+            if lo == 0 {
+                break;
+            }
             let k = lo - 1;
             if e[k].abs() <= (eps * (d[k].abs() + d[lo].abs())).max(small_d) {
                 e[k] = T::zero();
@@ -466,7 +536,7 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
             return None;
         }
         // A negligible diagonal entry: rotate its off-diagonal out (splits the block).
-        if let Some(k) = (lo..=hi).find(|&k| d[k].abs() <= small_d) {
+        if let Some(k) = negligible {
             d[k] = T::zero();
             if k < hi {
                 // Row k: chase e[k] to the right with row rotations against rows j > k.
@@ -502,28 +572,36 @@ fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Opti
         if top > T::zero() && (shift / top) * (shift / top) < eps {
             shift = T::zero();
         }
-        let sign = if d[lo] >= T::zero() { T::one() } else { -T::one() };
-        let mut f = (d[lo].abs() - shift) * (sign + shift / d[lo]);
-        let mut g = e[lo];
-        for i in lo..hi {
+        // The chase on the block, as slices (d: m + 1 entries, e: m).
+        let (d, e) = (&mut d[lo..=hi], &mut e[lo..hi]);
+        let m = e.len();
+        let sign = if d[0] >= T::zero() { T::one() } else { -T::one() };
+        let mut f = (d[0].abs() - shift) * (sign + shift / d[0]);
+        let mut g = e[0];
+        let (mut di, mut ei) = (d[0], e[0]);
+        for i in 0..m {
             let (cr, sr, r) = givens(f, g);
-            if i > lo {
+            if i > 0 {
                 e[i - 1] = r;
             }
-            f = cr * d[i] + sr * e[i];
-            e[i] = cr * e[i] - sr * d[i];
-            g = sr * d[i + 1];
-            d[i + 1] = cr * d[i + 1];
+            let dn = d[i + 1];
+            f = cr * di + sr * ei;
+            let ei_new = cr * ei - sr * di;
+            g = sr * dn;
+            let dn = cr * dn;
             let (cl, sl, r) = givens(f, g);
             d[i] = r;
-            f = cl * e[i] + sl * d[i + 1];
-            d[i + 1] = cl * d[i + 1] - sl * e[i];
-            if i + 1 < hi {
-                g = sl * e[i + 1];
-                e[i + 1] = cl * e[i + 1];
+            f = cl * ei_new + sl * dn;
+            di = cl * dn - sl * ei_new;
+            e[i] = ei_new;
+            if i + 1 < m {
+                let en = e[i + 1];
+                g = sl * en;
+                ei = cl * en;
             }
         }
-        e[hi - 1] = f;
+        d[m] = di;
+        e[m - 1] = f;
     }
 }
 
