@@ -55,7 +55,14 @@ skips=()
 for t in "${slow[@]}"; do skips+=(--skip "$t"); done
 # An interrupted fast stage resumes: --iterate skips what it already caught.
 resume=()
-[ -f "$out/fast/mutants.out/caught.txt" ] && resume=(--iterate)
+if [ -f "$out/fast/mutants.out/caught.txt" ]; then
+  resume=(--iterate)
+  # cargo-mutants keeps one older run (mutants.out.old): archive the one it drops.
+  if [ -f "$out/fast/mutants.out.old/outcomes.json" ]; then
+    n=$(ls "$out/fast" | grep -c '^outcomes-' || true)
+    cp "$out/fast/mutants.out.old/outcomes.json" "$out/fast/outcomes-$n.json"
+  fi
+fi
 run --output "$out/fast" "${resume[@]}" "${args[@]}" -- -- "${skips[@]}" || true
 mkdir -p "$out/full"
 rm -rf "$out/full/mutants.out"

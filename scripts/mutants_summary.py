@@ -12,7 +12,11 @@ an earlier one, as does a later DIR (a re-run after a fix).
 
 For every source file it prints caught, missed, timeout and unviable counts and
 the score caught / (caught + missed + timeout): timeouts count as not caught.
+Mutants listed in a resumed run's previously_caught.txt without an outcome of
+their own count as caught (cargo-mutants lists unviable ones there too, so a
+resumed run can overstate the caught count by its earlier unviable mutants).
 """
+import glob
 import json
 import os
 import sys
@@ -25,6 +29,10 @@ def outcome_files(path):
         return [path]
     found = []
     for stage in ("fast", "full", ""):
+        found += sorted(
+            glob.glob(os.path.join(path, stage, "outcomes-*.json")),
+            key=lambda f: int(f.rsplit("-", 1)[1].split(".")[0]),
+        )
         for out in ("mutants.out.old", "mutants.out"):
             cand = os.path.join(path, stage, out, "outcomes.json")
             if os.path.exists(cand):
@@ -36,6 +44,16 @@ def outcome_files(path):
 
 def outcomes(path):
     for f in outcome_files(path):
+        # A run resumed with --iterate lists what earlier runs caught (or found
+        # unviable) in previously_caught.txt; an earlier outcomes.json may have
+        # been rotated away, so those count as caught unless an outcome says else.
+        prev = os.path.join(os.path.dirname(f), "previously_caught.txt")
+        if os.path.exists(prev):
+            with open(prev) as p:
+                for line in p:
+                    name = line.strip()
+                    if name:
+                        yield name, name.split(":", 1)[0], "PreviouslyCaught"
         yield from read(f)
 
 
@@ -47,9 +65,7 @@ def read(path):
         if not isinstance(scen, dict) or "Mutant" not in scen:
             continue  # the baseline
         m = scen["Mutant"]
-        span = m.get("span", {}).get("start", {})
-        key = (m["file"], span.get("line"), span.get("column"), m.get("replacement"), m.get("name", ""))
-        yield key, m["file"], o.get("summary", "")
+        yield m["name"], m["file"], o.get("summary", "")
 
 
 def main(dirs):
@@ -59,7 +75,9 @@ def main(dirs):
     latest = {}
     for d in dirs:
         for key, file, summary in outcomes(d):
-            latest[key] = (file, summary)
+            if summary == "PreviouslyCaught" and key in latest:
+                continue
+            latest[key] = (file, "CaughtMutant" if summary == "PreviouslyCaught" else summary)
     table = defaultdict(lambda: defaultdict(int))
     for file, summary in latest.values():
         kind = {"CaughtMutant": "caught", "MissedMutant": "missed", "Timeout": "timeout", "Unviable": "unviable"}.get(summary, summary)
