@@ -447,5 +447,12 @@ mod tests {
         let h: f64 = -p.iter().map(|p| p * p.ln()).sum::<f64>();
         let (lo, hi) = entropy_bounds(&s, delta, r);
         assert!((lo - (h - b).exp()).abs() < 1e-9 && (hi - (h + b).exp()).abs() < 1e-9, "{lo} {hi}");
+        // The same three values of a rank-100 block: t = 0.02 lies between 1/r and
+        // 1 − 1/r, where the bound still applies, with ln(r − 1) = ln 99.
+        let (r, t) = (100usize, 0.02);
+        let delta = t * 1.75 / 10.0;
+        let b = t * 99f64.ln() - t * t.ln() - (1.0 - t) * (1.0 - t).ln();
+        let (lo, hi) = entropy_bounds(&s, delta, r);
+        assert!((lo - (h - b).exp()).abs() < 1e-9 && (hi - (h + b).exp()).abs() < 1e-9, "{lo} {hi}");
     }
 }
