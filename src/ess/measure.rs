@@ -429,8 +429,11 @@ mod tests {
         // Exact (δ = 0): both ends are exp(H) of the values.
         let (lo, hi) = entropy_bounds(&[1.0, 1.0], 0.0, 2);
         assert!((lo - 2.0).abs() < 1e-9 && (hi - 2.0).abs() < 1e-9, "{lo} {hi}");
-        // ... widened by the rounding slack, so the exact value 2 lies inside.
+        // ... widened by the rounding slack 1e-12·(1 + H) in log terms (the upper
+        // end clipped at ln r), so the exact value 2 lies inside.
         assert!(lo < 2.0 && 2.0 <= hi, "{lo} {hi}");
+        let slack = 1e-12 * (1.0 + 2f64.ln());
+        assert!(((hi / lo).ln() - slack).abs() < 1e-14, "{lo} {hi}");
         // Beyond the bound's range (t > 1 − 1/r) nothing is known but [1, r].
         let delta = 0.7 * 1.5 / 2f64.sqrt(); // t = √2·δ/1.5 = 0.7 > 1/2
         assert_eq!(entropy_bounds(&[1.0, 0.5], delta, 2), (1.0, 2.0));
