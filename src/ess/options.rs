@@ -188,3 +188,19 @@ impl EssOptions {
         self.progress.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_every_option_and_hides_the_callback() {
+        let text = format!("{:?}", EssOptions::default().with_max_rank(Some(3)).with_memory_budget(1234));
+        for field in ["EssOptions", "indices: All", "method: Auto", "memory_budget: 1234", "max_rank: Some(3)"] {
+            assert!(text.contains(field), "{field} in {text}");
+        }
+        assert!(text.contains("progress: None"), "{text}");
+        let text = format!("{:?}", EssOptions::default().with_progress(|_| std::ops::ControlFlow::Continue(())));
+        assert!(text.contains("progress: Some(\"Fn(Progress)\")"), "{text}");
+    }
+}
