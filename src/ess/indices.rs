@@ -79,3 +79,35 @@ impl Indices {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` without the list agrees with the list `resolve` builds, for
+    /// every selection of every short length (strides by `⌊(L − 1)/k⌋`, the
+    /// multiples of `k` in `1..L`).
+    #[test]
+    fn count_is_the_length_of_the_resolved_list() {
+        for len in 2..40usize {
+            let mut all = vec![Indices::All, Indices::Middle, Indices::List((1..len).step_by(3).collect())];
+            all.extend((1..len).map(Indices::Stride));
+            for ix in all {
+                let list = ix.resolve(len).unwrap();
+                assert_eq!(ix.count(len).unwrap(), list.len(), "{ix:?} at L = {len}");
+                if let Indices::Stride(k) = ix {
+                    assert_eq!(list.len(), (len - 1) / k);
+                    assert!(list.iter().all(|i| i % k == 0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_out_of_range_names_the_largest_valid_one() {
+        match Indices::List(vec![3, 9]).resolve(9) {
+            Err(EssError::IndexOutOfRange { index, max, len }) => assert_eq!((index, max, len), (9, 8, 9)),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -121,3 +121,31 @@ pub fn tolerance_sweep<O: LinearOperator + ?Sized>(
     let measures: Vec<Measure> = tolerances.iter().map(|&t| Measure::Tolerance(t)).collect();
     ToleranceSweep::from_profiles(profiles(op, &measures, opts)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ess::{profiles, EssOptions, Indices};
+    use crate::FirConvolution;
+
+    fn tol(kernels: &[[f64; 3]], len: usize, indices: Indices) -> Profile {
+        let op = FirConvolution::new(kernels, len).unwrap();
+        let opts = EssOptions::default().with_indices(indices);
+        profiles(&op, &[Measure::Tolerance(Tolerance::Relative(1e-3))], &opts).unwrap().remove(0)
+    }
+
+    /// Each part of the layout on its own makes profiles incompatible.
+    #[test]
+    fn profiles_must_agree_in_length_indices_and_channels() {
+        let base = tol(&[[1.0, 0.5, 0.25]], 8, Indices::List(vec![2, 4]));
+        let same = tol(&[[1.0, -0.5, 0.25]], 8, Indices::List(vec![2, 4]));
+        assert!(ToleranceSweep::from_profiles(vec![base.clone(), same]).is_ok());
+        let longer = tol(&[[1.0, 0.5, 0.25]], 9, Indices::List(vec![2, 4]));
+        let other_indices = tol(&[[1.0, 0.5, 0.25]], 8, Indices::List(vec![2, 5]));
+        let two_channels = tol(&[[1.0, 0.5, 0.25], [1.0, 0.0, 0.5]], 8, Indices::List(vec![2, 4]));
+        for (what, p) in [("length", longer), ("indices", other_indices), ("channels", two_channels)] {
+            let err = ToleranceSweep::from_profiles(vec![base.clone(), p]).unwrap_err();
+            assert!(err.to_string().contains("differing layouts"), "{what}: {err}");
+        }
+    }
+}
