@@ -139,7 +139,15 @@ mod tests {
     fn profiles_must_agree_in_length_indices_and_channels() {
         let base = tol(&[[1.0, 0.5, 0.25]], 8, Indices::List(vec![2, 4]));
         let same = tol(&[[1.0, -0.5, 0.25]], 8, Indices::List(vec![2, 4]));
-        assert!(ToleranceSweep::from_profiles(vec![base.clone(), same]).is_ok());
+        let sweep = ToleranceSweep::from_profiles(vec![base.clone(), same]).unwrap();
+        // A length-3 FIR kernel has ESS 2 at i = 2 and 4 of L = 8 (k − 1, both
+        // blocks at least 2 × 2), at either threshold.
+        let points = sweep.points();
+        assert_eq!(points.len(), 2);
+        for pt in points {
+            assert_eq!(pt.tolerance, Tolerance::Relative(1e-3));
+            assert_eq!((pt.mean, pt.max, pt.channel_mean), (2.0, 2.0, vec![2.0]));
+        }
         let longer = tol(&[[1.0, 0.5, 0.25]], 9, Indices::List(vec![2, 4]));
         let other_indices = tol(&[[1.0, 0.5, 0.25]], 8, Indices::List(vec![2, 5]));
         let two_channels = tol(&[[1.0, 0.5, 0.25], [1.0, 0.0, 0.5]], 8, Indices::List(vec![2, 4]));
