@@ -16,6 +16,10 @@
 #                                                # the missed and timed-out ones against the
 #                                                # whole suite (DIR/full). A mutant caught by
 #                                                # part of the suite is caught by all of it.
+#   bash scripts/mutants.sh --rerun --in-place --out DIR FILE
+#                                                # after new tests: the mutants a --fast run
+#                                                # left missed, against the whole suite again
+#                                                # (DIR/rerun; --iterate skips the caught ones)
 #   python3 scripts/mutants_summary.py DIR...    # caught / viable per module (later
 #                                                # directories override earlier ones)
 # Mutants are built with the `mutants` profile (opt-level 1, no debug info, no
@@ -39,6 +43,7 @@ while [ $# -gt 0 ]; do
     --in-place) args+=(--in-place --baseline skip); shift ;;
     --out) out=$2; shift 2 ;;
     --fast) fast=1; shift ;;
+    --rerun) fast=2; shift ;;
     *) args+=(--file "$1"); shift ;;
   esac
 done
@@ -50,7 +55,15 @@ if [ "$fast" = 0 ]; then
   run ${out:+--output "$out"} "${args[@]}"
   exit
 fi
-: "${out:?--fast needs --out DIR}"
+: "${out:?--fast and --rerun need --out DIR}"
+if [ "$fast" = 2 ]; then
+  last=$out/full
+  [ -d "$out/rerun/mutants.out" ] && last=$out/rerun
+  tmp=$(mktemp -d) && cp -r "$last/mutants.out" "$tmp/" && rm -rf "$out/rerun" && mkdir -p "$out/rerun"
+  mv "$tmp/mutants.out" "$out/rerun/" && rmdir "$tmp"
+  run --output "$out/rerun" --iterate "${args[@]}"
+  exit
+fi
 skips=()
 for t in "${slow[@]}"; do skips+=(--skip "$t"); done
 # An interrupted fast stage resumes: --iterate skips what it already caught.

@@ -7,7 +7,8 @@ Each DIR is an output directory of `scripts/mutants.sh` (`--out DIR`, with or
 without `--fast`) or a `mutants.out` itself. Its outcomes are read in the order
 they were produced: `fast/` before `full/` (the whole suite's verdict on what
 the fast stage missed), and in each `mutants.out.old` (a run resumed with
-`--iterate`) before `mutants.out`; a later verdict on the same mutant replaces
+`--iterate`) before `mutants.out`, and `rerun/` (missed mutants re-tested after
+new tests, with `--iterate`) last; a later verdict on the same mutant replaces
 an earlier one, as does a later DIR (a re-run after a fix).
 
 For every source file it prints caught, missed, timeout and unviable counts and
@@ -28,7 +29,7 @@ def outcome_files(path):
     if os.path.isfile(path):
         return [path]
     found = []
-    for stage in ("fast", "full", ""):
+    for stage in ("fast", "full", "rerun", ""):
         found += sorted(
             glob.glob(os.path.join(path, stage, "outcomes-*.json")),
             key=lambda f: int(f.rsplit("-", 1)[1].split(".")[0]),
