@@ -618,6 +618,13 @@ mod tests {
         s
     }
 
+    /// Every `got[k]` within `rel·want[0]` of `want[k]` (absolute accuracy).
+    fn assert_within(want: &[f64], got: &[f64], rel: f64, what: &str) {
+        for (k, (x, y)) in want.iter().zip(got).enumerate() {
+            assert!((x - y).abs() <= rel * want[0], "{what} σ_{k}: {x:e} vs {y:e}");
+        }
+    }
+
     fn ours<T: Scalar>(m: &DMatrix<T>) -> Vec<f64> {
         let n = m.nrows();
         let a = m.as_slice().to_vec();
@@ -658,13 +665,7 @@ mod tests {
                 m
             };
             let m = &m / m.amax().max(f64::MIN_POSITIVE);
-            let (want, got) = (reference(&m), ours(&m));
-            for (k, (x, y)) in want.iter().zip(&got).enumerate() {
-                assert!(
-                    (x - y).abs() <= 8.0 * n as f64 * f64::EPSILON * want[0],
-                    "trial {trial} σ_{k}: {x:e} vs {y:e}"
-                );
-            }
+            assert_within(&reference(&m), &ours(&m), 8.0 * n as f64 * f64::EPSILON, &format!("trial {trial}"));
         }
     }
 
@@ -688,19 +689,10 @@ mod tests {
                 }
             });
             let m = &m / m.amax().max(f64::MIN_POSITIVE);
-            let (want, got) = (reference(&m), ours(&m));
-            for (k, (x, y)) in want.iter().zip(&got).enumerate() {
-                assert!(
-                    (x - y).abs() <= 8.0 * n as f64 * f64::EPSILON * want[0],
-                    "trial {trial} σ_{k}: {x:e} vs {y:e}"
-                );
-            }
+            assert_within(&reference(&m), &ours(&m), 8.0 * n as f64 * f64::EPSILON, &format!("trial {trial}"));
             let m32 = m.map(|x| x as f32);
-            let (want, got) = (reference(&m32.map(f64::from)), ours(&m32));
-            for (k, (x, y)) in want.iter().zip(&got).enumerate() {
-                let tol = 8.0 * n as f64 * f64::from(f32::EPSILON) * want[0];
-                assert!((x - y).abs() <= tol, "f32 trial {trial} σ_{k}: {x:e} vs {y:e}");
-            }
+            let tol = 8.0 * n as f64 * f64::from(f32::EPSILON);
+            assert_within(&reference(&m32.map(f64::from)), &ours(&m32), tol, &format!("f32 trial {trial}"));
         }
     }
 
