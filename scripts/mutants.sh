@@ -35,18 +35,20 @@ fi
 slow=(reduction::the_kernel_path_at_a_large_length reduction::kernel_path_certificate_holds_on_hyena
   lowrank::convolutions_take_the_kernel_path reduction::long_convolution_errors_are_measured
   workflows::the_initialization_table structured::results_do_not_depend_on_thread_count)
-args=() fast=0 out=
+args=() fast=0 out= skip_baseline=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --in-diff) args+=(--in-diff "$2"); shift 2 ;;
-    --shard) args+=(--shard "$2" --sharding round-robin --baseline skip); shift 2 ;;
-    --in-place) args+=(--in-place --baseline skip); shift ;;
+    --shard) args+=(--shard "$2" --sharding round-robin); skip_baseline=1; shift 2 ;;
+    --in-place) args+=(--in-place); skip_baseline=1; shift ;;
     --out) out=$2; shift 2 ;;
     --fast) fast=1; shift ;;
     --rerun) fast=2; shift ;;
     *) args+=(--file "$1"); shift ;;
   esac
 done
+# A shard or an in-place run skips the baseline (once: the flag may not repeat).
+[ "$skip_baseline" = 1 ] && args+=(--baseline skip)
 run() {
   cargo mutants --package effective-state-size --profile mutants --timeout 120 \
     --exclude 'src/lib.rs' --cargo-arg=--lib --cargo-arg=--test=suite "$@"
