@@ -23,6 +23,26 @@ where
     }
 }
 
+/// Runs `a` and `b`, in parallel when the `parallel` feature is on (rayon's
+/// `join`: the calling thread may help with other work meanwhile), one after
+/// the other without.
+pub(crate) fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    #[cfg(feature = "parallel")]
+    {
+        rayon::join(a, b)
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        (a(), b())
+    }
+}
+
 /// Number of worker threads (1 without the `parallel` feature).
 pub(crate) fn threads() -> usize {
     #[cfg(feature = "parallel")]

@@ -8,7 +8,7 @@
 use super::tensor::{dot, Array3};
 use super::{BlockShape, Dims, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
-use crate::realization::{Realization, Steps, Transition};
+use crate::realization::{off_diagonal_zero, Realization, Steps, Transition};
 use crate::scalar::Scalar;
 use crate::validate::{check_matrix_finite, fmt_shape};
 use nalgebra::{DMatrix, DVector};
@@ -367,9 +367,20 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let steps = |f: &dyn Fn(usize) -> DMatrix<T>| Steps::Varying((0..self.dims.len).map(f).collect());
+        // `A_t` whose off-diagonal entries are all exactly zero are handed over
+        // as diagonals (the same values; the structured path then takes its
+        // `O(N²)`-per-step Givens route without scanning dense matrices).
+        let (len, n) = (self.dims.len, self.dims.width);
+        let diagonal = (0..len).all(|t| off_diagonal_zero(self.a.row(channel, t), n));
+        let a = if diagonal {
+            let diag = |t: usize| DVector::from_iterator(n, self.a.row(channel, t).iter().step_by(n + 1).copied());
+            Transition::Diagonal(Steps::Varying((0..len).map(diag).collect()))
+        } else {
+            Transition::Dense(steps(&|t| self.a_at(channel, t)))
+        };
         Realization::from_post_update(
             self.dims.len,
-            Transition::Dense(steps(&|t| self.a_at(channel, t))),
+            a,
             steps(&|t| self.b_at(channel, t)),
             steps(&|t| self.c_at(channel, t)),
         )

@@ -26,6 +26,7 @@
 
 mod batch;
 mod steps;
+pub(crate) use steps::off_diagonal_zero;
 
 pub use batch::RealizationBatch;
 pub use steps::{Steps, Transition};

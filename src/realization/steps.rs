@@ -69,6 +69,16 @@ impl<M> Steps<M> {
     }
 }
 
+/// `true` when the `n × n` matrix `m` (row- or column-major: the test is the
+/// same) has only exact zeros off its diagonal. One pass, a row at a time, with
+/// no branch per entry.
+pub(crate) fn off_diagonal_zero<T: Scalar>(m: &[T], n: usize) -> bool {
+    m.chunks_exact(n).enumerate().all(|(j, row)| {
+        let nonzero = |acc: bool, &x: &T| acc | (x != T::zero());
+        !(row[..j].iter().fold(false, nonzero) || row[j + 1..].iter().fold(false, nonzero))
+    })
+}
+
 /// The state transitions `A_t`: dense `N × N` matrices, or diagonal ones stored as
 /// `N`-vectors so that products cost `O(N)` per column instead of `O(N²)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +174,31 @@ impl<T: Scalar> Transition<T> {
         match self {
             Transition::Dense(s) => s.at(t) * x,
             Transition::Diagonal(s) => s.at(t).component_mul(x),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::off_diagonal_zero;
+
+    #[test]
+    fn off_diagonal_zero_sees_every_off_diagonal_entry_and_ignores_the_diagonal() {
+        for n in 1..7 {
+            let mut m = vec![0.0f64; n * n];
+            for j in 0..n {
+                m[j * (n + 1)] = if j % 2 == 0 { 0.0 } else { -3.5 };
+            }
+            assert!(off_diagonal_zero(&m, n), "n = {n}: diagonal");
+            for k in (0..n * n).filter(|k| k % (n + 1) != 0) {
+                for v in [1e-300, -0.5, f64::MIN_POSITIVE / 4.0] {
+                    m[k] = v;
+                    assert!(!off_diagonal_zero(&m, n), "n = {n}: {v} at {k}");
+                }
+                m[k] = -0.0;
+                assert!(off_diagonal_zero(&m, n), "n = {n}: -0 at {k} is zero");
+                m[k] = 0.0;
+            }
         }
     }
 }

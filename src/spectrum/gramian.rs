@@ -53,7 +53,9 @@
 //! the groups in ascending order; for each it re-runs the backward recursion
 //! from the group's checkpoint down to the group's smallest index, keeping the
 //! group's `K` factors `Fo_i`, advances `Gr` to the group's indices, keeping its
-//! `K` factors `Gr_i`, and computes the group's `K` cores and SVDs in parallel.
+//! `K` factors `Gr_i`, and computes the group's `K` cores and SVDs in parallel,
+//! while one thread already computes the next group's factors ([`Walker`]; two
+//! sets of factor buffers, so the sequential recursions overlap the cores).
 //! At most `⌈count/K⌉ + 2K ≈ 3√count` factors are alive. The recursion is a
 //! deterministic function of the factor it starts from, and the re-run starts
 //! from a copy of the very factor the first sweep produced, so every `Fo_i`, and
@@ -955,11 +957,7 @@ fn range_checked<T: Scalar>(
 /// stops at the first nonzero off-diagonal entry.
 pub(crate) fn diagonal_view<T: Scalar>(a: &Transition<T>) -> Option<Transition<T>> {
     let Transition::Dense(steps) = a else { return None };
-    // Column-major N × N: the diagonal sits at every (N+1)-th position.
-    let off_diagonal_zero = |m: &DMatrix<T>| {
-        let n1 = m.nrows() + 1;
-        m.as_slice().iter().enumerate().all(|(k, &x)| x == T::zero() || k % n1 == 0)
-    };
+    let off_diagonal_zero = |m: &DMatrix<T>| crate::realization::off_diagonal_zero(m.as_slice(), m.nrows());
     if !steps.iter().all(off_diagonal_zero) {
         return None;
     }
@@ -1008,49 +1006,79 @@ where
     T: Scalar,
     V: FnMut(Group<'_, T>) -> Result<()>,
 {
-    let (len, n) = (real.len(), real.state_size());
-    let Some(&first) = indices.first() else { return Ok(()) };
-    let view = diagonal_view(real.transition());
-    let a = view.as_ref().unwrap_or(real.transition());
-    let mut prep = Prepared::new(a);
-    let group = group.max(1);
-    let groups: Vec<&[usize]> = indices.chunks(group).collect();
-
-    // 1. Checkpoints: Fo at the largest index of each group.
-    let mut checkpoints: Vec<Option<Factor<T>>> = vec![None; groups.len()];
-    let mut slot = groups.len();
-    let mut f = Factor::empty(n);
-    f.append_rows(real.c(len - 1));
-    for i in (first..len).rev() {
-        if i < len - 1 {
-            f = f.advance(a, i, false, real.c(i), &mut prep);
-        }
-        if slot > 0 && *groups[slot - 1].last().expect("non-empty group") == i {
-            slot -= 1;
-            checkpoints[slot] = Some(f.clone());
-        }
-    }
-    drop(f);
-
-    // 2. Per group: Fo from its checkpoint, Gr forward.
-    let mut fo: Vec<Factor<T>> = Vec::with_capacity(group);
-    let mut gr: Vec<Factor<T>> = Vec::with_capacity(group);
-    let mut g = Factor::empty(n);
-    g.append(real.b(0), true);
-    let mut g_at = 1;
-    for (idx, checkpoint) in groups.iter().zip(checkpoints.iter_mut()) {
+    let mut walker = Walker::new(real, indices, group);
+    let (mut fo, mut gr) = (Vec::new(), Vec::new());
+    while let Some(idx) = walker.fill(&mut fo, &mut gr) {
         let k = idx.len();
-        for slots in [&mut fo, &mut gr] {
+        visit(Group { indices: idx, fo: &fo[..k], gr: &gr[..k] })?;
+    }
+    Ok(())
+}
+
+/// The state of [`walk`] between groups: the checkpoints not yet used and the
+/// forward factor, so that a caller can compute one group's factors while it
+/// works on the previous group's (see [`sweep_grouped`]).
+struct Walker<'a, T: Scalar> {
+    real: &'a Realization<T>,
+    /// [`diagonal_view`] of the transition, when it applies.
+    view: Option<Transition<T>>,
+    prep: Prepared<T>,
+    groups: Vec<&'a [usize]>,
+    /// `Fo` at the largest index of each group not yet visited.
+    checkpoints: Vec<Option<Factor<T>>>,
+    next: usize,
+    /// `Gr_{g_at}`.
+    g: Factor<T>,
+    g_at: usize,
+}
+
+impl<'a, T: Scalar> Walker<'a, T> {
+    /// Step 1 of [`walk`]: the backward sweep that keeps the checkpoints.
+    fn new(real: &'a Realization<T>, indices: &'a [usize], group: usize) -> Self {
+        let (len, n) = (real.len(), real.state_size());
+        let view = diagonal_view(real.transition());
+        let mut prep = Prepared::new(view.as_ref().unwrap_or(real.transition()));
+        let groups: Vec<&[usize]> = indices.chunks(group.max(1)).collect();
+        let mut checkpoints: Vec<Option<Factor<T>>> = vec![None; groups.len()];
+        let mut g = Factor::empty(n);
+        if let Some(&first) = indices.first() {
+            let a = view.as_ref().unwrap_or(real.transition());
+            let mut slot = groups.len();
+            let mut f = Factor::empty(n);
+            f.append_rows(real.c(len - 1));
+            for i in (first..len).rev() {
+                if i < len - 1 {
+                    f = f.advance(a, i, false, real.c(i), &mut prep);
+                }
+                if slot > 0 && *groups[slot - 1].last().expect("non-empty group") == i {
+                    slot -= 1;
+                    checkpoints[slot] = Some(f.clone());
+                }
+            }
+            g.append(real.b(0), true);
+        }
+        Self { real, view, prep, groups, checkpoints, next: 0, g, g_at: 1 }
+    }
+
+    /// Step 2 of [`walk`] for the next group: its indices, with `fo[j]`, `gr[j]`
+    /// set to `Fo_i`, `Gr_i` for `i = indices[j]` (the vectors grow as needed and
+    /// keep their buffers); `None` after the last group.
+    fn fill(&mut self, fo: &mut Vec<Factor<T>>, gr: &mut Vec<Factor<T>>) -> Option<&'a [usize]> {
+        let idx = *self.groups.get(self.next)?;
+        let Self { real, view, prep, checkpoints, g, g_at, .. } = self;
+        let a = view.as_ref().unwrap_or(real.transition());
+        let (k, n) = (idx.len(), real.state_size());
+        for slots in [&mut *fo, &mut *gr] {
             while slots.len() < k {
                 slots.push(Factor::empty(n));
             }
         }
-        let mut f = checkpoint.take().expect("filled by the backward sweep");
+        let mut f = checkpoints[self.next].take().expect("filled by the backward sweep");
         let top = idx[k - 1];
         fo[k - 1].copy_from(&f);
         let mut next = k - 1;
         for i in (idx[0]..top).rev() {
-            f = f.advance(a, i, false, real.c(i), &mut prep);
+            f = f.advance(a, i, false, real.c(i), prep);
             if next > 0 && idx[next - 1] == i {
                 next -= 1;
                 fo[next].copy_from(&f);
@@ -1058,15 +1086,16 @@ where
         }
         drop(f);
         for (j, &i) in idx.iter().enumerate() {
-            while g_at < i {
-                g = g.advance_with(a, g_at, true, real.b(g_at), true, &mut prep);
-                g_at += 1;
+            while *g_at < i {
+                let step = std::mem::replace(g, Factor::empty(0));
+                *g = step.advance_with(a, *g_at, true, real.b(*g_at), true, prep);
+                *g_at += 1;
             }
-            gr[j].copy_from(&g);
+            gr[j].copy_from(g);
         }
-        visit(Group { indices: idx, fo: &fo[..k], gr: &gr[..k] })?;
+        self.next += 1;
+        Some(idx)
     }
-    Ok(())
 }
 
 /// Reusable buffers of one worker for [`index_spectrum`].
@@ -1155,7 +1184,8 @@ fn index_spectrum<T: Scalar>(
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
 /// reduced by `reduce`, with checkpoints every [`group_size`] indices (memory
 /// `O(√count·N²)` besides the realization). The factor recursions are
-/// sequential; the small SVDs of each group's cores run in parallel.
+/// sequential; the small SVDs of each group's cores run in parallel, overlapped
+/// with the recursions for the next group.
 pub(crate) fn sweep<T, R, F>(
     real: &Realization<T>,
     indices: &[usize],
@@ -1197,22 +1227,44 @@ where
     }
     let mut out = Vec::with_capacity(indices.len());
     let workers = crate::parallel::threads().max(1);
-    walk(real, indices, group, |gr| {
-        // Contiguous chunks, one workspace each, results in index order.
-        let chunk = gr.indices.len().div_ceil(workers).max(1);
-        let starts: Vec<usize> = (0..gr.indices.len()).step_by(chunk).collect();
+    // The cores of one group, in contiguous chunks (one workspace each), results
+    // in index order. With several workers, finer chunks than one per worker,
+    // so that the thread that computes the next group's factors meanwhile can
+    // take a share when it is done.
+    let cores = |idx: &[usize], fo: &[Factor<T>], gr: &[Factor<T>]| -> Result<Vec<R>> {
+        let chunk = if workers == 1 { idx.len() } else { idx.len().div_ceil(4 * workers) }.max(1);
+        let starts: Vec<usize> = (0..idx.len()).step_by(chunk).collect();
         let parts = crate::parallel::try_map(&starts, |&s| {
             let mut work = CoreWork::new();
-            (s..(s + chunk).min(gr.indices.len()))
+            (s..(s + chunk).min(idx.len()))
                 .map(|j| {
-                    let i = gr.indices[j];
-                    Ok(reduce(&index_spectrum(backend, &gr.fo[j], &gr.gr[j], i, hankel_shape(i), &mut work)?))
+                    let i = idx[j];
+                    Ok(reduce(&index_spectrum(backend, &fo[j], &gr[j], i, hankel_shape(i), &mut work)?))
                 })
                 .collect::<Result<Vec<R>>>()
         })?;
-        out.extend(parts.into_iter().flatten());
-        Ok(())
-    })?;
+        Ok(parts.into_iter().flatten().collect())
+    };
+    let mut walker = Walker::new(real, indices, group);
+    // Two sets of factor buffers: while the cores of one group are computed,
+    // the walker fills the other with the next group's factors (with one
+    // worker, one after the other). Every result is computed from the same
+    // factors either way, so the output does not depend on the thread count.
+    let mut ready = (Vec::new(), Vec::new());
+    let mut spare = (Vec::new(), Vec::new());
+    let mut current = walker.fill(&mut ready.0, &mut ready.1);
+    while let Some(idx) = current {
+        let k = idx.len();
+        let (done, next) = if workers == 1 {
+            (cores(idx, &ready.0[..k], &ready.1[..k]), walker.fill(&mut spare.0, &mut spare.1))
+        } else {
+            let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
+            crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1))
+        };
+        out.extend(done?);
+        current = next;
+        std::mem::swap(&mut ready, &mut spare);
+    }
     Ok(out)
 }
 

@@ -263,6 +263,37 @@ fn a_single_off_diagonal_entry_keeps_the_dense_route_and_it_agrees_too() {
 }
 
 #[test]
+fn time_varying_operator_hands_exactly_diagonal_transitions_over_as_diagonals() {
+    // Row-major (L, N, N) A_t with only diagonal entries, as a user would export them.
+    let (n, len) = (5, 40);
+    let mut r = rng(36);
+    let diag = uniform_vec(&mut r, len * n, -0.98, 0.98);
+    let (b, c) = (normal_vec(&mut r, len * n), normal_vec(&mut r, len * n));
+    let mut a = vec![0.0; len * n * n];
+    for t in 0..len {
+        for j in 0..n {
+            a[t * n * n + j * n + j] = diag[t * n + j];
+        }
+    }
+    let dims = Dims { channels: 1, len, width: n };
+    let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, BlockShape::SISO).unwrap();
+    let real = op.realization(0).unwrap().unwrap();
+    let Transition::Diagonal(Steps::Varying(d)) = real.transition() else {
+        panic!("diagonal A_t given as dense should become diagonals: {:?}", real.transition())
+    };
+    for t in 0..len {
+        assert_eq!(d[t].as_slice(), &diag[t * n..(t + 1) * n], "step {t}");
+    }
+    assert_spectra_agree(&op, Indices::All, 1e-10, 1e-8, 1e-14);
+    // One off-diagonal entry (row 0, column 1) at the last step: dense route.
+    a[(len - 1) * n * n + 1] = 1e-3;
+    let coupled = TimeVaryingStateSpace::new(&a, &b, &c, dims, BlockShape::SISO).unwrap();
+    assert!(matches!(coupled.realization(0).unwrap().unwrap().transition(), Transition::Dense(_)));
+    assert_spectra_agree(&coupled, Indices::All, 1e-10, 1e-8, 1e-14);
+    assert_ne!(structured_values(&coupled, Indices::All), structured_values(&op, Indices::All));
+}
+
+#[test]
 fn dense_stored_diagonal_in_f32_agrees_with_f64() {
     let r64 = diagonal_tv_realization(35, 12, 100, 1, 1, true, (0, 0));
     let r32 = r64.cast::<f32>().unwrap();
