@@ -72,7 +72,9 @@
 //!   [`LinearOperator`] does not require pinning the same nalgebra version.
 
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// No `unsafe` anywhere except the runtime CPU-feature dispatch in `simd.rs`
+// (one call, guarded by the feature check it needs).
+#![deny(unsafe_code)]
 
 pub mod error;
 pub mod ess;
@@ -84,6 +86,7 @@ pub mod planner;
 pub mod realization;
 pub mod reduction;
 pub mod scalar;
+mod simd;
 pub mod spectrum;
 #[doc = include_str!("../docs/theory.md")]
 pub mod theory {}

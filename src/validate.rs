@@ -93,6 +93,9 @@ pub(crate) fn check_matrix_finite_lazy<T: Scalar>(what: impl FnOnce() -> String,
 
 /// Reports the first non-finite entry of a matrix as `(row, col)`.
 pub(crate) fn check_matrix_finite<T: Scalar>(what: &str, m: &DMatrix<T>) -> Result<()> {
+    if all_finite(m.as_slice()) {
+        return Ok(());
+    }
     for c in 0..m.ncols() {
         for r in 0..m.nrows() {
             let x = m[(r, c)];

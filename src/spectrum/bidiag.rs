@@ -93,7 +93,7 @@ impl BidiagonalSvd {
         }
         let exponent = crate::scalar::exponent_of(max);
         super::scale_pow2(&mut a, -exponent);
-        let (mut d, mut e) = bidiagonalize(&mut a);
+        let (mut d, mut e) = crate::simd::run(Bidiagonalize(&mut a));
         let iterations = 100 + self.iterations_per_square.saturating_mul(k.saturating_mul(k));
         if !dqds_values(&mut d, &e, 30 * k + 100) {
             bidiagonal_values(&mut d, &mut e, iterations).ok_or(EssError::NoConvergence { rows, cols, iterations })?;
@@ -105,8 +105,20 @@ impl BidiagonalSvd {
     }
 }
 
+/// [`bidiagonalize`] as a [`crate::simd::Kernel`] (wider vectors where the CPU
+/// has them, bitwise the same results).
+struct Bidiagonalize<'a, T: Scalar>(&'a mut DMatrix<T>);
+
+impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
+    type Output = (Vec<T>, Vec<T>);
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        bidiagonalize(self.0)
+    }
+}
+
 /// `Σ a_k b_k` with eight independent accumulators (vectorizes).
-#[inline]
+#[inline(always)]
 fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -126,7 +138,7 @@ fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
 }
 
 /// `y ← y + α x`.
-#[inline]
+#[inline(always)]
 fn axpy<T: Scalar>(alpha: T, x: &[T], y: &mut [T]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += alpha * *xi;
@@ -136,6 +148,7 @@ fn axpy<T: Scalar>(alpha: T, x: &[T], y: &mut [T]) {
 /// A Householder reflection `I − τ u uᵀ`, `u = (1, x[1..])`, mapping the vector
 /// `x` to `(β, 0, …)`: overwrites `x[1..]` with `u[1..]` and returns `(β, τ)`
 /// (LAPACK's `dlarfg`). `τ = 0` (no reflection) when `x[1..]` is zero.
+#[inline(always)]
 fn householder<T: Scalar>(x: &mut [T]) -> (T, T) {
     let alpha = x[0];
     let tail = dot(&x[1..], &x[1..]);
@@ -155,6 +168,7 @@ fn householder<T: Scalar>(x: &mut [T]) -> (T, T) {
 
 /// Reduces `a` (`m × n`, `m ≥ n`, column-major, overwritten) to upper bidiagonal
 /// form; returns the diagonal (`n`) and superdiagonal (`n − 1`).
+#[inline(always)]
 fn bidiagonalize<T: Scalar>(a: &mut DMatrix<T>) -> (Vec<T>, Vec<T>) {
     let (m, n) = a.shape();
     let data = a.as_mut_slice();
@@ -570,6 +584,28 @@ mod tests {
         let mut s = a.clone().singular_values().as_slice().to_vec();
         s.sort_by(|x, y| y.total_cmp(x));
         s
+    }
+
+    /// The dispatched kernel (AVX2 where the CPU has it) and the baseline build
+    /// give bitwise the same bidiagonal: only the vector width differs.
+    #[test]
+    fn wide_vector_build_is_bitwise_the_baseline() {
+        use crate::simd::Kernel;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(41);
+        for (m, n) in [(1, 1), (7, 3), (33, 33), (64, 17), (130, 129)] {
+            let a = DMatrix::from_fn(m, n, |_, _| rng.random_range(-1.0..1.0) * 2f64.powi(rng.random_range(-30..30)));
+            let (mut x, mut y) = (a.clone(), a.clone());
+            let (wide, base) = (crate::simd::run(Bidiagonalize(&mut x)), Bidiagonalize(&mut y).run());
+            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&wide.0), bits(&base.0), "{m}x{n} diagonal");
+            assert_eq!(bits(&wide.1), bits(&base.1), "{m}x{n} superdiagonal");
+            assert_eq!(bits(x.as_slice()), bits(y.as_slice()), "{m}x{n} reflectors");
+            let a32 = a.map(|t| t as f32);
+            let (mut x, mut y) = (a32.clone(), a32);
+            let (wide, base) = (crate::simd::run(Bidiagonalize(&mut x)), Bidiagonalize(&mut y).run());
+            assert_eq!(wide, base, "{m}x{n} f32");
+        }
     }
 
     fn ours(a: &DMatrix<f64>) -> Vec<f64> {
