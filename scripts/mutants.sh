@@ -20,6 +20,9 @@
 #                                                # after new tests: the mutants a --fast run
 #                                                # left missed, against the whole suite again
 #                                                # (DIR/rerun; --iterate skips the caught ones)
+#   bash scripts/mutants.sh --fast --in-place --shuffle --out DIR [--exclude GLOB]...
+#                                                # every file in random order: stopped at any
+#                                                # time, what was tested is a random sample
 #   python3 scripts/mutants_summary.py DIR...    # caught / viable per module (later
 #                                                # directories override earlier ones)
 # Mutants are built with the `mutants` profile (opt-level 1, no debug info, no
@@ -42,6 +45,8 @@ while [ $# -gt 0 ]; do
     --shard) args+=(--shard "$2" --sharding round-robin); skip_baseline=1; shift 2 ;;
     --in-place) args+=(--in-place); skip_baseline=1; shift ;;
     --out) out=$2; shift 2 ;;
+    --exclude) args+=(--exclude "$2"); shift 2 ;;
+    --shuffle) args+=(--shuffle); shift ;;
     --fast) fast=1; shift ;;
     --rerun) fast=2; shift ;;
     *) args+=(--file "$1"); shift ;;
