@@ -42,6 +42,8 @@ use nalgebra::DMatrix;
 /// 1.2–1.4× faster than [`NalgebraSvd`](super::NalgebraSvd) on square matrices
 /// of order 64–256 (the triangular factors of the dense path; measured on one
 /// core, x86-64 baseline build), with the same absolute accuracy `O(ε·σ_1)`.
+/// On CPUs with AVX2 the bidiagonalization runs with 256-bit vectors (chosen at
+/// run time), with bitwise the same results.
 ///
 /// ```
 /// use effective_state_size::spectrum::{BidiagonalSvd, SvdBackend};
