@@ -266,6 +266,22 @@ pub(crate) fn convolve_transpose(h: &[f64], y: &[f64]) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    /// The documented start block: deterministic, uniform in `[-1, 1)`.
+    #[test]
+    fn start_block_is_deterministic_and_uniform_in_minus_one_one() {
+        let a = start_block(400, 25);
+        assert_eq!(a, start_block(400, 25));
+        assert!(a.iter().all(|&x| (-1.0..1.0).contains(&x)), "outside [-1, 1)");
+        // 10,000 draws: mean 0 and variance 1/3, each within 5 standard errors.
+        let n = a.len() as f64;
+        let mean = a.sum() / n;
+        let var = a.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        assert!(mean.abs() < 5.0 * (1.0f64 / 3.0 / n).sqrt(), "mean {mean}");
+        assert!((var - 1.0 / 3.0).abs() < 5.0 * (4.0f64 / 45.0 / n).sqrt(), "variance {var}");
+        // Both halves of the range are used.
+        assert!(a.iter().any(|&x| x < -0.99) && a.iter().any(|&x| x > 0.99));
+    }
+
     #[test]
     fn a_sum_of_exponentials_is_recovered_and_the_subspace_iteration_agrees_with_the_full_svd() {
         let len = 1200;

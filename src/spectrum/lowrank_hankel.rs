@@ -311,6 +311,18 @@ mod tests {
     use super::*;
     use crate::ess::{Measure, Tolerance};
 
+    /// The kernel path's memory bound by hand (`k = min(256, L)`, checkpoint
+    /// stride `max(⌈√L⌉, 16)`, row blocks of 256, segments of 32): `Q` and `W`
+    /// (`2Lk`), four row blocks (`4·256·L`), the checkpoints (`2·(L/s + 2)·k²`),
+    /// one segment of factors (`34·k²`) and four length-`L` vectors, in `f64`.
+    #[test]
+    fn memory_bound_by_hand() {
+        // L = 100: k = 100, s = 16.
+        assert_eq!(bytes(100), (20_000 + 102_400 + 160_000 + 340_000 + 400) * 8);
+        // L = 1000: k = 256, s = 32.
+        assert_eq!(bytes(1000), (512_000 + 1_024_000 + 4_325_376 + 2_228_224 + 4_000) * 8);
+    }
+
     #[test]
     fn corners_match_dense_blocks() {
         let len = 300;

@@ -449,6 +449,28 @@ fn rotate<T: Scalar>(x: &mut [T], y: &mut [T], c: T, s: T) {
 mod tests {
     use super::*;
 
+    /// The restart rule's cost model by hand: a fresh Householder QR of an
+    /// `m × n` block (`m ≥ n`) costs `2mn² − 2n³/3` flops (Golub & Van Loan),
+    /// plus `n²` to copy its factor; a step of the walk rotates the incoming rows
+    /// into an `r × r` factor at `3r²` flops per row (`p` rows, or `p + m` when
+    /// the walk also drops a block row).
+    #[test]
+    fn cost_model_by_hand() {
+        let siso = BlockShape::SISO;
+        // L = 10: H_4 is 6 × 4, H_7 is 3 × 7 (tall orientation 7 × 3).
+        assert!((fresh_cost(siso, 10, 4) - (192.0 - 128.0 / 3.0 + 16.0)).abs() < 1e-9);
+        assert!((fresh_cost(siso, 10, 7) - (126.0 - 18.0 + 9.0)).abs() < 1e-9);
+        // p = 2, m = 3, L = 5, i = 2: H_2 is 6 × 6.
+        let mimo = BlockShape { outputs: 2, inputs: 3 };
+        assert!((fresh_cost(mimo, 5, 2) - (432.0 - 144.0 + 36.0)).abs() < 1e-9);
+        // Columns side, 6 → 4: steps at j = 5 and 4, r = m·j.
+        assert_eq!(walk_cost(siso, 10, Side::Columns, 6, 4), 3.0 * 25.0 + 3.0 * 16.0);
+        assert_eq!(walk_cost(mimo, 5, Side::Columns, 2, 1), 3.0 * 2.0 * 9.0);
+        // Rows side, 2 → 4: steps at j = 2 and 3, r = p·(L − j).
+        assert_eq!(walk_cost(siso, 10, Side::Rows, 2, 4), 6.0 * 64.0 + 6.0 * 49.0);
+        assert_eq!(walk_cost(mimo, 5, Side::Rows, 3, 4), 3.0 * 5.0 * 16.0);
+    }
+
     fn random_causal(len: usize, b: BlockShape, seed: u64) -> DMatrix<f64> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let (p, m) = (b.outputs, b.inputs);

@@ -612,6 +612,31 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    /// The 2 × 2 shift helper against nalgebra on `[f g; 0 h]`: both of its
+    /// branches (`|g|` below and above `max(|f|, |h|)`), signs, a zero diagonal,
+    /// and `|g|` so large that `max(|f|, |h|)/|g|` underflows.
+    #[test]
+    fn smaller_sv_2x2_matches_nalgebra() {
+        let mut rng = StdRng::seed_from_u64(43);
+        let want = |f: f64, g: f64, h: f64| {
+            let s = DMatrix::from_row_slice(2, 2, &[f, g, 0.0, h]).singular_values();
+            s[0].min(s[1])
+        };
+        let mut cases = vec![(0.0, 1.0, 2.0), (3.0, 1.0, 0.0), (1e-200, 1e200, 1.0), (2.0, -1e-3, -0.5)];
+        for _ in 0..200 {
+            let e = |r: &mut StdRng| r.random_range(-1.0..1.0) * 2f64.powi(r.random_range(-8..8));
+            cases.push((e(&mut rng), e(&mut rng), e(&mut rng)));
+        }
+        for (f, g, h) in cases {
+            let (got, exp) = (smaller_sv_2x2(f, g, h), want(f, g, h));
+            let scale = f.abs().max(g.abs()).max(h.abs());
+            assert!(got >= 0.0, "[{f:e} {g:e}; 0 {h:e}]: {got:e} negative");
+            // dlas2 is accurate to a few ulps of the value itself; the SVD to ε·σ₁.
+            let tol = 8.0 * f64::EPSILON * exp + 4.0 * f64::EPSILON * scale;
+            assert!((got - exp).abs() <= tol, "[{f:e} {g:e}; 0 {h:e}]: {got:e} vs {exp:e}");
+        }
+    }
+
     fn reference(m: &DMatrix<f64>) -> Vec<f64> {
         let mut s: Vec<f64> = m.singular_values().iter().copied().collect();
         s.sort_by(|a, b| b.total_cmp(a));

@@ -141,6 +141,10 @@ enum Fault {
     RealizationWrongOrder,
     RealizationVaries,
     ApplyWrong,
+    /// `apply` computes `T·|u|`: right for nonnegative inputs only.
+    ApplyOfMagnitudes,
+    /// The realization's output map is off by 1e-6 on channel 1.
+    RealizationSlightlyOff,
 }
 
 impl Custom {
@@ -174,9 +178,12 @@ impl LinearOperator for Custom {
     }
     fn realization_info(&self) -> RealizationInfo {
         match self.fault {
-            Fault::None | Fault::RealizationMissing | Fault::RealizationWrongOrder | Fault::ApplyWrong => {
-                RealizationInfo::TimeInvariant { order: 1 }
-            }
+            Fault::None
+            | Fault::RealizationMissing
+            | Fault::RealizationWrongOrder
+            | Fault::ApplyWrong
+            | Fault::ApplyOfMagnitudes
+            | Fault::RealizationSlightlyOff => RealizationInfo::TimeInvariant { order: 1 },
             Fault::RealizationVaries => RealizationInfo::TimeInvariant { order: 1 },
             _ => RealizationInfo::None,
         }
@@ -191,9 +198,12 @@ impl LinearOperator for Custom {
         }
         Ok(Cow::Owned(t))
     }
-    fn realization_kernel(&self, _channel: usize) -> Result<Realization<f64>, EssError> {
+    fn realization_kernel(&self, channel: usize) -> Result<Realization<f64>, EssError> {
         let one = DMatrix::from_element(1, 1, 1.0);
         match self.fault {
+            Fault::RealizationSlightlyOff if channel == 1 => {
+                Ok(self.leaky(1, Steps::Constant(DMatrix::from_element(1, 1, 1.0 + 1e-6))))
+            }
             Fault::RealizationMissing => Err(EssError::NoRealization { family: "custom".into() }),
             Fault::RealizationWrongOrder => Ok(self.leaky(2, Steps::Constant(DMatrix::from_element(2, 1, 1.0)))),
             Fault::RealizationVaries => Ok(self.leaky(1, Steps::Varying(vec![one; self.len]))),
@@ -202,8 +212,9 @@ impl LinearOperator for Custom {
     }
     fn apply_kernel(&self, channel: usize, u: &[f64], y: &mut [f64]) -> Result<(), EssError> {
         let mut x = 0.0;
+        let magnitudes = self.fault == Fault::ApplyOfMagnitudes && channel == 1;
         for (t, yt) in y.iter_mut().enumerate() {
-            x = 0.5 * x + u[t];
+            x = 0.5 * x + if magnitudes { u[t].abs() } else { u[t] };
             *yt = x;
         }
         if self.fault == Fault::ApplyWrong && channel == 1 {
@@ -276,6 +287,13 @@ fn realization_mistakes_are_loud() {
     // An apply that disagrees with T.
     let err = ess::verify(&custom(Fault::ApplyWrong)).unwrap_err();
     assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }), "{err}");
+    // One that agrees on nonnegative inputs only: verify's input has both signs.
+    let err = ess::verify(&custom(Fault::ApplyOfMagnitudes)).unwrap_err();
+    assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }) && err.to_string().contains("apply"), "{err}");
+    // A realization whose T is off by 1e-6 relative (above √ε ≈ 1.5e-8).
+    let err = ess::verify(&custom(Fault::RealizationSlightlyOff)).unwrap_err();
+    assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }), "{err}");
+    assert!(err.to_string().contains("realization's T differs from the dense T by 5.000e-7"), "{err}");
 }
 
 #[test]

@@ -237,3 +237,17 @@ fn the_memory_budget_covers_the_low_rank_method() {
     let plan = ess::plan(&conv, &opts).unwrap();
     assert!(plan.bytes < 16_384 * 16_384 * 8 / 4, "{}", plan.bytes);
 }
+
+#[test]
+fn the_lowrank_plan_counts_t_twice_one_dense_chain_and_five_factor_sized_matrices() {
+    // L = 512, the middle index only: H_256 is 256 × 256. Memory: T and its f64
+    // copy; one chain of the dense path in f64 (the block, two 256 × 256 factors
+    // and a row); the scaled factor, its transpose and the bases (five 256 × 256
+    // f64 matrices at most).
+    let opts = EssOptions::default().with_method(Method::LowRank).with_indices(Indices::Middle);
+    let chain = (256 * 256 + 2 * 256 * 256 + 256) * 8 + 5 * 256 * 256 * 8;
+    let op = DenseOperator::single(DMatrix::<f64>::identity(512, 512)).unwrap();
+    assert_eq!(ess::plan(&op, &opts).unwrap().bytes, 512 * 512 * 8 + 512 * 512 * 8 + chain);
+    let op32 = DenseOperator::single(DMatrix::<f32>::identity(512, 512)).unwrap();
+    assert_eq!(ess::plan(&op32, &opts).unwrap().bytes, 512 * 512 * 4 + 512 * 512 * 8 + chain);
+}

@@ -65,6 +65,17 @@ fn linear_attention_with_feature_maps_and_normalisation() {
     check_family(&custom, 30);
     assert_reaches(&custom, 2 * d);
     check_family(&plain.clone().with_feature_map(FeatureMap::Relu).unwrap(), 40);
+    // Debug names the map (a closure is shown as `Custom(..)`).
+    let names: Vec<String> = [
+        FeatureMap::Identity,
+        FeatureMap::EluPlusOne,
+        FeatureMap::Relu,
+        FeatureMap::Custom(Arc::new(|x: &[f64]| x.to_vec())),
+    ]
+    .iter()
+    .map(|m| format!("{m:?}"))
+    .collect();
+    assert_eq!(names, ["Identity", "EluPlusOne", "Relu", "Custom(..)"]);
 }
 
 #[test]
