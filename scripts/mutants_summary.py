@@ -12,7 +12,10 @@ new tests, with `--iterate`) last; a later verdict on the same mutant replaces
 an earlier one, as does a later DIR (a re-run after a fix).
 
 For every source file it prints caught, missed, timeout and unviable counts and
-the score caught / (caught + missed + timeout): timeouts count as not caught.
+the score caught / (caught + missed + timeout): timeouts count as not caught,
+except a timeout whose log shows a failed test before the time ran out (the
+suite did report the mutant; one test then hung on it): those count as caught,
+and the column "fail+to" says how many of the caught ones they are.
 Mutants listed in a resumed run's previously_caught.txt without an outcome of
 their own count as caught (cargo-mutants lists unviable ones there too, so a
 resumed run can overstate the caught count by its earlier unviable mutants).
@@ -66,7 +69,14 @@ def read(path):
         if not isinstance(scen, dict) or "Mutant" not in scen:
             continue  # the baseline
         m = scen["Mutant"]
-        yield m["name"], m["file"], o.get("summary", "")
+        summary = o.get("summary", "")
+        if summary == "Timeout" and o.get("log_path"):
+            log = os.path.join(os.path.dirname(path), o["log_path"])
+            if os.path.exists(log):
+                with open(log, errors="replace") as f:
+                    if any(line.startswith("test ") and line.rstrip().endswith("... FAILED") for line in f):
+                        summary = "FailedThenTimeout"
+        yield m["name"], m["file"], summary
 
 
 def main(dirs):
@@ -82,19 +92,22 @@ def main(dirs):
     table = defaultdict(lambda: defaultdict(int))
     for file, summary in latest.values():
         kind = {"CaughtMutant": "caught", "MissedMutant": "missed", "Timeout": "timeout", "Unviable": "unviable"}.get(summary, summary)
+        if kind == "FailedThenTimeout":
+            table[file]["caught"] += 1
+            kind = "fail+to"
         table[file][kind] += 1
     total = defaultdict(int)
-    print(f"{'file':40} {'caught':>6} {'missed':>6} {'timeout':>7} {'unviable':>8} {'score':>6}")
+    print(f"{'file':40} {'caught':>6} {'fail+to':>7} {'missed':>6} {'timeout':>7} {'unviable':>8} {'score':>6}")
     for file in sorted(table):
         row = table[file]
         for k, v in row.items():
             total[k] += v
         viable = row["caught"] + row["missed"] + row["timeout"]
         score = f"{100 * row['caught'] / viable:5.1f}%" if viable else "   -"
-        print(f"{file:40} {row['caught']:6} {row['missed']:6} {row['timeout']:7} {row['unviable']:8} {score:>6}")
+        print(f"{file:40} {row['caught']:6} {row['fail+to']:7} {row['missed']:6} {row['timeout']:7} {row['unviable']:8} {score:>6}")
     viable = total["caught"] + total["missed"] + total["timeout"]
     score = f"{100 * total['caught'] / viable:5.1f}%" if viable else "   -"
-    print(f"{'total':40} {total['caught']:6} {total['missed']:6} {total['timeout']:7} {total['unviable']:8} {score:>6}")
+    print(f"{'total':40} {total['caught']:6} {total['fail+to']:7} {total['missed']:6} {total['timeout']:7} {total['unviable']:8} {score:>6}")
     return 0
 
 
