@@ -26,8 +26,9 @@
 #   python3 scripts/mutants_summary.py DIR...    # caught / viable per module (later
 #                                                # directories override earlier ones)
 # Mutants are built with the `mutants` profile (opt-level 1, no debug info, no
-# LTO) and tested with the unit tests and the integration suite tests/suite
-# (doctests, examples and benches are not rebuilt for each mutant).
+# LTO) and the serde feature, and tested with the unit tests, the integration
+# suite tests/suite and tests/serde.rs (doctests, examples and benches are not
+# rebuilt for each mutant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo-mutants >/dev/null 2>&1; then
@@ -54,9 +55,12 @@ while [ $# -gt 0 ]; do
 done
 # A shard or an in-place run skips the baseline (once: the flag may not repeat).
 [ "$skip_baseline" = 1 ] && args+=(--baseline skip)
+# The serde feature and its test binary are included, so that the serde
+# conversions are mutated and tested too.
 run() {
   cargo mutants --package effective-state-size --profile mutants --timeout 120 \
-    --exclude 'src/lib.rs' --cargo-arg=--lib --cargo-arg=--test=suite "$@"
+    --exclude 'src/lib.rs' --cargo-arg=--lib --cargo-arg=--test=suite \
+    --cargo-arg=--features=serde --cargo-arg=--test=serde "$@"
 }
 if [ "$fast" = 0 ]; then
   run ${out:+--output "$out"} "${args[@]}"

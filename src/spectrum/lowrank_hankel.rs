@@ -311,6 +311,26 @@ mod tests {
     use super::*;
     use crate::ess::{Measure, Tolerance};
 
+    /// With a zero approximation the residual is the Hankel matrix itself: the
+    /// value at `i` is the squared norm of its corner (`L − i` rows, `i`
+    /// columns, entry `(r, c)` = `g[r + c]`), and the mass is the squared norm of
+    /// its upper-left triangle.
+    #[test]
+    fn corner_residuals_of_a_zero_approximation_are_the_corner_norms() {
+        let len = 40;
+        let n = len - 1;
+        let g: Vec<f64> = (0..2 * n - 1).map(|j| (j as f64 * 0.37).sin() + 0.1).collect();
+        let zero = DMatrix::zeros(n, 3);
+        let (out, mass) = corner_residuals(&g, &zero, &zero, len).unwrap();
+        assert_eq!(out.len(), len);
+        for (i, &got) in out.iter().enumerate().skip(1) {
+            let want: f64 = (0..len - i).flat_map(|r| (0..i).map(move |c| r + c)).map(|j| g[j] * g[j]).sum();
+            assert!((got - want).abs() <= 1e-12 * want, "i = {i}: {got} vs {want}");
+        }
+        let total: f64 = (0..n).flat_map(|r| (0..n - r).map(move |c| r + c)).map(|j| g[j] * g[j]).sum();
+        assert!((mass - total).abs() <= 1e-12 * total, "{mass} vs {total}");
+    }
+
     /// The kernel path's memory bound by hand (`k = min(256, L)`, checkpoint
     /// stride `max(⌈√L⌉, 16)`, row blocks of 256, segments of 32): `Q` and `W`
     /// (`2Lk`), four row blocks (`4·256·L`), the checkpoints (`2·(L/s + 2)·k²`),
