@@ -139,6 +139,20 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    /// The condition number counts kept states with a nonzero value only (a
+    /// kept zero would make it, and the rounding allowance, infinite).
+    #[test]
+    fn the_condition_number_skips_a_kept_zero_value() {
+        let mut acc = Accumulator::default();
+        acc.add_cut(&[2.0, 0.0], 2, 2);
+        assert!(acc.finish(10, 2, 1.0, 0.0).rounding.is_finite());
+        acc.add_cut(&[4.0, 0.5], 2, 2);
+        // κ = 4 / 0.5 = 8: allowance 16·‖T‖_F·ε·(L·N)·√κ.
+        let want = 16.0 * f64::EPSILON * 20.0 * 8f64.sqrt();
+        assert!((acc.finish(10, 2, 1.0, 0.0).rounding - want).abs() <= 1e-12 * want);
+        assert_eq!(acc.order(), 2);
+    }
+
     #[test]
     fn power_iteration_matches_the_svd_and_the_adjoint_recurrence_is_the_transpose() {
         let mut rng = StdRng::seed_from_u64(3);

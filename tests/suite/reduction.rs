@@ -630,3 +630,17 @@ fn the_error_is_measured_when_twice_t_in_f64_fits_the_budget() {
     let red = reduce(&DenseOperator::single(t.map(|x| x as f32)).unwrap(), &opts).unwrap();
     assert!(red.channels()[0].error.is_some(), "f32: 2·T in f64 fits 16·T in f64");
 }
+
+#[test]
+fn the_shortest_sequences_reduce_exactly() {
+    // L = 2 (the shortest operator) has one cut, H_1 = T[1, 0] of rank ≤ 1: an
+    // order-1 model is exact, its certified bound rounding-level.
+    let dims = Dims { channels: 1, len: 2, width: 3 };
+    let op = LtiStateSpace::diagonal(&[0.9, -0.5, 0.3], &[1.0, 2.0, -1.0], &[0.5, 0.25, 1.0], dims).unwrap();
+    let red = reduce(&op, &ReduceOptions::order(1).with_measured_error(true)).unwrap();
+    let (t, tr) = (op.dense(0).unwrap(), red.dense(0).unwrap());
+    assert!((&t - &tr).amax() <= 1e-14, "{t} vs {tr}");
+    let ch = &red.channels()[0];
+    assert!(ch.error.unwrap() <= 1e-14 && ch.error_bound <= 1e-12, "{:?} {}", ch.error, ch.error_bound);
+    assert_eq!(red.state_size(), 1);
+}
