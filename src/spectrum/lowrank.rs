@@ -337,6 +337,32 @@ mod tests {
         s
     }
 
+    /// `carry` keeps the coordinates the next block of the chain still has (the
+    /// leading ones when the columns side moves down, the trailing ones when the
+    /// rows side moves up), re-orthonormalized, and refuses other moves.
+    #[test]
+    fn carry_keeps_the_surviving_coordinates_and_refuses_other_moves() {
+        let basis = orth(random_matrix(9, 3, 5));
+        let spans_same = |v: &DMatrix<f64>, rows: DMatrix<f64>| {
+            // v is orthonormal and its columns span those of `rows`.
+            let defect = (v.transpose() * v - DMatrix::identity(3, 3)).amax();
+            let residual = (&rows - v * (v.transpose() * &rows)).amax();
+            defect < 1e-12 && residual < 1e-12
+        };
+        // Columns side, i = 5 → 4 with m = 2: drop the last two coordinates.
+        let v = carry(&basis, 5, 4, Side::Columns, 2, 7).expect("columns move down");
+        assert!(spans_same(&v, basis.rows(0, 7).into_owned()));
+        // Rows side, i = 4 → 5 with p = 1: drop the first coordinate.
+        let v = carry(&basis, 4, 5, Side::Rows, 1, 8).expect("rows move up");
+        assert!(spans_same(&v, basis.rows(1, 8).into_owned()));
+        assert_ne!(v, orth(basis.rows(0, 8).into_owned()));
+        // The wrong direction for the side, no move, or an inconsistent size.
+        assert!(carry(&basis, 4, 5, Side::Columns, 2, 7).is_none());
+        assert!(carry(&basis, 5, 4, Side::Rows, 1, 8).is_none());
+        assert!(carry(&basis, 5, 5, Side::Rows, 1, 9).is_none());
+        assert!(carry(&basis, 5, 4, Side::Columns, 2, 6).is_none());
+    }
+
     /// A matrix with prescribed singular values (geometric decay) and random bases.
     fn with_spectrum(r: usize, decay: f64, seed: u64) -> DMatrix<f64> {
         let u = orth(random_matrix(r, r, seed));
