@@ -588,6 +588,23 @@ mod tests {
         s
     }
 
+    /// The QR fallback's Givens rotation, `[c s; −s c]·[a; b] = [r; 0]`, where
+    /// `a² + b²` underflows or overflows (the careful form) and where it does not.
+    #[test]
+    fn rotation_is_exact_where_the_squares_underflow_or_overflow() {
+        for (a, b, r) in
+            [(3.0f64, 4.0, 5.0), (3e-200, 4e-200, 5e-200), (-3e-310, 4e-310, 5e-310), (3e200, -4e200, 5e200)]
+        {
+            let (c, s, got) = rotation(a, b);
+            assert!((got - r).abs() <= 4.0 * f64::EPSILON * r, "({a:e}, {b:e}): r = {got:e}");
+            assert!(
+                (c - a / r).abs() <= 4.0 * f64::EPSILON && (s - b / r).abs() <= 4.0 * f64::EPSILON,
+                "({a:e}, {b:e}): c {c} s {s}"
+            );
+        }
+        assert_eq!(rotation(2.5, 0.0), (1.0, 0.0, 2.5));
+    }
+
     /// The dispatched kernel (AVX2 where the CPU has it) and the baseline build
     /// give bitwise the same bidiagonal: only the vector width differs.
     #[test]

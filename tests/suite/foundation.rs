@@ -73,6 +73,30 @@ fn the_plan_does_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn the_structured_plan_counts_the_realization_the_checkpointed_factors_and_the_scratch() {
+    // N = 4, p = 2, m = 3, L = 10, time-varying with dense A_t, every index (9).
+    // Realization per step: A (16) + B, C (4·5) + D (6) = 42 scalars, L = 10 steps,
+    // plus a diagonal copy of A_t (L·N = 40). Checkpoints: groups of K = 3,
+    // ⌈9/3⌉ + 2·3 = 9 factors of N² scalars, N exponents (16 bytes) and 128 bytes
+    // of headers. Scratch: 4N² + 8N + N(p + m) = 116 scalars.
+    let (n, len, p, m) = (4, 10, 2, 3);
+    let dims = Dims { channels: 1, len, width: n };
+    let block = BlockShape { outputs: p, inputs: m };
+    let a: Vec<f64> = (0..len * n * n).map(|k| if k % 7 == 0 { 0.3 } else { 0.01 }).collect();
+    let (b, c) = (vec![0.5; len * n * m], vec![0.25; len * p * n]);
+    let opts = EssOptions::default().with_method(Method::Structured);
+    let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, block).unwrap();
+    assert_eq!(ess::plan(&op, &opts).unwrap().bytes, (420 + 40) * 8 + 9 * (16 * 8 + 64 + 128) + 116 * 8);
+    let (a, b, c): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+        a.iter().map(|&x| x as f32).collect(),
+        b.iter().map(|&x| x as f32).collect(),
+        c.iter().map(|&x| x as f32).collect(),
+    );
+    let op32 = TimeVaryingStateSpace::new(&a, &b, &c, dims, block).unwrap();
+    assert_eq!(ess::plan(&op32, &opts).unwrap().bytes, (420 + 40) * 4 + 9 * (16 * 4 + 64 + 128) + 116 * 4);
+}
+
+#[test]
 fn planning_is_constant_in_the_sequence_length() {
     // 0.1.0 looped over L to find max_i min(p(L-i), m·i): 3.7 s at L = 4e9 and no
     // end at L = usize::MAX/2; and it counted a constant realization once per step
