@@ -139,18 +139,30 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    /// The condition number counts kept states with a nonzero value only (a
-    /// kept zero would make it, and the rounding allowance, infinite).
+    /// The accumulated bounds by hand; the condition number counts kept states
+    /// with a nonzero value only (a kept zero would make it, and the rounding
+    /// allowance, infinite).
     #[test]
-    fn the_condition_number_skips_a_kept_zero_value() {
+    fn accumulator_by_hand_and_a_kept_zero_value() {
         let mut acc = Accumulator::default();
         acc.add_cut(&[2.0, 0.0], 2, 2);
         assert!(acc.finish(10, 2, 1.0, 0.0).rounding.is_finite());
         acc.add_cut(&[4.0, 0.5], 2, 2);
         // κ = 4 / 0.5 = 8: allowance 16·‖T‖_F·ε·(L·N)·√κ.
         let want = 16.0 * f64::EPSILON * 20.0 * 8f64.sqrt();
-        assert!((acc.finish(10, 2, 1.0, 0.0).rounding - want).abs() <= 1e-12 * want);
+        let bounds = acc.finish(10, 2, 1.0, 0.0);
+        assert!((bounds.rounding - want).abs() <= 1e-12 * want);
         assert_eq!(acc.order(), 2);
+        // Nothing truncated (all kept): cut sum and classical bound are 0.
+        assert_eq!((bounds.cut_sum, bounds.classical), (0.0, 0.0));
+        // Keep one of [3, 0.25, 0.125] (r = 1): σ_2 enters the cut sum and the lower
+        // bound; the classical bound is 2·Σ_k max_i σ_k over the states truncated
+        // somewhere (k = 2, 3 here: 0.25 and 0.125).
+        acc.add_cut(&[3.0, 0.25, 0.125], 1, 1);
+        let bounds = acc.finish(10, 2, 1.0, 0.0);
+        assert_eq!(bounds.cut_sum, 0.25);
+        assert_eq!(bounds.classical, 2.0 * (0.25 + 0.125));
+        assert_eq!(bounds.lower, 0.25);
     }
 
     #[test]
