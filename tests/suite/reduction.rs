@@ -599,6 +599,9 @@ fn names_getters_and_budget_formulas_are_pinned() {
     let opts = |b| ReduceOptions::order(2).with_algorithm(Algorithm::ConvolutionKernel).with_memory_budget(b);
     let ck = required(&|b| reduce(&conv, &opts(b)).map(|_| ()));
     assert_eq!(ck, (k - k / 2) * (k / 2) * 3 * 8);
+    // Hankel blocks: T in f64 (pL × mL) and two working copies.
+    let hb = |b| ReduceOptions::order(2).with_algorithm(Algorithm::HankelBlocks).with_memory_budget(b);
+    assert_eq!(required(&|b| reduce(&op, &hb(b)).map(|_| ())), len * len * 8 * 3);
 }
 
 /// Above `L = 1024` the error of a reduced convolution is measured from the two
