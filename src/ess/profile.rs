@@ -420,3 +420,51 @@ impl Profile {
             && self.values.len() == other.values.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_channels() -> Profile {
+        Profile::from_values(
+            6,
+            vec![1, 3, 5],
+            Measure::Entropy,
+            ComputedBy::LowRank,
+            None,
+            vec![vec![1.0, 2.5, 1.5], vec![1.0, 1.0, 1.25]],
+        )
+        .unwrap()
+    }
+
+    /// Intervals must be finite and contain their value (endpoints included).
+    #[test]
+    fn with_bounds_accepts_intervals_around_each_value_and_nothing_else() {
+        let ok = vec![vec![[1.0, 1.0], [2.0, 3.0], [1.5, 1.75]], vec![[0.5, 1.0], [1.0, 1.5], [1.0, 2.0]]];
+        let p = two_channels().with_bounds(ok).unwrap();
+        assert_eq!(p.lower(0).unwrap(), [1.0, 2.0, 1.5]);
+        assert_eq!(p.upper(1).unwrap(), [1.0, 1.5, 2.0]);
+        for bad in [[2.6, 3.0], [2.0, 2.4], [f64::NAN, 3.0], [2.0, f64::INFINITY], [3.0, 2.0]] {
+            let b = vec![vec![[1.0, 1.0], bad, [1.5, 1.5]], vec![[1.0, 1.0]; 3]];
+            let err = two_channels().with_bounds(b).unwrap_err().to_string();
+            assert!(err.contains("channel 0, index 3"), "{bad:?}: {err}");
+        }
+        let short = vec![vec![[1.0, 1.0]; 3], vec![[1.0, 1.0]; 2]];
+        assert!(two_channels().with_bounds(short).is_err());
+        assert!(two_channels().with_bounds(vec![vec![[1.0, 1.0]; 3]]).is_err());
+    }
+
+    /// `approx`'s default tolerances are one ulp-sized ε: values that differ by
+    /// less are equal, by more are not.
+    #[test]
+    fn approx_defaults_are_machine_epsilon() {
+        use approx::{AbsDiffEq, RelativeEq};
+        assert_eq!(<Profile as AbsDiffEq>::default_epsilon(), f64::EPSILON);
+        assert_eq!(<Profile as RelativeEq>::default_max_relative(), f64::EPSILON);
+        let (a, mut b) = (two_channels(), two_channels());
+        b.values[1][0] += 0.5 * f64::EPSILON;
+        assert!(a.abs_diff_eq(&b, <Profile as AbsDiffEq>::default_epsilon()));
+        b.values[1][0] += 2.0 * f64::EPSILON;
+        assert!(!a.abs_diff_eq(&b, <Profile as AbsDiffEq>::default_epsilon()));
+    }
+}
