@@ -9,7 +9,9 @@ they were produced: `fast/` before `full/` (the whole suite's verdict on what
 the fast stage missed), and in each `mutants.out.old` (a run resumed with
 `--iterate`) before `mutants.out`, and `rerun/` (missed mutants re-tested after
 new tests, with `--iterate`) last; a later verdict on the same mutant replaces
-an earlier one, as does a later DIR (a re-run after a fix).
+an earlier one, as does a later DIR (a re-run after a fix). The full and rerun
+stages only re-judge mutants the fast stage tested (cargo-mutants adds its
+struct-field deletions to every filtered run; they are not counted).
 
 For every source file it prints caught, missed, timeout and unviable counts and
 the score caught / (caught + missed + timeout): timeouts count as not caught,
@@ -30,24 +32,28 @@ from collections import defaultdict
 def outcome_files(path):
     """The outcomes.json files under an output directory, oldest verdicts first."""
     if os.path.isfile(path):
-        return [path]
+        return [(path, "")]
     found = []
     for stage in ("fast", "full", "rerun", ""):
-        found += sorted(
+        for f in sorted(
             glob.glob(os.path.join(path, stage, "outcomes-*.json")),
             key=lambda f: int(f.rsplit("-", 1)[1].split(".")[0]),
-        )
+        ):
+            found.append((f, stage))
         for out in ("mutants.out.old", "mutants.out"):
             cand = os.path.join(path, stage, out, "outcomes.json")
             if os.path.exists(cand):
-                found.append(cand)
+                found.append((cand, stage))
     if os.path.exists(os.path.join(path, "outcomes.json")):
-        found.append(os.path.join(path, "outcomes.json"))
+        found.append((os.path.join(path, "outcomes.json"), ""))
     return found
 
 
 def outcomes(path):
-    for f in outcome_files(path):
+    """(name, file, summary, restate) for every verdict; `restate` marks the
+    full and rerun stages, which only re-test mutants an earlier stage tested."""
+    for f, stage in outcome_files(path):
+        restate = stage in ("full", "rerun")
         # A run resumed with --iterate lists what earlier runs caught (or found
         # unviable) in previously_caught.txt; an earlier outcomes.json may have
         # been rotated away, so those count as caught unless an outcome says else.
@@ -57,8 +63,9 @@ def outcomes(path):
                 for line in p:
                     name = line.strip()
                     if name:
-                        yield name, name.split(":", 1)[0], "PreviouslyCaught"
-        yield from read(f)
+                        yield name, name.split(":", 1)[0], "PreviouslyCaught", restate
+        for name, file, summary in read(f):
+            yield name, file, summary, restate
 
 
 def read(path):
@@ -85,8 +92,13 @@ def main(dirs):
         return 2
     latest = {}
     for d in dirs:
-        for key, file, summary in outcomes(d):
+        for key, file, summary, restate in outcomes(d):
             if summary == "PreviouslyCaught" and key in latest:
+                continue
+            # cargo-mutants adds some mutants to every filtered run (struct
+            # field deletions ignore --re): a later stage does not add mutants
+            # the first one did not test, so a sample stays the sample.
+            if restate and key not in latest:
                 continue
             latest[key] = (file, "CaughtMutant" if summary == "PreviouslyCaught" else summary)
     table = defaultdict(lambda: defaultdict(int))
