@@ -294,3 +294,35 @@ pub fn over_operators<O: LinearOperator>(
     }
     per_measure.into_iter().map(BatchProfile::from_profiles).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ess::ComputedBy;
+
+    /// Two low-rank profiles with intervals: the batch statistics by hand, and
+    /// the mean and standard-deviation profiles carry them (not the first
+    /// item's values) and no intervals (those of one item do not bound a mean).
+    #[test]
+    fn mean_and_std_profiles_are_the_statistics_without_intervals() {
+        let item = |v: [f64; 2]| {
+            Profile::from_values(5, vec![1, 3], Measure::Entropy, ComputedBy::LowRank, Some(4), vec![v.to_vec()])
+                .unwrap()
+                .with_bounds(vec![vec![[v[0] - 0.5, v[0] + 0.5], [v[1], v[1]]]])
+                .unwrap()
+        };
+        let batch = BatchProfile::from_profiles(vec![item([1.0, 2.0]), item([3.0, 2.0]), item([2.0, 5.0])]).unwrap();
+        assert_eq!(batch.inputs, 3);
+        assert_eq!(batch.mean, [vec![2.0, 3.0]]);
+        assert_eq!(batch.min, [vec![1.0, 2.0]]);
+        assert_eq!(batch.max, [vec![3.0, 5.0]]);
+        let std = [(2.0f64 / 3.0).sqrt(), 2f64.sqrt()];
+        assert!(batch.std[0].iter().zip(std).all(|(a, b)| (a - b).abs() < 1e-15), "{:?}", batch.std);
+        let (mean, sd) = (batch.mean_profile(), batch.std_profile());
+        assert_eq!(mean.values(), batch.mean.as_slice());
+        assert_eq!(sd.values(), batch.std.as_slice());
+        assert!(mean.bounds().is_none() && sd.bounds().is_none());
+        assert_eq!((mean.indices(), mean.tss(), mean.seq_len()), (&[1, 3][..], Some(4), 5));
+        assert_eq!(batch.items().len(), 3);
+    }
+}
