@@ -401,3 +401,54 @@ mod property {
         }
     }
 }
+
+#[test]
+fn realization_batch_from_tensors_follows_the_standard_form() {
+    // Two channels, L = 6, N = 3, p = 2, m = 1, dense A_t and D_t; T[t,s] written
+    // out: D_t on the diagonal, C_t·A_{t-1}⋯A_{s+1}·B_s below it.
+    use effective_state_size::realization::RealizationBatch;
+    let (ch, len, n, p, m) = (2, 6, 3, 2, 1);
+    let mut r = rng(37);
+    let a = uniform_vec(&mut r, ch * len * n * n, -0.6, 0.6);
+    let (b, c, d) = (
+        normal_vec(&mut r, ch * len * n * m),
+        normal_vec(&mut r, ch * len * p * n),
+        normal_vec(&mut r, ch * len * p * m),
+    );
+    let block = BlockShape { outputs: p, inputs: m };
+    let op = RealizationBatch::from_tensors(&a, &[ch, len, n, n], &b, &c, Some(&d), block).unwrap();
+    let mat = |x: &[f64], k: usize, t: usize, rows: usize, cols: usize| {
+        DMatrix::from_row_slice(rows, cols, &x[(k * len + t) * rows * cols..(k * len + t + 1) * rows * cols])
+    };
+    for k in 0..ch {
+        let t_op = op.dense(k).unwrap();
+        for t in 0..len {
+            for s in 0..=t {
+                let want = if s == t {
+                    mat(&d, k, t, p, m)
+                } else {
+                    let mut x = mat(&b, k, s, n, m);
+                    for j in s + 1..t {
+                        x = mat(&a, k, j, n, n) * x;
+                    }
+                    mat(&c, k, t, p, n) * x
+                };
+                let got = t_op.view((t * p, s * m), (p, m));
+                assert!((got - &want).amax() <= 1e-13, "channel {k}, T[{t},{s}]: {got} vs {want}");
+            }
+        }
+    }
+    // A diagonal A given as (C, L, N) is the dense one with those diagonals.
+    let diag: Vec<f64> = (0..ch * len).flat_map(|kt| (0..n).map(move |j| 0.9 - 0.1 * (kt % 5 + j) as f64)).collect();
+    let mut dense_a = vec![0.0; ch * len * n * n];
+    for kt in 0..ch * len {
+        for j in 0..n {
+            dense_a[kt * n * n + j * n + j] = diag[kt * n + j];
+        }
+    }
+    let by_diag = RealizationBatch::from_tensors(&diag, &[ch, len, n], &b, &c, None, block).unwrap();
+    let by_dense = RealizationBatch::from_tensors(&dense_a, &[ch, len, n, n], &b, &c, None, block).unwrap();
+    for k in 0..ch {
+        assert!((by_diag.dense(k).unwrap() - by_dense.dense(k).unwrap()).amax() <= 1e-15, "channel {k}");
+    }
+}
