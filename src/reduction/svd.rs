@@ -91,6 +91,23 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    /// `sorted` orders by magnitude and moves a negative value's sign into `U`,
+    /// so the triplets still reproduce `U·diag(s)·Vᵀ`.
+    #[test]
+    fn sorted_moves_signs_into_u_and_keeps_the_product() {
+        let u = DMatrix::from_row_slice(3, 3, &[1.0, 2.0, 0.0, 0.0, 1.0, -1.0, 3.0, 0.5, 1.0]);
+        let v = DMatrix::from_row_slice(2, 3, &[0.5, -1.0, 2.0, 1.0, 1.5, -0.5]);
+        let s = vec![-2.0, 3.0, 0.5];
+        let product = |u: &DMatrix<f64>, s: &[f64], v: &DMatrix<f64>| {
+            u * DMatrix::from_diagonal(&nalgebra::DVector::from_row_slice(s)) * v.transpose()
+        };
+        let before = product(&u, &s, &v);
+        let d = sorted(u.clone(), s, v.clone());
+        assert_eq!(d.s, [3.0, 2.0, 0.5]);
+        assert_eq!(d.u.column(1), -u.column(0));
+        assert!((product(&d.u, &d.s, &d.v) - before).amax() <= 1e-15);
+    }
+
     fn check(m: &DMatrix<f64>, d: &Svd) {
         let values = m.clone().singular_values();
         let mut values: Vec<f64> = values.iter().copied().collect();
