@@ -612,6 +612,21 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    /// `givens_careful` where `1/r` overflows (subnormal `r`), where the squares
+    /// underflow, and where one argument is zero.
+    #[test]
+    fn careful_givens_at_subnormal_and_zero_arguments() {
+        for (f, g, r) in
+            [(3.0f64, 4.0, 5.0), (3e-200, -4e-200, 5e-200), (3e-310, 4e-310, 5e-310), (-6e-320, 8e-320, 1e-319)]
+        {
+            let (c, s, got) = givens_careful(f, g);
+            assert!((got - r).abs() <= 1e-3 * r, "({f:e}, {g:e}): r = {got:e}");
+            assert!((c - f / r).abs() <= 1e-3 && (s - g / r).abs() <= 1e-3, "({f:e}, {g:e}): c {c} s {s}");
+        }
+        assert_eq!(givens_careful(2.5, 0.0), (1.0, 0.0, 2.5));
+        assert_eq!(givens_careful(0.0, -2.5), (0.0, 1.0, -2.5));
+    }
+
     /// The 2 × 2 shift helper against nalgebra on `[f g; 0 h]`: both of its
     /// branches (`|g|` below and above `max(|f|, |h|)`), signs, a zero diagonal,
     /// and `|g|` so large that `max(|f|, |h|)/|g|` underflows.
