@@ -640,10 +640,19 @@ fn the_shortest_sequences_reduce_exactly() {
     // order-1 model is exact, its certified bound rounding-level.
     let dims = Dims { channels: 1, len: 2, width: 3 };
     let op = LtiStateSpace::diagonal(&[0.9, -0.5, 0.3], &[1.0, 2.0, -1.0], &[0.5, 0.25, 1.0], dims).unwrap();
-    let red = reduce(&op, &ReduceOptions::order(1).with_measured_error(true)).unwrap();
-    let (t, tr) = (op.dense(0).unwrap(), red.dense(0).unwrap());
-    assert!((&t - &tr).amax() <= 1e-14, "{t} vs {tr}");
-    let ch = &red.channels()[0];
-    assert!(ch.error.unwrap() <= 1e-14 && ch.error_bound <= 1e-12, "{:?} {}", ch.error, ch.error_bound);
-    assert_eq!(red.state_size(), 1);
+    for algorithm in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks] {
+        let opts = ReduceOptions::order(1).with_algorithm(algorithm).with_measured_error(true);
+        let red = reduce(&op, &opts).unwrap();
+        assert_eq!(red.algorithm(), algorithm);
+        let (t, tr) = (op.dense(0).unwrap(), red.dense(0).unwrap());
+        assert!((&t - &tr).amax() <= 1e-14, "{algorithm:?}: {t} vs {tr}");
+        let ch = &red.channels()[0];
+        assert!(
+            ch.error.unwrap() <= 1e-14 && ch.error_bound <= 1e-12,
+            "{algorithm:?}: {:?} {}",
+            ch.error,
+            ch.error_bound
+        );
+        assert_eq!(red.state_size(), 1, "{algorithm:?}");
+    }
 }
