@@ -7,8 +7,8 @@ Each DIR is an output directory of `scripts/mutants.sh` (`--out DIR`, with or
 without `--fast`) or a `mutants.out` itself. Its outcomes are read in the order
 they were produced: `fast/` before `full/` (the whole suite's verdict on what
 the fast stage missed), and in each `mutants.out.old` (a run resumed with
-`--iterate`) before `mutants.out`, and `rerun/` (missed mutants re-tested after
-new tests, with `--iterate`) last; a later verdict on the same mutant replaces
+`--iterate`) before `mutants.out`, and `rerun*/` (missed mutants re-tested after
+new tests; several in name order) last; a later verdict on the same mutant replaces
 an earlier one, as does a later DIR (a re-run after a fix). The full and rerun
 stages only re-judge mutants the fast stage tested (cargo-mutants adds its
 struct-field deletions to every filtered run; they are not counted).
@@ -34,7 +34,8 @@ def outcome_files(path):
     if os.path.isfile(path):
         return [(path, "")]
     found = []
-    for stage in ("fast", "full", "rerun", ""):
+    reruns = sorted(os.path.basename(d) for d in glob.glob(os.path.join(path, "rerun*")) if os.path.isdir(d))
+    for stage in ("fast", "full", *reruns, ""):
         for f in sorted(
             glob.glob(os.path.join(path, stage, "outcomes-*.json")),
             key=lambda f: int(f.rsplit("-", 1)[1].split(".")[0]),
@@ -53,7 +54,7 @@ def outcomes(path):
     """(name, file, summary, restate) for every verdict; `restate` marks the
     full and rerun stages, which only re-test mutants an earlier stage tested."""
     for f, stage in outcome_files(path):
-        restate = stage in ("full", "rerun")
+        restate = stage == "full" or stage.startswith("rerun")
         # A run resumed with --iterate lists what earlier runs caught (or found
         # unviable) in previously_caught.txt; an earlier outcomes.json may have
         # been rotated away, so those count as caught unless an outcome says else.
