@@ -41,9 +41,9 @@ def outcome_files(path):
             key=lambda f: int(f.rsplit("-", 1)[1].split(".")[0]),
         ):
             found.append((f, stage))
-        for out in ("mutants.out.old", "mutants.out"):
+        for out in ("mutants.out.old", "mutants.out", ""):
             cand = os.path.join(path, stage, out, "outcomes.json")
-            if os.path.exists(cand):
+            if stage and os.path.exists(cand):
                 found.append((cand, stage))
     if os.path.exists(os.path.join(path, "outcomes.json")):
         found.append((os.path.join(path, "outcomes.json"), ""))
