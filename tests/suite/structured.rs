@@ -452,3 +452,18 @@ fn realization_batch_from_tensors_follows_the_standard_form() {
         assert!((by_diag.dense(k).unwrap() - by_dense.dense(k).unwrap()).amax() <= 1e-15, "channel {k}");
     }
 }
+
+#[test]
+fn a_non_finite_diagonal_transition_is_refused_naming_the_step() {
+    let (n, len) = (3, 5);
+    let b = Steps::Constant(DMatrix::from_element(n, 1, 1.0));
+    let c = Steps::Constant(DMatrix::from_element(1, n, 1.0));
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut diags = vec![DVector::from_element(n, 0.5); len];
+        diags[2][1] = bad;
+        let err = Realization::new(len, Transition::Diagonal(Steps::Varying(diags)), b.clone(), c.clone()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, effective_state_size::EssError::NonFinite { .. }), "{msg}");
+        assert!(msg.contains("diagonal of A_t at step 2") && msg.contains("(1)"), "{msg}");
+    }
+}
