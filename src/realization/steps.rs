@@ -200,5 +200,19 @@ mod tests {
                 m[k] = 0.0;
             }
         }
+        // Several nonzero entries on the same side of the diagonal of one row
+        // (an odd/even count must not cancel).
+        let mut m = vec![0.0f64; 16];
+        m[12] = 1.0;
+        m[13] = 2.0;
+        assert!(!off_diagonal_zero(&m, 4), "two left of the diagonal");
+        m[12] = 0.0;
+        m[13] = 0.0;
+        m[1] = 1.0;
+        m[2] = -1.0;
+        m[3] = 4.0;
+        assert!(!off_diagonal_zero(&m, 4), "three right of the diagonal");
+        m[3] = 0.0;
+        assert!(!off_diagonal_zero(&m, 4), "two right of the diagonal");
     }
 }
