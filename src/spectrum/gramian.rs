@@ -1255,12 +1255,8 @@ where
     let mut current = walker.fill(&mut ready.0, &mut ready.1);
     while let Some(idx) = current {
         let k = idx.len();
-        let (done, next) = if workers == 1 {
-            (cores(idx, &ready.0[..k], &ready.1[..k]), walker.fill(&mut spare.0, &mut spare.1))
-        } else {
-            let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
-            crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1))
-        };
+        let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
+        let (done, next) = crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1));
         out.extend(done?);
         current = next;
         std::mem::swap(&mut ready, &mut spare);
