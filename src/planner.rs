@@ -21,9 +21,10 @@
 //! * dense path: one channel's `T` (`(p·L)·(m·L)` scalars) plus, per chain of
 //!   indices in flight (see `spectrum::nested`: a few chains per channel, run in
 //!   parallel), the largest requested block `p(L-i)·m·i` (copied for a fresh
-//!   QR) and two square matrices of order `r_max = min(p(L-i), m·i)` (the QR's
-//!   factor and the visitor's copy of the previous one; while walking, the
-//!   running factor, the visitor's copy and the backend's copy, at most as much);
+//!   QR) and three square matrices of order `r_max = min(p(L-i), m·i)` (the
+//!   QR's factor, the visitor's copy and the held first factor of a pair: the
+//!   backend gets the factors of two indices at a time; while walking, the
+//!   running factor and three copies, at most as much);
 //! * structured path: per channel in flight, its realization (counted once when it
 //!   is time-invariant) and the checkpointed factors: about `3·√count` factors of
 //!   `N × N` for `count` requested indices (see `spectrum::gramian`), so
@@ -201,23 +202,33 @@ fn kernel_path<O: LinearOperator + ?Sized>(op: &O) -> bool {
 
 /// Bytes one chain of the dense path needs besides `T`: the largest requested
 /// block (copied for a fresh QR, with the QR's `r_max × r_max` factor) or, while
-/// walking, three square matrices of the largest order `r_max = min(rows, cols)`
-/// (the running factor, the copy the visitor sees and the one the backend
-/// decomposes), plus one incoming row.
+/// walking, the running factor; besides it, up to three square matrices of the
+/// largest order `r_max = min(rows, cols)` (the copy the visitor sees, the held
+/// first factor of a pair and the pair's second one, which the backend
+/// decomposes in place), plus one incoming row.
 fn dense_chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64) -> u64 {
+    chain_bytes(indices, len, b, scalar, 3)
+}
+
+/// Bytes of one chain of nested factors whose visitor keeps `copies` square
+/// matrices of order `r_max` besides the running factor. Fresh QR: the block,
+/// its factor and `copies − 1` copies (the pair's second one is not made then);
+/// at a visit: the running factor and `copies` copies. block ≥ square, so
+/// `block + copies · square + row` bounds both.
+fn chain_bytes(indices: &[usize], len: usize, b: BlockShape, scalar: u64, copies: u64) -> u64 {
     let largest = largest_block(indices, len, b);
     let order = largest_order(indices, len, b);
     let square = order.saturating_mul(order);
-    // Fresh QR: block + its factor + the visitor's copy of the previous factor;
-    // walking: three factors. block ≥ square, so this bounds both.
-    largest.saturating_add(square.saturating_mul(2)).saturating_add(order).saturating_mul(scalar)
+    largest.saturating_add(square.saturating_mul(copies)).saturating_add(order).saturating_mul(scalar)
 }
 
-/// Bytes one chain of the low-rank method needs besides `T`: a dense-path chain
-/// in `f64`, plus the scaled factor, its transpose and the bases (`r × k`, `k ≤ r`).
+/// Bytes one chain of the low-rank method needs besides `T`: a chain of nested
+/// factors in `f64` with two copies of the factor (the visible one and the one
+/// the visitor works on), plus the scaled factor, its transpose and the
+/// bases (`r × k`, `k ≤ r`).
 fn lowrank_chain_bytes(indices: &[usize], len: usize, b: BlockShape) -> u64 {
     let order = largest_order(indices, len, b);
-    dense_chain_bytes(indices, len, b, 8).saturating_add(order.saturating_mul(order).saturating_mul(5 * 8))
+    chain_bytes(indices, len, b, 8, 2).saturating_add(order.saturating_mul(order).saturating_mul(5 * 8))
 }
 
 /// `r_max`: the largest `min(rows, cols)` of the requested blocks `H_i`.

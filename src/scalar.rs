@@ -42,10 +42,17 @@ pub trait Scalar:
     /// The singular values of `block` from `backend`, dispatched to the backend's
     /// method for this type (so that [`SvdBackend`] stays object-safe).
     fn singular_values_by(backend: &dyn SvdBackend, block: DMatrix<Self>) -> Result<Vec<Self>>;
+    /// The singular values of two blocks from `backend` (its pair method for
+    /// this type).
+    fn singular_value_pairs_by(
+        backend: &dyn SvdBackend,
+        a: DMatrix<Self>,
+        b: DMatrix<Self>,
+    ) -> Result<(Vec<Self>, Vec<Self>)>;
 }
 
 macro_rules! impl_scalar {
-    ($t:ty, $svd:ident) => {
+    ($t:ty, $svd:ident, $pair:ident) => {
         impl Scalar for $t {
             const EPSILON: Self = <$t>::EPSILON;
             const NAME: &'static str = stringify!($t);
@@ -62,12 +69,19 @@ macro_rules! impl_scalar {
             fn singular_values_by(backend: &dyn SvdBackend, block: DMatrix<Self>) -> Result<Vec<Self>> {
                 backend.$svd(block)
             }
+            fn singular_value_pairs_by(
+                backend: &dyn SvdBackend,
+                a: DMatrix<Self>,
+                b: DMatrix<Self>,
+            ) -> Result<(Vec<Self>, Vec<Self>)> {
+                backend.$pair(a, b)
+            }
         }
     };
 }
 
-impl_scalar!(f32, singular_values_f32);
-impl_scalar!(f64, singular_values_f64);
+impl_scalar!(f32, singular_values_f32, singular_values_pair_f32);
+impl_scalar!(f64, singular_values_f64, singular_values_pair_f64);
 
 /// The exponents `k` for which `2^k` is a normal number of `T`: `-126..=127` in
 /// `f32`, `-1022..=1023` in `f64`.
@@ -132,10 +146,33 @@ pub(crate) fn exponent_of(max_abs: f64) -> i32 {
     }
 }
 
+/// The largest magnitude `max_k |x_k|` (`0` for none; NaN entries are skipped,
+/// as by [`f64::max`]). Eight independent maxima, so the loop vectorizes; a
+/// single running maximum would wait on the previous comparison at every entry.
+pub(crate) fn max_abs<T: Scalar>(values: &[T]) -> f64 {
+    let mut acc = [T::zero(); 8];
+    let mut chunks = values.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            let a = c[l].abs();
+            acc[l] = if a > acc[l] { a } else { acc[l] };
+        }
+    }
+    let tail = chunks.remainder().iter().fold(T::zero(), |m, x| {
+        let a = x.abs();
+        if a > m {
+            a
+        } else {
+            m
+        }
+    });
+    acc.iter().fold(tail.to_f64(), |m, x| m.max(x.to_f64()))
+}
+
 /// Multiplies every value by `2^-e` where `e` = [`exponent_of`] their largest
 /// magnitude, and returns `e`: afterwards the largest magnitude lies in `[0.5, 1)`.
 pub(crate) fn normalize_pow2<T: Scalar>(values: &mut [T]) -> i32 {
-    let max = values.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    let max = max_abs(values);
     let e = exponent_of(max);
     if e != 0 {
         for v in values.iter_mut() {

@@ -96,7 +96,7 @@ impl Tolerance {
 /// assert_eq!(entropy_of(&[0.0f32, 0.0]), 0.0);
 /// ```
 pub fn entropy_of<T: Scalar>(sigma: &[T]) -> f64 {
-    let max = sigma.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    let max = crate::scalar::max_abs(sigma);
     if max == 0.0 || !max.is_finite() {
         return 0.0;
     }

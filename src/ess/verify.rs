@@ -46,7 +46,7 @@ pub fn verify<O: LinearOperator + ?Sized>(op: &O) -> Result<Verification> {
     let mut realization_error: Option<f64> = None;
     for c in 0..op.channels() {
         let t = op.dense_matrix(c)?;
-        let scale = t.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs())).max(f64::MIN_POSITIVE);
+        let scale = crate::scalar::max_abs(t.as_slice()).max(f64::MIN_POSITIVE);
         // A fixed pseudo-random input in [-1, 1] (xorshift).
         let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ c as u64;
         let u: Vec<O::Scalar> = (0..len * b.inputs)
@@ -83,7 +83,7 @@ pub fn verify<O: LinearOperator + ?Sized>(op: &O) -> Result<Verification> {
             _ => {
                 let r = op.realization(c)?.expect("declared");
                 let tr = r.dense();
-                let err = (&tr - &*t).iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs())) / scale;
+                let err = crate::scalar::max_abs((&tr - &*t).as_slice()) / scale;
                 if err.is_nan() || err > threshold {
                     return Err(EssError::invalid_operator(
                         op.family(),

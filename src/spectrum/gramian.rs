@@ -1342,7 +1342,7 @@ mod tests {
         let mut scaled = s.clone();
         let mut exp = vec![None; s.ncols()];
         for (j, mut col) in scaled.column_iter_mut().enumerate() {
-            let m = col.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+            let m = crate::scalar::max_abs(col.as_slice());
             if m > 0.0 {
                 let e = exponent_of(m);
                 col.apply(|x| *x = ldexp(*x, -e));

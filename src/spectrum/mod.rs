@@ -18,6 +18,7 @@
 
 mod bidiag;
 pub(crate) mod dense;
+mod dqds;
 pub(crate) mod gramian;
 mod jacobi;
 pub(crate) mod lowrank;
@@ -54,6 +55,20 @@ pub trait SvdBackend: Send + Sync + std::fmt::Debug {
     fn singular_values_f64(&self, block: DMatrix<f64>) -> Result<Vec<f64>>;
     /// The singular values of an `f32` block (values only, any order).
     fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>>;
+    /// The singular values of two independent `f64` blocks, `(σ(a), σ(b))`. The
+    /// dense path hands over the factors of neighbouring indices two at a time,
+    /// so that a backend can overlap the two computations
+    /// ([`BidiagonalSvd`] interleaves their dqds sweeps); by default they are
+    /// decomposed one after the other with
+    /// [`singular_values_f64`](Self::singular_values_f64).
+    fn singular_values_pair_f64(&self, a: DMatrix<f64>, b: DMatrix<f64>) -> Result<(Vec<f64>, Vec<f64>)> {
+        Ok((self.singular_values_f64(a)?, self.singular_values_f64(b)?))
+    }
+    /// [`singular_values_pair_f64`](Self::singular_values_pair_f64) for `f32`
+    /// blocks.
+    fn singular_values_pair_f32(&self, a: DMatrix<f32>, b: DMatrix<f32>) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.singular_values_f32(a)?, self.singular_values_f32(b)?))
+    }
     /// Whether the structured path may compute the singular values of its small
     /// square cores (`N × N`, one per index) with the crate's own allocation-free
     /// Golub–Kahan kernel instead of this backend (same guarantee: values only,
@@ -185,26 +200,68 @@ impl<T: Scalar> Spectrum<T> {
 /// [`EssError::NonFinite`] for NaN/∞ entries; the backend's errors.
 pub(crate) fn spectrum_of<T: Scalar>(
     backend: &dyn SvdBackend,
-    mut block: DMatrix<T>,
-    (rows, cols): (usize, usize),
+    block: DMatrix<T>,
+    shape: (usize, usize),
 ) -> Result<Spectrum<T>> {
+    match scaled_for_backend(block, shape)? {
+        Scaled::Known(spectrum) => Ok(spectrum),
+        Scaled::Block(block, exponent) => Ok(sorted(T::singular_values_by(backend, block)?, exponent, shape)),
+    }
+}
+
+/// [`spectrum_of`] two blocks, handed to the backend together
+/// ([`SvdBackend::singular_values_pair_f64`]) when both need it.
+pub(crate) fn spectra_of_pair<T: Scalar>(
+    backend: &dyn SvdBackend,
+    (a, shape_a): (DMatrix<T>, (usize, usize)),
+    (b, shape_b): (DMatrix<T>, (usize, usize)),
+) -> Result<(Spectrum<T>, Spectrum<T>)> {
+    match (scaled_for_backend(a, shape_a)?, scaled_for_backend(b, shape_b)?) {
+        (Scaled::Block(a, xa), Scaled::Block(b, xb)) => {
+            let (sa, sb) = T::singular_value_pairs_by(backend, a, b)?;
+            Ok((sorted(sa, xa, shape_a), sorted(sb, xb, shape_b)))
+        }
+        (a, b) => {
+            let alone = |scaled, shape| match scaled {
+                Scaled::Known(spectrum) => Ok(spectrum),
+                Scaled::Block(block, exponent) => Ok(sorted(T::singular_values_by(backend, block)?, exponent, shape)),
+            };
+            Ok((alone(a, shape_a)?, alone(b, shape_b)?))
+        }
+    }
+}
+
+/// A block ready for the backend, or its spectrum when that needs no backend.
+enum Scaled<T: Scalar> {
+    /// Empty or zero.
+    Known(Spectrum<T>),
+    /// The block times `2^-exponent`, largest entry in `[0.5, 1)`.
+    Block(DMatrix<T>, i32),
+}
+
+/// Checks `block` and scales it exactly to largest entry in `[0.5, 1)`.
+fn scaled_for_backend<T: Scalar>(mut block: DMatrix<T>, (rows, cols): (usize, usize)) -> Result<Scaled<T>> {
     let k = block.nrows().min(block.ncols());
     if k == 0 {
-        return Ok(Spectrum { scaled: Vec::new(), exponent: 0, rows, cols, radius: None });
+        return Ok(Scaled::Known(Spectrum { scaled: Vec::new(), exponent: 0, rows, cols, radius: None }));
     }
     crate::validate::check_matrix_finite("Hankel block", &block)?;
-    let max = block.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    let max = crate::scalar::max_abs(block.as_slice());
     if max == 0.0 {
-        return Ok(Spectrum { scaled: vec![T::zero(); k], exponent: 0, rows, cols, radius: None });
+        return Ok(Scaled::Known(Spectrum { scaled: vec![T::zero(); k], exponent: 0, rows, cols, radius: None }));
     }
     let exponent = crate::scalar::exponent_of(max);
     scale_pow2(&mut block, -exponent);
-    let mut s = T::singular_values_by(backend, block)?;
+    Ok(Scaled::Block(block, exponent))
+}
+
+/// The backend's values as a spectrum: absolute values, descending.
+fn sorted<T: Scalar>(mut s: Vec<T>, exponent: i32, (rows, cols): (usize, usize)) -> Spectrum<T> {
     for v in s.iter_mut() {
         *v = v.abs();
     }
     s.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
-    Ok(Spectrum { scaled: s, exponent, rows, cols, radius: None })
+    Spectrum { scaled: s, exponent, rows, cols, radius: None }
 }
 
 /// Singular values of any matrix in descending order, computed by `backend` with

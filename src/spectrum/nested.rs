@@ -47,7 +47,9 @@
 //! `L`, the block shape and the indices — never on the number of threads — so
 //! results are bit-for-bit the same on any number of threads. Chains run in
 //! parallel (feature `parallel`); each holds one factor (`r_max²` scalars, plus
-//! the block of its first fresh QR while that runs) besides the shared `T`.
+//! the block of its first fresh QR while that runs) besides the shared `T`, and
+//! the visitor's copies of it ([`sweep_factor_pairs`] hands two indices over at
+//! a time: up to three copies).
 
 use crate::error::Result;
 use crate::operator::BlockShape;
@@ -125,11 +127,101 @@ where
     R: Send,
     F: Fn(&mut S, Factor<'_, T>) -> Result<R> + Sync,
 {
+    sweep_chains(t, shape, len, indices, in_flight, &|exponent: i32, chain: &Chain| {
+        let mut state = S::default();
+        let mut out = Vec::with_capacity(chain.visits.iter().map(|v| v.1.len()).sum());
+        walk_chain(t, shape, len, exponent, chain, |index, r, positions| {
+            for &pos in positions {
+                out.push((pos, visit(&mut state, Factor { index, r, side: chain.side, exponent })?));
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    })
+}
+
+/// A copy of the factor of one Hankel block (see [`Factor`]), owned by the
+/// visitor of [`sweep_factor_pairs`].
+#[derive(Debug)]
+pub(crate) struct OwnedFactor<T: Scalar> {
+    /// The Hankel index `i`.
+    pub index: usize,
+    /// Square `r × r` upper-triangular factor with the singular values of `H_i`
+    /// times `2^-exponent`.
+    pub r: DMatrix<T>,
+    /// See [`Factor::exponent`].
+    pub exponent: i32,
+}
+
+/// [`sweep_factors_limited`] handing the factors over two at a time, so that the
+/// visitor can overlap their decompositions: each visit of a chain is paired
+/// with the next one (its factor copied while the chain walks on); a chain with
+/// an odd number of visits ends with a single factor. `visit(a, b)` returns the
+/// results of `a` and, if given, `b`. The pairing depends only on the chains, so
+/// the results do not depend on `in_flight` or the number of threads. Besides
+/// the walking factor, a chain holds at most three more copies of it: the
+/// visible one, the held one and the second one of a pair.
+pub(crate) fn sweep_factor_pairs<T, R, F>(
+    t: &DMatrix<T>,
+    shape: BlockShape,
+    len: usize,
+    indices: &[usize],
+    in_flight: usize,
+    visit: &F,
+) -> Result<Vec<R>>
+where
+    T: Scalar,
+    R: Send,
+    F: Fn(OwnedFactor<T>, Option<OwnedFactor<T>>) -> Result<(R, Option<R>)> + Sync,
+{
+    sweep_chains(t, shape, len, indices, in_flight, &|exponent: i32, chain: &Chain| {
+        let mut out = Vec::with_capacity(chain.visits.iter().map(|v| v.1.len()).sum());
+        // The first factor of a pair, and its position in the request.
+        let mut held: Option<(OwnedFactor<T>, usize)> = None;
+        walk_chain(t, shape, len, exponent, chain, |index, r, positions| {
+            for &pos in positions {
+                let factor = OwnedFactor { index, r: r.clone(), exponent };
+                match held.take() {
+                    None => held = Some((factor, pos)),
+                    Some((first, first_pos)) => {
+                        let (ra, rb) = visit(first, Some(factor))?;
+                        out.push((first_pos, ra));
+                        out.push((pos, rb.expect("the visitor returns a result for the second factor")));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if let Some((factor, pos)) = held {
+            out.push((pos, visit(factor, None)?.0));
+        }
+        Ok(out)
+    })
+}
+
+/// Walks one chain (given the working exponent) into `(position, result)` pairs.
+type ChainRunner<'a, R> = dyn Fn(i32, &Chain) -> Result<Vec<(usize, R)>> + Sync + 'a;
+
+/// Runs `run(exponent, chain)` for every chain of the request (at most
+/// `in_flight` at a time) and puts the `(position, result)` pairs in the order
+/// of `indices`.
+fn sweep_chains<T, R>(
+    t: &DMatrix<T>,
+    shape: BlockShape,
+    len: usize,
+    indices: &[usize],
+    in_flight: usize,
+    run: &ChainRunner<'_, R>,
+) -> Result<Vec<R>>
+where
+    T: Scalar,
+    R: Send,
+{
     let chains = plan_chains(shape, len, indices);
     let exponent = working_exponent(t);
     let mut slots: Vec<Option<R>> = (0..indices.len()).map(|_| None).collect();
     for group in chains.chunks(in_flight.max(1)) {
-        let done = crate::parallel::try_map(group, |chain| run_chain(t, shape, len, exponent, chain, visit))?;
+        let done = crate::parallel::try_map(group, |chain| run(exponent, chain))?;
         for (pos, value) in done.into_iter().flatten() {
             slots[pos] = Some(value);
         }
@@ -141,7 +233,7 @@ where
 /// of the largest entry when that is within `2^20` of overflow (rotations and
 /// QR may grow entries by `√rows`) or within 60 binades of the subnormal range.
 fn working_exponent<T: Scalar>(t: &DMatrix<T>) -> i32 {
-    let max = t.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+    let max = crate::scalar::max_abs(t.as_slice());
     if max == 0.0 {
         return 0;
     }
@@ -216,22 +308,21 @@ pub(crate) fn plan_chains(shape: BlockShape, len: usize, indices: &[usize]) -> V
     chains
 }
 
-/// Walks one chain, returning `(position, result)` pairs.
-fn run_chain<T, S, R, F>(
+/// Walks one chain, calling `on_factor(i, R, positions)` with the square upper
+/// triangular factor `R` of each visited `H_i` (and the positions of `i` in the
+/// request); stops at the first error.
+fn walk_chain<T, G>(
     t: &DMatrix<T>,
     shape: BlockShape,
     len: usize,
     exponent: i32,
     chain: &Chain,
-    visit: &F,
-) -> Result<Vec<(usize, R)>>
+    mut on_factor: G,
+) -> Result<()>
 where
     T: Scalar,
-    S: Default,
-    F: Fn(&mut S, Factor<'_, T>) -> Result<R>,
+    G: FnMut(usize, &DMatrix<T>, &[usize]) -> Result<()>,
 {
-    let mut state = S::default();
-    let mut out = Vec::with_capacity(chain.visits.iter().map(|v| v.1.len()).sum());
     let mut walker: Option<Walker<T>> = None;
     let mut view = DMatrix::<T>::zeros(0, 0);
     for (i, positions) in &chain.visits {
@@ -250,11 +341,9 @@ where
         }
         let w = walker.as_ref().expect("set above");
         w.upper_triangular_into(&mut view);
-        for &pos in positions {
-            out.push((pos, visit(&mut state, Factor { index: i, r: &view, side: chain.side, exponent })?));
-        }
+        on_factor(i, &view, positions)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Flops of a fresh Householder QR of `H_i` (in its tall orientation).
@@ -313,7 +402,7 @@ impl<T: Scalar> Walker<T> {
             Side::Rows => view.transpose(),
         };
         let r = rows.min(cols);
-        let max = block.iter().fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+        let max = crate::scalar::max_abs(block.as_slice());
         let e = crate::scalar::exponent_of(max);
         super::scale_pow2(&mut block, -e);
         let mut factor = nalgebra::linalg::QR::new(block).r();

@@ -201,6 +201,38 @@ fn f32_near_the_ends_of_its_range_matches_a_direct_svd() {
     }
 }
 
+/// [`BidiagonalSvd`] without its pair method: the dense path's pairs of factors
+/// are decomposed one after the other.
+#[derive(Debug)]
+struct OneAtATime;
+impl SvdBackend for OneAtATime {
+    fn singular_values_f64(&self, block: DMatrix<f64>) -> Result<Vec<f64>, EssError> {
+        BidiagonalSvd::default().singular_values_f64(block)
+    }
+    fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>, EssError> {
+        BidiagonalSvd::default().singular_values_f32(block)
+    }
+}
+
+#[test]
+fn pairs_of_factors_give_bitwise_the_values_of_one_at_a_time() {
+    // Odd and even numbers of visits per chain, repeated indices (the second
+    // visit of an index pairs with the first), every block shape, f64 and f32.
+    for (p, m) in SHAPES {
+        let b = BlockShape { outputs: p, inputs: m };
+        let t = causal(31, b, Kind::Graded, 1.0, (p * 3 + m) as u64);
+        let t32 = t.map(|x| x as f32);
+        for indices in [Indices::All, Indices::Stride(3), Indices::List(vec![5, 5, 6, 30, 1, 5])] {
+            let paired = ours(&t, b, indices.clone(), Arc::new(BidiagonalSvd::default())).1;
+            let alone = ours(&t, b, indices.clone(), Arc::new(OneAtATime)).1;
+            let bits = |v: Vec<Vec<f64>>| v.concat().into_iter().map(f64::to_bits).collect::<Vec<_>>();
+            assert_eq!(bits(paired), bits(alone), "{p}×{m} {indices:?}");
+            let paired = ours(&t32, b, indices.clone(), Arc::new(BidiagonalSvd::default())).1;
+            assert_eq!(paired, ours(&t32, b, indices.clone(), Arc::new(OneAtATime)).1, "f32 {p}×{m} {indices:?}");
+        }
+    }
+}
+
 #[test]
 fn dense_results_are_independent_of_the_thread_count() {
     let b = BlockShape { outputs: 2, inputs: 1 };

@@ -1,0 +1,509 @@
+//! Singular values of an upper bidiagonal matrix by the shifted differential qd
+//! algorithm (dqds; Fernando & Parlett 1994, shift and deflation rules after
+//! LAPACK's `dlasq3`/`dlasq4` in simplified form), one problem at a time or two
+//! interleaved.
+//!
+//! # The sweep
+//! On the squares `q_k = d_k²`, `e_k = e_k²` of the bidiagonal `B` (diagonal
+//! `d`, superdiagonal `e`), one sweep with shift `τ` computes the arrays of
+//! `B̂ᵀB̂ = BBᵀ − τI`:
+//!
+//! ```text
+//! d ← q_0 − τ
+//! for k = 0 .. n−2:   q̂_k = d + e_k,   t = q_{k+1} / q̂_k,   ê_k = e_k · t,   d ← d·t − τ
+//! q̂_{n−1} = d
+//! ```
+//!
+//! using only positive quantities, so every eigenvalue `σ_k²` keeps high relative
+//! accuracy. A shift that makes some `d` negative is rejected and retried
+//! smaller (`τ + d_min` after a failure in the last entry, `τ/4`, then `0`, which
+//! cannot fail). The last one or two eigenvalues are deflated when their
+//! coupling is below `(100ε)²` relative to them, or below `ε²·‖B‖²` (an
+//! absolute change of at most `ε·σ_1` in every singular value).
+//!
+//! # Two problems at once
+//! The sweep is one long chain of dependent operations — an addition, a
+//! division, a multiplication and a subtraction per entry, about 25 cycles of
+//! latency — while the core could issue several such chains at once. Two
+//! independent problems (the bidiagonals of two Hankel blocks) are therefore
+//! swept in one loop, entry `k` of each per iteration ([`dqds_values_pair`]);
+//! each problem keeps its own shifts, deflations and sweep count, and its
+//! arithmetic is exactly that of [`dqds_values`] on it alone, so the values are
+//! bitwise the same.
+
+use crate::scalar::Scalar;
+
+/// Singular values of the upper bidiagonal matrix (`d`, `e`), largest entry at
+/// most 1, by dqds (see the [module docs](self)). Writes the values to `d`
+/// (unordered) and returns `true`; returns `false` and leaves `d` untouched when
+/// the data has a zero (or underflowing) entry or `max_sweeps` pass, and the
+/// caller falls back to implicit-shift QR.
+pub(crate) fn dqds_values<T: Scalar>(d: &mut [T], e: &[T], max_sweeps: usize) -> bool {
+    let mut problem = match Problem::start_on(d, e, max_sweeps) {
+        Start::Trivial(ok) => return ok,
+        Start::Running(p) => p,
+    };
+    loop {
+        match problem.state {
+            State::Sweep => problem.sweep_alone(),
+            State::Done => return problem.finish(d),
+            State::Failed => return false,
+        }
+    }
+}
+
+/// [`dqds_values`] on two independent problems, their sweeps interleaved (see the
+/// [module docs](self)); returns the two success flags. Each result is bitwise
+/// the one [`dqds_values`] gives on that problem alone.
+pub(crate) fn dqds_values_pair<T: Scalar>(
+    (d_a, e_a, max_a): (&mut [T], &[T], usize),
+    (d_b, e_b, max_b): (&mut [T], &[T], usize),
+) -> (bool, bool) {
+    let (mut a, mut b) = match (Problem::start_on(d_a, e_a, max_a), Problem::start_on(d_b, e_b, max_b)) {
+        (Start::Running(a), Start::Running(b)) => (a, b),
+        (Start::Trivial(ok), _) => return (ok, dqds_values(d_b, e_b, max_b)),
+        (_, Start::Trivial(ok)) => return (dqds_values(d_a, e_a, max_a), ok),
+    };
+    while a.state == State::Sweep && b.state == State::Sweep {
+        sweep_both(&mut a, &mut b);
+    }
+    while a.state == State::Sweep {
+        a.sweep_alone();
+    }
+    while b.state == State::Sweep {
+        b.sweep_alone();
+    }
+    let ok_a = a.state == State::Done && a.finish(d_a);
+    let ok_b = b.state == State::Done && b.finish(d_b);
+    (ok_a, ok_b)
+}
+
+/// What a problem needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// A sweep with the chosen shift.
+    Sweep,
+    /// Every eigenvalue is deflated.
+    Done,
+    /// A zero pivot or too many sweeps: the caller falls back to QR.
+    Failed,
+}
+
+/// A problem of order at most 1, or with a zero entry (decided at once), or one
+/// to iterate.
+enum Start<T: Scalar> {
+    Trivial(bool),
+    Running(Problem<T>),
+}
+
+/// One dqds problem between sweeps.
+struct Problem<T: Scalar> {
+    /// `q_k` and `e_k` of the active part (`..active`, `..active-1`).
+    q: Vec<T>,
+    ee: Vec<T>,
+    /// The sweep's output (swapped with `q`, `ee` when it is accepted).
+    qh: Vec<T>,
+    eh: Vec<T>,
+    /// Deflated eigenvalues `σ_k²`.
+    out: Vec<T>,
+    /// The accumulated shift.
+    sigma: T,
+    active: usize,
+    sweeps: usize,
+    max_sweeps: usize,
+    /// `(d_min, d_n)` of the last accepted sweep, and the same for the arrays
+    /// without their last one or two entries (valid after a deflation: `d_k`
+    /// depends only on the entries above `k`).
+    last_dmin: Option<(T, T)>,
+    shorter: [Option<(T, T)>; 2],
+    tol2: T,
+    absolute: T,
+    /// The shift of the next sweep, and how often it was reduced.
+    tau: T,
+    tries: u32,
+    state: State,
+}
+
+/// The running quantities of one sweep.
+struct Lane<T: Scalar> {
+    dd: T,
+    dmin: T,
+    /// `(d, running minimum)` after the entries `last-2` and `last-1`.
+    at: [(T, T); 2],
+    /// The entry whose `d` went negative (or non-finite), if any.
+    failed_at: Option<usize>,
+}
+
+impl<T: Scalar> Problem<T> {
+    fn start_on(d: &mut [T], e: &[T], max_sweeps: usize) -> Start<T> {
+        let n = d.len();
+        if n <= 1 {
+            if let Some(x) = d.first_mut() {
+                *x = x.abs();
+            }
+            return Start::Trivial(true);
+        }
+        let q: Vec<T> = d.iter().map(|x| *x * *x).collect();
+        let ee: Vec<T> = e.iter().map(|x| *x * *x).collect();
+        if q.iter().chain(ee.iter()).any(|x| *x == T::zero()) {
+            return Start::Trivial(false);
+        }
+        let cast = T::cast;
+        let norm2 = {
+            let dm = d.iter().fold(T::zero(), |m, x| m.max(x.abs()));
+            let em = e.iter().fold(T::zero(), |m, x| m.max(x.abs()));
+            (dm + em) * (dm + em)
+        };
+        let eps = T::EPSILON;
+        let mut problem = Problem {
+            qh: vec![T::zero(); n],
+            eh: vec![T::zero(); n],
+            q,
+            ee,
+            out: Vec::with_capacity(n),
+            sigma: T::zero(),
+            active: n,
+            sweeps: 0,
+            max_sweeps,
+            last_dmin: None,
+            shorter: [None, None],
+            tol2: (cast(100.0) * eps) * (cast(100.0) * eps),
+            absolute: eps * eps * norm2,
+            tau: T::zero(),
+            tries: 0,
+            state: State::Sweep,
+        };
+        problem.flip();
+        problem.prepare();
+        Start::Running(problem)
+    }
+
+    /// Large entries on top converge fastest: reverses the active part
+    /// (`P·Bᵀ·P`) if its last entry is much the larger.
+    fn flip(&mut self) -> bool {
+        let active = self.active;
+        if T::cast(1.5) * self.q[0] < self.q[active - 1] {
+            self.q[..active].reverse();
+            self.ee[..active - 1].reverse();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Deflates what has converged, then chooses the next shift; sets the state.
+    fn prepare(&mut self) {
+        let cast = T::cast;
+        let (tol2, absolute) = (self.tol2, self.absolute);
+        loop {
+            if self.active == 0 {
+                self.state = State::Done;
+                return;
+            }
+            let (q, ee, sigma) = (&self.q, &self.ee, self.sigma);
+            let last = self.active - 1;
+            if last == 0 {
+                self.out.push(sigma + q[0]);
+                self.active = 0;
+                self.state = State::Done;
+                return;
+            }
+            // Deflate one eigenvalue.
+            if ee[last - 1] <= tol2 * (sigma + q[last]) || ee[last - 1] <= absolute {
+                self.out.push(sigma + q[last]);
+                self.active -= 1;
+                self.last_dmin = self.shorter[0];
+                self.shorter = [self.shorter[1], None];
+                if self.active > 1 && self.flip() {
+                    self.last_dmin = None;
+                    self.shorter = [None, None];
+                }
+                continue;
+            }
+            // Deflate two: the trailing 2×2 split off.
+            if last == 1
+                || ee[last - 2] <= tol2 * sigma
+                || ee[last - 2] <= tol2 * q[last - 1]
+                || ee[last - 2] <= absolute
+            {
+                let (q1, e1, q2) = (q[last - 1], ee[last - 1], q[last]);
+                let sum = q1 + e1 + q2;
+                let disc = ((q1 - q2) * (q1 - q2) + e1 * (e1 + cast(2.0) * (q1 + q2))).max(T::zero()).sqrt();
+                let big = (sum + disc) * cast(0.5);
+                let small = if big > T::zero() { q1 * q2 / big } else { T::zero() };
+                self.out.push(sigma + big);
+                self.out.push(sigma + small);
+                self.active -= 2;
+                self.last_dmin = self.shorter[1];
+                self.shorter = [None, None];
+                if self.active > 1 && self.flip() {
+                    self.last_dmin = None;
+                }
+                continue;
+            }
+            self.tau = self.shift(last);
+            self.tries = 0;
+            self.state = State::Sweep;
+            return;
+        }
+    }
+
+    /// The shift for the next sweep of the active part `..=last`.
+    fn shift(&self, last: usize) -> T {
+        let cast = T::cast;
+        let (q, ee) = (&self.q, &self.ee);
+        let tau = match self.last_dmin {
+            Some((dmin, dn)) if dmin == dn && dn > T::zero() => {
+                // Minimum at the bottom: a Newton-like lower bound (dlasq4, case 4).
+                let b1 = ee[last - 1] / q[last - 1];
+                let mut b2 = b1;
+                let mut a2 = b1;
+                let mut k = last - 1;
+                while k >= 1 {
+                    let ratio = ee[k - 1] / q[k - 1];
+                    if !(ratio.is_finite_value()) || ratio > cast(0.563) {
+                        break;
+                    }
+                    b2 *= ratio;
+                    a2 += b2;
+                    if cast(100.0) * b2.max(b1) < a2 || a2 > cast(0.563) {
+                        break;
+                    }
+                    k -= 1;
+                }
+                let a2 = cast(1.05) * a2;
+                let bound =
+                    if a2 < cast(0.563) { dn * (T::one() - a2.sqrt()) / (T::one() + a2) } else { cast(0.25) * dn };
+                // The smaller eigenvalue of the trailing 2×2 of the tridiagonal
+                // (second order in the coupling, not a guaranteed lower bound):
+                // used when it lies between the bound and d_n.
+                let a = q[last - 1] + if last >= 2 { ee[last - 2] } else { T::zero() };
+                let c = q[last] + ee[last - 1];
+                let half = (a - c) * cast(0.5);
+                let root = (half * half + ee[last - 1] * q[last - 1]).sqrt();
+                let estimate = (a + c) * cast(0.5) - root;
+                if estimate > bound && estimate < dn {
+                    estimate * (T::one() - cast(4.0) * T::EPSILON)
+                } else {
+                    bound
+                }
+            }
+            Some((dmin, _)) if dmin > T::zero() => cast(0.25) * dmin,
+            _ => T::zero(),
+        };
+        if tau < T::zero() || !tau.is_finite_value() {
+            T::zero()
+        } else {
+            tau
+        }
+    }
+
+    /// Starts a sweep: `None` (and the state `Failed`) past `max_sweeps`.
+    #[inline(always)]
+    fn start(&mut self) -> Option<Lane<T>> {
+        self.sweeps += 1;
+        if self.sweeps > self.max_sweeps {
+            self.state = State::Failed;
+            return None;
+        }
+        let dd = self.q[0] - self.tau;
+        let failed_at = if dd < T::zero() { Some(0) } else { None };
+        Some(Lane { dd, dmin: dd, at: [(dd, dd), (dd, dd)], failed_at })
+    }
+
+    /// Entry `k` of the sweep (`k < last`); `false` when `d` went negative or
+    /// non-finite (recorded in the lane).
+    #[inline(always)]
+    fn step(&mut self, lane: &mut Lane<T>, k: usize, last: usize) -> bool {
+        let h = lane.dd + self.ee[k];
+        self.qh[k] = h;
+        let t = self.q[k + 1] / h;
+        self.eh[k] = self.ee[k] * t;
+        if k + 2 == last {
+            lane.at[1] = (lane.dd, lane.dmin);
+        }
+        if k + 1 == last {
+            lane.at[0] = (lane.dd, lane.dmin);
+        }
+        lane.dd = lane.dd * t - self.tau;
+        lane.dmin = lane.dmin.min(lane.dd);
+        if lane.dd < T::zero() || !lane.dd.is_finite_value() {
+            lane.failed_at = Some(k + 1);
+            return false;
+        }
+        true
+    }
+
+    /// The rest of a sweep from entry `from` on.
+    #[inline(always)]
+    fn steps_from(&mut self, lane: &mut Lane<T>, from: usize) {
+        let last = self.active - 1;
+        if lane.failed_at.is_none() {
+            for k in from..last {
+                if !self.step(lane, k, last) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One sweep of this problem alone, then its conclusion.
+    fn sweep_alone(&mut self) {
+        if let Some(mut lane) = self.start() {
+            self.steps_from(&mut lane, 0);
+            self.conclude(lane);
+        }
+    }
+
+    /// Accepts a finished sweep (then deflates and chooses the next shift) or
+    /// reduces the shift of a failed one.
+    fn conclude(&mut self, lane: Lane<T>) {
+        let cast = T::cast;
+        let last = self.active - 1;
+        match lane.failed_at {
+            None if lane.dd.is_finite_value() => {
+                self.qh[last] = lane.dd;
+                // The entries past the active part are never read again.
+                std::mem::swap(&mut self.q, &mut self.qh);
+                std::mem::swap(&mut self.ee, &mut self.eh);
+                self.sigma += self.tau;
+                self.last_dmin = Some((lane.dmin, lane.dd));
+                self.shorter = [
+                    Some((lane.at[0].1, lane.at[0].0)),
+                    if last >= 2 { Some((lane.at[1].1, lane.at[1].0)) } else { None },
+                ];
+                self.prepare();
+            }
+            _ => {
+                if self.tau == T::zero() {
+                    self.state = State::Failed;
+                    return;
+                }
+                self.tries += 1;
+                self.tau = if lane.failed_at == Some(last) && self.tries == 1 && lane.dd.is_finite_value() {
+                    // Only the last entry went negative: τ overshot by about −d.
+                    ((self.tau + lane.dd) * (T::one() - cast(2.0) * T::EPSILON)).max(T::zero())
+                } else if self.tries >= 3 {
+                    T::zero()
+                } else {
+                    cast(0.25) * self.tau
+                };
+            }
+        }
+    }
+
+    /// Writes the singular values to `d`; `false` if any is missing or not finite.
+    fn finish(&self, d: &mut [T]) -> bool {
+        if self.out.len() != d.len() || self.out.iter().any(|v| !v.is_finite_value()) {
+            return false;
+        }
+        for (x, v) in d.iter_mut().zip(&self.out) {
+            *x = v.max(T::zero()).sqrt();
+        }
+        true
+    }
+}
+
+/// One sweep of each problem, entry `k` of both per iteration while both run,
+/// then the rest of the longer (or surviving) one; then both conclusions.
+fn sweep_both<T: Scalar>(a: &mut Problem<T>, b: &mut Problem<T>) {
+    let (lane_a, lane_b) = (a.start(), b.start());
+    match (lane_a, lane_b) {
+        (Some(mut la), Some(mut lb)) => {
+            let (last_a, last_b) = (a.active - 1, b.active - 1);
+            let common = last_a.min(last_b);
+            let mut k = 0;
+            if la.failed_at.is_none() && lb.failed_at.is_none() {
+                while k < common {
+                    let ok_a = a.step(&mut la, k, last_a);
+                    let ok_b = b.step(&mut lb, k, last_b);
+                    k += 1;
+                    if !(ok_a && ok_b) {
+                        break;
+                    }
+                }
+            }
+            a.steps_from(&mut la, k);
+            b.steps_from(&mut lb, k);
+            a.conclude(la);
+            b.conclude(lb);
+        }
+        (Some(mut la), None) => {
+            a.steps_from(&mut la, 0);
+            a.conclude(la);
+        }
+        (None, Some(mut lb)) => {
+            b.steps_from(&mut lb, 0);
+            b.conclude(lb);
+        }
+        (None, None) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_bidiagonal(n: usize, kind: usize, seed: &mut u64) -> (Vec<f64>, Vec<f64>) {
+        let mut rnd = || {
+            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (*seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let d = (0..n)
+            .map(|k| match kind {
+                0 => rnd(),
+                1 => rnd() * 0.5f64.powi(k as i32 % 60),
+                2 => 1.0 - 0.5 * rnd() * 1e-9,
+                _ => rnd() * if k % 7 == 3 { 1e-12 } else { 1.0 },
+            })
+            .collect();
+        let e = (0..n.saturating_sub(1))
+            .map(|k| rnd() * if kind == 1 { 0.5f64.powi(k as i32 % 50) } else { 1.0 })
+            .collect();
+        (d, e)
+    }
+
+    #[test]
+    fn a_pair_gives_bitwise_the_values_of_each_problem_alone() {
+        let mut seed = 11u64;
+        let sizes = [0usize, 1, 2, 3, 5, 17, 64, 200];
+        let mut compared = 0;
+        for &na in &sizes {
+            for &nb in &sizes {
+                for kind in 0..4 {
+                    let (da, ea) = random_bidiagonal(na, kind, &mut seed);
+                    let (db, eb) = random_bidiagonal(nb, (kind + na) % 4, &mut seed);
+                    // A sweep limit that some problems reach, so that a failure
+                    // of one lane while the other runs on is exercised too.
+                    let (max_a, max_b) = (if kind == 3 { na } else { 30 * na + 100 }, 30 * nb + 100);
+                    let (mut sa, mut sb) = (da.clone(), db.clone());
+                    let alone = (dqds_values(&mut sa, &ea, max_a), dqds_values(&mut sb, &eb, max_b));
+                    let (mut pa, mut pb) = (da.clone(), db.clone());
+                    let paired = dqds_values_pair((&mut pa, &ea, max_a), (&mut pb, &eb, max_b));
+                    assert_eq!(alone, paired, "sizes {na} {nb} kind {kind}");
+                    assert_eq!(
+                        sa.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        pa.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                    );
+                    assert_eq!(
+                        sb.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        pb.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                    );
+                    compared += usize::from(alone.0 && alone.1);
+                }
+            }
+        }
+        assert!(compared > 100, "{compared} pairs where both succeeded");
+    }
+
+    #[test]
+    fn a_zero_entry_or_too_few_sweeps_is_refused_and_leaves_d_alone() {
+        let mut d = vec![0.5, 0.0, 0.25];
+        assert!(!dqds_values(&mut d, &[0.5, 0.5], 100));
+        assert_eq!(d, vec![0.5, 0.0, 0.25]);
+        let mut d = vec![0.5, 0.4, 0.3, 0.2];
+        assert!(!dqds_values(&mut d, &[0.5, 0.5, 0.5], 1));
+        assert_eq!(d, vec![0.5, 0.4, 0.3, 0.2]);
+        assert!(dqds_values(&mut d, &[0.5, 0.5, 0.5], 1000));
+    }
+}
