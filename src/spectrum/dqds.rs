@@ -39,17 +39,30 @@ use crate::scalar::Scalar;
 /// the data has a zero (or underflowing) entry or `max_sweeps` pass, and the
 /// caller falls back to implicit-shift QR.
 pub(crate) fn dqds_values<T: Scalar>(d: &mut [T], e: &[T], max_sweeps: usize) -> bool {
-    let mut problem = match Problem::start_on(d, e, max_sweeps) {
-        Start::Trivial(ok) => return ok,
+    dqds_values_with(d, e, max_sweeps, &mut DqdsBuffers::default())
+}
+
+/// [`dqds_values`] with its arrays in `buffers` (reused, no allocation once
+/// they are large enough).
+pub(crate) fn dqds_values_with<T: Scalar>(
+    d: &mut [T],
+    e: &[T],
+    max_sweeps: usize,
+    buffers: &mut DqdsBuffers<T>,
+) -> bool {
+    let mut problem = match Problem::start_on(d, e, max_sweeps, std::mem::take(buffers)) {
+        Start::Trivial(ok, b) => {
+            *buffers = b;
+            return ok;
+        }
         Start::Running(p) => p,
     };
-    loop {
-        match problem.state {
-            State::Sweep => problem.sweep_alone(),
-            State::Done => return problem.finish(d),
-            State::Failed => return false,
-        }
+    while problem.state == State::Sweep {
+        problem.sweep_alone();
     }
+    let ok = problem.state == State::Done && problem.finish(d);
+    *buffers = problem.b;
+    ok
 }
 
 /// [`dqds_values`] on two independent problems, their sweeps interleaved (see the
@@ -59,10 +72,29 @@ pub(crate) fn dqds_values_pair<T: Scalar>(
     (d_a, e_a, max_a): (&mut [T], &[T], usize),
     (d_b, e_b, max_b): (&mut [T], &[T], usize),
 ) -> (bool, bool) {
-    let (mut a, mut b) = match (Problem::start_on(d_a, e_a, max_a), Problem::start_on(d_b, e_b, max_b)) {
+    let (mut buf_a, mut buf_b) = (DqdsBuffers::default(), DqdsBuffers::default());
+    dqds_values_pair_with((d_a, e_a, max_a, &mut buf_a), (d_b, e_b, max_b, &mut buf_b))
+}
+
+/// [`dqds_values_pair`] with the arrays of each problem in its buffers.
+pub(crate) fn dqds_values_pair_with<T: Scalar>(
+    (d_a, e_a, max_a, buf_a): (&mut [T], &[T], usize, &mut DqdsBuffers<T>),
+    (d_b, e_b, max_b, buf_b): (&mut [T], &[T], usize, &mut DqdsBuffers<T>),
+) -> (bool, bool) {
+    let start_a = Problem::start_on(d_a, e_a, max_a, std::mem::take(buf_a));
+    let start_b = Problem::start_on(d_b, e_b, max_b, std::mem::take(buf_b));
+    let (mut a, mut b) = match (start_a, start_b) {
         (Start::Running(a), Start::Running(b)) => (a, b),
-        (Start::Trivial(ok), _) => return (ok, dqds_values(d_b, e_b, max_b)),
-        (_, Start::Trivial(ok)) => return (dqds_values(d_a, e_a, max_a), ok),
+        (Start::Trivial(ok, ba), b) => {
+            *buf_a = ba;
+            *buf_b = b.into_buffers();
+            return (ok, dqds_values_with(d_b, e_b, max_b, buf_b));
+        }
+        (a, Start::Trivial(ok, bb)) => {
+            *buf_a = a.into_buffers();
+            *buf_b = bb;
+            return (dqds_values_with(d_a, e_a, max_a, buf_a), ok);
+        }
     };
     while a.state == State::Sweep && b.state == State::Sweep {
         sweep_both(&mut a, &mut b);
@@ -75,7 +107,25 @@ pub(crate) fn dqds_values_pair<T: Scalar>(
     }
     let ok_a = a.state == State::Done && a.finish(d_a);
     let ok_b = b.state == State::Done && b.finish(d_b);
+    (*buf_a, *buf_b) = (a.b, b.b);
     (ok_a, ok_b)
+}
+
+/// The arrays of one dqds problem, kept between calls so that a caller solving
+/// many small problems allocates them once ([`dqds_values_with`]).
+#[derive(Debug, Clone)]
+pub(crate) struct DqdsBuffers<T> {
+    q: Vec<T>,
+    ee: Vec<T>,
+    qh: Vec<T>,
+    eh: Vec<T>,
+    out: Vec<T>,
+}
+
+impl<T> Default for DqdsBuffers<T> {
+    fn default() -> Self {
+        Self { q: Vec::new(), ee: Vec::new(), qh: Vec::new(), eh: Vec::new(), out: Vec::new() }
+    }
 }
 
 /// What a problem needs next.
@@ -92,20 +142,26 @@ enum State {
 /// A problem of order at most 1, or with a zero entry (decided at once), or one
 /// to iterate.
 enum Start<T: Scalar> {
-    Trivial(bool),
+    Trivial(bool, DqdsBuffers<T>),
     Running(Problem<T>),
+}
+
+impl<T: Scalar> Start<T> {
+    /// The buffers back, unused (the problem is solved again from the start).
+    fn into_buffers(self) -> DqdsBuffers<T> {
+        match self {
+            Start::Trivial(_, b) => b,
+            Start::Running(p) => p.b,
+        }
+    }
 }
 
 /// One dqds problem between sweeps.
 struct Problem<T: Scalar> {
-    /// `q_k` and `e_k` of the active part (`..active`, `..active-1`).
-    q: Vec<T>,
-    ee: Vec<T>,
-    /// The sweep's output (swapped with `q`, `ee` when it is accepted).
-    qh: Vec<T>,
-    eh: Vec<T>,
-    /// Deflated eigenvalues `σ_k²`.
-    out: Vec<T>,
+    /// `q_k` and `e_k` of the active part (`b.q[..active]`, `b.ee[..active-1]`);
+    /// the sweep's output `b.qh`, `b.eh` (swapped with them when it is
+    /// accepted); the deflated eigenvalues `σ_k²` in `b.out`.
+    b: DqdsBuffers<T>,
     /// The accumulated shift.
     sigma: T,
     active: usize,
@@ -135,18 +191,22 @@ struct Lane<T: Scalar> {
 }
 
 impl<T: Scalar> Problem<T> {
-    fn start_on(d: &mut [T], e: &[T], max_sweeps: usize) -> Start<T> {
+    fn start_on(d: &mut [T], e: &[T], max_sweeps: usize, mut b: DqdsBuffers<T>) -> Start<T> {
         let n = d.len();
         if n <= 1 {
             if let Some(x) = d.first_mut() {
                 *x = x.abs();
             }
-            return Start::Trivial(true);
+            return Start::Trivial(true, b);
         }
-        let q: Vec<T> = d.iter().map(|x| *x * *x).collect();
-        let ee: Vec<T> = e.iter().map(|x| *x * *x).collect();
-        if q.iter().chain(ee.iter()).any(|x| *x == T::zero()) {
-            return Start::Trivial(false);
+        let fill = |buf: &mut Vec<T>, from: &[T]| {
+            buf.clear();
+            buf.extend(from.iter().map(|x| *x * *x));
+        };
+        fill(&mut b.q, d);
+        fill(&mut b.ee, e);
+        if b.q.iter().chain(b.ee.iter()).any(|x| *x == T::zero()) {
+            return Start::Trivial(false, b);
         }
         let cast = T::cast;
         let norm2 = {
@@ -154,13 +214,14 @@ impl<T: Scalar> Problem<T> {
             let em = e.iter().fold(T::zero(), |m, x| m.max(x.abs()));
             (dm + em) * (dm + em)
         };
+        for buf in [&mut b.qh, &mut b.eh] {
+            buf.clear();
+            buf.resize(n, T::zero());
+        }
+        b.out.clear();
         let eps = T::EPSILON;
         let mut problem = Problem {
-            qh: vec![T::zero(); n],
-            eh: vec![T::zero(); n],
-            q,
-            ee,
-            out: Vec::with_capacity(n),
+            b,
             sigma: T::zero(),
             active: n,
             sweeps: 0,
@@ -182,9 +243,9 @@ impl<T: Scalar> Problem<T> {
     /// (`P·Bᵀ·P`) if its last entry is much the larger.
     fn flip(&mut self) -> bool {
         let active = self.active;
-        if T::cast(1.5) * self.q[0] < self.q[active - 1] {
-            self.q[..active].reverse();
-            self.ee[..active - 1].reverse();
+        if T::cast(1.5) * self.b.q[0] < self.b.q[active - 1] {
+            self.b.q[..active].reverse();
+            self.b.ee[..active - 1].reverse();
             true
         } else {
             false
@@ -200,17 +261,17 @@ impl<T: Scalar> Problem<T> {
                 self.state = State::Done;
                 return;
             }
-            let (q, ee, sigma) = (&self.q, &self.ee, self.sigma);
+            let (q, ee, sigma) = (&self.b.q, &self.b.ee, self.sigma);
             let last = self.active - 1;
             if last == 0 {
-                self.out.push(sigma + q[0]);
+                self.b.out.push(sigma + q[0]);
                 self.active = 0;
                 self.state = State::Done;
                 return;
             }
             // Deflate one eigenvalue.
             if ee[last - 1] <= tol2 * (sigma + q[last]) || ee[last - 1] <= absolute {
-                self.out.push(sigma + q[last]);
+                self.b.out.push(sigma + q[last]);
                 self.active -= 1;
                 self.last_dmin = self.shorter[0];
                 self.shorter = [self.shorter[1], None];
@@ -231,8 +292,8 @@ impl<T: Scalar> Problem<T> {
                 let disc = ((q1 - q2) * (q1 - q2) + e1 * (e1 + cast(2.0) * (q1 + q2))).max(T::zero()).sqrt();
                 let big = (sum + disc) * cast(0.5);
                 let small = if big > T::zero() { q1 * q2 / big } else { T::zero() };
-                self.out.push(sigma + big);
-                self.out.push(sigma + small);
+                self.b.out.push(sigma + big);
+                self.b.out.push(sigma + small);
                 self.active -= 2;
                 self.last_dmin = self.shorter[1];
                 self.shorter = [None, None];
@@ -251,7 +312,7 @@ impl<T: Scalar> Problem<T> {
     /// The shift for the next sweep of the active part `..=last`.
     fn shift(&self, last: usize) -> T {
         let cast = T::cast;
-        let (q, ee) = (&self.q, &self.ee);
+        let (q, ee) = (&self.b.q, &self.b.ee);
         let tau = match self.last_dmin {
             Some((dmin, dn)) if dmin == dn && dn > T::zero() => {
                 // Minimum at the bottom: a Newton-like lower bound (dlasq4, case 4).
@@ -306,7 +367,7 @@ impl<T: Scalar> Problem<T> {
             self.state = State::Failed;
             return None;
         }
-        let dd = self.q[0] - self.tau;
+        let dd = self.b.q[0] - self.tau;
         let failed_at = if dd < T::zero() { Some(0) } else { None };
         Some(Lane { dd, dmin: dd, at: [(dd, dd), (dd, dd)], failed_at })
     }
@@ -315,10 +376,10 @@ impl<T: Scalar> Problem<T> {
     /// non-finite (recorded in the lane).
     #[inline(always)]
     fn step(&mut self, lane: &mut Lane<T>, k: usize, last: usize) -> bool {
-        let h = lane.dd + self.ee[k];
-        self.qh[k] = h;
-        let t = self.q[k + 1] / h;
-        self.eh[k] = self.ee[k] * t;
+        let h = lane.dd + self.b.ee[k];
+        self.b.qh[k] = h;
+        let t = self.b.q[k + 1] / h;
+        self.b.eh[k] = self.b.ee[k] * t;
         if k + 2 == last {
             lane.at[1] = (lane.dd, lane.dmin);
         }
@@ -362,10 +423,10 @@ impl<T: Scalar> Problem<T> {
         let last = self.active - 1;
         match lane.failed_at {
             None if lane.dd.is_finite_value() => {
-                self.qh[last] = lane.dd;
+                self.b.qh[last] = lane.dd;
                 // The entries past the active part are never read again.
-                std::mem::swap(&mut self.q, &mut self.qh);
-                std::mem::swap(&mut self.ee, &mut self.eh);
+                std::mem::swap(&mut self.b.q, &mut self.b.qh);
+                std::mem::swap(&mut self.b.ee, &mut self.b.eh);
                 self.sigma += self.tau;
                 self.last_dmin = Some((lane.dmin, lane.dd));
                 self.shorter = [
@@ -394,10 +455,10 @@ impl<T: Scalar> Problem<T> {
 
     /// Writes the singular values to `d`; `false` if any is missing or not finite.
     fn finish(&self, d: &mut [T]) -> bool {
-        if self.out.len() != d.len() || self.out.iter().any(|v| !v.is_finite_value()) {
+        if self.b.out.len() != d.len() || self.b.out.iter().any(|v| !v.is_finite_value()) {
             return false;
         }
-        for (x, v) in d.iter_mut().zip(&self.out) {
+        for (x, v) in d.iter_mut().zip(&self.b.out) {
             *x = v.max(T::zero()).sqrt();
         }
         true
@@ -494,6 +555,26 @@ mod tests {
             }
         }
         assert!(compared > 100, "{compared} pairs where both succeeded");
+    }
+
+    #[test]
+    fn reused_buffers_change_nothing() {
+        let mut seed = 17u64;
+        let (mut one, mut two) = (DqdsBuffers::default(), DqdsBuffers::default());
+        for n in [5usize, 200, 3, 64, 1, 17, 2] {
+            for kind in 0..4 {
+                let (d, e) = random_bidiagonal(n, kind, &mut seed);
+                let (mut fresh, mut reused) = (d.clone(), d.clone());
+                let ok = dqds_values(&mut fresh, &e, 30 * n + 100);
+                assert_eq!(ok, dqds_values_with(&mut reused, &e, 30 * n + 100, &mut one));
+                assert_eq!(fresh, reused);
+                let (mut pa, mut pb) = (d.clone(), d.clone());
+                let pair = dqds_values_pair_with((&mut pa, &e, 30 * n + 100, &mut one), (&mut pb, &e, 1, &mut two));
+                assert_eq!(pair.0, ok);
+                assert_eq!(pa, fresh);
+                assert_eq!(pair.1, dqds_values(&mut d.clone(), &e, 1));
+            }
+        }
     }
 
     #[test]

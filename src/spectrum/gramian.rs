@@ -1131,14 +1131,95 @@ fn index_spectrum<T: Scalar>(
     shape: (usize, usize),
     work: &mut CoreWork<T>,
 ) -> Result<Spectrum<T>> {
+    let core = prepare_core(backend, fo, gr, i, shape, work)?;
+    core_alone(backend, core, (fo, gr), i, shape, work)
+}
+
+/// The spectrum of a prepared core on its own.
+fn core_alone<T: Scalar>(
+    backend: &dyn SvdBackend,
+    core: Core<T>,
+    (fo, gr): (&Factor<T>, &Factor<T>),
+    i: usize,
+    shape: (usize, usize),
+    work: &mut CoreWork<T>,
+) -> Result<Spectrum<T>> {
+    match core {
+        Core::Done(s) => Ok(s),
+        Core::Ready { exponent, e } => {
+            let svd =
+                super::small_svd::singular_values_in_place(fo.n, &mut work.svd, &mut work.values, core_sweeps(fo.n));
+            finish_core(backend, (fo, gr), i, shape, work, svd, (exponent, e))
+        }
+    }
+}
+
+/// [`index_spectrum`] of two indices, their small SVDs overlapped
+/// ([`super::small_svd::singular_values_in_place_pair`]) when both take the
+/// built-in kernel; bitwise the spectra of one at a time.
+#[allow(clippy::too_many_arguments)]
+fn index_spectra_pair<T: Scalar>(
+    backend: &dyn SvdBackend,
+    (fo_a, gr_a, i_a, shape_a): (&Factor<T>, &Factor<T>, usize, (usize, usize)),
+    (fo_b, gr_b, i_b, shape_b): (&Factor<T>, &Factor<T>, usize, (usize, usize)),
+    work_a: &mut CoreWork<T>,
+    work_b: &mut CoreWork<T>,
+) -> Result<(Spectrum<T>, Spectrum<T>)> {
+    let core_a = prepare_core(backend, fo_a, gr_a, i_a, shape_a, work_a)?;
+    let core_b = prepare_core(backend, fo_b, gr_b, i_b, shape_b, work_b)?;
+    match (core_a, core_b) {
+        (Core::Ready { exponent: xa, e: ea }, Core::Ready { exponent: xb, e: eb }) if fo_a.n == fo_b.n => {
+            let n = fo_a.n;
+            let (svd_a, svd_b) = super::small_svd::singular_values_in_place_pair(
+                n,
+                (&mut work_a.svd, &mut work_a.values),
+                (&mut work_b.svd, &mut work_b.values),
+                core_sweeps(n),
+            );
+            let a = finish_core(backend, (fo_a, gr_a), i_a, shape_a, work_a, svd_a, (xa, ea))?;
+            Ok((a, finish_core(backend, (fo_b, gr_b), i_b, shape_b, work_b, svd_b, (xb, eb))?))
+        }
+        (a, b) => {
+            let a = core_alone(backend, a, (fo_a, gr_a), i_a, shape_a, work_a)?;
+            Ok((a, core_alone(backend, b, (fo_b, gr_b), i_b, shape_b, work_b)?))
+        }
+    }
+}
+
+/// The QR sweep limit of the built-in core kernel for order `n`.
+fn core_sweeps(n: usize) -> usize {
+    100 + 30 * n * n
+}
+
+/// A core before its small SVD.
+enum Core<T: Scalar> {
+    /// Its spectrum is known without the kernel (zero core, general path).
+    Done(Spectrum<T>),
+    /// `work.svd` holds the core times `2^-exponent` (largest entry in
+    /// `[0.5, 1)`); `Fo_i·Gr_iᵀ = core·2^e`.
+    Ready { exponent: i32, e: i64 },
+}
+
+/// Forms the core of `H_i` for the built-in kernel in `work.svd`, or its
+/// spectrum by the general path (see [`index_spectrum`]).
+fn prepare_core<T: Scalar>(
+    backend: &dyn SvdBackend,
+    fo: &Factor<T>,
+    gr: &Factor<T>,
+    i: usize,
+    shape: (usize, usize),
+    work: &mut CoreWork<T>,
+) -> Result<Core<T>> {
     let n = fo.n;
     if !(fo.rows == n && gr.rows == n && backend.allows_builtin_core_kernel()) {
         let (core, e) = fo.core(gr);
-        return core_spectrum(backend, core, e, i, shape);
+        return core_spectrum(backend, core, e, i, shape).map(Core::Done);
     }
+    let zero =
+        || Core::Done(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
     let ld = super::small_svd::leading_dimension(n);
     let Some(e) = fo.core_square(gr, work.svd.matrix(n), ld, &mut work.gs, &mut work.shift, &mut work.scale) else {
-        return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
+        return Ok(zero());
     };
     let core = work.svd.matrix_filled();
     // The largest magnitude (lane-wise maxima, vectorizes) and a finiteness
@@ -1155,10 +1236,10 @@ fn index_spectrum<T: Scalar>(
     if !((nan[0] + nan[1]) + (nan[2] + nan[3])).is_finite_value() {
         // Not reachable from a validated realization; reported as the general path would.
         let core = DMatrix::from_fn(n, n, |a, b| core[a * ld + b]);
-        return core_spectrum(backend, core, e, i, shape);
+        return core_spectrum(backend, core, e, i, shape).map(Core::Done);
     }
     if max == T::zero() {
-        return Ok(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
+        return Ok(zero());
     }
     // As `spectrum_of`: the largest entry into [0.5, 1) by an exact power of two.
     let k = crate::scalar::exponent_of(max.to_f64());
@@ -1168,16 +1249,28 @@ fn index_spectrum<T: Scalar>(
             None => core.iter_mut().for_each(|x| *x = ldexp(*x, -k)),
         }
     }
-    let sweeps = 100 + 30 * n * n;
-    if super::small_svd::singular_values_in_place(n, &mut work.svd, &mut work.values, sweeps).is_err() {
-        // Not seen in practice; the general backend decides (its own error if it
-        // fails too).
+    Ok(Core::Ready { exponent: k, e })
+}
+
+/// The spectrum of a core from the kernel's values in `work.values` (`svd` its
+/// outcome: on failure, the general backend decides, with its own error if it
+/// fails too — not seen in practice).
+fn finish_core<T: Scalar>(
+    backend: &dyn SvdBackend,
+    (fo, gr): (&Factor<T>, &Factor<T>),
+    i: usize,
+    shape: (usize, usize),
+    work: &mut CoreWork<T>,
+    svd: Result<()>,
+    (exponent, e): (i32, i64),
+) -> Result<Spectrum<T>> {
+    if svd.is_err() {
         let (core, e) = fo.core(gr);
         return core_spectrum(backend, core, e, i, shape);
     }
     let mut scaled = std::mem::take(&mut work.values);
     scaled.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
-    let s = Spectrum { scaled, exponent: k, rows: shape.0, cols: shape.1, radius: None };
+    let s = Spectrum { scaled, exponent, rows: shape.0, cols: shape.1, radius: None };
     range_checked(backend, s, e, i, shape)
 }
 
@@ -1235,13 +1328,33 @@ where
         let chunk = if workers == 1 { idx.len() } else { idx.len().div_ceil(4 * workers) }.max(1);
         let starts: Vec<usize> = (0..idx.len()).step_by(chunk).collect();
         let parts = crate::parallel::try_map(&starts, |&s| {
-            let mut work = CoreWork::new();
-            (s..(s + chunk).min(idx.len()))
-                .map(|j| {
-                    let i = idx[j];
-                    Ok(reduce(&index_spectrum(backend, &fo[j], &gr[j], i, hankel_shape(i), &mut work)?))
-                })
-                .collect::<Result<Vec<R>>>()
+            let (mut work, mut spare) = (CoreWork::new(), CoreWork::new());
+            let end = (s + chunk).min(idx.len());
+            let mut out = Vec::with_capacity(end - s);
+            // Two indices at a time (their small SVDs overlap; the values are
+            // bitwise those of one at a time, so the pairing may depend on the
+            // chunks), then an odd one.
+            let mut j = s;
+            while j + 1 < end {
+                let (a, b) = (idx[j], idx[j + 1]);
+                let (sa, sb) = index_spectra_pair(
+                    backend,
+                    (&fo[j], &gr[j], a, hankel_shape(a)),
+                    (&fo[j + 1], &gr[j + 1], b, hankel_shape(b)),
+                    &mut work,
+                    &mut spare,
+                )?;
+                out.push(reduce(&sa));
+                out.push(reduce(&sb));
+                // The values' vectors serve the next pair (no allocation).
+                (work.values, spare.values) = (sa.scaled, sb.scaled);
+                j += 2;
+            }
+            if j < end {
+                let i = idx[j];
+                out.push(reduce(&index_spectrum(backend, &fo[j], &gr[j], i, hankel_shape(i), &mut work)?));
+            }
+            Ok::<_, crate::error::EssError>(out)
         })?;
         Ok(parts.into_iter().flatten().collect())
     };

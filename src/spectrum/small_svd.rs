@@ -23,8 +23,13 @@
 //!    outside its support, the padding rows stay zero, and the dead rows above
 //!    the live block are only ever transformed orthogonally (they stay bounded
 //!    and are never read with a nonzero weight).
-//! 2. **Bidiagonal QR** (Golub & Van Loan, Algorithm 8.6.2; the bulge chase of
-//!    LAPACK `dbdsqr`): implicit-shift QR sweeps with the smaller singular value of
+//! 2. **dqds** on the bidiagonal ([`super::dqds`], as [`super::BidiagonalSvd`]):
+//!    every value to high relative accuracy, a division chain per sweep; two
+//!    cores given together ([`singular_values_in_place_pair`], as the
+//!    structured path hands them over) have their sweeps interleaved, with
+//!    bitwise the same values. Where dqds declines (an exactly zero entry, or too
+//!    many sweeps), the **bidiagonal QR** (Golub & Van Loan, Algorithm 8.6.2; the bulge chase of
+//!    LAPACK `dbdsqr`) takes over: implicit-shift QR sweeps with the smaller singular value of
 //!    the trailing `2 × 2` as shift (LAPACK `dlas2`, no squaring); an off-diagonal
 //!    `e_k` is negligible when `|e_k| ≤ max(ε·(|d_k| + |d_{k+1}|), ε·‖B‖)`, a
 //!    diagonal `d_k` when `|d_k| ≤ ε·‖B‖`, in which case the row (or the last
@@ -168,6 +173,8 @@ pub(crate) struct Workspace<T> {
     v: Vec<T>,
     w: Vec<T>,
     row: Vec<T>,
+    /// dqds's arrays.
+    dqds: super::dqds::DqdsBuffers<T>,
 }
 
 impl<T> Default for Workspace<T> {
@@ -182,6 +189,7 @@ impl<T> Default for Workspace<T> {
             v: Vec::new(),
             w: Vec::new(),
             row: Vec::new(),
+            dqds: super::dqds::DqdsBuffers::default(),
         }
     }
 }
@@ -241,8 +249,8 @@ pub(crate) fn singular_values<T: Scalar>(
 /// values, nonnegative).
 ///
 /// # Errors
-/// [`EssError::NoConvergence`] when the bidiagonal QR needs more than
-/// `max_sweeps` sweeps.
+/// [`EssError::NoConvergence`] when dqds gives up and the bidiagonal QR needs
+/// more than `max_sweeps` sweeps.
 pub(crate) fn singular_values_in_place<T: Scalar>(
     n: usize,
     ws: &mut Workspace<T>,
@@ -255,8 +263,51 @@ pub(crate) fn singular_values_in_place<T: Scalar>(
     }
     debug_assert_eq!(ws.x.len(), leading_dimension(n) * n);
     bidiagonalize(n, ws);
+    let ok = super::dqds::dqds_values_with(&mut ws.d, &ws.e, dqds_sweeps(n), &mut ws.dqds);
+    bidiagonal_values(n, ws, ok, out, max_sweeps)
+}
+
+/// [`singular_values_in_place`] on two matrices of order `n`, their dqds sweeps
+/// interleaved ([`super::dqds::dqds_values_pair`]): bitwise the values each
+/// gets alone.
+pub(crate) fn singular_values_in_place_pair<T: Scalar>(
+    n: usize,
+    (ws_a, out_a): (&mut Workspace<T>, &mut Vec<T>),
+    (ws_b, out_b): (&mut Workspace<T>, &mut Vec<T>),
+    max_sweeps: usize,
+) -> (Result<()>, Result<()>) {
+    out_a.clear();
+    out_b.clear();
+    if n == 0 {
+        return (Ok(()), Ok(()));
+    }
+    bidiagonalize(n, ws_a);
+    bidiagonalize(n, ws_b);
+    let (ok_a, ok_b) = super::dqds::dqds_values_pair_with(
+        (&mut ws_a.d, &ws_a.e, dqds_sweeps(n), &mut ws_a.dqds),
+        (&mut ws_b.d, &ws_b.e, dqds_sweeps(n), &mut ws_b.dqds),
+    );
+    (bidiagonal_values(n, ws_a, ok_a, out_a, max_sweeps), bidiagonal_values(n, ws_b, ok_b, out_b, max_sweeps))
+}
+
+/// The dqds sweep limit for order `n` (as [`super::BidiagonalSvd`]).
+fn dqds_sweeps(n: usize) -> usize {
+    30 * n + 100
+}
+
+/// The values of the bidiagonal in `ws` into `out`: as dqds left them in `ws.d`
+/// (`dqds_ok`), or else by the bidiagonal QR.
+fn bidiagonal_values<T: Scalar>(
+    n: usize,
+    ws: &mut Workspace<T>,
+    dqds_ok: bool,
+    out: &mut Vec<T>,
+    max_sweeps: usize,
+) -> Result<()> {
     let Workspace { d, e, .. } = ws;
-    bidiagonal_qr(d, e, max_sweeps).ok_or(EssError::NoConvergence { rows: n, cols: n, iterations: max_sweeps })?;
+    if !dqds_ok {
+        bidiagonal_qr(d, e, max_sweeps).ok_or(EssError::NoConvergence { rows: n, cols: n, iterations: max_sweeps })?;
+    }
     out.extend(d.iter().map(|x| x.abs()));
     Ok(())
 }
@@ -282,7 +333,7 @@ pub(crate) fn singular_values_in_place<T: Scalar>(
 /// and transformed orthogonally, hence stay bounded; padding rows stay zero).
 fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
     let ld = leading_dimension(n);
-    let Workspace { d, e, x, u, s, s_next, v, w, row } = ws;
+    let Workspace { d, e, x, u, s, s_next, v, w, row, .. } = ws;
     zeroed(d, n);
     zeroed(e, n.saturating_sub(1));
     zeroed(u, ld);
@@ -706,6 +757,57 @@ mod tests {
             };
             let m = &m / m.amax().max(f64::MIN_POSITIVE);
             assert_within(&reference(&m), &ours(&m), 8.0 * n as f64 * f64::EPSILON, &format!("trial {trial}"));
+        }
+    }
+
+    #[test]
+    fn a_pair_gives_bitwise_the_values_of_each_matrix_alone_and_qr_agrees_with_dqds() {
+        let mut rng = StdRng::seed_from_u64(13);
+        let (mut wa, mut wb, mut ws) = (Workspace::default(), Workspace::default(), Workspace::default());
+        let (mut va, mut vb, mut alone) = (Vec::new(), Vec::new(), Vec::new());
+        for trial in 0..200 {
+            let n = rng.random_range(1..=20);
+            let mut draw = |zeros: bool| {
+                DMatrix::from_fn(n, n, |i, j| {
+                    let x: f64 = rng.random_range(-1.0..1.0);
+                    // Zero rows leave exact zeros in the bidiagonal: dqds
+                    // declines and the QR iteration decides.
+                    if zeros && i % 3 == 1 {
+                        0.0
+                    } else {
+                        x * 2f64.powi(-(3 * j as i32))
+                    }
+                })
+            };
+            let (a, b) = (draw(trial % 4 == 1), draw(trial % 4 == 2));
+            let ld = leading_dimension(n);
+            for (w, m) in [(&mut wa, &a), (&mut wb, &b)] {
+                for (dst, src) in w.matrix(n).chunks_exact_mut(ld).zip(m.as_slice().chunks_exact(n)) {
+                    dst[..n].copy_from_slice(src);
+                }
+            }
+            let (ra, rb) = singular_values_in_place_pair(n, (&mut wa, &mut va), (&mut wb, &mut vb), 10_000);
+            ra.unwrap();
+            rb.unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            singular_values(a.as_slice(), n, &mut ws, &mut alone, 10_000).unwrap();
+            assert_eq!(bits(&va), bits(&alone), "trial {trial}, first");
+            singular_values(b.as_slice(), n, &mut ws, &mut alone, 10_000).unwrap();
+            assert_eq!(bits(&vb), bits(&alone), "trial {trial}, second");
+            // The fallback on the same bidiagonal: within 8·n·ε·σ₁ of dqds.
+            for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.as_slice().chunks_exact(n)) {
+                dst[..n].copy_from_slice(src);
+            }
+            bidiagonalize(n, &mut ws);
+            let mut d = ws.d.clone();
+            if super::super::dqds::dqds_values(&mut d, &ws.e, 30 * n + 100) {
+                let (mut qd, mut qe) = (ws.d.clone(), ws.e.clone());
+                bidiagonal_qr(&mut qd, &mut qe, 10_000).unwrap();
+                let mut q: Vec<f64> = qd.iter().map(|x| x.abs()).collect();
+                q.sort_by(|x, y| y.total_cmp(x));
+                d.sort_by(|x, y| y.total_cmp(x));
+                assert_within(&q, &d, 8.0 * n as f64 * f64::EPSILON, &format!("trial {trial}: QR vs dqds"));
+            }
         }
     }
 
