@@ -319,10 +319,11 @@ impl<T: Scalar> Problem<T> {
                 let b1 = ee[last - 1] / q[last - 1];
                 let mut b2 = b1;
                 let mut a2 = b1;
-                let mut k = last - 1;
-                while k >= 1 {
-                    let ratio = ee[k - 1] / q[k - 1];
-                    if !(ratio.is_finite_value()) || ratio > cast(0.563) {
+                // Upwards from entry last-2 (the ratios are positive: NaN and
+                // ∞, which an extreme sweep can leave, stop the walk too).
+                for (&ek, &qk) in ee[..last - 1].iter().rev().zip(q[..last - 1].iter().rev()) {
+                    let ratio = ek / qk;
+                    if !(ratio <= cast(0.563)) {
                         break;
                     }
                     b2 *= ratio;
@@ -330,7 +331,6 @@ impl<T: Scalar> Problem<T> {
                     if cast(100.0) * b2.max(b1) < a2 || a2 > cast(0.563) {
                         break;
                     }
-                    k -= 1;
                 }
                 let a2 = cast(1.05) * a2;
                 let bound =
