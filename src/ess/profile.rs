@@ -449,9 +449,14 @@ mod tests {
             let err = two_channels().with_bounds(b).unwrap_err().to_string();
             assert!(err.contains("channel 0, index 3"), "{bad:?}: {err}");
         }
-        let short = vec![vec![[1.0, 1.0]; 3], vec![[1.0, 1.0]; 2]];
-        assert!(two_channels().with_bounds(short).is_err());
-        assert!(two_channels().with_bounds(vec![vec![[1.0, 1.0]; 3]]).is_err());
+        // Shape errors with intervals that hold their values: a channel one
+        // interval short, and one channel missing.
+        let exact = vec![[1.0, 1.0], [2.5, 2.5], [1.5, 1.5]];
+        let short = vec![exact.clone(), vec![[1.0, 1.0]; 2]];
+        let err = two_channels().with_bounds(short).unwrap_err();
+        assert!(matches!(err, EssError::ShapeMismatch { .. }), "{err}");
+        let err = two_channels().with_bounds(vec![exact]).unwrap_err();
+        assert!(matches!(err, EssError::ShapeMismatch { .. }), "{err}");
     }
 
     /// `approx`'s default tolerances are one ulp-sized ε: values that differ by
@@ -466,5 +471,9 @@ mod tests {
         assert!(a.abs_diff_eq(&b, <Profile as AbsDiffEq>::default_epsilon()));
         b.values[1][0] += 2.0 * f64::EPSILON;
         assert!(!a.abs_diff_eq(&b, <Profile as AbsDiffEq>::default_epsilon()));
+        // The relative comparison looks at the values too, not only the layout.
+        assert!(a.relative_eq(&a.clone(), f64::EPSILON, f64::EPSILON));
+        assert!(!a.relative_eq(&b, f64::EPSILON, f64::EPSILON));
+        assert!(a.relative_eq(&b, f64::EPSILON, 1e-12));
     }
 }

@@ -191,8 +191,11 @@ fn profile_gradient_of_t_matches_finite_differences_and_the_sum_of_blocks() {
 #[test]
 fn gradient_errors_are_typed() {
     let h = DMatrix::from_element(3, 3, 1.0);
-    let bad_t = Smooth::SoftTolerance { tolerance: Tolerance::Relative(0.1), temperature: 1.0 };
-    assert!(matches!(block_gradient(&h, bad_t), Err(EssError::InvalidParameter { .. })));
+    // The temperature lies in the open interval (0, 1): both ends are refused.
+    for temperature in [1.0, 0.0, -0.5, f64::NAN] {
+        let bad_t = Smooth::SoftTolerance { tolerance: Tolerance::Relative(0.1), temperature };
+        assert!(matches!(block_gradient(&h, bad_t), Err(EssError::InvalidParameter { .. })), "{temperature}");
+    }
     let rank = Smooth::SoftTolerance { tolerance: Tolerance::NumericalRank, temperature: 0.1 };
     assert!(matches!(block_gradient(&h, rank), Err(EssError::InvalidParameter { .. })));
     let neg = Smooth::SoftTolerance { tolerance: Tolerance::Absolute(-1.0), temperature: 0.1 };
@@ -210,6 +213,14 @@ fn gradient_errors_are_typed() {
         profile_gradient(&DMatrix::<f64>::zeros(4, 3), BlockShape::SISO, &Indices::All, Smooth::Entropy),
         Err(EssError::ShapeMismatch { .. })
     ));
+    // A block shape with no outputs or no inputs is a shape error, not a
+    // division by zero.
+    for block in [BlockShape { outputs: 0, inputs: 1 }, BlockShape { outputs: 1, inputs: 0 }] {
+        assert!(matches!(
+            profile_gradient(&DMatrix::<f64>::zeros(4, 4), block, &Indices::All, Smooth::Entropy),
+            Err(EssError::ShapeMismatch { .. })
+        ));
+    }
     assert!(matches!(
         profile_gradient(&DMatrix::<f64>::zeros(4, 4), BlockShape::SISO, &Indices::List(vec![4]), Smooth::Entropy),
         Err(EssError::IndexOutOfRange { .. })

@@ -320,6 +320,22 @@ fn tolerance_picks_the_largest_tolerance_ess() {
     }
 }
 
+#[test]
+fn a_tolerance_target_measures_the_ess_on_the_structured_path_within_the_budget() {
+    // L = 1,500: T is 18 MB, over a 4 MB budget; the structured path needs
+    // far less. The tolerance-ESS that picks the order comes from the same path.
+    let len = 1_500;
+    let op =
+        LtiStateSpace::diagonal(&[0.9, 0.5, 0.2], &[1.0; 3], &[1.0, 0.5, 1e-6], Dims { channels: 1, len, width: 3 })
+            .unwrap();
+    let tol = Tolerance::Relative(1e-3);
+    let opts = ess::ReduceOptions::tolerance(tol).with_memory_budget(4 << 20);
+    let red = ess::reduce(&op, &opts).unwrap();
+    let expect = ess::tolerance(&op, tol).unwrap().channel_max(0).unwrap() as usize;
+    assert_eq!(red.channels()[0].order, expect);
+    assert_eq!(expect, 2);
+}
+
 /// An operator whose dense matrix holds a NaN.
 struct Broken;
 impl LinearOperator for Broken {
