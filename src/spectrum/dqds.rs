@@ -323,7 +323,7 @@ impl<T: Scalar> Problem<T> {
                 // ∞, which an extreme sweep can leave, stop the walk too).
                 for (&ek, &qk) in ee[..last - 1].iter().rev().zip(q[..last - 1].iter().rev()) {
                     let ratio = ek / qk;
-                    if !(ratio <= cast(0.563)) {
+                    if !ratio.is_finite_value() || ratio > cast(0.563) {
                         break;
                     }
                     b2 *= ratio;
