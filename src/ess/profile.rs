@@ -475,5 +475,15 @@ mod tests {
         assert!(a.relative_eq(&a.clone(), f64::EPSILON, f64::EPSILON));
         assert!(!a.relative_eq(&b, f64::EPSILON, f64::EPSILON));
         assert!(a.relative_eq(&b, f64::EPSILON, 1e-12));
+        // Same values and length, another measure or other indices: not equal.
+        let values = vec![vec![1.0, 2.5, 1.5], vec![1.0, 1.0, 1.25]];
+        let tolerance = Measure::Tolerance(crate::ess::Tolerance::Relative(1e-3));
+        let other_measure =
+            Profile::from_values(6, vec![1, 3, 5], tolerance, ComputedBy::LowRank, None, values.clone());
+        let other_indices = Profile::from_values(6, vec![1, 2, 5], Measure::Entropy, ComputedBy::LowRank, None, values);
+        for other in [other_measure.unwrap(), other_indices.unwrap()] {
+            assert!(!a.abs_diff_eq(&other, 1.0));
+            assert!(!a.relative_eq(&other, 1.0, 1.0));
+        }
     }
 }

@@ -72,6 +72,10 @@ fn degenerate_requests_are_errors_not_panics() {
     assert_eq!(ess::singular_values(&op, 0, 0).unwrap_err(), EssError::IndexOutOfRange { index: 0, max: 4, len: 5 });
     assert_eq!(ess::singular_values(&op, 1, 2).unwrap_err(), EssError::ChannelOutOfRange { channel: 1, channels: 1 });
     assert!(op.hankel_block(2, 1).is_err());
+    // H_0 and H_L would be empty blocks: out of range, as for the profiles.
+    assert_eq!(op.hankel_block(0, 0).unwrap_err(), EssError::IndexOutOfRange { index: 0, max: 4, len: 5 });
+    assert_eq!(op.hankel_block(0, 5).unwrap_err(), EssError::IndexOutOfRange { index: 5, max: 4, len: 5 });
+    assert_eq!(one.hankel_block(0, 1).unwrap_err(), EssError::SequenceTooShort { len: 1 });
     for bad in [Indices::Stride(0), Indices::Stride(5), Indices::List(vec![]), Indices::List(vec![2, 9])] {
         let opts = EssOptions::default().with_indices(bad);
         assert!(ess::profile(&op, Measure::Entropy, &opts).is_err());

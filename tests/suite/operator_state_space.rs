@@ -128,6 +128,7 @@ fn time_varying_state_space_matches_formula_and_dense() {
         BlockShape { outputs: p, inputs: m },
     )
     .unwrap();
+    assert_eq!(op.family(), "time-varying state space");
     // T[t,s] = C_t A_t ⋯ A_{s+1} B_s, written out for (t, s) = (5, 2), channel 1.
     let at = |t: usize| DMatrix::from_row_slice(n, n, &a[(len + t) * n * n..(len + t + 1) * n * n]);
     let bt = |t: usize| DMatrix::from_row_slice(n, m, &b[(len + t) * n * m..(len + t + 1) * n * m]);

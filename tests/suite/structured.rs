@@ -448,6 +448,7 @@ fn realization_batch_from_tensors_follows_the_standard_form() {
     }
     let by_diag = RealizationBatch::from_tensors(&diag, &[ch, len, n], &b, &c, None, block).unwrap();
     let by_dense = RealizationBatch::from_tensors(&dense_a, &[ch, len, n, n], &b, &c, None, block).unwrap();
+    assert_eq!(by_diag.family(), "realization");
     for k in 0..ch {
         assert!((by_diag.dense(k).unwrap() - by_dense.dense(k).unwrap()).amax() <= 1e-15, "channel {k}");
     }
