@@ -163,6 +163,11 @@ mod tests {
         assert_eq!(bounds.cut_sum, 0.25);
         assert_eq!(bounds.classical, 2.0 * (0.25 + 0.125));
         assert_eq!(bounds.lower, 0.25);
+        // A cut that keeps nothing (a zero block): only the cut sum and the
+        // lower bound move; κ and the order stay.
+        acc.add_cut(&[0.0, 0.0], 0, 1);
+        let after = acc.finish(10, 2, 1.0, 0.0);
+        assert_eq!((after.rounding, acc.order()), (bounds.rounding, 2));
     }
 
     #[test]
