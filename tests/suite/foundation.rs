@@ -53,6 +53,20 @@ fn the_budget_in_the_options_is_the_only_budget() {
 }
 
 #[test]
+fn the_index_list_is_budgeted_first() {
+    // One value per index and channel, plus the index and a spare (8 bytes
+    // each): (2 + channels)·8·count, checked before the list is built.
+    let lti =
+        LtiStateSpace::diagonal(&[0.5; 3], &[1.0; 3], &[1.0; 3], Dims { channels: 3, len: 64, width: 1 }).unwrap();
+    let need = (2 + 3) * 8 * 63;
+    let err = ess::plan(&lti, &EssOptions::default().with_memory_budget(need - 1));
+    assert!(
+        matches!(&err, Err(EssError::MemoryBudget { required, what, .. }) if *required == need && what.contains("63 indices")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn the_plan_does_not_depend_on_the_thread_count() {
     let mut r = rng(5);
     let op = DenseOperator::single(random_causal(&mut r, 64, 1, 1)).unwrap();
