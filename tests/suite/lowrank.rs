@@ -239,6 +239,15 @@ fn the_memory_budget_covers_the_low_rank_method() {
 }
 
 #[test]
+fn the_lowrank_plan_names_its_algorithm() {
+    let opts = EssOptions::default().with_method(Method::LowRank);
+    let dense = DenseOperator::single(DMatrix::<f64>::identity(16, 16)).unwrap();
+    assert!(ess::plan(&dense, &opts).unwrap().reason.contains("subspace iteration on the nested-block factors"));
+    let conv = LongConvolution::new(&[vec![1.0; 16]]).unwrap();
+    assert!(ess::plan(&conv, &opts).unwrap().reason.contains("convolution kernel's Hankel matrix"));
+}
+
+#[test]
 fn the_lowrank_plan_counts_t_twice_one_dense_chain_and_five_factor_sized_matrices() {
     // L = 512, the middle index only: H_256 is 256 × 256. Memory: T and its f64
     // copy; one chain of the dense path in f64 (the block, two 256 × 256 factors

@@ -50,6 +50,8 @@ fn shapes_are_checked_with_expected_and_received() {
     let err = DenseOperator::new(vec![DMatrix::<f64>::zeros(6, 5)], BlockShape { outputs: 2, inputs: 1 }).unwrap_err();
     assert!(matches!(err, EssError::ShapeMismatch { .. }));
     assert!(err.to_string().contains("(6, 5)"), "{err}");
+    // The expected shape is given for the L the rows imply: 6 rows of 2 → L = 3.
+    assert!(err.to_string().contains("e.g. (6, 3) for L = 3"), "{err}");
     let err =
         DenseOperator::new(vec![DMatrix::<f64>::zeros(4, 4), DMatrix::zeros(5, 5)], BlockShape::SISO).unwrap_err();
     assert!(err.to_string().contains("channel 1"), "{err}");
