@@ -404,10 +404,11 @@ mod property {
 
 #[test]
 fn realization_batch_from_tensors_follows_the_standard_form() {
-    // Two channels, L = 6, N = 3, p = 2, m = 1, dense A_t and D_t; T[t,s] written
-    // out: D_t on the diagonal, C_t·A_{t-1}⋯A_{s+1}·B_s below it.
+    // Two channels, L = 6, N = 3, p = 2, m = 2 (m > 1: a B_t slice of n·m
+    // values is not one of n), dense A_t and D_t; T[t,s] written out: D_t on
+    // the diagonal, C_t·A_{t-1}⋯A_{s+1}·B_s below it.
     use effective_state_size::realization::RealizationBatch;
-    let (ch, len, n, p, m) = (2, 6, 3, 2, 1);
+    let (ch, len, n, p, m) = (2, 6, 3, 2, 2);
     let mut r = rng(37);
     let a = uniform_vec(&mut r, ch * len * n * n, -0.6, 0.6);
     let (b, c, d) = (
