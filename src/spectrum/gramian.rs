@@ -1157,7 +1157,6 @@ fn core_alone<T: Scalar>(
 /// [`index_spectrum`] of two indices, their small SVDs overlapped
 /// ([`super::small_svd::singular_values_in_place_pair`]) when both take the
 /// built-in kernel; bitwise the spectra of one at a time.
-#[allow(clippy::too_many_arguments)]
 fn index_spectra_pair<T: Scalar>(
     backend: &dyn SvdBackend,
     (fo_a, gr_a, i_a, shape_a): (&Factor<T>, &Factor<T>, usize, (usize, usize)),
