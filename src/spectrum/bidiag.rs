@@ -536,24 +536,11 @@ mod tests {
     #[test]
     fn dqds_agrees_with_the_qr_iteration_and_usually_succeeds() {
         let mut seed = 7u64;
-        let mut rnd = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
         let mut succeeded = 0;
         let mut total = 0;
         for n in [2usize, 3, 5, 17, 64, 200] {
             for kind in 0..4 {
-                let d: Vec<f64> = (0..n)
-                    .map(|k| match kind {
-                        0 => rnd(),
-                        1 => rnd() * 0.5f64.powi(k as i32 % 60),
-                        2 => 1.0 - 0.5 * rnd() * 1e-9,
-                        _ => rnd() * if k % 7 == 3 { 1e-12 } else { 1.0 },
-                    })
-                    .collect();
-                let e: Vec<f64> =
-                    (0..n - 1).map(|k| rnd() * if kind == 1 { 0.5f64.powi(k as i32 % 50) } else { 1.0 }).collect();
+                let (d, e) = super::super::dqds::tests::random_bidiagonal(n, kind, &mut seed);
                 let (mut gd, mut ge) = (d.clone(), e.clone());
                 bidiagonal_values(&mut gd, &mut ge, 1 << 20).unwrap();
                 let mut qd = d.clone();

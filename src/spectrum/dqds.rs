@@ -502,10 +502,12 @@ fn sweep_both<T: Scalar>(a: &mut Problem<T>, b: &mut Problem<T>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn random_bidiagonal(n: usize, kind: usize, seed: &mut u64) -> (Vec<f64>, Vec<f64>) {
+    /// A bidiagonal of order `n` of one of four kinds (uniform, graded, clustered
+    /// near 1, with tiny entries), drawn from the LCG state `seed`.
+    pub(crate) fn random_bidiagonal(n: usize, kind: usize, seed: &mut u64) -> (Vec<f64>, Vec<f64>) {
         let mut rnd = || {
             *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (*seed >> 11) as f64 / (1u64 << 53) as f64
