@@ -321,7 +321,7 @@ fn bidiagonalize<T: Scalar>(a: &mut DMatrix<T>) -> (Vec<T>, Vec<T>) {
 /// Singular values of the upper bidiagonal matrix with diagonal `d` and
 /// superdiagonal `e` (both overwritten; the values end in `d`, unordered, not
 /// necessarily positive). `None` after `max_steps` QR steps without convergence.
-fn bidiagonal_values<T: Scalar>(d: &mut [T], e: &mut [T], max_steps: usize) -> Option<()> {
+pub(super) fn bidiagonal_values<T: Scalar>(d: &mut [T], e: &mut [T], max_steps: usize) -> Option<()> {
     let n = d.len();
     if n == 0 {
         return Some(());

@@ -17,6 +17,8 @@
 //! [`Realization`]: crate::realization::Realization
 
 mod bidiag;
+#[cfg(test)]
+mod convergence_tests;
 pub(crate) mod dense;
 mod dqds;
 pub(crate) mod gramian;

@@ -540,7 +540,7 @@ fn reflect_careful<T: Scalar>(mut x0: T, tail: &mut [T]) -> (T, T) {
 
 /// Singular values of the upper bidiagonal `(d, e)`, into `|d|`. `None` when
 /// more than `max_sweeps` QR sweeps were needed.
-fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Option<()> {
+pub(super) fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Option<()> {
     let n = d.len();
     if n <= 1 {
         return Some(());
