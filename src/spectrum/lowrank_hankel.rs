@@ -346,11 +346,12 @@ mod tests {
     #[test]
     fn corners_match_dense_blocks() {
         let len = 300;
-        // A kernel with three decaying modes plus a little noise.
+        // A kernel with three decaying modes plus noise at 1e-7.
         let h: Vec<f64> = (0..len)
             .map(|t| {
                 let t = t as f64;
                 0.9f64.powf(t) + 0.5 * 0.97f64.powf(t) * (0.3 * t).cos() - 0.2 * 0.8f64.powf(t)
+                    + 1e-7 * ((t * 7.31).sin() * 43758.5453).fract()
             })
             .collect();
         let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
@@ -368,6 +369,13 @@ mod tests {
                 assert!(lo <= v && v <= hi, "i={i} {m:?}: {v} not in [{lo}, {hi}]");
             }
             assert!(target.resolved(s), "i={i} unresolved");
+            // The radius is about what the rank-k approximation leaves out.
+            // The first rank tried (32) resolves every index: no doubling.
+            let k = s.scaled().len();
+            assert!(k <= 32, "i={i}: rank {k}");
+            let tail = e.values().iter().skip(k).map(|x| x * x).sum::<f64>().sqrt();
+            let delta = s.radius().unwrap() * 2f64.powi(s.exponent());
+            assert!(delta >= tail && delta <= 2.0 * tail + 1e-5 * block.norm(), "i={i}: δ = {delta}, tail {tail}");
         }
     }
 }
