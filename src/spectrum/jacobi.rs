@@ -190,3 +190,29 @@ fn one_sided_jacobi(mut a: DMatrix<f64>) -> Option<(DMatrix<f64>, Vec<f64>, DMat
 fn negligible_norm(a: &DMatrix<f64>) -> f64 {
     f64::EPSILON * a.nrows().max(a.ncols()) as f64 * a.norm()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reported residual is the one measured from the returned triplets
+    /// (positive: rounding leaves some), and a zero matrix has zero vectors `u`.
+    #[test]
+    fn the_residual_is_measured_and_zero_columns_stay_zero() {
+        let a = DMatrix::from_fn(6, 4, |r, c| ((r * 7 + c * 3) % 5) as f64 - 1.7 + 0.1 * (r * c) as f64);
+        let svd = jacobi_svd(&a).unwrap();
+        let s1 = svd.singular_values[0];
+        let mut worst = 0f64;
+        for j in 0..4 {
+            let (u, v, s) = (svd.u.column(j), svd.v.column(j), svd.singular_values[j]);
+            worst = worst.max((&a * v - u * s).norm().max((a.transpose() * u - v * s).norm()) / s1);
+        }
+        assert!(svd.residual > 0.0 && svd.residual < 1e-14, "{}", svd.residual);
+        assert!(worst < 1e-14 && (svd.residual - worst).abs() < 1e-14, "{} vs {worst}", svd.residual);
+        for a in [DMatrix::<f64>::zeros(3, 2), DMatrix::zeros(2, 3)] {
+            let svd = jacobi_svd(&a).unwrap();
+            assert!(svd.u.iter().all(|x| *x == 0.0) && svd.singular_values.iter().all(|x| *x == 0.0));
+            assert_eq!(svd.residual, 0.0);
+        }
+    }
+}

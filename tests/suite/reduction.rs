@@ -600,6 +600,15 @@ fn names_getters_and_budget_formulas_are_pinned() {
         .unwrap();
     let red = reduce(&op, &ReduceOptions::order(2)).unwrap();
     assert_eq!(red.family(), "reduced realization");
+    assert_eq!(op.family(), "LTI state space");
+    // The error is measured only on request.
+    assert_eq!(red.channels()[0].error, None);
+    let measured = reduce(&op, &ReduceOptions::order(2).with_measured_error(true)).unwrap();
+    assert!(measured.channels()[0].error.is_some_and(|e| e > 0.0));
+    assert_eq!(ReduceOptions::order(2).algorithm(), None);
+    for a in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks, Algorithm::ConvolutionKernel] {
+        assert_eq!(ReduceOptions::order(2).with_algorithm(a).algorithm(), Some(a));
+    }
     let required = |op: &dyn Fn(u64) -> Result<(), effective_state_size::EssError>| match op(1) {
         Err(effective_state_size::EssError::MemoryBudget { required, .. }) => required,
         other => panic!("expected a budget refusal, got {other:?}"),
