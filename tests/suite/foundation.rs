@@ -442,6 +442,19 @@ fn zoh_is_accurate_at_extreme_scales() {
     assert!((bd[(0, 0)] - 1e-20).abs() < 1e-35);
     let (_, b) = zoh_diagonal(&[5e-324], &[1.0], 0.3).unwrap();
     assert_eq!(b, vec![0.3]); // 0.1.0: 0
+                              // Small Δa (the series branch, |Δa| < 1e-5) and just above it: B̄ = Δ·b·φ₁(Δa)
+                              // with φ₁(z) = Σ z^k/(k+1)!, summed here to 12 terms.
+    for z in [3e-6f64, -7e-6, 9.9e-6, -2e-5, 4e-5] {
+        let (a, delta, b) = (z / 0.25, 0.25, -1.5);
+        let (_, got) = zoh_diagonal(&[a], &[b], delta).unwrap();
+        let (mut phi, mut term) = (0.0, 1.0);
+        for k in 0..12 {
+            phi += term;
+            term *= z / f64::from(k + 2);
+        }
+        let want = delta * b * phi;
+        assert!((got[0] - want).abs() <= 1e-15 * want.abs(), "Δa = {z}: {} vs {want}", got[0]);
+    }
     assert!(matches!(zoh_diagonal(&[800.0], &[1.0], 1.0), Err(EssError::NonFinite { .. }))); // 0.1.0: Ok([inf])
                                                                                              // A general (non-diagonal, non-stiff) system matches a 60-term Taylor series of the augmented exponential.
     let a = DMatrix::from_row_slice(2, 2, &[-0.5, 0.3, -0.2, -0.1]);
