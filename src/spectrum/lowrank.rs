@@ -490,7 +490,7 @@ mod tests {
     /// On a chain of blocks with six large values and a tail at 1e-9, the method
     /// stops far below full rank, its radius is about the tail it leaves out, and
     /// its work (Rayleigh–Ritz sweeps over the chain, warm-started from block to
-    /// block) stays at the count measured when the test was written, plus 2 %.
+    /// block) stays within 2 % of the count measured when the test was written.
     #[test]
     fn a_chain_of_small_rank_blocks_is_certified_near_its_rank_with_little_work() {
         let len = 160;
@@ -528,14 +528,16 @@ mod tests {
             assert!(target.resolved(s), "i = {i}");
         }
         let total = sweeps.load(std::sync::atomic::Ordering::Relaxed);
+        // Within 2 % either way: the products go through nalgebra's matrix
+        // multiplication, whose rounding may differ between CPUs.
         let pinned = 178;
-        assert!(total <= pinned + pinned / 50 + 1, "{total} sweeps, pinned {pinned} (+2 %)");
+        assert!(total.abs_diff(pinned) <= pinned / 50 + 1, "{total} sweeps, pinned {pinned} (± 2 %)");
     }
 
     /// A block that needs a larger basis than the start block (values decaying by
     /// 0.85, 47 to 90 of them needed): the basis grows by a
     /// quarter whenever the residual stalls, and the work to resolve it stays at
-    /// the count measured when the test was written, plus 2 %.
+    /// the count measured when the test was written, within 2 %.
     #[test]
     fn a_slowly_decaying_block_grows_its_basis_with_little_work() {
         let measures = [Measure::Entropy, Measure::Tolerance(crate::ess::Tolerance::Relative(1e-3))];
@@ -558,7 +560,9 @@ mod tests {
             assert!(target.resolved(&s));
             total += warm.sweeps;
         }
+        // Within 2 % either way: the products go through nalgebra's matrix
+        // multiplication, whose rounding may differ between CPUs.
         let pinned = 61;
-        assert!(total <= pinned + pinned / 50 + 1, "{total} sweeps, pinned {pinned} (+2 %)");
+        assert!(total.abs_diff(pinned) <= pinned / 50 + 1, "{total} sweeps, pinned {pinned} (± 2 %)");
     }
 }
