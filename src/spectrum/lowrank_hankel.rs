@@ -343,6 +343,35 @@ mod tests {
         assert_eq!(bytes(1000), (512_000 + 1_024_000 + 4_325_376 + 2_228_224 + 4_000) * 8);
     }
 
+    /// The continuation of a sum of three exponential modes (one of them
+    /// oscillating) is that sum itself: the fitted linear predictor is exact.
+    #[test]
+    fn the_continuation_of_a_sum_of_modes_is_the_sum() {
+        let g_at = |t: usize| {
+            let t = t as f64;
+            0.9f64.powf(t) - 0.4 * 0.7f64.powf(t) + 0.3 * 0.95f64.powf(t) * (0.5 * t).cos()
+        };
+        for n in [40usize, 200] {
+            let g: Vec<f64> = (0..n).map(g_at).collect();
+            let out = extend(&g);
+            assert_eq!(out.len(), 2 * n - 1);
+            assert_eq!(&out[..n], &g[..]);
+            for (t, &x) in out.iter().enumerate().skip(n) {
+                assert!((x - g_at(t)).abs() <= 1e-8 * g_at(t).abs().max(1e-3), "n = {n}, t = {t}: {x} vs {}", g_at(t));
+            }
+        }
+        // A growing mode is continued until it passes twice the largest |g_k|,
+        // then cut to zeros: 1.1^t up to t = 46 (1.1^47 > 2·1.1^39).
+        let g: Vec<f64> = (0..40).map(|t| 1.1f64.powi(t)).collect();
+        let out = extend(&g);
+        for (t, &x) in out.iter().enumerate().skip(40) {
+            let want = if t <= 46 { 1.1f64.powi(t as i32) } else { 0.0 };
+            assert!((x - want).abs() <= 1e-8 * want, "t = {t}: {x} vs {want}");
+        }
+        // Too short to fit (order n/4 = 0): zeros.
+        assert_eq!(extend(&[1.0, 0.5, 0.25]), vec![1.0, 0.5, 0.25, 0.0, 0.0]);
+    }
+
     #[test]
     fn corners_match_dense_blocks() {
         let len = 300;

@@ -351,6 +351,35 @@ fn every_family_verifies() {
     ess::verify(&mamba).unwrap();
 }
 
+/// The family names are what reports, errors and the `ess` tool print: each one
+/// pinned (the reduction's, the realization's and the time-varying system's are
+/// pinned where those are tested).
+#[test]
+fn every_family_has_its_name() {
+    let (q, k) = qk(3, 2, 12, 3);
+    let dims = Dims { channels: 2, len: 12, width: 3 };
+    let attention = SoftmaxAttention::new(&q, &k, dims).unwrap();
+    assert_eq!(attention.family(), "softmax attention");
+    assert_eq!(attention.with_window(4).unwrap().family(), "sliding-window attention");
+    assert_eq!(LinearAttention::new(&q, &k, dims).unwrap().family(), "linear attention");
+    let gates = vec![0.9; 2 * 12 * 3];
+    assert_eq!(GatedLinearAttention::new(&q, &k, &gates, dims).unwrap().family(), "gated linear attention");
+    let retnet = DecayedLinearAttention::new(&q, &k, &[0.9, 0.5], dims).unwrap();
+    assert_eq!(retnet.family(), "RetNet (decayed linear attention)");
+    assert_eq!(DeltaNet::new(&q, &k, &[0.5; 24], dims).unwrap().family(), "DeltaNet");
+    assert_eq!(DeltaNet::gated(&q, &k, &[0.5; 24], &[0.9; 24], dims).unwrap().family(), "gated DeltaNet");
+    assert_eq!(FirConvolution::new(&[[1.0, 2.0, 3.0]], 12).unwrap().family(), "FIR convolution");
+    assert_eq!(LongConvolution::new(&[[1.0, 0.5, 0.25]]).unwrap().family(), "long convolution");
+    let gated = GatedConvolution::new(&[[1.0, 0.5, 0.25]], &[[1.0; 3]], &[[2.0; 3]]).unwrap();
+    assert_eq!(gated.family(), "gated convolution");
+    assert_eq!(Ssd::new(&[0.9; 24], &q[..72], &k[..72], dims).unwrap().family(), "Mamba-2 (SSD)");
+    let mamba = MambaChannels::new(&[-1.0, -0.5, -0.2, -2.0, -1.0, 0.0], &[0.3; 24], &q[..36], &k[..36], dims).unwrap();
+    assert_eq!(mamba.family(), "Mamba (S6)");
+    let lti = LtiStateSpace::diagonal(&[0.5], &[1.0], &[1.0], Dims { channels: 1, len: 8, width: 1 }).unwrap();
+    assert_eq!(lti.family(), "LTI state space");
+    assert_eq!(DenseOperator::single(DMatrix::<f64>::identity(4, 4)).unwrap().family(), "dense");
+}
+
 // ---------------------------------------------------------------- §3 options
 
 #[derive(Debug)]

@@ -629,6 +629,25 @@ fn names_getters_and_budget_formulas_are_pinned() {
     assert_eq!(required(&|b| reduce(&op, &hb(b)).map(|_| ())), len * len * 8 * 3);
 }
 
+/// Asked for more states than the operator has, every algorithm keeps only the
+/// values above `1e-11·σ₁` (the rest are rounding): a four-state operator of
+/// Hankel rank 2 (two states without input) reduced to order 4 keeps 2 states,
+/// and the kernel path keeps 2 for a kernel of two modes.
+#[test]
+fn an_order_above_the_rank_keeps_only_the_rank() {
+    let dims = Dims { channels: 1, len: 40, width: 4 };
+    let op =
+        LtiStateSpace::diagonal(&[0.5, -0.3, 0.8, 0.1], &[1.0, 2.0, 0.0, 0.0], &[1.0, -1.0, 1.0, 1.0], dims).unwrap();
+    for algorithm in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks] {
+        let red = reduce(&op, &ReduceOptions::order(4).with_algorithm(algorithm)).unwrap();
+        assert_eq!(red.channels()[0].order, 2, "{algorithm:?}");
+    }
+    let h: Vec<f64> = (0..200i32).map(|t| 0.9f64.powi(t) - 0.5 * 0.6f64.powi(t)).collect();
+    let conv = LongConvolution::new(&[h]).unwrap();
+    let red = reduce(&conv, &ReduceOptions::order(4).with_algorithm(Algorithm::ConvolutionKernel)).unwrap();
+    assert_eq!(red.channels()[0].order, 2);
+}
+
 /// Above `L = 1024` the error of a reduced convolution is measured from the two
 /// kernels, so it needs no `T`: a budget far below `L²` scalars suffices.
 #[test]
