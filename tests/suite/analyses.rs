@@ -76,6 +76,14 @@ fn marker_deltas_by_hand_window_one_and_two() {
     // At t = 6 the after window [7, 8] drops i = 8: after = ESS_7 = 2, before = mean(1, 3) = 2.
     let m2 = p.marker_modulation(&[3, 1, 6], 2).unwrap();
     assert_eq!(m2.deltas, vec![vec![-2.0, 2.0, 0.0]], "deltas in the order of the positions");
+
+    // Pooled over two items: each Δ is the mean of the items' Δ. The second item
+    // ESS = 2, 2, 2, 5, 1, 1, 1 has Δ = 3 at t = 3 and 0 at t = 5, so the batch's
+    // deltas are (−3 + 3)/2 = 0 and (2 + 0)/2 = 1; their mean is 0.5.
+    let q = profile_of(vec![vec![2.0, 2.0, 2.0, 5.0, 1.0, 1.0, 1.0]], 8);
+    let both = ess::marker_modulation(&[p.clone(), q], &[3, 5], 1).unwrap();
+    assert_eq!(both.deltas, vec![vec![0.0, 1.0]]);
+    assert_eq!((both.items, both.mean_delta), (2, 0.5));
 }
 
 #[test]
