@@ -108,6 +108,29 @@ mod tests {
         assert!((product(&d.u, &d.s, &d.v) - before).amax() <= 1e-15);
     }
 
+    /// `passes` accepts a decomposition whose residual and both orthogonality
+    /// defects are within the tolerance, and refuses one with any of the three
+    /// off by 1 %.
+    #[test]
+    fn passes_checks_the_residual_and_both_orthogonalities() {
+        let m = DMatrix::from_row_slice(3, 2, &[2.0, 0.5, -1.0, 1.0, 0.25, 3.0]);
+        let good = {
+            let d = m.clone().svd(true, true);
+            sorted(d.u.unwrap(), d.singular_values.as_slice().to_vec(), d.v_t.unwrap().transpose())
+        };
+        assert!(passes(&m, &good));
+        let mut bad_s = good.clone();
+        bad_s.s[0] *= 1.01;
+        let mut bad_u = good.clone();
+        bad_u.u.column_mut(1).scale_mut(1.01);
+        bad_u.s[1] /= 1.01;
+        let mut bad_v = good.clone();
+        bad_v.v.column_mut(1).scale_mut(1.01);
+        for (what, d) in [("σ", bad_s), ("U", bad_u), ("V", bad_v)] {
+            assert!(!passes(&m, &d), "{what} off by 1 % passed");
+        }
+    }
+
     fn check(m: &DMatrix<f64>, d: &Svd) {
         let values = m.clone().singular_values();
         let mut values: Vec<f64> = values.iter().copied().collect();
