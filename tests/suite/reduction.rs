@@ -606,6 +606,8 @@ fn names_getters_and_budget_formulas_are_pinned() {
     let measured = reduce(&op, &ReduceOptions::order(2).with_measured_error(true)).unwrap();
     assert!(measured.channels()[0].error.is_some_and(|e| e > 0.0));
     assert_eq!(ReduceOptions::order(2).algorithm(), None);
+    assert!(!ReduceOptions::order(2).measures_error());
+    assert!(ReduceOptions::order(2).with_measured_error(true).measures_error());
     for a in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks, Algorithm::ConvolutionKernel] {
         assert_eq!(ReduceOptions::order(2).with_algorithm(a).algorithm(), Some(a));
     }
