@@ -406,7 +406,7 @@ where
                         let t_bytes = crate::operator::dense_bytes(op).saturating_mul(2);
                         let chain = lowrank_chain_bytes(&plan.indices, len, b);
                         let fit = (plan.budget.saturating_sub(t_bytes) / chain.max(1)).max(1) as usize;
-                        spectrum::lowrank::sweep(&t, b, len, &plan.indices, &target, backend, fit)?
+                        spectrum::lowrank::sweep(&t, b, len, &plan.indices, &target, backend, fit, &|_| {})?
                     };
                     tracker.advance(c, plan.indices.len())?;
                     Ok(spectra.iter().map(&reduce).collect())

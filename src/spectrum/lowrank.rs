@@ -290,22 +290,10 @@ pub(crate) fn certify<T: Scalar>(
 
 /// Certified spectra of the requested `H_i` of a materialised `T` (in `f64`), in
 /// the order of `indices`, with at most `in_flight` chains at a time (the memory
-/// budget's cap; the results do not depend on it).
-pub(crate) fn sweep<T: Scalar>(
-    t: &DMatrix<f64>,
-    shape: BlockShape,
-    len: usize,
-    indices: &[usize],
-    target: &Target<'_>,
-    backend: &dyn SvdBackend,
-    in_flight: usize,
-) -> Result<Vec<Spectrum<T>>> {
-    sweep_counted(t, shape, len, indices, target, backend, in_flight, &|_| {})
-}
-
-/// [`sweep`], reporting the sweeps each block took to `count`.
+/// budget's cap; the results do not depend on it). `count` receives the
+/// Rayleigh–Ritz sweeps each block took (the work; tests pin it).
 #[allow(clippy::too_many_arguments)]
-fn sweep_counted<T: Scalar>(
+pub(crate) fn sweep<T: Scalar>(
     t: &DMatrix<f64>,
     shape: BlockShape,
     len: usize,
@@ -511,7 +499,7 @@ mod tests {
         };
         let shape = BlockShape::SISO;
         let got: Vec<Spectrum<f64>> =
-            sweep_counted(&t, shape, len, &indices, &target, &NalgebraSvd::default(), 1, &count).unwrap();
+            sweep(&t, shape, len, &indices, &target, &NalgebraSvd::default(), 1, &count).unwrap();
         for (&i, s) in indices.iter().zip(&got) {
             let (rows, cols) = shape.hankel_shape(len, i);
             let h = t.view((i, 0), (rows, cols)).into_owned();
