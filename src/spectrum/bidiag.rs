@@ -111,7 +111,7 @@ impl BidiagonalSvd {
                 Reduced::Bidiagonal { d: mut da, e: ea, exponent: xa, rows: ra, cols: ca },
                 Reduced::Bidiagonal { d: mut db, e: eb, exponent: xb, rows: rb, cols: cb },
             ) => {
-                let (max_a, max_b) = (Self::max_sweeps(da.len()), Self::max_sweeps(db.len()));
+                let (max_a, max_b) = (super::dqds::sweep_limit(da.len()), super::dqds::sweep_limit(db.len()));
                 let (ok_a, ok_b) = super::dqds::dqds_values_pair((&mut da, &ea, max_a), (&mut db, &eb, max_b));
                 Ok((self.finish(da, ea, ok_a, xa, (ra, ca))?, self.finish(db, eb, ok_b, xb, (rb, cb))?))
             }
@@ -124,16 +124,11 @@ impl BidiagonalSvd {
         match reduced {
             Reduced::Known(values) => Ok(values),
             Reduced::Bidiagonal { mut d, e, exponent, rows, cols } => {
-                let max = Self::max_sweeps(d.len());
+                let max = super::dqds::sweep_limit(d.len());
                 let ok = dqds_values(&mut d, &e, max);
                 self.finish(d, e, ok, exponent, (rows, cols))
             }
         }
-    }
-
-    /// The dqds sweep limit for a bidiagonal of order `k`.
-    fn max_sweeps(k: usize) -> usize {
-        30 * k + 100
     }
 
     /// Checks, orients (`rows ≥ cols`), scales to largest entry in `[0.5, 1)`

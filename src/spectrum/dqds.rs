@@ -33,6 +33,13 @@
 
 use crate::scalar::Scalar;
 
+/// The sweep limit both the dense path and the cores give dqds for a bidiagonal
+/// of order `n` (it needs about 1.25 to 8 sweeps per value; see
+/// `convergence_tests`).
+pub(crate) fn sweep_limit(n: usize) -> usize {
+    30 * n + 100
+}
+
 /// Singular values of the upper bidiagonal matrix (`d`, `e`), largest entry at
 /// most 1, by dqds (see the [module docs](self)). Writes the values to `d`
 /// (unordered) and returns `true`; returns `false` and leaves `d` untouched when

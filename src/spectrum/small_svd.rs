@@ -263,7 +263,7 @@ pub(crate) fn singular_values_in_place<T: Scalar>(
     }
     debug_assert_eq!(ws.x.len(), leading_dimension(n) * n);
     bidiagonalize(n, ws);
-    let ok = super::dqds::dqds_values_with(&mut ws.d, &ws.e, dqds_sweeps(n), &mut ws.dqds);
+    let ok = super::dqds::dqds_values_with(&mut ws.d, &ws.e, super::dqds::sweep_limit(n), &mut ws.dqds);
     bidiagonal_values(n, ws, ok, out, max_sweeps)
 }
 
@@ -284,15 +284,10 @@ pub(crate) fn singular_values_in_place_pair<T: Scalar>(
     bidiagonalize(n, ws_a);
     bidiagonalize(n, ws_b);
     let (ok_a, ok_b) = super::dqds::dqds_values_pair_with(
-        (&mut ws_a.d, &ws_a.e, dqds_sweeps(n), &mut ws_a.dqds),
-        (&mut ws_b.d, &ws_b.e, dqds_sweeps(n), &mut ws_b.dqds),
+        (&mut ws_a.d, &ws_a.e, super::dqds::sweep_limit(n), &mut ws_a.dqds),
+        (&mut ws_b.d, &ws_b.e, super::dqds::sweep_limit(n), &mut ws_b.dqds),
     );
     (bidiagonal_values(n, ws_a, ok_a, out_a, max_sweeps), bidiagonal_values(n, ws_b, ok_b, out_b, max_sweeps))
-}
-
-/// The dqds sweep limit for order `n` (as [`super::BidiagonalSvd`]).
-fn dqds_sweeps(n: usize) -> usize {
-    30 * n + 100
 }
 
 /// The values of the bidiagonal in `ws` into `out`: as dqds left them in `ws.d`
