@@ -4,6 +4,8 @@
 //! `f64` per vector). The dense path's bidiagonalization is a stream of
 //! independent multiply-adds down contiguous columns, and with 256-bit vectors
 //! (AVX2) it runs about 1.2× faster (`benches/numpy_dense_peer.py`, `L = 512`).
+//! The structured path's per-index core kernel (the triangular core product and
+//! the bidiagonalization of the `N × N` core) runs through it too.
 //! A [`Kernel`] run through [`run`] is compiled twice: once inside a function
 //! with AVX2 enabled, called when the CPU has it (detected once, cached by
 //! `std`), and once for the baseline, called otherwise. Only the vector width

@@ -714,8 +714,23 @@ impl<T: Scalar> Factor<T> {
     /// sums in registers (the rows left over when `4 ∤ n` 4 entries at a time) (the scaled `G̃` is stored in `gs` in panels of 4 rows, each
     /// panel row contiguous and zero-padded, so the terms with `b > j` are exact
     /// zeros and the loops need no remainder).
-    /// `gs`, `shift` and `scale` are scratch.
+    /// `gs`, `shift` and `scale` are scratch. Runs with the widest vectors the
+    /// CPU offers ([`crate::simd`]; bitwise the same results).
     fn core_square(
+        &self,
+        g: &Factor<T>,
+        out: &mut [T],
+        ld: usize,
+        gs: &mut Vec<T>,
+        shift: &mut Vec<i64>,
+        scale: &mut Vec<T>,
+    ) -> Option<i64> {
+        crate::simd::run(CoreSquare { f: self, g, out, ld, gs, shift, scale })
+    }
+
+    /// [`Self::core_square`]'s body (inlined into each build of the kernel).
+    #[inline(always)]
+    fn core_square_kernel(
         &self,
         g: &Factor<T>,
         out: &mut [T],
@@ -829,6 +844,25 @@ impl<T: Scalar> Factor<T> {
             self.row(a).iter().zip(&gs[b * g.n..(b + 1) * g.n]).fold(T::zero(), |acc, (&x, &y)| acc + x * y)
         });
         (core, top)
+    }
+}
+
+/// [`Factor::core_square`] as a [`crate::simd::Kernel`].
+struct CoreSquare<'a, T: Scalar> {
+    f: &'a Factor<T>,
+    g: &'a Factor<T>,
+    out: &'a mut [T],
+    ld: usize,
+    gs: &'a mut Vec<T>,
+    shift: &'a mut Vec<i64>,
+    scale: &'a mut Vec<T>,
+}
+
+impl<T: Scalar> crate::simd::Kernel for CoreSquare<'_, T> {
+    type Output = Option<i64>;
+    #[inline(always)]
+    fn run(self) -> Option<i64> {
+        self.f.core_square_kernel(self.g, self.out, self.ld, self.gs, self.shift, self.scale)
     }
 }
 
@@ -1588,6 +1622,52 @@ mod tests {
                 let what = format!("case {case} trial {trial} ({k} × {n}, rows 2^{rows:?}, columns 2^{cols:?})");
                 let (g, h) = (givens(&mut rng, &s), householder(&s));
                 assert_same_factor(&g, &h, &s, 1e-13, &what);
+            }
+        }
+    }
+
+    /// The core kernel dispatched to the widest vectors (AVX2 where the CPU has
+    /// it) and its baseline build write bitwise the same core, and that core is
+    /// `F·Gᵀ` (against the plain product of the unscaled factors).
+    #[test]
+    fn core_square_wide_build_is_bitwise_the_baseline_and_the_product() {
+        use crate::simd::Kernel;
+        let mut rng = StdRng::seed_from_u64(44);
+        for trial in 0..40 {
+            let n = rng.random_range(1..=19);
+            let cols = if trial % 2 == 0 { (0, 0) } else { (-300, 300) };
+            let (sf, sg) =
+                (scaled_stack(&mut rng, n + 2, n, (-5, 5), cols), scaled_stack(&mut rng, n + 3, n, (-5, 5), cols));
+            let (mut f, mut g) = (givens(&mut rng, &sf), givens(&mut rng, &sg));
+            f.settle();
+            g.settle();
+            let ld = super::super::small_svd::leading_dimension(n);
+            let (mut wide, mut base) = (vec![f64::NAN; ld * n], vec![f64::NAN; ld * n]);
+            let (mut gs, mut shift, mut scale) = (Vec::new(), Vec::new(), Vec::new());
+            let ew = f.core_square(&g, &mut wide, ld, &mut gs, &mut shift, &mut scale);
+            let eb = CoreSquare { f: &f, g: &g, out: &mut base, ld, gs: &mut gs, shift: &mut shift, scale: &mut scale }
+                .run();
+            assert_eq!(ew, eb, "trial {trial}: exponent");
+            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&wide), bits(&base), "trial {trial}: core");
+            // Entry (a, b) of the core is `out[a·ld + b]` times 2^e, against
+            // Σ_j F[a, j]·G[b, j] with the column exponents applied.
+            let e = ew.expect("nonzero factors") as i32;
+            let full = |h: &Factor<f64>| {
+                let m = h.to_matrix();
+                DMatrix::from_fn(n, n, |r, j| h.exp[j].map_or(0.0, |x| ldexp(m[(r, j)], x as i32)))
+            };
+            let want = full(&f) * full(&g).transpose();
+            let scale = want.amax();
+            for a in 0..n {
+                for b in 0..n {
+                    let got = ldexp(wide[a * ld + b], e);
+                    assert!(
+                        (got - want[(a, b)]).abs() <= 1e-13 * scale,
+                        "trial {trial}: core ({a}, {b}) {got:e} vs {:e}",
+                        want[(a, b)]
+                    );
+                }
             }
         }
     }

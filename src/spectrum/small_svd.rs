@@ -327,6 +327,24 @@ fn bidiagonal_values<T: Scalar>(
 /// the extra rows only ever meet exact zeros (rows above the live block are dead
 /// and transformed orthogonally, hence stay bounded; padding rows stay zero).
 fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
+    crate::simd::run(Bidiagonalize(n, ws));
+}
+
+/// [`bidiagonalize`] as a [`crate::simd::Kernel`] (wider vectors where the CPU
+/// has them, bitwise the same results).
+struct Bidiagonalize<'a, T: Scalar>(usize, &'a mut Workspace<T>);
+
+impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        bidiagonalize_kernel(self.0, self.1);
+    }
+}
+
+/// [`bidiagonalize`]'s body (inlined into each build of the kernel).
+#[inline(always)]
+fn bidiagonalize_kernel<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
     let ld = leading_dimension(n);
     let Workspace { d, e, x, u, s, s_next, v, w, row, .. } = ws;
     zeroed(d, n);
@@ -483,7 +501,7 @@ fn update_accumulate<T: Scalar>(c: &mut [T], s: &[T], f: T, u: &[T], g: T, acc: 
 /// `u` stored over `tail`. Returns `(β, τ)`; `τ = 0` (the identity) when `tail`
 /// is zero. `safe` is `len·λ/ε` (`λ` the smallest normal number): above it the
 /// sum of squares of `tail` has lost nothing to underflow.
-#[inline]
+#[inline(always)]
 fn reflect<T: Scalar>(x0: T, tail: &mut [T], safe: T) -> (T, T) {
     if tail.is_empty() {
         return (x0, T::zero());
@@ -803,6 +821,43 @@ mod tests {
                 d.sort_by(|x, y| y.total_cmp(x));
                 assert_within(&q, &d, 8.0 * n as f64 * f64::EPSILON, &format!("trial {trial}: QR vs dqds"));
             }
+        }
+    }
+
+    /// The bidiagonalization dispatched to the widest vectors (AVX2 where the
+    /// CPU has it) and its baseline build give bitwise the same bidiagonal and
+    /// reflectors, in f64 and f32.
+    #[test]
+    fn wide_vector_build_is_bitwise_the_baseline() {
+        use crate::simd::Kernel;
+        let mut rng = StdRng::seed_from_u64(45);
+        for n in [1, 2, 3, 4, 5, 8, 13, 16, 17, 24] {
+            let a = DMatrix::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0) * 2f64.powi(rng.random_range(-30..30)));
+            let load = |ws: &mut Workspace<f64>| {
+                let ld = leading_dimension(n);
+                for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.as_slice().chunks_exact(n)) {
+                    dst[..n].copy_from_slice(src);
+                }
+            };
+            let (mut x, mut y) = (Workspace::default(), Workspace::default());
+            load(&mut x);
+            load(&mut y);
+            crate::simd::run(Bidiagonalize(n, &mut x));
+            Bidiagonalize(n, &mut y).run();
+            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&x.d), bits(&y.d), "n = {n}: diagonal");
+            assert_eq!(bits(&x.e), bits(&y.e), "n = {n}: superdiagonal");
+            assert_eq!(bits(&x.x), bits(&y.x), "n = {n}: reflectors");
+            let (mut x, mut y) = (Workspace::<f32>::default(), Workspace::<f32>::default());
+            let ld = leading_dimension(n);
+            for ws in [&mut x, &mut y] {
+                for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.as_slice().chunks_exact(n)) {
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s as f32);
+                }
+            }
+            crate::simd::run(Bidiagonalize(n, &mut x));
+            Bidiagonalize(n, &mut y).run();
+            assert_eq!((&x.d, &x.e, &x.x), (&y.d, &y.e, &y.x), "n = {n}: f32");
         }
     }
 
