@@ -43,6 +43,29 @@ where
     }
 }
 
+/// Runs `f` on a worker of the thread pool (with the `parallel` feature; on the
+/// calling thread without) and waits for it. A sequence of [`join`]s made from
+/// outside the pool hands each one over to a worker and back (two context
+/// switches per call); made from inside, they cost almost nothing. Use it around
+/// a loop of joins that may be called from a thread outside the pool.
+pub(crate) fn in_pool<R, F>(f: F) -> R
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    #[cfg(feature = "parallel")]
+    {
+        if rayon::current_thread_index().is_some() {
+            return f();
+        }
+        rayon::join(f, || ()).0
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        f()
+    }
+}
+
 /// Number of worker threads (1 without the `parallel` feature).
 pub(crate) fn threads() -> usize {
     #[cfg(feature = "parallel")]
@@ -52,5 +75,33 @@ pub(crate) fn threads() -> usize {
     #[cfg(not(feature = "parallel"))]
     {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `in_pool` returns the closure's value and runs it on a pool worker (with
+    /// the `parallel` feature), also when called from a worker already.
+    #[test]
+    fn in_pool_runs_on_a_worker_and_returns_the_value() {
+        let on_worker = || cfg!(feature = "parallel") == in_pool(|| worker_index().is_some());
+        assert!(on_worker());
+        assert_eq!(in_pool(|| 6 * 7), 42);
+        // Nested: from inside a worker it runs inline, on that worker.
+        let (outer, inner) = in_pool(|| (worker_index(), in_pool(worker_index)));
+        assert_eq!(outer, inner);
+    }
+
+    fn worker_index() -> Option<usize> {
+        #[cfg(feature = "parallel")]
+        {
+            rayon::current_thread_index()
+        }
+        #[cfg(not(feature = "parallel"))]
+        {
+            None
+        }
     }
 }

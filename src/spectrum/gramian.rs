@@ -1391,23 +1391,27 @@ where
         })?;
         Ok(parts.into_iter().flatten().collect())
     };
-    let mut walker = Walker::new(real, indices, group);
-    // Two sets of factor buffers: while the cores of one group are computed,
-    // the walker fills the other with the next group's factors (with one
-    // worker, one after the other). Every result is computed from the same
-    // factors either way, so the output does not depend on the thread count.
-    let mut ready = (Vec::new(), Vec::new());
-    let mut spare = (Vec::new(), Vec::new());
-    let mut current = walker.fill(&mut ready.0, &mut ready.1);
-    while let Some(idx) = current {
-        let k = idx.len();
-        let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
-        let (done, next) = crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1));
-        out.extend(done?);
-        current = next;
-        std::mem::swap(&mut ready, &mut spare);
-    }
-    Ok(out)
+    // The loop of joins below runs on a pool worker: called from outside the
+    // pool, every join would hand over to a worker and back.
+    crate::parallel::in_pool(|| {
+        let mut walker = Walker::new(real, indices, group);
+        // Two sets of factor buffers: while the cores of one group are computed,
+        // the walker fills the other with the next group's factors (with one
+        // worker, one after the other). Every result is computed from the same
+        // factors either way, so the output does not depend on the thread count.
+        let mut ready = (Vec::new(), Vec::new());
+        let mut spare = (Vec::new(), Vec::new());
+        let mut current = walker.fill(&mut ready.0, &mut ready.1);
+        while let Some(idx) = current {
+            let k = idx.len();
+            let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
+            let (done, next) = crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1));
+            out.extend(done?);
+            current = next;
+            std::mem::swap(&mut ready, &mut spare);
+        }
+        Ok(out)
+    })
 }
 
 /// One cut's square-root factors and core, for model reduction
