@@ -442,6 +442,40 @@ impl<T: Scalar> Factor<T> {
     /// normalisation pass. The rotations keep each column's 2-norm, so the drifts
     /// stay within `[-18 - ½·log2(rows + k), 16 + ½·log2(rows + k)]`.
     fn append_scaled(&mut self, a: Option<&[T]>, w: &DMatrix<T>, transposed: bool) {
+        let mut st = self.append_begin(a, w, transposed);
+        for r in 0..st.k {
+            self.append_row(&mut st, r);
+        }
+        self.append_end(st);
+    }
+
+    /// [`append_scaled`](Self::append_scaled) on two factors of the same order
+    /// at once, the rotations of each row of one interleaved with those of the
+    /// other: the chain of dependent square roots and divisions of one factor
+    /// overlaps the other's. Each factor gets bitwise the result of
+    /// `append_scaled` alone.
+    fn append_scaled_pair(
+        (f, a, w, transposed): (&mut Self, Option<&[T]>, &DMatrix<T>, bool),
+        (g, b, x, x_transposed): (&mut Self, Option<&[T]>, &DMatrix<T>, bool),
+    ) {
+        debug_assert_eq!(f.n, g.n);
+        let mut sf = f.append_begin(a, w, transposed);
+        let mut sg = g.append_begin(b, x, x_transposed);
+        for r in 0..sf.k.max(sg.k) {
+            match (r < sf.k, r < sg.k) {
+                (true, true) => Self::append_row_pair((f, &mut sf), (g, &mut sg), r),
+                (true, false) => f.append_row(&mut sf, r),
+                _ => g.append_row(&mut sg, r),
+            }
+        }
+        f.append_end(sf);
+        g.append_end(sg);
+    }
+
+    /// Step 1 of [`append_scaled`](Self::append_scaled): the column scalings
+    /// `μ` and the aligned rows `w̃` (in buffers taken from `self`).
+    #[inline(always)]
+    fn append_begin(&mut self, a: Option<&[T]>, w: &DMatrix<T>, transposed: bool) -> Appending<T> {
         let n = self.n;
         debug_assert!(self.upper && self.rows <= n);
         let k = if transposed { w.ncols() } else { w.nrows() };
@@ -516,21 +550,75 @@ impl<T: Scalar> Factor<T> {
                 }
             }
         }
-        for v in rows.chunks_mut(n) {
-            colmax.fill(T::zero());
-            for (j, row) in self.data.chunks_exact_mut(n).enumerate() {
-                rotate_in(&mut row[j..], &mut v[j..], &mu[j..], &mut colmax[j..]);
-            }
-            if self.rows < n {
-                for (c, x) in colmax[self.rows..].iter_mut().zip(&v[self.rows..]) {
-                    *c = if x.abs() > *c { x.abs() } else { *c };
-                }
-                self.data.extend_from_slice(v);
-                self.rows += 1;
-            }
-            // μ is applied once, before the first row of w.
-            mu.fill(T::one());
+        Appending { k, mu, rows, colmax }
+    }
+
+    /// Step 2 of [`append_scaled`](Self::append_scaled) for row `r` of `w̃`:
+    /// rotated into every row of `F̃` (which is multiplied by `μ` first, for
+    /// `r = 0`), then appended if `F̃` has fewer than `n` rows.
+    #[inline(always)]
+    fn append_row(&mut self, st: &mut Appending<T>, r: usize) {
+        let n = self.n;
+        let Appending { mu, rows, colmax, .. } = st;
+        let v = &mut rows[r * n..(r + 1) * n];
+        colmax.fill(T::zero());
+        for (j, row) in self.data.chunks_exact_mut(n).enumerate() {
+            rotate_in(&mut row[j..], &mut v[j..], &mu[j..], &mut colmax[j..]);
         }
+        self.append_row_finish(v, mu, colmax);
+    }
+
+    /// [`append_row`](Self::append_row) on two factors, row `j` of one and then
+    /// of the other in each step.
+    #[inline(always)]
+    fn append_row_pair((f, sf): (&mut Self, &mut Appending<T>), (g, sg): (&mut Self, &mut Appending<T>), r: usize) {
+        let n = f.n;
+        let Appending { mu: mu_f, rows: rows_f, colmax: cm_f, .. } = sf;
+        let Appending { mu: mu_g, rows: rows_g, colmax: cm_g, .. } = sg;
+        let (v, x) = (&mut rows_f[r * n..(r + 1) * n], &mut rows_g[r * n..(r + 1) * n]);
+        cm_f.fill(T::zero());
+        cm_g.fill(T::zero());
+        let mut f_rows = f.data.chunks_exact_mut(n);
+        let mut g_rows = g.data.chunks_exact_mut(n);
+        let mut j = 0;
+        loop {
+            match (f_rows.next(), g_rows.next()) {
+                (Some(a), Some(b)) => {
+                    rotate_in(&mut a[j..], &mut v[j..], &mu_f[j..], &mut cm_f[j..]);
+                    rotate_in(&mut b[j..], &mut x[j..], &mu_g[j..], &mut cm_g[j..]);
+                }
+                (Some(a), None) => rotate_in(&mut a[j..], &mut v[j..], &mu_f[j..], &mut cm_f[j..]),
+                (None, Some(b)) => rotate_in(&mut b[j..], &mut x[j..], &mu_g[j..], &mut cm_g[j..]),
+                (None, None) => break,
+            }
+            j += 1;
+        }
+        f.append_row_finish(v, mu_f, cm_f);
+        g.append_row_finish(x, mu_g, cm_g);
+    }
+
+    /// The end of [`append_row`](Self::append_row): the row `v` (rotated
+    /// through every row of `F̃`) becomes a new row if `F̃` has fewer than `n`
+    /// rows; `μ` is applied only once.
+    #[inline(always)]
+    fn append_row_finish(&mut self, v: &[T], mu: &mut [T], colmax: &mut [T]) {
+        let n = self.n;
+        if self.rows < n {
+            for (c, x) in colmax[self.rows..].iter_mut().zip(&v[self.rows..]) {
+                *c = if x.abs() > *c { x.abs() } else { *c };
+            }
+            self.data.extend_from_slice(v);
+            self.rows += 1;
+        }
+        // μ is applied once, before the first row of w.
+        mu.fill(T::one());
+    }
+
+    /// Step 3 of [`append_scaled`](Self::append_scaled): the new drifts, and
+    /// the buffers back.
+    #[inline(always)]
+    fn append_end(&mut self, st: Appending<T>) {
+        let Appending { mu, rows, colmax, .. } = st;
         for ((e, d), &m) in self.exp.iter_mut().zip(&mut self.drift).zip(&colmax) {
             *d = 0;
             if m == T::zero() {
@@ -847,6 +935,16 @@ impl<T: Scalar> Factor<T> {
     }
 }
 
+/// An [`Factor::append_scaled`] in progress: the number of new rows `k`, the
+/// column multipliers `μ`, the aligned rows `w̃` (row-major) and the running
+/// column maxima.
+struct Appending<T> {
+    k: usize,
+    mu: Vec<T>,
+    rows: Vec<T>,
+    colmax: Vec<T>,
+}
+
 /// [`Factor::core_square`] as a [`crate::simd::Kernel`].
 struct CoreSquare<'a, T: Scalar> {
     f: &'a Factor<T>,
@@ -1107,26 +1205,50 @@ impl<'a, T: Scalar> Walker<'a, T> {
                 slots.push(Factor::empty(n));
             }
         }
+        // The backward recursion from the checkpoint (`Fo_i` for i = top-1 down
+        // to idx[0]) and the forward one (`Gr` up to idx[k-1]) are independent:
+        // with a diagonal transition their Givens updates run interleaved
+        // ([`Factor::append_scaled_pair`]), bitwise as one after the other.
         let mut f = checkpoints[self.next].take().expect("filled by the backward sweep");
-        let top = idx[k - 1];
         fo[k - 1].copy_from(&f);
-        let mut next = k - 1;
-        for i in (idx[0]..top).rev() {
-            f = f.advance(a, i, false, real.c(i), prep);
-            if next > 0 && idx[next - 1] == i {
-                next -= 1;
-                fo[next].copy_from(&f);
+        let (mut back_at, mut next, mut j) = (idx[k - 1], k - 1, 0);
+        loop {
+            while j < k && idx[j] == *g_at {
+                gr[j].copy_from(g);
+                j += 1;
+            }
+            let (mut back, mut forward) = (back_at > idx[0], j < k);
+            match (back, forward, a) {
+                (true, true, Transition::Diagonal(d)) => {
+                    let (i, t) = (back_at - 1, *g_at);
+                    Factor::append_scaled_pair(
+                        (&mut f, Some(d.at(i).as_slice()), real.c(i), false),
+                        (g, Some(d.at(t).as_slice()), real.b(t), true),
+                    );
+                }
+                (true, _, _) => {
+                    f = f.advance(a, back_at - 1, false, real.c(back_at - 1), prep);
+                    forward = false;
+                }
+                (false, true, _) => {
+                    let step = std::mem::replace(g, Factor::empty(0));
+                    *g = step.advance_with(a, *g_at, true, real.b(*g_at), true, prep);
+                    back = false;
+                }
+                (false, false, _) => break,
+            }
+            if back {
+                back_at -= 1;
+                if next > 0 && idx[next - 1] == back_at {
+                    next -= 1;
+                    fo[next].copy_from(&f);
+                }
+            }
+            if forward {
+                *g_at += 1;
             }
         }
         drop(f);
-        for (j, &i) in idx.iter().enumerate() {
-            while *g_at < i {
-                let step = std::mem::replace(g, Factor::empty(0));
-                *g = step.advance_with(a, *g_at, true, real.b(*g_at), true, prep);
-                *g_at += 1;
-            }
-            gr[j].copy_from(g);
-        }
         self.next += 1;
         Some(idx)
     }
@@ -1626,6 +1748,59 @@ mod tests {
                 let what = format!("case {case} trial {trial} ({k} × {n}, rows 2^{rows:?}, columns 2^{cols:?})");
                 let (g, h) = (givens(&mut rng, &s), householder(&s));
                 assert_same_factor(&g, &h, &s, 1e-13, &what);
+            }
+        }
+    }
+
+    /// Two factors updated together ([`Factor::append_scaled_pair`]) get
+    /// bitwise what each gets alone, whatever their numbers of rows and of new
+    /// rows (fresh factors, a row count differing by several, `k = 1..3` new
+    /// rows each, given as `w` or `wᵀ`), including zero and extreme diagonals.
+    #[test]
+    fn a_pair_of_updates_is_bitwise_each_update_alone() {
+        let mut rng = StdRng::seed_from_u64(46);
+        let bits = |f: &Factor<f64>| {
+            (f.rows, f.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), f.exp.clone(), f.drift.clone())
+        };
+        for trial in 0..200 {
+            let n = rng.random_range(1..=9);
+            let mut start = |rng: &mut StdRng| {
+                let rows = rng.random_range(0..=n + 1);
+                let mut f = Factor::empty(n);
+                if rows > 0 {
+                    f.append_rows(&scaled_stack(rng, rows, n, (-3, 3), (-40, 40)));
+                }
+                f
+            };
+            let (mut f, mut g) = (start(&mut rng), start(&mut rng));
+            for step in 0..4 {
+                let diag = |rng: &mut StdRng| -> Vec<f64> {
+                    (0..n)
+                        .map(|_| match rng.random_range(0..6) {
+                            0 => 0.0,
+                            1 => ldexp(rng.random_range(0.5..1.0), rng.random_range(-600..600)),
+                            _ => rng.random_range(-1.0..1.0),
+                        })
+                        .collect()
+                };
+                let (a, b) = (diag(&mut rng), diag(&mut rng));
+                let (ka, kb) = (rng.random_range(1..=3), rng.random_range(1..=3));
+                let (ta, tb) = (rng.random_bool(0.5), rng.random_bool(0.5));
+                let make = |rng: &mut StdRng, k: usize, t: bool| {
+                    let w = scaled_stack(rng, k, n, (-20, 20), (0, 0));
+                    if t {
+                        w.transpose()
+                    } else {
+                        w
+                    }
+                };
+                let (wa, wb) = (make(&mut rng, ka, ta), make(&mut rng, kb, tb));
+                let (mut fa, mut ga) = (f.clone(), g.clone());
+                fa.append_scaled(Some(&a), &wa, ta);
+                ga.append_scaled(Some(&b), &wb, tb);
+                Factor::append_scaled_pair((&mut f, Some(&a), &wa, ta), (&mut g, Some(&b), &wb, tb));
+                assert_eq!(bits(&f), bits(&fa), "trial {trial} step {step}: first");
+                assert_eq!(bits(&g), bits(&ga), "trial {trial} step {step}: second");
             }
         }
     }
