@@ -1764,7 +1764,7 @@ mod tests {
         };
         for trial in 0..200 {
             let n = rng.random_range(1..=9);
-            let mut start = |rng: &mut StdRng| {
+            let start = |rng: &mut StdRng| {
                 let rows = rng.random_range(0..=n + 1);
                 let mut f = Factor::empty(n);
                 if rows > 0 {
