@@ -324,4 +324,25 @@ mod tests {
         assert_eq!(extent(&[1.0, 2.0, 0.0, 0.0]), 2);
         assert_eq!(extent(&[1.0, 0.0, 0.0]), 1);
     }
+
+    /// Trailing taps are dropped while their summed magnitude stays at or below
+    /// `ε·Σ_{k≥1} |h_k|` (the Markov parameters' mass; `h_0` is the feedthrough
+    /// and does not count), whatever the kernel's scale.
+    #[test]
+    fn extent_drops_a_tail_below_eps_times_the_markov_mass() {
+        let eps = f64::EPSILON;
+        // Mass 2e6: a tail of 2e-12 < ε·2e6 ≈ 4.4e-10 goes, at any scale of h.
+        for scale in [1.0, 1e-200, 1e200] {
+            let h: Vec<f64> = [5.0, 1e6, -1e6, 1e-12, -1e-12].iter().map(|x| x * scale).collect();
+            assert_eq!(extent(&h), 3, "scale {scale:e}");
+        }
+        // A mass of 1e-6: ε·1e-6 ≈ 2.2e-22, so a tail of 1e-18 stays.
+        assert_eq!(extent(&[1.0, 1e-6, 1e-18]), 3);
+        // h_0 does not count: a huge feedthrough keeps the unit tap.
+        assert_eq!(extent(&[1e20, 1.0, 1e-17]), 2);
+        // Exactly at the limit the tap goes (the test is `> ε·mass`); just above, it stays.
+        let mass = 1.0 + eps;
+        assert_eq!(extent(&[0.0, 1.0, eps]), 2, "a tail of ε against a mass of {mass}");
+        assert_eq!(extent(&[0.0, 1.0, 0.75 * eps, 0.75 * eps]), 3);
+    }
 }

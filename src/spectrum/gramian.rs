@@ -1102,11 +1102,13 @@ pub(crate) fn diagonal_view<T: Scalar>(a: &Transition<T>) -> Option<Transition<T
 /// How many requested indices share one checkpoint: `⌈√count⌉` (see
 /// [`walk`]).
 pub(crate) fn group_size(count: usize) -> usize {
-    let mut k = (count as f64).sqrt().ceil() as usize;
-    while k * k < count {
-        k += 1;
+    // ⌈√count⌉ in integers: ⌊√count⌋, plus one unless count is a square.
+    let k = count.isqrt();
+    if k * k < count {
+        k + 1
+    } else {
+        k.max(1)
     }
-    k.max(1)
 }
 
 /// One group of requested indices with their factors: `fo[j]` and `gr[j]` are
@@ -1805,6 +1807,87 @@ mod tests {
         }
     }
 
+    /// A non-finite core (not reachable from a validated realization: every
+    /// term of the scaled core is at most 1) is reported by the general route,
+    /// naming the core, the index and the first non-finite entry, rather than
+    /// given to the kernel (whose maximum would skip NaN and call it zero).
+    #[test]
+    fn a_non_finite_core_is_reported_not_hidden() {
+        let n = 4;
+        let unit = |bad: Option<usize>| {
+            let mut data = vec![0.0; n * n];
+            for r in 0..n {
+                data[r * n + r] = 0.75;
+            }
+            if let Some(at) = bad {
+                data[at] = f64::NAN;
+            }
+            Factor { n, rows: n, data, exp: vec![Some(0); n], upper: true, ..Factor::scratch_for(n) }
+        };
+        // F̃[1, 2] = NaN: row 1 of F·Gᵀ is NaN (NaN·0 included).
+        let (fo, gr) = (unit(Some(n + 2)), unit(None));
+        let mut work = CoreWork::new();
+        let got = prepare_core(&NalgebraSvd::default(), &fo, &gr, 7, (9, 7), &mut work);
+        match got {
+            Err(EssError::NonFinite { what, position, value }) => {
+                assert!(what.contains("core") && what.contains("i = 7"), "{what}");
+                assert_eq!(position, "(1, 0)");
+                assert!(value.is_nan());
+            }
+            Err(e) => panic!("another error: {e}"),
+            Ok(_) => panic!("a NaN core was accepted"),
+        }
+        // The same factors without the NaN give the kernel's core, 0.5625·I.
+        let ok = prepare_core(&NalgebraSvd::default(), &unit(None), &gr, 7, (9, 7), &mut work).unwrap();
+        assert!(matches!(ok, Core::Ready { .. }));
+    }
+
+    /// Two decoupled 2-state subsystems (input 1 → output 1, input 2 →
+    /// output 2) have block-diagonal factors and cores, whose bidiagonals have
+    /// an exact zero: dqds declines, and the kernel's own bidiagonal QR (with
+    /// [`core_sweeps`] sweeps) finishes them without the backend, with the
+    /// backend's values.
+    #[test]
+    fn block_diagonal_cores_are_finished_by_the_kernels_qr() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        #[derive(Debug, Default)]
+        struct Counting(AtomicUsize);
+        impl SvdBackend for Counting {
+            fn singular_values_f64(&self, block: DMatrix<f64>) -> Result<Vec<f64>> {
+                self.0.fetch_add(1, Ordering::Relaxed);
+                NalgebraSvd::default().singular_values_f64(block)
+            }
+            fn singular_values_f32(&self, block: DMatrix<f32>) -> Result<Vec<f32>> {
+                self.0.fetch_add(1, Ordering::Relaxed);
+                NalgebraSvd::default().singular_values_f32(block)
+            }
+            fn allows_builtin_core_kernel(&self) -> bool {
+                true
+            }
+        }
+        let len = 24;
+        let a = Transition::Diagonal(Steps::Constant(DVector::from_vec(vec![0.9, -0.5, 0.7, 0.3])));
+        let b = DMatrix::from_row_slice(4, 2, &[1.0, 0.0, 0.5, 0.0, 0.0, 1.0, 0.0, -2.0]);
+        let c = DMatrix::from_row_slice(2, 4, &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.3, 1.0]);
+        let r = Realization::new(len, a, Steps::Constant(b), Steps::Constant(c)).unwrap();
+        let indices: Vec<usize> = (1..len).collect();
+        let counting = Counting::default();
+        let ours = sweep(&r, &indices, &counting, &|s: &Spectrum<f64>| s.clone()).unwrap();
+        // Only the rectangular end cores (i < 2, L - i < 2) go to the backend.
+        assert_eq!(counting.0.load(Ordering::Relaxed), 2, "cores given to the backend");
+        let t = r.dense();
+        for (s, &i) in ours.iter().zip(&indices) {
+            let h = t.view((2 * i, 0), (2 * (len - i), 2 * i)).into_owned();
+            let mut want = NalgebraSvd::default().singular_values_f64(h).unwrap();
+            want.sort_by(|x, y| y.total_cmp(x));
+            let got = s.values();
+            for (k, w) in want.iter().enumerate() {
+                let g = got.get(k).copied().unwrap_or(0.0);
+                assert!((g - w).abs() <= 1e-12 * want[0], "i = {i}: σ_{k} {g:e} vs {w:e}");
+            }
+        }
+    }
+
     /// The core kernel dispatched to the widest vectors (AVX2 where the CPU has
     /// it) and its baseline build write bitwise the same core, and that core is
     /// `F·Gᵀ` (against the plain product of the unscaled factors).
@@ -2197,6 +2280,12 @@ mod tests {
     fn group_size_is_the_ceiling_square_root() {
         for (count, k) in [(0, 1), (1, 1), (2, 2), (4, 2), (5, 3), (65_535, 256), (65_536, 256), (65_537, 257)] {
             assert_eq!(group_size(count), k, "count {count}");
+        }
+        // Around squares, also where an f64 square root would round.
+        for k in [2usize, 3, 1000, 94_906_267, (1 << 32) - 1] {
+            assert_eq!(group_size(k * k), k, "{k}²");
+            assert_eq!(group_size(k * k - 1), k, "{k}² - 1");
+            assert_eq!(group_size(k * k + 1), k + 1, "{k}² + 1");
         }
     }
 }

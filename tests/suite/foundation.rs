@@ -169,7 +169,7 @@ struct Custom {
     fault: Fault,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
     None,
     WrongShape,
@@ -182,6 +182,8 @@ enum Fault {
     ApplyWrong,
     /// `apply` computes `T·|u|`: right for nonnegative inputs only.
     ApplyOfMagnitudes,
+    /// `apply` computes `−T·|u|`: right for nonpositive inputs only.
+    ApplyOfNegativeMagnitudes,
     /// The realization's output map is off by 1e-6 on channel 1.
     RealizationSlightlyOff,
 }
@@ -222,6 +224,7 @@ impl LinearOperator for Custom {
             | Fault::RealizationWrongOrder
             | Fault::ApplyWrong
             | Fault::ApplyOfMagnitudes
+            | Fault::ApplyOfNegativeMagnitudes
             | Fault::RealizationSlightlyOff => RealizationInfo::TimeInvariant { order: 1 },
             Fault::RealizationVaries => RealizationInfo::TimeInvariant { order: 1 },
             _ => RealizationInfo::None,
@@ -252,8 +255,16 @@ impl LinearOperator for Custom {
     fn apply_kernel(&self, channel: usize, u: &[f64], y: &mut [f64]) -> Result<(), EssError> {
         let mut x = 0.0;
         let magnitudes = self.fault == Fault::ApplyOfMagnitudes && channel == 1;
+        let negative = self.fault == Fault::ApplyOfNegativeMagnitudes && channel == 1;
         for (t, yt) in y.iter_mut().enumerate() {
-            x = 0.5 * x + if magnitudes { u[t].abs() } else { u[t] };
+            x = 0.5 * x
+                + if magnitudes {
+                    u[t].abs()
+                } else if negative {
+                    -u[t].abs()
+                } else {
+                    u[t]
+                };
             *yt = x;
         }
         if self.fault == Fault::ApplyWrong && channel == 1 {
@@ -326,9 +337,13 @@ fn realization_mistakes_are_loud() {
     // An apply that disagrees with T.
     let err = ess::verify(&custom(Fault::ApplyWrong)).unwrap_err();
     assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }), "{err}");
-    // One that agrees on nonnegative inputs only: verify's input has both signs.
-    let err = ess::verify(&custom(Fault::ApplyOfMagnitudes)).unwrap_err();
-    assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }) && err.to_string().contains("apply"), "{err}");
+    // One that agrees on nonnegative (or nonpositive) inputs only: verify's
+    // input has both signs.
+    for fault in [Fault::ApplyOfMagnitudes, Fault::ApplyOfNegativeMagnitudes] {
+        let err = ess::verify(&custom(fault)).unwrap_err();
+        let apply = err.to_string().contains("apply");
+        assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }) && apply, "{fault:?}: {err}");
+    }
     // A realization whose T is off by 1e-6 relative (above √ε ≈ 1.5e-8).
     let err = ess::verify(&custom(Fault::RealizationSlightlyOff)).unwrap_err();
     assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }), "{err}");

@@ -648,6 +648,14 @@ fn an_order_above_the_rank_keeps_only_the_rank() {
     let conv = LongConvolution::new(&[h]).unwrap();
     let red = reduce(&conv, &ReduceOptions::order(4).with_algorithm(Algorithm::ConvolutionKernel)).unwrap();
     assert_eq!(red.channels()[0].order, 2);
+    // Two states reachable only through 1e-20 (Hankel values near 1e-20·σ_1,
+    // nonzero but below the 1e-11·σ_1 that any reduction keeps): not kept either.
+    let op = LtiStateSpace::diagonal(&[0.5, -0.3, 0.8, 0.1], &[1.0, 2.0, 1e-20, 1e-20], &[1.0, -1.0, 1.0, 1.0], dims)
+        .unwrap();
+    for algorithm in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks] {
+        let red = reduce(&op, &ReduceOptions::order(4).with_algorithm(algorithm)).unwrap();
+        assert_eq!(red.channels()[0].order, 2, "{algorithm:?}, tiny states");
+    }
 }
 
 /// Above `L = 1024` the error of a reduced convolution is measured from the two
