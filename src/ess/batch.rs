@@ -192,7 +192,7 @@ mod serde_impl {
 ///
 /// # Errors
 /// An empty batch, a featurizer failure ([`EssError::Featurizer`] naming the
-/// input), operators of differing shapes, and every error of [`profile`](super::profile).
+/// input), operators of differing shapes, and every error of [`profile`](fn@super::profile).
 pub fn over_inputs<T, F, U>(featurizer: &F, inputs: &[U], measure: Measure, opts: &EssOptions) -> Result<BatchProfile>
 where
     T: Scalar,

@@ -4,7 +4,7 @@
 //! The explicit level, [`profiles`] with [`EssOptions`], chooses the indices, the
 //! method (dense or structured), the memory budget, the SVD backend and a progress
 //! callback, and computes several measures from one sweep of singular values.
-//! [`plan`] shows what a call would do without doing it; [`verify`] checks a
+//! [`plan`] shows what a call would do without doing it; [`verify`](fn@verify) checks a
 //! user-written operator's kernels against each other.
 //!
 //! The analyses of the ESS paper build on profiles: [`markers`] (delimiter

@@ -67,7 +67,7 @@ pub(crate) enum Side {
     Rows,
 }
 
-/// The factor of one Hankel block, handed to the visitor of [`sweep_factors`].
+/// The factor of one Hankel block, handed to the visitor of [`sweep_factors_limited`].
 #[derive(Debug)]
 pub(crate) struct Factor<'a, T: Scalar> {
     /// The Hankel index `i`.
@@ -110,7 +110,7 @@ where
     sweep_factors_limited(t, shape, len, indices, usize::MAX, visit)
 }
 
-/// [`sweep_factors`] with at most `in_flight` chains running at the same time
+/// `sweep_factors` (test builds) with at most `in_flight` chains running at the same time
 /// (the memory cap of the planner); the chains and hence the results do not
 /// depend on it.
 pub(crate) fn sweep_factors_limited<T, S, R, F>(

@@ -157,7 +157,7 @@ fn norm<T: Scalar>(x: &[T]) -> T {
 /// multiple of it, so the inner loops have no remainder and vectorize).
 const LANES: usize = 4;
 
-/// Reusable buffers for [`singular_values`].
+/// Reusable buffers for [`singular_values_in_place`].
 #[derive(Debug, Clone)]
 pub(crate) struct Workspace<T> {
     d: Vec<T>,
