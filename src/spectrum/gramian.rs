@@ -1760,36 +1760,43 @@ mod tests {
     /// rows each, given as `w` or `wᵀ`), including zero and extreme diagonals.
     #[test]
     fn a_pair_of_updates_is_bitwise_each_update_alone() {
-        let mut rng = StdRng::seed_from_u64(46);
-        let bits = |f: &Factor<f64>| {
-            (f.rows, f.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), f.exp.clone(), f.drift.clone())
+        pair_of_updates_trials::<f64>(46, 600);
+        pair_of_updates_trials::<f32>(47, 120);
+    }
+
+    fn pair_of_updates_trials<T: Scalar>(seed: u64, scale_range: i32) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let bits = |f: &Factor<T>| {
+            (f.rows, f.data.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>(), f.exp.clone(), f.drift.clone())
         };
+        let cast = |m: DMatrix<f64>| m.map(T::cast);
         for trial in 0..200 {
             let n = rng.random_range(1..=9);
             let start = |rng: &mut StdRng| {
                 let rows = rng.random_range(0..=n + 1);
-                let mut f = Factor::empty(n);
+                let mut f = Factor::<T>::empty(n);
                 if rows > 0 {
-                    f.append_rows(&scaled_stack(rng, rows, n, (-3, 3), (-40, 40)));
+                    f.append_rows(&cast(scaled_stack(rng, rows, n, (-3, 3), (-40, 40))));
                 }
                 f
             };
             let (mut f, mut g) = (start(&mut rng), start(&mut rng));
             for step in 0..4 {
-                let diag = |rng: &mut StdRng| -> Vec<f64> {
+                let diag = |rng: &mut StdRng| -> Vec<T> {
                     (0..n)
                         .map(|_| match rng.random_range(0..6) {
                             0 => 0.0,
-                            1 => ldexp(rng.random_range(0.5..1.0), rng.random_range(-600..600)),
+                            1 => ldexp(rng.random_range(0.5..1.0), rng.random_range(-scale_range..scale_range)),
                             _ => rng.random_range(-1.0..1.0),
                         })
+                        .map(T::cast)
                         .collect()
                 };
                 let (a, b) = (diag(&mut rng), diag(&mut rng));
                 let (ka, kb) = (rng.random_range(1..=3), rng.random_range(1..=3));
                 let (ta, tb) = (rng.random_bool(0.5), rng.random_bool(0.5));
                 let make = |rng: &mut StdRng, k: usize, t: bool| {
-                    let w = scaled_stack(rng, k, n, (-20, 20), (0, 0));
+                    let w = cast(scaled_stack(rng, k, n, (-20, 20), (0, 0)));
                     if t {
                         w.transpose()
                     } else {
@@ -1801,8 +1808,8 @@ mod tests {
                 fa.append_scaled(Some(&a), &wa, ta);
                 ga.append_scaled(Some(&b), &wb, tb);
                 Factor::append_scaled_pair((&mut f, Some(&a), &wa, ta), (&mut g, Some(&b), &wb, tb));
-                assert_eq!(bits(&f), bits(&fa), "trial {trial} step {step}: first");
-                assert_eq!(bits(&g), bits(&ga), "trial {trial} step {step}: second");
+                assert_eq!(bits(&f), bits(&fa), "seed {seed} trial {trial} step {step}: first");
+                assert_eq!(bits(&g), bits(&ga), "seed {seed} trial {trial} step {step}: second");
             }
         }
     }
@@ -1912,6 +1919,18 @@ mod tests {
             assert_eq!(ew, eb, "trial {trial}: exponent");
             let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&wide), bits(&base), "trial {trial}: core");
+            // The same in f32.
+            let (f32f, f32g) = (givens(&mut rng, &sf.map(|x| x as f32)), givens(&mut rng, &sg.map(|x| x as f32)));
+            let (mut w32, mut b32) = (vec![f32::NAN; ld * n], vec![f32::NAN; ld * n]);
+            let (mut gs32, mut scale32) = (Vec::new(), Vec::new());
+            let e32 = f32f.core_square(&f32g, &mut w32, ld, &mut gs32, &mut shift, &mut scale32);
+            let (f3, g3) = (&f32f, &f32g);
+            let b =
+                CoreSquare { f: f3, g: g3, out: &mut b32, ld, gs: &mut gs32, shift: &mut shift, scale: &mut scale32 }
+                    .run();
+            assert_eq!(e32, b, "trial {trial}: f32 exponent");
+            let bits32 = |v: &[f32]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits32(&w32), bits32(&b32), "trial {trial}: f32 core");
             // Entry (a, b) of the core is `out[a·ld + b]` times 2^e, against
             // Σ_j F[a, j]·G[b, j] with the column exponents applied.
             let e = ew.expect("nonzero factors") as i32;
