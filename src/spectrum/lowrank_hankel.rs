@@ -370,6 +370,13 @@ mod tests {
         }
         // Too short to fit (order n/4 = 0): zeros.
         assert_eq!(extend(&[1.0, 0.5, 0.25]), vec![1.0, 0.5, 0.25, 0.0, 0.0]);
+        // Entries near 1e200, whose squares overflow the normal equations (no
+        // factorisation): zeros after g, at the full length 2n − 1.
+        let g: Vec<f64> = (0..20).map(|t| 1e200 * 0.9f64.powi(t)).collect();
+        let out = extend(&g);
+        assert_eq!(out.len(), 39);
+        assert_eq!(&out[..20], &g[..]);
+        assert!(out[20..].iter().all(|&x| x == 0.0), "{:?}", &out[20..]);
     }
 
     #[test]

@@ -144,6 +144,8 @@ fn aggregates_follow_their_definitions() {
     let u = p.utilization(4.0).unwrap();
     assert!(close(u[1][2], p.channel(1)[2] / 4.0, 1e-15));
     assert!(close(p.max_utilization(4.0).unwrap(), p.max() / 4.0, 1e-15));
+    assert!(close(p.mean_utilization(4.0).unwrap(), p.mean() / 4.0, 1e-15));
+    assert!(p.mean_utilization(4.0).unwrap() < p.max_utilization(4.0).unwrap());
     assert!(matches!(p.utilization(0.0), Err(EssError::InvalidParameter { .. })));
     assert!(matches!(p.channel_mean(3), Err(EssError::ChannelOutOfRange { channel: 3, channels: 3 })));
 }

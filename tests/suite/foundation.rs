@@ -393,6 +393,13 @@ fn every_family_has_its_name() {
     let lti = LtiStateSpace::diagonal(&[0.5], &[1.0], &[1.0], Dims { channels: 1, len: 8, width: 1 }).unwrap();
     assert_eq!(lti.family(), "LTI state space");
     assert_eq!(DenseOperator::single(DMatrix::<f64>::identity(4, 4)).unwrap().family(), "dense");
+    // A realization handed over as an operator, and a time-varying system: their
+    // names and theoretical state sizes (N).
+    let tv_dims = Dims { channels: 1, len: 5, width: 2 };
+    let tv = TimeVaryingStateSpace::new(&[0.5; 20], &[1.0; 10], &[1.0; 10], tv_dims, BlockShape::SISO).unwrap();
+    assert_eq!((tv.family(), tv.theoretical_state_size()), ("time-varying state space", Some(2)));
+    let real = effective_state_size::operator::OperatorExt::realization(&tv, 0).unwrap().unwrap();
+    assert_eq!((real.family(), real.theoretical_state_size()), ("realization", Some(2)));
 }
 
 // ---------------------------------------------------------------- §3 options
@@ -498,6 +505,13 @@ fn zoh_is_accurate_at_extreme_scales() {
         }
         let want = delta * b * phi;
         assert!((got[0] - want).abs() <= 1e-15 * want.abs(), "Δa = {z}: {} vs {want}", got[0]);
+    }
+    // Subnormal Δa (a near 1e-310): the series keeps B̄ = Δ·b to rounding, where
+    // (e^z − 1)/a would divide two numbers with only 30–45 significant bits.
+    for a in [-1e-310f64, -3.3e-311, -7e-312, -5.5e-313] {
+        let (_, got) = zoh_diagonal(&[a], &[-1.5], 0.3).unwrap();
+        let want = 0.3 * -1.5;
+        assert!((got[0] - want).abs() <= 1e-15 * want.abs(), "a = {a:e}: {} vs {want}", got[0]);
     }
     assert!(matches!(zoh_diagonal(&[800.0], &[1.0], 1.0), Err(EssError::NonFinite { .. }))); // 0.1.0: Ok([inf])
                                                                                              // A general (non-diagonal, non-stiff) system matches a 60-term Taylor series of the augmented exponential.
