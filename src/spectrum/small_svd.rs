@@ -558,6 +558,11 @@ pub(super) fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usi
     if n <= 1 {
         return Some(());
     }
+    // NaN or ∞ (not reachable from a finite matrix) never deflates: give up at
+    // once instead of after `max_sweeps` sweeps.
+    if !(crate::validate::all_finite(d) && crate::validate::all_finite(e)) {
+        return None;
+    }
     let eps = T::EPSILON;
     let anorm = d.iter().chain(e.iter()).fold(T::zero(), |m, &x| m.max(x.abs()));
     let small_d = eps * anorm;
@@ -678,6 +683,25 @@ mod tests {
 
     /// `givens_careful` where `1/r` overflows (subnormal `r`), where the squares
     /// underflow, and where one argument is zero.
+    /// A bidiagonal with NaN or ∞ is given up at once (no sweep can deflate
+    /// it), even with an unlimited sweep count; a finite one converges.
+    #[test]
+    fn the_qr_gives_up_on_non_finite_bidiagonals_at_once() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for at in 0..5 {
+                let (mut d, mut e) = (vec![1.0, 0.5, 0.25], vec![0.3, 0.2]);
+                if at < 3 {
+                    d[at] = bad;
+                } else {
+                    e[at - 3] = bad;
+                }
+                assert_eq!(bidiagonal_qr(&mut d, &mut e, usize::MAX), None, "{bad} at {at}");
+            }
+        }
+        let (mut d, mut e) = (vec![1.0, 0.5, 0.25], vec![0.3, 0.2]);
+        assert_eq!(bidiagonal_qr(&mut d, &mut e, 100), Some(()));
+    }
+
     #[test]
     fn careful_givens_at_subnormal_and_zero_arguments() {
         for (f, g, r) in

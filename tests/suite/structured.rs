@@ -455,6 +455,28 @@ fn realization_batch_from_tensors_follows_the_standard_form() {
     }
 }
 
+/// Every zero size of the tensors (channels, `L`, `N`, `p`, `m`), each on its
+/// own, is refused as empty, with the list of what must be at least 1.
+#[test]
+fn realization_tensors_with_any_zero_size_are_empty() {
+    let (ch, len, n, p, m) = (2usize, 3usize, 2usize, 1usize, 1usize);
+    for zero in 0..5 {
+        let size = |k: usize, v: usize| if k == zero { 0 } else { v };
+        let (ch, len, n, p, m) = (size(0, ch), size(1, len), size(2, n), size(3, p), size(4, m));
+        let a = vec![0.5; ch * len * n];
+        let (b, c) = (vec![1.0; ch * len * n * m], vec![1.0; ch * len * p * n]);
+        let block = BlockShape { outputs: p, inputs: m };
+        let err =
+            effective_state_size::realization::RealizationBatch::from_tensors(&a, &[ch, len, n], &b, &c, None, block)
+                .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, effective_state_size::EssError::Empty { .. }) && msg.contains("C, L, N, p and m"),
+            "size {zero} zero: {msg}"
+        );
+    }
+}
+
 #[test]
 fn a_non_finite_diagonal_transition_is_refused_naming_the_step() {
     let (n, len) = (3, 5);
