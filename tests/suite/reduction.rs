@@ -710,3 +710,57 @@ fn the_shortest_sequences_reduce_exactly() {
         assert_eq!(red.state_size(), 1, "{algorithm:?}");
     }
 }
+
+/// A convolution whose kernel hook disagrees with what it declares.
+struct LyingKernel {
+    len: usize,
+    taps: usize,
+    returned: usize,
+}
+
+impl LinearOperator for LyingKernel {
+    type Scalar = f64;
+    fn seq_len(&self) -> usize {
+        self.len
+    }
+    fn channels(&self) -> usize {
+        1
+    }
+    fn family(&self) -> &'static str {
+        "lying kernel"
+    }
+    fn theoretical_state_size(&self) -> Option<usize> {
+        None
+    }
+    fn realization_info(&self) -> RealizationInfo {
+        RealizationInfo::None
+    }
+    fn dense_kernel(&self, _channel: usize) -> Result<std::borrow::Cow<'_, DMatrix<f64>>, EssError> {
+        let t = DMatrix::from_fn(self.len, self.len, |r, c| if r >= c { 0.5f64.powi((r - c) as i32) } else { 0.0 });
+        Ok(std::borrow::Cow::Owned(t))
+    }
+    fn convolution_taps(&self) -> Option<usize> {
+        Some(self.taps)
+    }
+    fn convolution_kernel(&self, _channel: usize) -> Result<Vec<f64>, EssError> {
+        Ok((0..self.returned).map(|k| 0.5f64.powi(k as i32)).collect())
+    }
+}
+
+/// The kernel path checks the kernel against the declaration: empty, another
+/// length than declared, or longer than `L` (even when it is what was declared),
+/// each an error naming both; a consistent kernel reduces.
+#[test]
+fn the_kernel_path_refuses_kernels_that_disagree_with_their_declaration() {
+    let opts = ReduceOptions::order(2).with_algorithm(Algorithm::ConvolutionKernel);
+    for (taps, returned) in [(4, 0), (4, 3), (4, 5), (9, 9)] {
+        let err = reduce(&LyingKernel { len: 8, taps, returned }, &opts).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, EssError::InvalidOperator { .. }) && msg.contains(&format!("declares {taps}")),
+            "taps {taps}, returned {returned}: {msg}"
+        );
+    }
+    let ok = reduce(&LyingKernel { len: 8, taps: 8, returned: 8 }, &opts).unwrap();
+    assert_eq!(ok.channels()[0].order, 1);
+}
