@@ -282,6 +282,30 @@ mod tests {
         assert!(a.iter().any(|&x| x < -0.99) && a.iter().any(|&x| x > 0.99));
     }
 
+    /// On a matrix whose singular values decay slowly (about 0.85 per index), one
+    /// step of subspace iteration is not enough: the iteration runs until the
+    /// kept triplets' residual is below its tolerance, and their values then
+    /// agree with a full SVD to 1e-9 relative.
+    #[test]
+    fn the_subspace_iteration_runs_until_the_kept_triplets_converge() {
+        let (rows, cols, r) = (260, 200, 6);
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let k = DMatrix::from_fn(rows, cols, |_, c| next() * 0.85f64.powi(c as i32));
+        let t = top_triplets(&k, r, 1e-11).unwrap();
+        assert!(t.iterations > 1, "{} iteration(s)", t.iterations);
+        assert!(t.residual <= RESIDUAL_TOL, "{:e}", t.residual);
+        let full = k.singular_values();
+        for j in 0..r {
+            assert!((t.s[j] - full[j]).abs() <= 1e-9 * full[j], "σ_{j}: {} vs {}", t.s[j], full[j]);
+        }
+    }
+
     #[test]
     fn a_sum_of_exponentials_is_recovered_and_the_subspace_iteration_agrees_with_the_full_svd() {
         let len = 1200;

@@ -629,5 +629,16 @@ mod tests {
             }
             assert!(chains.len() <= 5);
         }
+        // The full profile is cut into about four chains of about equal SVD
+        // work, the work of an index being r³ for the factor's order
+        // r = min(p(L-i), m·i): each chain within a factor 2 of the mean.
+        let chains = plan_chains(b, 200, &(1..200).collect::<Vec<_>>());
+        assert!((3..=5).contains(&chains.len()), "{} chains", chains.len());
+        let work: Vec<f64> = chains
+            .iter()
+            .map(|c| c.visits.iter().map(|v| (((200 - v.0) as f64).min(2.0 * v.0 as f64)).powi(3)).sum())
+            .collect();
+        let mean = work.iter().sum::<f64>() / work.len() as f64;
+        assert!(work.iter().all(|&w| w <= 2.0 * mean && w >= 0.5 * mean), "{work:?}");
     }
 }

@@ -622,6 +622,29 @@ fn empty_time_varying_parts_are_errors_not_panics() {
     assert!(r.is_err());
 }
 
+/// A time-varying part without steps, and `B` without columns or `C` without
+/// rows (each alone), are refused as empty, saying what is missing.
+#[test]
+fn empty_parts_of_a_realization_are_named() {
+    use effective_state_size::realization::{Realization, Steps, Transition};
+    let (b, c) = (Steps::Constant(DMatrix::from_element(2, 1, 1.0)), Steps::Constant(DMatrix::from_element(1, 2, 1.0)));
+    for a in [Transition::Dense(Steps::Varying(Vec::new())), Transition::Diagonal(Steps::Varying(Vec::new()))] {
+        let err = Realization::new(4, a, b.clone(), c.clone()).unwrap_err();
+        assert!(
+            matches!(err, EssError::Empty { .. }) && err.to_string().contains("A_t needs one matrix per step"),
+            "{err}"
+        );
+    }
+    let a = DMatrix::from_diagonal(&DVector::from_vec(vec![0.5, 0.25]));
+    for (bm, cm) in [
+        (DMatrix::zeros(2, 0), DMatrix::from_element(1, 2, 1.0)),
+        (DMatrix::from_element(2, 1, 1.0), DMatrix::zeros(0, 2)),
+    ] {
+        let err = LtiStateSpace::from_matrices(vec![(a.clone(), bm, cm)], 8).unwrap_err();
+        assert!(matches!(err, EssError::Empty { .. }), "{err}");
+    }
+}
+
 #[test]
 fn attention_bias_reads_only_the_causal_part() {
     let (len, d) = (5, 2);
@@ -646,4 +669,30 @@ fn attention_bias_reads_only_the_causal_part() {
     assert!(SoftmaxAttention::new(&q, &k, dims).unwrap().with_bias(AttentionBias::Matrix(bias.clone())).is_err());
     bias[0] = f64::NAN;
     assert!(SoftmaxAttention::new(&q, &k, dims).unwrap().with_bias(AttentionBias::Matrix(bias)).is_err());
+    // A fully masked row in the middle (row 2; the entries above the diagonal
+    // are finite here, so only row 2's own causal entries decide), named.
+    let mut bias = vec![0.0; len * len];
+    bias[2 * len..2 * len + 3].fill(f64::NEG_INFINITY);
+    let err = SoftmaxAttention::new(&q, &k, dims).unwrap().with_bias(AttentionBias::Matrix(bias)).unwrap_err();
+    assert!(err.to_string().contains("row t = 2 of head 0"), "{err}");
+}
+
+/// ALiBi on queries and keys near 1e-160 (`q·k` near 1e-320, far below the
+/// bias): the logits are scaled by the bias's exponent, not by that of `q·k`
+/// (which would put the bias near 2^2000), so `T` is the pure-ALiBi softmax,
+/// `T[t,s] = e^{-λ(t-s)} / Σ_{s'≤t} e^{-λ(t-s')}`.
+#[test]
+fn alibi_dominates_tiny_queries_and_keys() {
+    let (len, d, slope) = (6, 2, 0.5);
+    let dims = Dims { channels: 1, len, width: d };
+    let tiny: Vec<f64> = (0..len * d).map(|k| 1e-160 * (1.0 + k as f64)).collect();
+    let op = SoftmaxAttention::new(&tiny, &tiny, dims).unwrap().with_bias(AttentionBias::Alibi(vec![slope])).unwrap();
+    let t = op.dense(0).unwrap();
+    for r in 0..len {
+        let norm: f64 = (0..=r).map(|s| (-slope * (r - s) as f64).exp()).sum();
+        for s in 0..=r {
+            let want = (-slope * (r - s) as f64).exp() / norm;
+            assert!((t[(r, s)] - want).abs() <= 1e-14, "T[{r},{s}] = {} vs {want}", t[(r, s)]);
+        }
+    }
 }

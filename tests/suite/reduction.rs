@@ -629,6 +629,17 @@ fn names_getters_and_budget_formulas_are_pinned() {
     // Hankel blocks: T in f64 (pL × mL) and two working copies.
     let hb = |b| ReduceOptions::order(2).with_algorithm(Algorithm::HankelBlocks).with_memory_budget(b);
     assert_eq!(required(&|b| reduce(&op, &hb(b)).map(|_| ())), len * len * 8 * 3);
+    // Balanced truncation of a system with two inputs (p = 1, m = 2): the same
+    // count with N(p + m) and pm.
+    let a = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![0.5, 0.25, 0.1]));
+    let mimo = LtiStateSpace::from_matrices(
+        vec![(a, DMatrix::from_element(3, 2, 1.0), DMatrix::from_element(1, 3, 1.0))],
+        len as usize,
+    )
+    .unwrap();
+    let (p, m) = (1u64, 2u64);
+    let bt = required(&|b| reduce(&mimo, &ReduceOptions::order(2).with_memory_budget(b)).map(|_| ()));
+    assert_eq!(bt, len * (n * n + n * (p + m) + p * m + 3 * n * n) * 8);
 }
 
 /// Asked for more states than the operator has, every algorithm keeps only the
@@ -763,4 +774,21 @@ fn the_kernel_path_refuses_kernels_that_disagree_with_their_declaration() {
     }
     let ok = reduce(&LyingKernel { len: 8, taps: 8, returned: 8 }, &opts).unwrap();
     assert_eq!(ok.channels()[0].order, 1);
+}
+
+/// `Method::LowRank` certifies profiles; reduction refuses it with a hint, for
+/// every algorithm and operator kind, instead of silently running another method.
+#[test]
+fn reduction_refuses_the_low_rank_method_with_a_hint() {
+    let lti =
+        LtiStateSpace::diagonal(&[0.5, 0.25], &[1.0; 2], &[1.0; 2], Dims { channels: 1, len: 16, width: 2 }).unwrap();
+    let conv = LongConvolution::new(&[(0..16).map(|t| 0.9f64.powi(t)).collect::<Vec<_>>()]).unwrap();
+    let dense = DenseOperator::single(lti.dense(0).unwrap().into_owned()).unwrap();
+    let opts = ReduceOptions::order(1).with_method(Method::LowRank);
+    for err in [reduce(&lti, &opts), reduce(&conv, &opts), reduce(&dense, &opts)].map(|r| r.unwrap_err()) {
+        let msg = err.to_string();
+        assert!(matches!(err, EssError::InvalidParameter { .. }) && msg.contains("Method::Auto"), "{msg}");
+    }
+    let forced = opts.clone().with_algorithm(Algorithm::HankelBlocks);
+    assert!(reduce(&lti, &forced).unwrap_err().to_string().contains("Method::LowRank"));
 }
