@@ -816,104 +816,6 @@ impl<T: Scalar> Factor<T> {
         crate::simd::run(CoreSquare { f: self, g, out, ld, gs, shift, scale })
     }
 
-    /// [`Self::core_square`]'s body (inlined into each build of the kernel).
-    #[inline(always)]
-    fn core_square_kernel(
-        &self,
-        g: &Factor<T>,
-        out: &mut [T],
-        ld: usize,
-        gs: &mut Vec<T>,
-        shift: &mut Vec<i64>,
-        scale: &mut Vec<T>,
-    ) -> Option<i64> {
-        let n = self.n;
-        debug_assert!(self.rows == n && g.rows == n && self.upper && g.upper);
-        debug_assert!(ld >= n && ld % 4 == 0 && out.len() >= ld * n);
-        let mut top = None;
-        shift.clear();
-        for ((a, b), (da, db)) in self.exp.iter().zip(&g.exp).zip(self.drift.iter().zip(&g.drift)) {
-            let sum = match (a, b) {
-                (Some(a), Some(b)) => a + b,
-                _ => DEAD,
-            };
-            shift.push(sum);
-            if sum != DEAD {
-                // The drifts bound the columns of F̃ and G̃: every term ≤ 1.
-                let bound = sum + da + db;
-                top = Some(top.map_or(bound, |t: i64| t.max(bound)));
-            }
-        }
-        let top = top?;
-        // G̃[b, j]·2^(sum_j - top) (0 where either factor's column is zero) in
-        // panels of 4 rows: entry (b, j) at ((b/4)·n + j)·4 + b%4, so that the 4
-        // entries of one panel row j are contiguous; zero for b > j (G̃ is upper
-        // triangular) and in the padding rows.
-        let mut fast = true;
-        scale.clear();
-        for &sum in shift.iter() {
-            scale.push(if sum == DEAD {
-                T::zero()
-            } else if let Some(f) = pow2_i64::<T>(sum - top) {
-                f
-            } else {
-                fast = false;
-                T::zero()
-            });
-        }
-        gs.clear();
-        gs.resize(n * ld, T::zero());
-        for (b, grow) in g.data.chunks_exact(n).enumerate() {
-            let (panel, l) = (b / 4, b % 4);
-            let dst = gs[(panel * n + b) * 4 + l..].iter_mut().step_by(4);
-            for ((x, &y), (&f, &sum)) in dst.zip(&grow[b..]).zip(scale[b..].iter().zip(&shift[b..])) {
-                *x = if fast || sum == DEAD { y * f } else { mul_pow2(y, sum - top) };
-            }
-        }
-        // Blocks of 4 rows a ∈ [a0, a0 + 4) × 4 entries b ∈ [4c, 4c + 4),
-        // accumulated in registers: Σ_{j ≥ max(a0, 4c)} F̃[a, j]·G̃[b, j]
-        // (F̃[a, j] = 0 for j < a and G̃[b, j] = 0 for b > j are stored as exact
-        // zeros, as is the padding).
-        let full = n - n % 4;
-        for (a0, (fb, ob)) in (0..full).step_by(4).zip(self.data.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * ld)))
-        {
-            let (f0, f1, f2, f3) = (&fb[..n], &fb[n..2 * n], &fb[2 * n..3 * n], &fb[3 * n..]);
-            for c in 0..ld / 4 {
-                let j0 = a0.max(4 * c);
-                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
-                let mut acc = [[T::zero(); 4]; 4];
-                for ((((x, &g0), &g1), &g2), &g3) in
-                    panel.chunks_exact(4).zip(&f0[j0..]).zip(&f1[j0..]).zip(&f2[j0..]).zip(&f3[j0..])
-                {
-                    for l in 0..4 {
-                        acc[0][l] += g0 * x[l];
-                        acc[1][l] += g1 * x[l];
-                        acc[2][l] += g2 * x[l];
-                        acc[3][l] += g3 * x[l];
-                    }
-                }
-                for (r, sums) in acc.iter().enumerate() {
-                    ob[r * ld + 4 * c..r * ld + 4 * c + 4].copy_from_slice(sums);
-                }
-            }
-        }
-        // The remaining rows one at a time.
-        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(self.data.chunks_exact(n)).zip(0..n).skip(full) {
-            for (c, oc) in row.chunks_exact_mut(4).enumerate() {
-                let j0 = a.max(4 * c);
-                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
-                let mut acc = [T::zero(); 4];
-                for (&f, x) in frow[j0..].iter().zip(panel.chunks_exact(4)) {
-                    for l in 0..4 {
-                        acc[l] += f * x[l];
-                    }
-                }
-                oc.copy_from_slice(&acc);
-            }
-        }
-        Some(top)
-    }
-
     /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
     /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (so every term
     /// is below 1); `e = 0` and a
@@ -958,9 +860,94 @@ struct CoreSquare<'a, T: Scalar> {
 
 impl<T: Scalar> crate::simd::Kernel for CoreSquare<'_, T> {
     type Output = Option<i64>;
+    /// The body of [`Factor::core_square`] (inlined into each build).
     #[inline(always)]
     fn run(self) -> Option<i64> {
-        self.f.core_square_kernel(self.g, self.out, self.ld, self.gs, self.shift, self.scale)
+        let CoreSquare { f, g, out, ld, gs, shift, scale } = self;
+        let n = f.n;
+        debug_assert!(f.rows == n && g.rows == n && f.upper && g.upper);
+        debug_assert!(ld >= n && ld % 4 == 0 && out.len() >= ld * n);
+        let mut top = None;
+        shift.clear();
+        for ((a, b), (da, db)) in f.exp.iter().zip(&g.exp).zip(f.drift.iter().zip(&g.drift)) {
+            let sum = match (a, b) {
+                (Some(a), Some(b)) => a + b,
+                _ => DEAD,
+            };
+            shift.push(sum);
+            if sum != DEAD {
+                // The drifts bound the columns of F̃ and G̃: every term ≤ 1.
+                let bound = sum + da + db;
+                top = Some(top.map_or(bound, |t: i64| t.max(bound)));
+            }
+        }
+        let top = top?;
+        // G̃[b, j]·2^(sum_j - top) (0 where either factor's column is zero) in
+        // panels of 4 rows: entry (b, j) at ((b/4)·n + j)·4 + b%4, so that the 4
+        // entries of one panel row j are contiguous; zero for b > j (G̃ is upper
+        // triangular) and in the padding rows.
+        let mut fast = true;
+        scale.clear();
+        for &sum in shift.iter() {
+            scale.push(if sum == DEAD {
+                T::zero()
+            } else if let Some(f) = pow2_i64::<T>(sum - top) {
+                f
+            } else {
+                fast = false;
+                T::zero()
+            });
+        }
+        gs.clear();
+        gs.resize(n * ld, T::zero());
+        for (b, grow) in g.data.chunks_exact(n).enumerate() {
+            let (panel, l) = (b / 4, b % 4);
+            let dst = gs[(panel * n + b) * 4 + l..].iter_mut().step_by(4);
+            for ((x, &y), (&f, &sum)) in dst.zip(&grow[b..]).zip(scale[b..].iter().zip(&shift[b..])) {
+                *x = if fast || sum == DEAD { y * f } else { mul_pow2(y, sum - top) };
+            }
+        }
+        // Blocks of 4 rows a ∈ [a0, a0 + 4) × 4 entries b ∈ [4c, 4c + 4),
+        // accumulated in registers: Σ_{j ≥ max(a0, 4c)} F̃[a, j]·G̃[b, j]
+        // (F̃[a, j] = 0 for j < a and G̃[b, j] = 0 for b > j are stored as exact
+        // zeros, as is the padding).
+        let full = n - n % 4;
+        for (a0, (fb, ob)) in (0..full).step_by(4).zip(f.data.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * ld))) {
+            let (f0, f1, f2, f3) = (&fb[..n], &fb[n..2 * n], &fb[2 * n..3 * n], &fb[3 * n..]);
+            for c in 0..ld / 4 {
+                let j0 = a0.max(4 * c);
+                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
+                let mut acc = [[T::zero(); 4]; 4];
+                for ((((x, &g0), &g1), &g2), &g3) in
+                    panel.chunks_exact(4).zip(&f0[j0..]).zip(&f1[j0..]).zip(&f2[j0..]).zip(&f3[j0..])
+                {
+                    for l in 0..4 {
+                        acc[0][l] += g0 * x[l];
+                        acc[1][l] += g1 * x[l];
+                        acc[2][l] += g2 * x[l];
+                        acc[3][l] += g3 * x[l];
+                    }
+                }
+                for (r, sums) in acc.iter().enumerate() {
+                    ob[r * ld + 4 * c..r * ld + 4 * c + 4].copy_from_slice(sums);
+                }
+            }
+        }
+        // The remaining rows one at a time.
+        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(f.data.chunks_exact(n)).zip(0..n).skip(full) {
+            for (c, oc) in row.chunks_exact_mut(4).enumerate() {
+                let j0 = a.max(4 * c);
+                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
+                let mut acc = [T::zero(); 4];
+                for (&f, x) in frow[j0..].iter().zip(panel.chunks_exact(4)) {
+                    for l in 0..4 {
+                        acc[l] += f * x[l];
+                    }
+                }
+                oc.copy_from_slice(&acc);
+            }
+        }
+        Some(top)
     }
 }
 
