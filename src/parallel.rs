@@ -23,6 +23,65 @@ where
     }
 }
 
+/// `(0..n).map(f)` collected in order: with the `parallel` feature and
+/// `n ≥ min_parallel`, contiguous chunks of indices run in parallel.
+pub(crate) fn map_range<R, F>(n: usize, min_parallel: usize, f: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize) -> R + Sync + Send,
+{
+    let parts = chunked(n, min_parallel, |range| range.map(&f).collect::<Vec<R>>());
+    if parts.len() == 1 {
+        return parts.into_iter().flatten().collect();
+    }
+    let mut out = Vec::with_capacity(n);
+    for part in parts {
+        out.extend(part);
+    }
+    out
+}
+
+/// [`map_range`] of a fallible `f`, stopping at the first error *in index
+/// order* (the error a plain loop returns): each chunk stops at its first
+/// error, and the earliest chunk's error wins.
+pub(crate) fn try_map_range<R, F>(n: usize, min_parallel: usize, f: F) -> Result<Vec<R>>
+where
+    R: Send,
+    F: Fn(usize) -> Result<R> + Sync + Send,
+{
+    let mut out = Vec::with_capacity(n);
+    for part in chunked(n, min_parallel, |range| range.map(&f).collect::<Result<Vec<R>>>()) {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// `part` of each contiguous chunk of `0..n`, in order: one chunk (on the
+/// calling thread) when `n < min_parallel` or with one worker, otherwise four
+/// per worker, in parallel.
+fn chunked<P, F>(n: usize, min_parallel: usize, part: F) -> Vec<P>
+where
+    P: Send,
+    F: Fn(std::ops::Range<usize>) -> P + Sync + Send,
+{
+    let workers = threads();
+    if workers < 2 || n < min_parallel.max(2) {
+        return vec![part(0..n)];
+    }
+    let chunk = n.div_ceil(4 * workers);
+    let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+    let range = |s: usize| s..(s + chunk).min(n);
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        starts.par_iter().map(|&s| part(range(s))).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        starts.iter().map(|&s| part(range(s))).collect()
+    }
+}
+
 /// Runs `a` and `b`, in parallel when the `parallel` feature is on (rayon's
 /// `join`: the calling thread may help with other work meanwhile), one after
 /// the other without.
@@ -92,6 +151,49 @@ mod tests {
         // Nested: from inside a worker it runs inline, on that worker.
         let (outer, inner) = in_pool(|| (worker_index(), in_pool(worker_index)));
         assert_eq!(outer, inner);
+    }
+
+    /// `map_range` and `try_map_range` give `(0..n).map(f)` in order, below and
+    /// above the parallel threshold and for any thread count, and the error of
+    /// the smallest failing index, even when a later chunk fails first.
+    #[test]
+    fn range_maps_keep_the_order_and_report_the_first_error() {
+        use crate::error::EssError;
+        let square = |t: usize| t * t;
+        let fails_at = |bad: Vec<usize>| {
+            move |t: usize| {
+                if bad.contains(&t) {
+                    // The later failures come back at once; the first one only
+                    // after a pause, so that with several threads it is not the
+                    // first error to happen.
+                    if t == bad[0] {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(EssError::param("t", t.to_string()))
+                } else {
+                    Ok(t)
+                }
+            }
+        };
+        let check = || {
+            for (n, min) in [(0, 0), (1, 0), (7, 100), (1000, 10), (4099, 2048)] {
+                let want: Vec<usize> = (0..n).map(square).collect();
+                assert_eq!(map_range(n, min, square), want, "n = {n}, threshold {min}");
+                assert_eq!(try_map_range(n, min, |t| Ok(square(t))).unwrap(), want);
+            }
+            for bad in [vec![3000, 3500, 4000], vec![10, 4098], vec![4098]] {
+                let err = try_map_range(4099, 2048, fails_at(bad.clone())).unwrap_err();
+                assert!(
+                    matches!(&err, EssError::InvalidParameter { reason, .. } if *reason == bad[0].to_string()),
+                    "{err} for {bad:?}"
+                );
+            }
+        };
+        check();
+        #[cfg(feature = "parallel")]
+        for threads in [1, 2, 3, 8] {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(check);
+        }
     }
 
     fn worker_index() -> Option<usize> {

@@ -8,7 +8,8 @@
 use super::tensor::{dot, Array3};
 use super::{BlockShape, Dims, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
-use crate::realization::{off_diagonal_zero, Realization, Steps, Transition};
+use crate::parallel::map_range;
+use crate::realization::{off_diagonal_zero, Realization, Steps, Transition, PARALLEL_STEPS};
 use crate::scalar::Scalar;
 use crate::validate::{check_matrix_finite, fmt_shape};
 use nalgebra::{DMatrix, DVector};
@@ -366,7 +367,8 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
         Ok(Cow::Owned(t))
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
-        let steps = |f: &dyn Fn(usize) -> DMatrix<T>| Steps::Varying((0..self.dims.len).map(f).collect());
+        let steps =
+            |f: &(dyn Fn(usize) -> DMatrix<T> + Sync)| Steps::Varying(map_range(self.dims.len, PARALLEL_STEPS, f));
         // `A_t` whose off-diagonal entries are all exactly zero are handed over
         // as diagonals (the same values; the structured path then takes its
         // `O(N²)`-per-step Givens route without scanning dense matrices).
@@ -374,7 +376,7 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
         let diagonal = (0..len).all(|t| off_diagonal_zero(self.a.row(channel, t), n));
         let a = if diagonal {
             let diag = |t: usize| DVector::from_iterator(n, self.a.row(channel, t).iter().step_by(n + 1).copied());
-            Transition::Diagonal(Steps::Varying((0..len).map(diag).collect()))
+            Transition::Diagonal(Steps::Varying(map_range(len, PARALLEL_STEPS, diag)))
         } else {
             Transition::Dense(steps(&|t| self.a_at(channel, t)))
         };
@@ -492,9 +494,9 @@ impl<T: Scalar> LinearOperator for MambaChannels<T> {
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (len, n) = (self.dims.len, self.dims.width);
         let d = |t: usize| self.delta.at(channel, t);
-        let at = (0..len).map(|t| DVector::from_iterator(n, self.decay(channel, t))).collect();
-        let bt = (0..len).map(|t| DMatrix::from_row_slice(n, 1, self.b.row(0, t)) * d(t)).collect();
-        let ct = (0..len).map(|t| DMatrix::from_row_slice(1, n, self.c.row(0, t))).collect();
+        let at = map_range(len, PARALLEL_STEPS, |t| DVector::from_iterator(n, self.decay(channel, t)));
+        let bt = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(n, 1, self.b.row(0, t)) * d(t));
+        let ct = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(1, n, self.c.row(0, t)));
         Realization::from_post_update(
             len,
             Transition::Diagonal(Steps::Varying(at)),
@@ -576,9 +578,9 @@ impl<T: Scalar> LinearOperator for Ssd<T> {
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (h, len, n) = (channel, self.dims.len, self.dims.width);
-        let at = (0..len).map(|t| DVector::from_element(n, self.a.at(h, t))).collect();
-        let bt = (0..len).map(|t| DMatrix::from_row_slice(n, 1, self.b.row(h, t))).collect();
-        let ct = (0..len).map(|t| DMatrix::from_row_slice(1, n, self.c.row(h, t))).collect();
+        let at = map_range(len, PARALLEL_STEPS, |t| DVector::from_element(n, self.a.at(h, t)));
+        let bt = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(n, 1, self.b.row(h, t)));
+        let ct = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(1, n, self.c.row(h, t)));
         Realization::from_post_update(
             len,
             Transition::Diagonal(Steps::Varying(at)),

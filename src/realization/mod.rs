@@ -36,6 +36,10 @@ use crate::scalar::Scalar;
 use crate::validate::{check_matrix_finite_lazy, fmt_shape};
 use nalgebra::{DMatrix, DVector};
 
+/// Sequences at least this long build their per-step matrices in parallel
+/// (below it, a plain loop is faster than handing out the work).
+pub(crate) const PARALLEL_STEPS: usize = 2048;
+
 /// A state-space realization of one channel of a causal operator (see the module
 /// docs for the convention).
 ///
@@ -115,9 +119,9 @@ impl<T: Scalar> Realization<T> {
         let base = Self::new(len, a, b, c_bar)?;
         let steps_c = base.c.len().max(base.a.len()).max(base.b.len());
         let varying = steps_c > 1;
-        let mut c_new = Vec::with_capacity(if varying { len } else { 1 });
-        let mut d_new = Vec::with_capacity(if varying { len } else { 1 });
-        for t in 0..if varying { len } else { 1 } {
+        // Step by step (in parallel on long sequences; the first failing step is
+        // reported either way).
+        let converted = crate::parallel::try_map_range(if varying { len } else { 1 }, PARALLEL_STEPS, |t| {
             let cb = base.c.at(t);
             let (c, d) = (base.a.right_multiply(t, cb), cb * base.b.at(t));
             // Finite parts can still overflow here; say so instead of passing ∞ on.
@@ -126,9 +130,9 @@ impl<T: Scalar> Realization<T> {
                 &c,
             )?;
             check_matrix_finite_lazy(|| format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d)?;
-            c_new.push(c);
-            d_new.push(d);
-        }
+            Ok((c, d))
+        })?;
+        let (c_new, d_new): (Vec<_>, Vec<_>) = converted.into_iter().unzip();
         let wrap = |v: Vec<DMatrix<T>>| {
             if varying {
                 Steps::Varying(v)

@@ -1109,84 +1109,149 @@ struct Group<'a, T: Scalar> {
 /// Walks the requested `indices` (ascending, unique, in `1..L`) in groups of
 /// `group` consecutive ones and calls `visit` with each group's factors, in
 /// ascending order, storing `O(L/group + group)` factors instead of one per
-/// index (checkpointing):
-///
-/// 1. backward sweep `Fo_{L-1} → Fo_{first}`, keeping only `Fo` at the largest
-///    index of each group (the checkpoints);
-/// 2. per group, ascending: the backward recursion again from the group's
-///    checkpoint down to its smallest index, keeping `Fo` at the group's
-///    indices, and the forward recursion `Gr` (run once over the whole sequence)
-///    up to the group's largest index, keeping `Gr` there.
-///
-/// The recursion from a checkpoint repeats exactly the operations of the first
-/// sweep on exactly the same factor, so every factor, and therefore every
-/// result, is bitwise identical to storing all of them; the price is one more
-/// backward sweep.
+/// index (checkpointing; see [`Walker`]).
 fn walk<T, V>(real: &Realization<T>, indices: &[usize], group: usize, mut visit: V) -> Result<()>
 where
     T: Scalar,
     V: FnMut(Group<'_, T>) -> Result<()>,
 {
-    let mut walker = Walker::new(real, indices, group);
+    let mut walker = Walker::new(real, indices, group, false);
     let (mut fo, mut gr) = (Vec::new(), Vec::new());
-    while let Some(idx) = walker.fill(&mut fo, &mut gr) {
+    while let Some((_, idx)) = walker.fill(&mut fo, &mut gr) {
         let k = idx.len();
         visit(Group { indices: idx, fo: &fo[..k], gr: &gr[..k] })?;
     }
     Ok(())
 }
 
-/// The state of [`walk`] between groups: the checkpoints not yet used and the
-/// forward factor, so that a caller can compute one group's factors while it
-/// works on the previous group's (see [`sweep_grouped`]).
+/// The factors of the requested indices, group by group, with `O(L/K + K)`
+/// factors alive (checkpointing).
+///
+/// The groups are split into a lower and an upper part (the lower one empty
+/// unless `two_ended`):
+///
+/// 1. two sweeps, run in parallel: the backward recursion from `Fo_{L-1}` down
+///    to the top of the lower part, keeping `Fo` at the largest index of each
+///    upper group, and the forward recursion from `Gr_1` up to the bottom of the
+///    upper part, keeping `Gr` at the smallest index of each lower group (the
+///    checkpoints);
+/// 2. the upper groups in ascending order: per group the backward recursion
+///    again from its checkpoint down to its smallest index, keeping `Fo` at the
+///    group's indices, and the forward recursion continued up to its largest
+///    index, keeping `Gr` there;
+/// 3. the lower groups in descending order, the same with the roles swapped:
+///    the forward recursion again from the group's checkpoint, the backward one
+///    continued from the first sweep.
+///
+/// Each recursion runs once over its half in step 1 and once more in steps 2
+/// and 3, as one sweep from end to end and a second one in groups would; but
+/// no sweep over the whole sequence precedes the first group, so the sweeps of
+/// step 1 take half the time on two threads. A recursion from a checkpoint
+/// repeats exactly the operations of the first sweep on exactly the same
+/// factor, so every factor, and hence every result, is bitwise identical to
+/// storing all of them, whatever the split and the group size.
 struct Walker<'a, T: Scalar> {
     real: &'a Realization<T>,
     /// [`diagonal_view`] of the transition, when it applies.
     view: Option<Transition<T>>,
     prep: Prepared<T>,
     groups: Vec<&'a [usize]>,
-    /// `Fo` at the largest index of each group not yet visited.
-    checkpoints: Vec<Option<Factor<T>>>,
+    /// The groups below this one are the lower part.
+    lower: usize,
+    /// The order of the visits: the upper groups ascending, then the lower ones
+    /// descending; `next` is the position in it.
+    order: Vec<usize>,
     next: usize,
-    /// `Gr_{g_at}`.
+    /// `Fo` at the largest index of each upper group and `Gr` at the smallest
+    /// index of each lower group, until the group is visited.
+    checkpoints: Vec<Option<Factor<T>>>,
+    /// The continued recursions: `Fo_{f_at}` (lower part) and `Gr_{g_at}`
+    /// (upper part).
+    f: Factor<T>,
+    f_at: usize,
     g: Factor<T>,
     g_at: usize,
 }
 
 impl<'a, T: Scalar> Walker<'a, T> {
-    /// Step 1 of [`walk`]: the backward sweep that keeps the checkpoints.
-    fn new(real: &'a Realization<T>, indices: &'a [usize], group: usize) -> Self {
+    /// Step 1 of the walk (see [`Walker`]): the two sweeps that keep the
+    /// checkpoints.
+    fn new(real: &'a Realization<T>, indices: &'a [usize], group: usize, two_ended: bool) -> Self {
         let (len, n) = (real.len(), real.state_size());
         let view = diagonal_view(real.transition());
-        let mut prep = Prepared::new(view.as_ref().unwrap_or(real.transition()));
+        let prep = Prepared::new(view.as_ref().unwrap_or(real.transition()));
         let groups: Vec<&[usize]> = indices.chunks(group.max(1)).collect();
-        let mut checkpoints: Vec<Option<Factor<T>>> = vec![None; groups.len()];
-        let mut g = Factor::empty(n);
-        if let Some(&first) = indices.first() {
-            let a = view.as_ref().unwrap_or(real.transition());
-            let mut slot = groups.len();
-            let mut f = Factor::empty(n);
-            f.append_rows(real.c(len - 1));
-            for i in (first..len).rev() {
-                if i < len - 1 {
-                    f = f.advance(a, i, false, real.c(i), &mut prep);
-                }
-                if slot > 0 && *groups[slot - 1].last().expect("non-empty group") == i {
-                    slot -= 1;
-                    checkpoints[slot] = Some(f.clone());
-                }
-            }
-            g.append(real.b(0), true);
+        let lower = if two_ended { groups.len() / 2 } else { 0 };
+        let order = (lower..groups.len()).chain((0..lower).rev()).collect();
+        let mut walker = Self {
+            real,
+            view,
+            prep,
+            lower,
+            order,
+            next: 0,
+            checkpoints: vec![None; groups.len()],
+            f: Factor::empty(n),
+            f_at: len - 1,
+            g: Factor::empty(n),
+            g_at: 1,
+            groups,
+        };
+        if walker.groups.is_empty() {
+            return walker;
         }
-        Self { real, view, prep, groups, checkpoints, next: 0, g, g_at: 1 }
+        let Self { real, view, prep, groups, checkpoints, .. } = &mut walker;
+        let a = view.as_ref().unwrap_or(real.transition());
+        let (lower_cps, upper_cps) = checkpoints.split_at_mut(lower);
+        // The backward sweep stops at the top of the lower part (or of the first
+        // upper group), the forward one at the bottom of the upper part.
+        let f_end = *groups[lower.saturating_sub(1)].last().expect("non-empty group");
+        let g_end = groups[lower][0];
+        let (mut prep_f, mut prep_g) = (prep.clone(), prep.clone());
+        let (f, g) = crate::parallel::join(
+            || {
+                let mut f = Factor::empty(n);
+                f.append_rows(real.c(len - 1));
+                let mut slot = upper_cps.len();
+                for i in (f_end..len).rev() {
+                    if i < len - 1 {
+                        f = f.advance(a, i, false, real.c(i), &mut prep_f);
+                    }
+                    if slot > 0 && *groups[lower + slot - 1].last().expect("non-empty group") == i {
+                        slot -= 1;
+                        upper_cps[slot] = Some(f.clone());
+                    }
+                }
+                f
+            },
+            || {
+                let mut g = Factor::empty(n);
+                g.append(real.b(0), true);
+                let mut slot = 0;
+                for t in 1..=g_end {
+                    if t > 1 {
+                        g = g.advance_with(a, t - 1, true, real.b(t - 1), true, &mut prep_g);
+                    }
+                    if slot < lower_cps.len() && groups[slot][0] == t {
+                        lower_cps[slot] = Some(g.clone());
+                        slot += 1;
+                    }
+                }
+                g
+            },
+        );
+        (walker.f, walker.f_at, walker.g, walker.g_at) = (f, f_end, g, g_end);
+        walker
     }
 
-    /// Step 2 of [`walk`] for the next group: its indices, with `fo[j]`, `gr[j]`
-    /// set to `Fo_i`, `Gr_i` for `i = indices[j]` (the vectors grow as needed and
-    /// keep their buffers); `None` after the last group.
-    fn fill(&mut self, fo: &mut Vec<Factor<T>>, gr: &mut Vec<Factor<T>>) -> Option<&'a [usize]> {
-        let idx = *self.groups.get(self.next)?;
-        let Self { real, view, prep, checkpoints, g, g_at, .. } = self;
+    /// Steps 2 and 3 of the walk for the next group: its position among the
+    /// groups and its indices, with `fo[j]`, `gr[j]` set to `Fo_i`, `Gr_i` for
+    /// `i = indices[j]` (the vectors grow as needed and keep their buffers);
+    /// `None` after the last group.
+    fn fill(&mut self, fo: &mut Vec<Factor<T>>, gr: &mut Vec<Factor<T>>) -> Option<(usize, &'a [usize])> {
+        let number = *self.order.get(self.next)?;
+        let idx = self.groups[number];
+        let Self { real, view, prep, checkpoints, .. } = self;
         let a = view.as_ref().unwrap_or(real.transition());
         let (k, n) = (idx.len(), real.state_size());
         for slots in [&mut *fo, &mut *gr] {
@@ -1194,54 +1259,66 @@ impl<'a, T: Scalar> Walker<'a, T> {
                 slots.push(Factor::empty(n));
             }
         }
-        // The backward recursion from the checkpoint (`Fo_i` for i = top-1 down
-        // to idx[0]) and the forward one (`Gr` up to idx[k-1]) are independent:
-        // with a diagonal transition their Givens updates run interleaved
-        // ([`Factor::append_scaled_pair`]), bitwise as one after the other.
-        let mut f = checkpoints[self.next].take().expect("filled by the backward sweep");
-        fo[k - 1].copy_from(&f);
-        let (mut back_at, mut next, mut j) = (idx[k - 1], k - 1, 0);
+        let checkpoint = checkpoints[number].take().expect("filled by the first sweeps");
+        let upper = number >= self.lower;
+        // One recursion restarts from the checkpoint, the other one continues.
+        let (mut f, mut f_at, mut g, mut g_at) = if upper {
+            (checkpoint, idx[k - 1], std::mem::replace(&mut self.g, Factor::empty(0)), self.g_at)
+        } else {
+            (std::mem::replace(&mut self.f, Factor::empty(0)), self.f_at, checkpoint, idx[0])
+        };
+        // The backward recursion (`Fo_i` down to idx[0]) and the forward one (`Gr`
+        // up to idx[k-1]) are independent: with a diagonal transition their
+        // Givens updates run interleaved ([`Factor::append_scaled_pair`]),
+        // bitwise as one after the other.
+        let (mut pending, mut j) = (k, 0);
         loop {
-            while j < k && idx[j] == *g_at {
-                gr[j].copy_from(g);
+            while pending > 0 && idx[pending - 1] == f_at {
+                pending -= 1;
+                fo[pending].copy_from(&f);
+            }
+            while j < k && idx[j] == g_at {
+                gr[j].copy_from(&g);
                 j += 1;
             }
-            let (mut back, mut forward) = (back_at > idx[0], j < k);
+            let (mut back, mut forward) = (pending > 0, j < k);
             match (back, forward, a) {
                 (true, true, Transition::Diagonal(d)) => {
-                    let (i, t) = (back_at - 1, *g_at);
+                    let (i, t) = (f_at - 1, g_at);
                     Factor::append_scaled_pair(
                         (&mut f, Some(d.at(i).as_slice()), real.c(i), false),
-                        (g, Some(d.at(t).as_slice()), real.b(t), true),
+                        (&mut g, Some(d.at(t).as_slice()), real.b(t), true),
                     );
                 }
                 (true, _, _) => {
-                    f = f.advance(a, back_at - 1, false, real.c(back_at - 1), prep);
+                    f = f.advance(a, f_at - 1, false, real.c(f_at - 1), prep);
                     forward = false;
                 }
                 (false, true, _) => {
-                    let step = std::mem::replace(g, Factor::empty(0));
-                    *g = step.advance_with(a, *g_at, true, real.b(*g_at), true, prep);
+                    g = g.advance_with(a, g_at, true, real.b(g_at), true, prep);
                     back = false;
                 }
                 (false, false, _) => break,
             }
             if back {
-                back_at -= 1;
-                if next > 0 && idx[next - 1] == back_at {
-                    next -= 1;
-                    fo[next].copy_from(&f);
-                }
+                f_at -= 1;
             }
             if forward {
-                *g_at += 1;
+                g_at += 1;
             }
         }
-        drop(f);
+        if upper {
+            (self.g, self.g_at) = (g, g_at);
+        } else {
+            (self.f, self.f_at) = (f, f_at);
+        }
         self.next += 1;
-        Some(idx)
+        Some((number, idx))
     }
 }
+
+/// How many chunks per worker the cores of one group are cut into.
+const CHUNKS_PER_WORKER: usize = 4;
 
 /// Reusable buffers of one worker for [`index_spectrum`].
 struct CoreWork<T> {
@@ -1464,15 +1541,18 @@ where
     }
     let mut out = Vec::with_capacity(indices.len());
     let workers = crate::parallel::threads().max(1);
-    // The cores of one group, in contiguous chunks (one workspace each), results
-    // in index order. With several workers, finer chunks than one per worker,
-    // so that the thread that computes the next group's factors meanwhile can
-    // take a share when it is done.
+    // The cores of one group, in contiguous chunks, results in index order.
+    // With several workers, finer chunks than one per worker, so that the
+    // thread that computes the next group's factors meanwhile can take a share
+    // when it is done, and the workers finish the group together. The chunks'
+    // workspaces are kept for the next chunks (no allocation per chunk).
+    let workspaces = std::sync::Mutex::new(Vec::new());
     let cores = |idx: &[usize], fo: &[Factor<T>], gr: &[Factor<T>]| -> Result<Vec<R>> {
-        let chunk = if workers == 1 { idx.len() } else { idx.len().div_ceil(4 * workers) }.max(1);
+        let chunk = if workers == 1 { idx.len() } else { idx.len().div_ceil(CHUNKS_PER_WORKER * workers) }.max(1);
         let starts: Vec<usize> = (0..idx.len()).step_by(chunk).collect();
         let parts = crate::parallel::try_map(&starts, |&s| {
-            let (mut work, mut spare) = (CoreWork::new(), CoreWork::new());
+            let kept = workspaces.lock().ok().and_then(|mut w| w.pop());
+            let (mut work, mut spare) = kept.unwrap_or_else(|| (CoreWork::new(), CoreWork::new()));
             let end = (s + chunk).min(idx.len());
             let mut out = Vec::with_capacity(end - s);
             // Two indices at a time (their small SVDs overlap; the values are
@@ -1498,6 +1578,9 @@ where
                 let i = idx[j];
                 out.push(reduce(&index_spectrum(backend, &fo[j], &gr[j], i, hankel_shape(i), &mut work)?));
             }
+            if let Ok(mut w) = workspaces.lock() {
+                w.push((work, spare));
+            }
             Ok::<_, crate::error::EssError>(out)
         })?;
         Ok(parts.into_iter().flatten().collect())
@@ -1505,22 +1588,25 @@ where
     // The loop of joins below runs on a pool worker: called from outside the
     // pool, every join would hand over to a worker and back.
     crate::parallel::in_pool(|| {
-        let mut walker = Walker::new(real, indices, group);
+        let mut walker = Walker::new(real, indices, group, true);
         // Two sets of factor buffers: while the cores of one group are computed,
         // the walker fills the other with the next group's factors (with one
         // worker, one after the other). Every result is computed from the same
         // factors either way, so the output does not depend on the thread count.
+        // The walker visits the groups out of order; the results go back in place.
         let mut ready = (Vec::new(), Vec::new());
         let mut spare = (Vec::new(), Vec::new());
+        let mut parts: Vec<Vec<R>> = (0..walker.groups.len()).map(|_| Vec::new()).collect();
         let mut current = walker.fill(&mut ready.0, &mut ready.1);
-        while let Some(idx) = current {
+        while let Some((number, idx)) = current {
             let k = idx.len();
             let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
             let (done, next) = crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1));
-            out.extend(done?);
+            parts[number] = done?;
             current = next;
             std::mem::swap(&mut ready, &mut spare);
         }
+        out.extend(parts.into_iter().flatten());
         Ok(out)
     })
 }
@@ -2269,11 +2355,17 @@ mod tests {
             let b = (0..len).map(|_| scaled_stack(&mut rng, n, 2, (-300, 300), (0, 0))).collect();
             let c = (0..len).map(|_| scaled_stack(&mut rng, 1, n, (-300, 300), (0, 0))).collect();
             let r = Realization::new(len, a, Steps::Varying(b), Steps::Varying(c)).unwrap();
-            for indices in [(1..len).collect::<Vec<_>>(), (1..len).step_by(3).collect(), vec![len / 2]] {
+            // Every index, a stride, irregular gaps (the continued recursions cross
+            // them between groups), one index.
+            let gaps = std::collections::BTreeSet::from([1, 2, len / 3 + 2, len / 3 + 3, len - 2, len - 1]);
+            let gaps = gaps.into_iter().collect();
+            for indices in [(1..len).collect::<Vec<_>>(), (1..len).step_by(3).collect(), gaps, vec![len / 2]] {
                 let run = |g: usize| {
                     sweep_grouped(&r, &indices, &NalgebraSvd::default(), &|s: &Spectrum<f64>| s.clone(), g).unwrap()
                 };
                 let all = run(indices.len());
+                // From one group (every factor from one walk) to one per index;
+                // with several groups, the lower half is walked downwards.
                 for g in [1, 2, 3, 5, group_size(indices.len()), indices.len() + 4] {
                     assert_eq!(run(g), all, "trial {trial} group {g}");
                 }

@@ -491,3 +491,33 @@ fn a_non_finite_diagonal_transition_is_refused_naming_the_step() {
         assert!(msg.contains("diagonal of A_t at step 2") && msg.contains("(1)"), "{msg}");
     }
 }
+
+/// `C_t = C̄_t·A_t` and `D_t = C̄_t·B_t` can overflow although every part is
+/// finite; the conversion names the first such step, also on sequences long
+/// enough to be converted in parallel chunks (where a later step's overflow
+/// may be found first).
+#[test]
+fn an_overflow_in_the_post_update_conversion_names_the_first_step() {
+    for len in [6, 5000] {
+        let bad = [len / 2, len - 1];
+        let n = 2;
+        // A_t = diag(1e10, 1): C_t = C̄_t·A_t overflows where C̄_t = (1e300, 1).
+        let a = Transition::Diagonal(Steps::Constant(DVector::from_vec(vec![1e10, 1.0])));
+        let b = Steps::Constant(DMatrix::from_element(n, 1, 1e-300));
+        let cbar = |t: usize| DMatrix::from_row_slice(1, n, &[if bad.contains(&t) { 1e300 } else { 1.0 }, 1.0]);
+        let c = Steps::Varying((0..len).map(cbar).collect());
+        let err = Realization::from_post_update(len, a, b, c).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, effective_state_size::EssError::NonFinite { .. }), "{msg}");
+        assert!(msg.contains(&format!("C_t = C̄_t·A_t at step {} ", bad[0])), "L = {len}: {msg}");
+        // D_t = C̄_t·B_t overflows where C̄_t and B_t are both huge.
+        let a = Transition::Diagonal(Steps::Constant(DVector::from_element(n, 0.5)));
+        let b = Steps::Varying(
+            (0..len).map(|t| DMatrix::from_element(n, 1, if t >= bad[0] { 1e200 } else { 1.0 })).collect(),
+        );
+        let cbar = |t: usize| DMatrix::from_element(1, n, if t == bad[0] || t == bad[1] { 1e200 } else { 1.0 });
+        let err = Realization::from_post_update(len, a, b, Steps::Varying((0..len).map(cbar).collect())).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("D_t = C̄_t·B_t = T[t,t] at step {} ", bad[0])), "L = {len}: {msg}");
+    }
+}
