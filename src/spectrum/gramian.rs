@@ -48,21 +48,28 @@
 //! `Gr_i` for increasing `i`; each core needs both. Storing every `Fo_i` costs
 //! `L·N²` scalars per channel (134 MB at `L = 65,536`, `N = 16`). Instead the
 //! `count` requested indices are cut into groups of `K = ⌈√count⌉` consecutive
-//! ones ([`group_size`]). A first backward sweep keeps only `Fo` at the largest
-//! index of each group (`⌈count/K⌉` checkpoints). The forward sweep then visits
-//! the groups in ascending order; for each it re-runs the backward recursion
-//! from the group's checkpoint down to the group's smallest index, keeping the
-//! group's `K` factors `Fo_i`, advances `Gr` to the group's indices, keeping its
-//! `K` factors `Gr_i`, and computes the group's `K` cores and SVDs in parallel,
-//! while one thread already computes the next group's factors ([`Walker`]; two
-//! sets of factor buffers, so the sequential recursions overlap the cores).
-//! At most `⌈count/K⌉ + 2K ≈ 3√count` factors are alive. The recursion is a
-//! deterministic function of the factor it starts from, and the re-run starts
-//! from a copy of the very factor the first sweep produced, so every `Fo_i`, and
+//! ones ([`group_size`]). Two first sweeps run at once, from both ends: the
+//! backward one down to the middle keeps only `Fo` at the largest index of
+//! each upper group, the forward one up to the middle only `Gr` at the smallest
+//! index of each lower group (`⌈count/K⌉` checkpoints in all). The upper
+//! groups are then visited in ascending order: for each, the backward
+//! recursion is re-run from the group's checkpoint down to its smallest index,
+//! keeping the group's `K` factors `Fo_i`, and the forward recursion continues
+//! to the group's indices, keeping its `K` factors `Gr_i`; the lower groups
+//! likewise in descending order, with the roles swapped. The group's `K` cores
+//! and SVDs are computed in parallel, while one thread already computes the
+//! next group's factors ([`Walker`]; two sets of factor buffers, so the
+//! sequential recursions overlap the cores). At most
+//! `⌈count/K⌉ + 2K ≈ 3√count` factors are alive. The recursion is a
+//! deterministic function of the factor it starts from, and a re-run starts
+//! from a copy of the very factor a first sweep produced, so every factor, and
 //! hence every result, is bitwise identical to storing all factors (tested for
-//! group sizes from 1 to `count`). Time: one extra backward sweep, `O(L·N²·p)`
-//! on the diagonal route, small against the `O(L·N³)` cores.
-//! [`for_each_cut`] (model reduction) walks the cuts in the same way.
+//! group sizes from 1 to `count`). Time: one extra sweep of each recursion over
+//! half the sequence, `O(L·N²·p)` on the diagonal route, small against the
+//! `O(L·N³)` cores; on two threads, no sweep over the whole sequence precedes
+//! the first core.
+//! [`for_each_cut`] (model reduction) walks the cuts in the same way, in
+//! ascending order only (every checkpoint from the backward sweep).
 //!
 //! # Scaling
 //! The factors are products of up to `L` transitions with `B` or `C`, so they can
