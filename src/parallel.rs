@@ -41,17 +41,41 @@ where
     out
 }
 
-/// [`map_range`] of a fallible `f`, stopping at the first error *in index
-/// order* (the error a plain loop returns): each chunk stops at its first
-/// error, and the earliest chunk's error wins.
-pub(crate) fn try_map_range<R, F>(n: usize, min_parallel: usize, f: F) -> Result<Vec<R>>
+/// `f(t, items[t])` for every `t`, collected in order, stopping at the first
+/// error *in index order* (the error a plain loop returns): with the `parallel`
+/// feature and `n ≥ min_parallel`, contiguous chunks of items move to the
+/// workers, each stopping at its first error, and the earliest chunk's error
+/// wins.
+pub(crate) fn try_map_vec<I, R, F>(items: Vec<I>, min_parallel: usize, f: F) -> Result<Vec<R>>
 where
+    I: Send,
     R: Send,
-    F: Fn(usize) -> Result<R> + Sync + Send,
+    F: Fn(usize, I) -> Result<R> + Sync + Send,
 {
+    let n = items.len();
+    let workers = threads();
+    if workers < 2 || n < min_parallel.max(2) {
+        return items.into_iter().enumerate().map(|(t, x)| f(t, x)).collect();
+    }
+    let chunk = n.div_ceil(4 * workers);
+    // Contiguous chunks with their first index, in order.
+    let (mut parts, mut rest) = (Vec::new(), items);
+    while !rest.is_empty() {
+        let start = (rest.len() - 1) / chunk * chunk;
+        parts.push((start, rest.split_off(start)));
+    }
+    parts.reverse();
+    let part = |(start, v): (usize, Vec<I>)| v.into_iter().enumerate().map(|(k, x)| f(start + k, x)).collect();
+    #[cfg(feature = "parallel")]
+    let parts: Vec<Result<Vec<R>>> = {
+        use rayon::prelude::*;
+        parts.into_par_iter().map(part).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let parts: Vec<Result<Vec<R>>> = parts.into_iter().map(part).collect();
     let mut out = Vec::with_capacity(n);
-    for part in chunked(n, min_parallel, |range| range.map(&f).collect::<Result<Vec<R>>>()) {
-        out.extend(part?);
+    for p in parts {
+        out.extend(p?);
     }
     Ok(out)
 }
@@ -153,7 +177,7 @@ mod tests {
         assert_eq!(outer, inner);
     }
 
-    /// `map_range` and `try_map_range` give `(0..n).map(f)` in order, below and
+    /// `map_range` and `try_map_vec` give `(0..n).map(f)` in order, below and
     /// above the parallel threshold and for any thread count, and the error of
     /// the smallest failing index, even when a later chunk fails first.
     #[test]
@@ -179,10 +203,13 @@ mod tests {
             for (n, min) in [(0, 0), (1, 0), (7, 100), (1000, 10), (4099, 2048)] {
                 let want: Vec<usize> = (0..n).map(square).collect();
                 assert_eq!(map_range(n, min, square), want, "n = {n}, threshold {min}");
-                assert_eq!(try_map_range(n, min, |t| Ok(square(t))).unwrap(), want);
+                let owned: Vec<String> = (0..n).map(|t| t.to_string()).collect();
+                let f = |t: usize, s: String| Ok(s.parse::<usize>().unwrap() * t);
+                assert_eq!(try_map_vec(owned, min, f).unwrap(), want);
             }
             for bad in [vec![3000, 3500, 4000], vec![10, 4098], vec![4098]] {
-                let err = try_map_range(4099, 2048, fails_at(bad.clone())).unwrap_err();
+                let g = fails_at(bad.clone());
+                let err = try_map_vec(vec![(); 4099], 2048, |t, ()| g(t)).unwrap_err();
                 assert!(
                     matches!(&err, EssError::InvalidParameter { reason, .. } if *reason == bad[0].to_string()),
                     "{err} for {bad:?}"

@@ -373,10 +373,13 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
         // as diagonals (the same values; the structured path then takes its
         // `O(N²)`-per-step Givens route without scanning dense matrices).
         let (len, n) = (self.dims.len, self.dims.width);
-        let diagonal = (0..len).all(|t| off_diagonal_zero(self.a.row(channel, t), n));
-        let a = if diagonal {
-            let diag = |t: usize| DVector::from_iterator(n, self.a.row(channel, t).iter().step_by(n + 1).copied());
-            Transition::Diagonal(Steps::Varying(map_range(len, PARALLEL_STEPS, diag)))
+        // One pass: each step's diagonal, if it is diagonal.
+        let diagonals = map_range(len, PARALLEL_STEPS, |t| {
+            let at = self.a.row(channel, t);
+            off_diagonal_zero(at, n).then(|| DVector::from_iterator(n, at.iter().step_by(n + 1).copied()))
+        });
+        let a = if diagonals.iter().all(Option::is_some) {
+            Transition::Diagonal(Steps::Varying(diagonals.into_iter().flatten().collect()))
         } else {
             Transition::Dense(steps(&|t| self.a_at(channel, t)))
         };

@@ -116,14 +116,17 @@ impl<T: Scalar> Realization<T> {
         c_bar: Steps<DMatrix<T>>,
     ) -> Result<Self> {
         // Validate with the given output maps first, then convert.
-        let base = Self::new(len, a, b, c_bar)?;
-        let steps_c = base.c.len().max(base.a.len()).max(base.b.len());
-        let varying = steps_c > 1;
-        // Step by step (in parallel on long sequences; the first failing step is
-        // reported either way).
-        let converted = crate::parallel::try_map_range(if varying { len } else { 1 }, PARALLEL_STEPS, |t| {
-            let cb = base.c.at(t);
-            let (c, d) = (base.a.right_multiply(t, cb), cb * base.b.at(t));
+        let Self { len, state, outputs, inputs, a, b, c: c_bar, d: _ } = Self::new(len, a, b, c_bar)?;
+        let varying = c_bar.len().max(a.len()).max(b.len()) > 1;
+        let c_bar = match c_bar {
+            Steps::Varying(v) => v,
+            Steps::Constant(m) => vec![m; if varying { len } else { 1 }],
+        };
+        // Step by step, each `C̄_t` turned into `C_t` (in parallel on long
+        // sequences; the first failing step is reported either way).
+        let converted = crate::parallel::try_map_vec(c_bar, PARALLEL_STEPS, |t, cb| {
+            let d = &cb * b.at(t);
+            let c = a.right_multiply_owned(t, cb);
             // Finite parts can still overflow here; say so instead of passing ∞ on.
             check_matrix_finite_lazy(
                 || format!("C_t = C̄_t·A_t at step {t} (overflow in the conversion to the standard form)"),
@@ -132,7 +135,7 @@ impl<T: Scalar> Realization<T> {
             check_matrix_finite_lazy(|| format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d)?;
             Ok((c, d))
         })?;
-        let (c_new, d_new): (Vec<_>, Vec<_>) = converted.into_iter().unzip();
+        let (c, d): (Vec<_>, Vec<_>) = converted.into_iter().unzip();
         let wrap = |v: Vec<DMatrix<T>>| {
             if varying {
                 Steps::Varying(v)
@@ -140,7 +143,7 @@ impl<T: Scalar> Realization<T> {
                 Steps::Constant(v.into_iter().next().expect("one step"))
             }
         };
-        Ok(Self { c: wrap(c_new), d: Some(wrap(d_new)), ..base })
+        Ok(Self { len, state, outputs, inputs, a, b, c: wrap(c), d: Some(wrap(d)) })
     }
 
     /// `true` when `A`, `B`, `C` and `D` are the same at every step (stored once).

@@ -521,3 +521,47 @@ fn an_overflow_in_the_post_update_conversion_names_the_first_step() {
         assert!(msg.contains(&format!("D_t = C̄_t·B_t = T[t,t] at step {} ", bad[0])), "L = {len}: {msg}");
     }
 }
+
+/// Long sequences build their per-step matrices in parallel chunks: every
+/// step's `A_t`, `B_t`, `C_t = C̄_t·A_t` and `D_t = C̄_t·B_t` is the one of the
+/// formula at that step (no chunk shifted or reordered), for diagonal
+/// transitions given dense and for one coupled step in the middle (dense route).
+#[test]
+fn long_time_varying_realizations_hold_each_step_in_order() {
+    let (n, len) = (3, 5003);
+    let mut r = rng(37);
+    let diag = uniform_vec(&mut r, len * n, -0.98, 0.98);
+    let (b, c) = (normal_vec(&mut r, len * n), normal_vec(&mut r, len * n));
+    let mut a = vec![0.0; len * n * n];
+    for t in 0..len {
+        for j in 0..n {
+            a[t * n * n + j * n + j] = diag[t * n + j];
+        }
+    }
+    let dims = Dims { channels: 1, len, width: n };
+    for coupled in [false, true] {
+        if coupled {
+            a[2600 * n * n + 2] = 0.25; // A_2600[0, 2]
+        }
+        let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, BlockShape::SISO).unwrap();
+        let real = op.realization(0).unwrap().unwrap();
+        assert_eq!(matches!(real.transition(), Transition::Dense(_)), coupled);
+        for t in 0..len {
+            let at = DMatrix::from_row_slice(n, n, &a[t * n * n..(t + 1) * n * n]);
+            let bt = DMatrix::from_column_slice(n, 1, &b[t * n..(t + 1) * n]);
+            let cbar = DMatrix::from_row_slice(1, n, &c[t * n..(t + 1) * n]);
+            let x = DVector::from_fn(n, |j, _| (j + 1) as f64);
+            assert_eq!(real.transition().apply(t, &x), &at * &x, "A_{t}");
+            assert_eq!(real.b(t), &bt, "B_{t}");
+            // C̄_t·A_t: one product per entry with a diagonal A_t (exact match);
+            // the dense route sums n products.
+            let (ct, dt) = (&cbar * &at, &cbar * &bt);
+            if coupled {
+                approx::assert_relative_eq!(real.c(t), &ct, max_relative = 1e-15, epsilon = 1e-300);
+            } else {
+                assert_eq!(real.c(t), &ct, "C_{t}");
+            }
+            approx::assert_relative_eq!(real.d(t).unwrap(), &dt, max_relative = 1e-15, epsilon = 1e-300);
+        }
+    }
+}
