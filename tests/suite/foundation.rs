@@ -645,6 +645,30 @@ fn empty_parts_of_a_realization_are_named() {
     }
 }
 
+/// A realization's accessors report the sizes and parts it was built from: `L`,
+/// `N`, `p`, `m` all different, the feedthrough when there is one; a
+/// realization of length zero cannot be built, so none is empty.
+#[test]
+fn a_realization_reports_its_sizes_and_parts() {
+    use effective_state_size::realization::{Realization, Steps, Transition};
+    let (len, n, p, m) = (6, 3, 2, 4);
+    let a = Transition::Diagonal(Steps::Constant(DVector::from_vec(vec![0.5, 0.25, -0.5])));
+    let b = Steps::Varying((0..len).map(|t| DMatrix::from_fn(n, m, |i, j| (t + i + 2 * j) as f64)).collect());
+    let c = Steps::Constant(DMatrix::from_fn(p, n, |i, j| (i as f64) - (j as f64)));
+    let d = |t: usize| DMatrix::from_fn(p, m, |i, j| (10 * t + i + j) as f64);
+    let r = Realization::new(len, a.clone(), b.clone(), c.clone()).unwrap();
+    assert_eq!((r.len(), r.state_size(), r.outputs(), r.inputs()), (len, n, p, m));
+    assert!(!r.is_empty() && r.d(3).is_none());
+    let r = r.with_feedthrough(Steps::Varying((0..len).map(d).collect())).unwrap();
+    for t in 0..len {
+        assert_eq!(r.d(t), Some(&d(t)), "D_{t}");
+        assert_eq!(r.b(t), &DMatrix::from_fn(n, m, |i, j| (t + i + 2 * j) as f64), "B_{t}");
+    }
+    let one = Realization::new(1, a.clone(), Steps::Constant(DMatrix::from_element(n, m, 1.0)), c.clone()).unwrap();
+    assert!(!one.is_empty() && one.len() == 1);
+    assert!(Realization::new(0, a, Steps::Constant(DMatrix::from_element(n, m, 1.0)), c).is_err());
+}
+
 #[test]
 fn attention_bias_reads_only_the_causal_part() {
     let (len, d) = (5, 2);
