@@ -24,85 +24,48 @@ where
 }
 
 /// `(0..n).map(f)` collected in order: with the `parallel` feature and
-/// `n ≥ min_parallel`, contiguous chunks of indices run in parallel.
+/// `n ≥ min_parallel`, contiguous runs of at least `n / (4·workers)` indices
+/// run in parallel, written straight into the result (no intermediate
+/// vectors: the peak memory is the result's).
 pub(crate) fn map_range<R, F>(n: usize, min_parallel: usize, f: F) -> Vec<R>
 where
     R: Send,
     F: Fn(usize) -> R + Sync + Send,
 {
-    let parts = chunked(n, min_parallel, |range| range.map(&f).collect::<Vec<R>>());
-    if parts.len() == 1 {
-        return parts.into_iter().flatten().collect();
-    }
-    let mut out = Vec::with_capacity(n);
-    for part in parts {
-        out.extend(part);
-    }
-    out
-}
-
-/// `f(t, items[t])` for every `t`, collected in order, stopping at the first
-/// error *in index order* (the error a plain loop returns): with the `parallel`
-/// feature and `n ≥ min_parallel`, contiguous chunks of items move to the
-/// workers, each stopping at its first error, and the earliest chunk's error
-/// wins.
-pub(crate) fn try_map_vec<I, R, F>(items: Vec<I>, min_parallel: usize, f: F) -> Result<Vec<R>>
-where
-    I: Send,
-    R: Send,
-    F: Fn(usize, I) -> Result<R> + Sync + Send,
-{
-    let n = items.len();
     let workers = threads();
     if workers < 2 || n < min_parallel.max(2) {
-        return items.into_iter().enumerate().map(|(t, x)| f(t, x)).collect();
+        return (0..n).map(f).collect();
     }
-    let chunk = n.div_ceil(4 * workers);
-    // Contiguous chunks with their first index, in order.
-    let (mut parts, mut rest) = (Vec::new(), items);
-    while !rest.is_empty() {
-        let start = (rest.len() - 1) / chunk * chunk;
-        parts.push((start, rest.split_off(start)));
-    }
-    parts.reverse();
-    let part = |(start, v): (usize, Vec<I>)| v.into_iter().enumerate().map(|(k, x)| f(start + k, x)).collect();
-    #[cfg(feature = "parallel")]
-    let parts: Vec<Result<Vec<R>>> = {
-        use rayon::prelude::*;
-        parts.into_par_iter().map(part).collect()
-    };
-    #[cfg(not(feature = "parallel"))]
-    let parts: Vec<Result<Vec<R>>> = parts.into_iter().map(part).collect();
-    let mut out = Vec::with_capacity(n);
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
-}
-
-/// `part` of each contiguous chunk of `0..n`, in order: one chunk (on the
-/// calling thread) when `n < min_parallel` or with one worker, otherwise four
-/// per worker, in parallel.
-fn chunked<P, F>(n: usize, min_parallel: usize, part: F) -> Vec<P>
-where
-    P: Send,
-    F: Fn(std::ops::Range<usize>) -> P + Sync + Send,
-{
-    let workers = threads();
-    if workers < 2 || n < min_parallel.max(2) {
-        return vec![part(0..n)];
-    }
-    let chunk = n.div_ceil(4 * workers);
-    let starts: Vec<usize> = (0..n).step_by(chunk).collect();
-    let range = |s: usize| s..(s + chunk).min(n);
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
-        starts.par_iter().map(|&s| part(range(s))).collect()
+        (0..n).into_par_iter().with_min_len(n.div_ceil(4 * workers)).map(f).collect()
     }
     #[cfg(not(feature = "parallel"))]
     {
-        starts.iter().map(|&s| part(range(s))).collect()
+        (0..n).map(f).collect()
+    }
+}
+
+/// The smallest `t < n` with `bad(t)`, if any (what a plain loop would find
+/// first): with the `parallel` feature and `n ≥ min_parallel`, searched in
+/// parallel.
+pub(crate) fn first_index<F>(n: usize, min_parallel: usize, bad: F) -> Option<usize>
+where
+    F: Fn(usize) -> bool + Sync + Send,
+{
+    let workers = threads();
+    if workers < 2 || n < min_parallel.max(2) {
+        return (0..n).find(|&t| bad(t));
+    }
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().with_min_len(n.div_ceil(4 * workers)).find_first(|&t| bad(t))
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        (0..n).find(|&t| bad(t))
     }
 }
 
@@ -177,43 +140,21 @@ mod tests {
         assert_eq!(outer, inner);
     }
 
-    /// `map_range` and `try_map_vec` give `(0..n).map(f)` in order, below and
-    /// above the parallel threshold and for any thread count, and the error of
-    /// the smallest failing index, even when a later chunk fails first.
+    /// `map_range` gives `(0..n).map(f)` in order and `first_index` the
+    /// smallest index with the property, below and above the parallel
+    /// threshold and for any thread count.
     #[test]
-    fn range_maps_keep_the_order_and_report_the_first_error() {
-        use crate::error::EssError;
-        let square = |t: usize| t * t;
-        let fails_at = |bad: Vec<usize>| {
-            move |t: usize| {
-                if bad.contains(&t) {
-                    // The later failures come back at once; the first one only
-                    // after a pause, so that with several threads it is not the
-                    // first error to happen.
-                    if t == bad[0] {
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                    Err(EssError::param("t", t.to_string()))
-                } else {
-                    Ok(t)
-                }
-            }
-        };
+    fn range_maps_keep_the_order_and_find_the_first_index() {
         let check = || {
             for (n, min) in [(0, 0), (1, 0), (7, 100), (1000, 10), (4099, 2048)] {
-                let want: Vec<usize> = (0..n).map(square).collect();
-                assert_eq!(map_range(n, min, square), want, "n = {n}, threshold {min}");
-                let owned: Vec<String> = (0..n).map(|t| t.to_string()).collect();
-                let f = |t: usize, s: String| Ok(s.parse::<usize>().unwrap() * t);
-                assert_eq!(try_map_vec(owned, min, f).unwrap(), want);
-            }
-            for bad in [vec![3000, 3500, 4000], vec![10, 4098], vec![4098]] {
-                let g = fails_at(bad.clone());
-                let err = try_map_vec(vec![(); 4099], 2048, |t, ()| g(t)).unwrap_err();
-                assert!(
-                    matches!(&err, EssError::InvalidParameter { reason, .. } if *reason == bad[0].to_string()),
-                    "{err} for {bad:?}"
-                );
+                let want: Vec<usize> = (0..n).map(|t| t * t).collect();
+                assert_eq!(map_range(n, min, |t| t * t), want, "n = {n}, threshold {min}");
+                assert_eq!(first_index(n, min, |_| false), None);
+                for bad in [vec![0], vec![n / 2, n.saturating_sub(1)], vec![n.saturating_sub(1)], vec![3, n / 3, n / 2]]
+                {
+                    let first = bad.iter().copied().filter(|&t| t < n).min();
+                    assert_eq!(first_index(n, min, |t| bad.contains(&t)), first, "n = {n}, threshold {min}, {bad:?}");
+                }
             }
         };
         check();

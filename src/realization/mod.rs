@@ -33,7 +33,7 @@ pub use steps::{Steps, Transition};
 
 use crate::error::{EssError, Result};
 use crate::scalar::Scalar;
-use crate::validate::{check_matrix_finite_lazy, fmt_shape};
+use crate::validate::{all_finite, check_matrix_finite_lazy, fmt_shape};
 use nalgebra::{DMatrix, DVector};
 
 /// Sequences at least this long build their per-step matrices in parallel
@@ -115,27 +115,23 @@ impl<T: Scalar> Realization<T> {
         b: Steps<DMatrix<T>>,
         c_bar: Steps<DMatrix<T>>,
     ) -> Result<Self> {
-        // Validate with the given output maps first, then convert.
-        let Self { len, state, outputs, inputs, a, b, c: c_bar, d: _ } = Self::new(len, a, b, c_bar)?;
-        let varying = c_bar.len().max(a.len()).max(b.len()) > 1;
-        let c_bar = match c_bar {
-            Steps::Varying(v) => v,
-            Steps::Constant(m) => vec![m; if varying { len } else { 1 }],
-        };
-        // Step by step, each `C̄_t` turned into `C_t` (in parallel on long
-        // sequences; the first failing step is reported either way).
-        let converted = crate::parallel::try_map_vec(c_bar, PARALLEL_STEPS, |t, cb| {
-            let d = &cb * b.at(t);
-            let c = a.right_multiply_owned(t, cb);
-            // Finite parts can still overflow here; say so instead of passing ∞ on.
+        // Validate with the given output maps first, then convert (in parallel
+        // on long sequences).
+        let base = Self::new(len, a, b, c_bar)?;
+        let varying = base.c.len().max(base.a.len()).max(base.b.len()) > 1;
+        let steps = if varying { len } else { 1 };
+        let c = crate::parallel::map_range(steps, PARALLEL_STEPS, |t| base.a.right_multiply(t, base.c.at(t)));
+        let d = crate::parallel::map_range(steps, PARALLEL_STEPS, |t| base.c.at(t) * base.b.at(t));
+        // Finite parts can still overflow here; say so (at the first such step)
+        // instead of passing ∞ on.
+        let overflow = |t: usize| !(all_finite(c[t].as_slice()) && all_finite(d[t].as_slice()));
+        if let Some(t) = crate::parallel::first_index(steps, PARALLEL_STEPS, overflow) {
             check_matrix_finite_lazy(
                 || format!("C_t = C̄_t·A_t at step {t} (overflow in the conversion to the standard form)"),
-                &c,
+                &c[t],
             )?;
-            check_matrix_finite_lazy(|| format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d)?;
-            Ok((c, d))
-        })?;
-        let (c, d): (Vec<_>, Vec<_>) = converted.into_iter().unzip();
+            check_matrix_finite_lazy(|| format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d[t])?;
+        }
         let wrap = |v: Vec<DMatrix<T>>| {
             if varying {
                 Steps::Varying(v)
@@ -143,7 +139,7 @@ impl<T: Scalar> Realization<T> {
                 Steps::Constant(v.into_iter().next().expect("one step"))
             }
         };
-        Ok(Self { len, state, outputs, inputs, a, b, c: wrap(c), d: Some(wrap(d)) })
+        Ok(Self { c: wrap(c), d: Some(wrap(d)), ..base })
     }
 
     /// `true` when `A`, `B`, `C` and `D` are the same at every step (stored once).

@@ -159,20 +159,13 @@ impl<T: Scalar> Transition<T> {
     pub fn right_multiply(&self, t: usize, x: &DMatrix<T>) -> DMatrix<T> {
         match self {
             Transition::Dense(s) => x * s.at(t),
-            Transition::Diagonal(_) => self.right_multiply_owned(t, x.clone()),
-        }
-    }
-    /// [`right_multiply`](Self::right_multiply) consuming `x`: a diagonal `A_t`
-    /// scales its columns in place.
-    pub(crate) fn right_multiply_owned(&self, t: usize, mut x: DMatrix<T>) -> DMatrix<T> {
-        match self {
-            Transition::Dense(s) => x * s.at(t),
             Transition::Diagonal(s) => {
                 let a = s.at(t);
-                for (j, mut col) in x.column_iter_mut().enumerate() {
+                let mut out = x.clone();
+                for (j, mut col) in out.column_iter_mut().enumerate() {
                     col *= a[j];
                 }
-                x
+                out
             }
         }
     }
