@@ -565,3 +565,105 @@ fn long_time_varying_realizations_hold_each_step_in_order() {
         }
     }
 }
+
+/// `A` must be `(C, L, N)` or `(C, L, N, N)`: a four-dimensional `A` whose last
+/// two sizes differ is refused naming both accepted shapes, even when its
+/// length would fit another reading.
+#[test]
+fn realization_tensors_with_non_square_transitions_are_refused() {
+    use effective_state_size::realization::RealizationBatch;
+    let (ch, len, n) = (1, 4, 2);
+    let block = BlockShape::SISO;
+    let (b, c) = (vec![1.0; ch * len * n], vec![1.0; ch * len * n]);
+    for a_shape in [[ch, len, n, 3], [ch, len, 3, n], [ch, len, n, 1]] {
+        let a = vec![0.5; a_shape.iter().product()];
+        let err = RealizationBatch::from_tensors(&a, &a_shape, &b, &c, None, block).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, effective_state_size::EssError::ShapeMismatch { .. })
+                && msg.contains("(C, L, N, N), or (C, L, N) for a diagonal A"),
+            "{a_shape:?}: {msg}"
+        );
+    }
+}
+
+/// A realization handed over as an operator applies itself by its recurrence:
+/// `y = T·u` with `T[t,s]` written out (`D_t` on the diagonal,
+/// `C_t·A_{t-1}⋯A_{s+1}·B_s` below it), MIMO, time-varying, dense `A_t`.
+#[test]
+fn a_realization_as_an_operator_applies_its_recurrence() {
+    use effective_state_size::operator::OperatorExt;
+    let (len, n, p, m) = (7, 3, 2, 3);
+    let mut r = rng(38);
+    let mut mats = |rows: usize, cols: usize, scale: f64| -> Vec<DMatrix<f64>> {
+        (0..len).map(|_| DMatrix::from_vec(rows, cols, uniform_vec(&mut r, rows * cols, -scale, scale))).collect()
+    };
+    let (a, b, c, d) = (mats(n, n, 0.7), mats(n, m, 1.0), mats(p, n, 1.0), mats(p, m, 1.0));
+    let real = Realization::new(
+        len,
+        Transition::Dense(Steps::Varying(a.clone())),
+        Steps::Varying(b.clone()),
+        Steps::Varying(c.clone()),
+    )
+    .unwrap()
+    .with_feedthrough(Steps::Varying(d.clone()))
+    .unwrap();
+    let u = uniform_vec(&mut r, len * m, -1.0, 1.0);
+    let y = OperatorExt::apply(&real, 0, &u).unwrap();
+    assert_eq!(y.len(), len * p);
+    for t in 0..len {
+        let mut want = &d[t] * DVector::from_column_slice(&u[t * m..(t + 1) * m]);
+        for s in 0..t {
+            let mut x = b[s].clone();
+            for j in s + 1..t {
+                x = &a[j] * x;
+            }
+            want += &c[t] * x * DVector::from_column_slice(&u[s * m..(s + 1) * m]);
+        }
+        for o in 0..p {
+            assert!((y[t * p + o] - want[o]).abs() <= 1e-13, "y[{t}, {o}] = {} vs {}", y[t * p + o], want[o]);
+        }
+    }
+}
+
+/// `B_t`, `C_t` and `D_t` of the wrong shape, or with a non-finite entry, at
+/// one step are refused naming the part, the step and (for shapes) the
+/// expected and received sizes.
+#[test]
+fn realization_parts_of_the_wrong_shape_or_not_finite_are_named() {
+    use effective_state_size::EssError;
+    let (len, n) = (5, 2);
+    let a = Transition::Diagonal(Steps::Constant(DVector::from_element(n, 0.5)));
+    let ok_b = |_t: usize| DMatrix::from_element(n, 1, 1.0);
+    let ok_c = |_t: usize| DMatrix::from_element(1, n, 1.0);
+    let varying = |f: &dyn Fn(usize) -> DMatrix<f64>| Steps::Varying((0..len).map(f).collect());
+    let bad_shape = |t: usize, good: DMatrix<f64>| {
+        if t == 3 {
+            DMatrix::from_element(good.nrows() + 1, good.ncols(), 1.0)
+        } else {
+            good
+        }
+    };
+    let nan_at = |t: usize, mut good: DMatrix<f64>| {
+        if t == 2 {
+            let last = good.ncols() - 1;
+            good[(0, last)] = f64::NAN;
+        }
+        good
+    };
+    let err = Realization::new(len, a.clone(), varying(&|t| bad_shape(t, ok_b(t))), varying(&ok_c)).unwrap_err();
+    assert!(matches!(err, EssError::ShapeMismatch { .. }) && err.to_string().contains("B_t at step 3"), "{err}");
+    assert!(err.to_string().contains("(2, 1)") && err.to_string().contains("(3, 1)"), "{err}");
+    let err = Realization::new(len, a.clone(), varying(&ok_b), varying(&|t| bad_shape(t, ok_c(t)))).unwrap_err();
+    assert!(matches!(err, EssError::ShapeMismatch { .. }) && err.to_string().contains("C_t at step 3"), "{err}");
+    let err = Realization::new(len, a.clone(), varying(&|t| nan_at(t, ok_b(t))), varying(&ok_c)).unwrap_err();
+    assert!(matches!(err, EssError::NonFinite { .. }) && err.to_string().contains("B_t at step 2"), "{err}");
+    let err = Realization::new(len, a.clone(), varying(&ok_b), varying(&|t| nan_at(t, ok_c(t)))).unwrap_err();
+    assert!(matches!(err, EssError::NonFinite { .. }) && err.to_string().contains("C_t at step 2"), "{err}");
+    let real = Realization::new(len, a, varying(&ok_b), varying(&ok_c)).unwrap();
+    let ok_d = |_t: usize| DMatrix::from_element(1, 1, 1.0);
+    let err = real.clone().with_feedthrough(varying(&|t| bad_shape(t, ok_d(t)))).unwrap_err();
+    assert!(matches!(err, EssError::ShapeMismatch { .. }) && err.to_string().contains("D_t at step 3"), "{err}");
+    let err = real.with_feedthrough(varying(&|t| nan_at(t, ok_d(t)))).unwrap_err();
+    assert!(matches!(err, EssError::NonFinite { .. }) && err.to_string().contains("D_t at step 2"), "{err}");
+}
