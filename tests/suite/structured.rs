@@ -615,8 +615,8 @@ fn a_realization_as_an_operator_applies_its_recurrence() {
         let mut want = &d[t] * DVector::from_column_slice(&u[t * m..(t + 1) * m]);
         for s in 0..t {
             let mut x = b[s].clone();
-            for j in s + 1..t {
-                x = &a[j] * x;
+            for aj in &a[s + 1..t] {
+                x = aj * x;
             }
             want += &c[t] * x * DVector::from_column_slice(&u[s * m..(s + 1) * m]);
         }
