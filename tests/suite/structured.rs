@@ -404,11 +404,18 @@ mod property {
 
 #[test]
 fn realization_batch_from_tensors_follows_the_standard_form() {
-    // Two channels, L = 6, N = 3, p = 2, m = 2 (m > 1: a B_t slice of n·m
-    // values is not one of n), dense A_t and D_t; T[t,s] written out: D_t on
-    // the diagonal, C_t·A_{t-1}⋯A_{s+1}·B_s below it.
+    // Two channels, dense A_t and D_t, p × m = 2 × 2 (m > 1: a B_t slice of
+    // n·m values is not one of n) and 3 × 1 (p·m ≠ p + m: a D_t slice of p·m
+    // values is not one of p + m); T[t,s] written out: D_t on the diagonal,
+    // C_t·A_{t-1}⋯A_{s+1}·B_s below it.
+    for (len, n, p, m) in [(6, 3, 2, 2), (5, 2, 3, 1)] {
+        batch_from_tensors_case(len, n, p, m);
+    }
+}
+
+fn batch_from_tensors_case(len: usize, n: usize, p: usize, m: usize) {
     use effective_state_size::realization::RealizationBatch;
-    let (ch, len, n, p, m) = (2, 6, 3, 2, 2);
+    let ch = 2;
     let mut r = rng(37);
     let a = uniform_vec(&mut r, ch * len * n * n, -0.6, 0.6);
     let (b, c, d) = (
@@ -418,6 +425,12 @@ fn realization_batch_from_tensors_follows_the_standard_form() {
     );
     let block = BlockShape { outputs: p, inputs: m };
     let op = RealizationBatch::from_tensors(&a, &[ch, len, n, n], &b, &c, Some(&d), block).unwrap();
+    // One realization per channel, each the channel's own; the TSS is N.
+    assert_eq!(op.realizations().len(), ch);
+    assert_eq!(op.theoretical_state_size(), Some(n));
+    for (k, real) in op.realizations().iter().enumerate() {
+        assert_eq!(real.dense(), op.dense(k).unwrap().into_owned(), "channel {k}");
+    }
     let mat = |x: &[f64], k: usize, t: usize, rows: usize, cols: usize| {
         DMatrix::from_row_slice(rows, cols, &x[(k * len + t) * rows * cols..(k * len + t + 1) * rows * cols])
     };
