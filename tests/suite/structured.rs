@@ -434,8 +434,14 @@ fn batch_from_tensors_case(len: usize, n: usize, p: usize, m: usize) {
     let mat = |x: &[f64], k: usize, t: usize, rows: usize, cols: usize| {
         DMatrix::from_row_slice(rows, cols, &x[(k * len + t) * rows * cols..(k * len + t + 1) * rows * cols])
     };
+    let u = uniform_vec(&mut r, len * m, -1.0, 1.0);
     for k in 0..ch {
         let t_op = op.dense(k).unwrap();
+        // The batch applies each channel by its recurrence: T·u with the T
+        // checked entry by entry below.
+        let y = effective_state_size::operator::OperatorExt::apply(&op, k, &u).unwrap();
+        let want = &t_op * DVector::from_column_slice(&u);
+        assert!(y.iter().zip(want.iter()).all(|(a, b)| (a - b).abs() <= 1e-12), "channel {k}: {y:?} vs {want}");
         for t in 0..len {
             for s in 0..=t {
                 let want = if s == t {
@@ -679,4 +685,25 @@ fn realization_parts_of_the_wrong_shape_or_not_finite_are_named() {
     assert!(matches!(err, EssError::ShapeMismatch { .. }) && err.to_string().contains("D_t at step 3"), "{err}");
     let err = real.with_feedthrough(varying(&|t| nan_at(t, ok_d(t)))).unwrap_err();
     assert!(matches!(err, EssError::NonFinite { .. }) && err.to_string().contains("D_t at step 2"), "{err}");
+}
+
+/// `Steps` and `Transition` say whether they vary: a varying `A_t` makes a
+/// realization time-varying even when `B` and `C` are constant, and a `Varying`
+/// sequence without steps is empty (a constant one never is).
+#[test]
+fn steps_and_transitions_say_whether_they_vary() {
+    let (n, len) = (2, 4);
+    let varying_a =
+        Transition::Diagonal(Steps::Varying((0..len).map(|t| DVector::from_element(n, 0.1 * t as f64)).collect()));
+    let constant_a = Transition::Diagonal(Steps::Constant(DVector::from_element(n, 0.5)));
+    assert!(!varying_a.is_constant() && constant_a.is_constant());
+    let dense = Transition::Dense(Steps::Varying(vec![DMatrix::<f64>::identity(n, n); len]));
+    assert!(!dense.is_constant() && Transition::Dense(Steps::Constant(DMatrix::<f64>::identity(n, n))).is_constant());
+    let (b, c) = (Steps::Constant(DMatrix::from_element(n, 1, 1.0)), Steps::Constant(DMatrix::from_element(1, n, 1.0)));
+    let r = Realization::new(len, varying_a, b.clone(), c.clone()).unwrap();
+    assert!(!r.is_time_invariant());
+    assert!(Realization::new(len, constant_a, b, c).unwrap().is_time_invariant());
+    assert!(Steps::<DMatrix<f64>>::Varying(Vec::new()).is_empty());
+    assert!(!Steps::Constant(DMatrix::<f64>::zeros(0, 0)).is_empty());
+    assert!(!Steps::Varying(vec![DMatrix::<f64>::zeros(1, 1)]).is_empty());
 }
