@@ -667,6 +667,47 @@ fn an_order_above_the_rank_keeps_only_the_rank() {
         let red = reduce(&op, &ReduceOptions::order(4).with_algorithm(algorithm)).unwrap();
         assert_eq!(red.channels()[0].order, 2, "{algorithm:?}, tiny states");
     }
+    // The same relative to σ_1 at any scale: B and C scaled by 10^±10 (σ_1 near
+    // 10^±20, the tiny states' values near 10^±20·10^-20).
+    for scale in [1e10, 1e-10] {
+        let b: Vec<f64> = [1.0, 2.0, 1e-20, 1e-20].iter().map(|x| x * scale).collect();
+        let c: Vec<f64> = [1.0, -1.0, 1.0, 1.0].iter().map(|x| x * scale).collect();
+        let op = LtiStateSpace::diagonal(&[0.5, -0.3, 0.8, 0.1], &b, &c, dims).unwrap();
+        for algorithm in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks] {
+            let red = reduce(&op, &ReduceOptions::order(4).with_algorithm(algorithm)).unwrap();
+            assert_eq!(red.channels()[0].order, 2, "{algorithm:?}, tiny states, scale {scale:e}");
+        }
+    }
+}
+
+/// The rounding allowance is `16·‖T‖_F·(ε·L·N·√κ + ε_out·L·N)`: balanced
+/// truncation accumulates `‖T‖_F` from the Gramian factors (`‖Fo_{s+1}·B_s‖`
+/// per step) with `N` the realization's state size, the Hankel-block algorithm
+/// takes `‖T‖_F` from `T` with `N` the largest possible Hankel rank
+/// (`⌊L/2⌋` here); on a time-varying system whose `B_t` differ from step to
+/// step by orders of magnitude, the two allowances are in the ratio of their
+/// `N`.
+#[test]
+fn the_rounding_allowance_follows_the_frobenius_norm_of_t() {
+    let (len, n) = (24, 3);
+    let mut g = rng(12);
+    let a: Vec<f64> = (0..len)
+        .flat_map(|t| {
+            (0..n * n)
+                .map(move |k| if k % (n + 1) == 0 { 0.3 + 0.02 * (t % 5) as f64 + 0.2 * k as f64 / 4.0 } else { 0.05 })
+        })
+        .collect();
+    let b: Vec<f64> = (0..len * n).map(|k| 10f64.powi((k / n % 7) as i32 - 3) * (1.0 + (k % n) as f64)).collect();
+    let c = normal_vec(&mut g, len * n);
+    let op = TimeVaryingStateSpace::new(&a, &b, &c, Dims { channels: 1, len, width: n }, BlockShape::SISO).unwrap();
+    let norm_f = op.dense(0).unwrap().norm();
+    let rounding =
+        |algorithm| reduce(&op, &ReduceOptions::order(2).with_algorithm(algorithm)).unwrap().channels()[0].rounding;
+    let (balanced, blocks) = (rounding(Algorithm::BalancedTruncation), rounding(Algorithm::HankelBlocks));
+    assert!(
+        balanced > 0.0 && (balanced / blocks * (len / 2) as f64 / n as f64 - 1.0).abs() <= 1e-6,
+        "{balanced:e} vs {blocks:e} (‖T‖_F = {norm_f:e})"
+    );
 }
 
 /// Above `L = 1024` the error of a reduced convolution is measured from the two
