@@ -100,14 +100,25 @@ pub(crate) fn spectral_norm(e: &nalgebra::DMatrix<f64>) -> crate::error::Result<
 }
 
 /// The largest singular value of an operator given by `apply` and `apply_t`
-/// (its transpose), by power iteration on `EᵀE` from a fixed start.
+/// (its transpose), by power iteration on `EᵀE` from a fixed start. Each
+/// `E·x` is normalised before `Eᵀ` is applied and norms are taken with the
+/// largest entry factored out, so that nothing overflows below `σ_1 ≈ 10^308`
+/// (a plain `EᵀE·x` overflows from `σ_1 ≈ 10^154` on).
 pub(crate) fn power_iteration(
     cols: usize,
     apply: impl Fn(&nalgebra::DVector<f64>) -> crate::error::Result<nalgebra::DVector<f64>>,
     apply_t: impl Fn(&nalgebra::DVector<f64>) -> crate::error::Result<nalgebra::DVector<f64>>,
 ) -> crate::error::Result<f64> {
+    let norm = |v: &nalgebra::DVector<f64>| {
+        let m = v.amax();
+        if m == 0.0 || !m.is_finite() {
+            m
+        } else {
+            m * (v / m).norm()
+        }
+    };
     let mut x = nalgebra::DVector::from_fn(cols, |j, _| 1.0 + ((j as f64) * 0.618_033_988_7).fract());
-    let n = x.norm();
+    let n = norm(&x);
     if n == 0.0 {
         return Ok(0.0);
     }
@@ -115,9 +126,12 @@ pub(crate) fn power_iteration(
     let mut sigma = 0.0;
     for _ in 0..2000 {
         let y = apply(&x)?;
-        let s = y.norm();
-        let z = apply_t(&y)?;
-        let zn = z.norm();
+        let s = norm(&y);
+        if s == 0.0 || !s.is_finite() {
+            return Ok(s);
+        }
+        let z = apply_t(&(y / s))?;
+        let zn = norm(&z);
         if zn == 0.0 || !zn.is_finite() {
             return Ok(s);
         }
@@ -190,5 +204,56 @@ mod tests {
         let exact = t.clone().singular_values().max();
         let est = power_iteration(t.ncols(), |x| Ok(&t * x), |y| Ok(t.tr_mul(y))).unwrap();
         assert!((est - exact).abs() <= 1e-6 * exact, "{est} vs {exact}");
+    }
+
+    /// `E = σ_1·e_1·v_1ᵀ + σ_2·e_2·v_2ᵀ` with `v_1 = (1, −1)/√2`, `v_2 = (1, 1)/√2`:
+    /// a start vector with equal entries is `v_2` itself, from which the iteration
+    /// never leaves `σ_2`; the fixed start has a component along `v_1`.
+    fn two_by_two(s1: f64, s2: f64) -> DMatrix<f64> {
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        DMatrix::from_row_slice(2, 2, &[s1 * h, -s1 * h, s2 * h, s2 * h])
+    }
+
+    /// The power iteration finds `σ_1` to its stopping rule at any scale, from a
+    /// start that is not orthogonal to the top right singular vector, also when
+    /// the top two values are close; the zero operator gives 0 (not NaN).
+    #[test]
+    fn power_iteration_converges_at_any_scale_and_on_the_zero_operator() {
+        for scale in [1e-12, 1.0, 1e12] {
+            for ratio in [0.5, 0.99] {
+                let e = two_by_two(2.0 * scale, 2.0 * ratio * scale);
+                let est = power_iteration(2, |x| Ok(&e * x), |y| Ok(e.tr_mul(y))).unwrap();
+                let exact = 2.0 * scale;
+                assert!((est - exact).abs() <= 1e-8 * exact, "scale {scale:e}, ratio {ratio}: {est:e} vs {exact:e}");
+            }
+        }
+        let zero = DMatrix::<f64>::zeros(3, 4);
+        assert_eq!(power_iteration(4, |x| Ok(&zero * x), |y| Ok(zero.tr_mul(y))).unwrap(), 0.0);
+        // Far beyond `√(largest f64)`, where `EᵀE·x` and a plain `‖E·x‖` overflow.
+        for s1 in [2e200, 1e307] {
+            let huge = two_by_two(s1, 0.5 * s1);
+            let est = power_iteration(2, |x| Ok(&huge * x), |y| Ok(huge.tr_mul(y))).unwrap();
+            assert!((est - s1).abs() <= 1e-8 * s1, "{est:e} vs {s1:e}");
+        }
+    }
+
+    /// `spectral_norm` takes every singular value up to 400 columns and the power
+    /// iteration above: both give `σ_1` (a diagonal with known values, the top two
+    /// apart, and a dense rotation of it), the small case to rounding.
+    #[test]
+    fn spectral_norm_on_both_sides_of_its_size_limit() {
+        let close = two_by_two(3.0, 3.0 * (1.0 - 1e-7));
+        let s = spectral_norm(&close).unwrap();
+        assert!((s - 3.0).abs() <= 1e-14 * 3.0, "{s}");
+        for n in [400, 401] {
+            let d =
+                DMatrix::from_diagonal(&DVector::from_fn(n, |j, _| if j == 0 { 2.0 } else { 1.0 / (1.0 + j as f64) }));
+            let s = spectral_norm(&d).unwrap();
+            assert!((s - 2.0).abs() <= 1e-8, "n = {n}: {s}");
+            let mut rng = StdRng::seed_from_u64(3);
+            let q = DMatrix::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0)).qr().q();
+            let s = spectral_norm(&(&q * &d)).unwrap();
+            assert!((s - 2.0).abs() <= 1e-8, "n = {n}, rotated: {s}");
+        }
     }
 }
