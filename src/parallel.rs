@@ -32,18 +32,13 @@ where
     R: Send,
     F: Fn(usize) -> R + Sync + Send,
 {
-    let workers = threads();
-    if workers < 2 || n < min_parallel.max(2) {
-        return (0..n).map(f).collect();
-    }
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        (0..n).into_par_iter().with_min_len(n.div_ceil(4 * workers)).map(f).collect()
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        (0..n).map(f).collect()
+    match parallel_run(n, min_parallel) {
+        #[cfg(feature = "parallel")]
+        Some(run) => {
+            use rayon::prelude::*;
+            (0..n).into_par_iter().with_min_len(run).map(f).collect()
+        }
+        _ => (0..n).map(f).collect(),
     }
 }
 
@@ -54,19 +49,21 @@ pub(crate) fn first_index<F>(n: usize, min_parallel: usize, bad: F) -> Option<us
 where
     F: Fn(usize) -> bool + Sync + Send,
 {
+    match parallel_run(n, min_parallel) {
+        #[cfg(feature = "parallel")]
+        Some(run) => {
+            use rayon::prelude::*;
+            (0..n).into_par_iter().with_min_len(run).find_first(|&t| bad(t))
+        }
+        _ => (0..n).find(|&t| bad(t)),
+    }
+}
+
+/// The shortest run of indices per task when `0..n` is worth splitting (several
+/// workers and `n ≥ min_parallel`): `n / (4·workers)`; `None` otherwise.
+fn parallel_run(n: usize, min_parallel: usize) -> Option<usize> {
     let workers = threads();
-    if workers < 2 || n < min_parallel.max(2) {
-        return (0..n).find(|&t| bad(t));
-    }
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        (0..n).into_par_iter().with_min_len(n.div_ceil(4 * workers)).find_first(|&t| bad(t))
-    }
-    #[cfg(not(feature = "parallel"))]
-    {
-        (0..n).find(|&t| bad(t))
-    }
+    (workers >= 2 && n >= min_parallel.max(2)).then(|| n.div_ceil(4 * workers))
 }
 
 /// Runs `a` and `b`, in parallel when the `parallel` feature is on (rayon's

@@ -262,6 +262,18 @@ fn a_single_off_diagonal_entry_keeps_the_dense_route_and_it_agrees_too() {
     assert_ne!(structured_values(&coupled, Indices::All), structured_values(&base, Indices::All));
 }
 
+/// Row-major `(L, N, N)` matrices with the `(L, N)` diagonals `diag`, zero
+/// elsewhere: diagonal `A_t` as a user would export them.
+fn diagonals_stored_dense(diag: &[f64], len: usize, n: usize) -> Vec<f64> {
+    let mut a = vec![0.0; len * n * n];
+    for t in 0..len {
+        for j in 0..n {
+            a[t * n * n + j * n + j] = diag[t * n + j];
+        }
+    }
+    a
+}
+
 #[test]
 fn time_varying_operator_hands_exactly_diagonal_transitions_over_as_diagonals() {
     // Row-major (L, N, N) A_t with only diagonal entries, as a user would export them.
@@ -269,12 +281,7 @@ fn time_varying_operator_hands_exactly_diagonal_transitions_over_as_diagonals() 
     let mut r = rng(36);
     let diag = uniform_vec(&mut r, len * n, -0.98, 0.98);
     let (b, c) = (normal_vec(&mut r, len * n), normal_vec(&mut r, len * n));
-    let mut a = vec![0.0; len * n * n];
-    for t in 0..len {
-        for j in 0..n {
-            a[t * n * n + j * n + j] = diag[t * n + j];
-        }
-    }
+    let mut a = diagonals_stored_dense(&diag, len, n);
     let dims = Dims { channels: 1, len, width: n };
     let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, BlockShape::SISO).unwrap();
     let real = op.realization(0).unwrap().unwrap();
@@ -551,12 +558,7 @@ fn long_time_varying_realizations_hold_each_step_in_order() {
     let mut r = rng(37);
     let diag = uniform_vec(&mut r, len * n, -0.98, 0.98);
     let (b, c) = (normal_vec(&mut r, len * n), normal_vec(&mut r, len * n));
-    let mut a = vec![0.0; len * n * n];
-    for t in 0..len {
-        for j in 0..n {
-            a[t * n * n + j * n + j] = diag[t * n + j];
-        }
-    }
+    let mut a = diagonals_stored_dense(&diag, len, n);
     let dims = Dims { channels: 1, len, width: n };
     for coupled in [false, true] {
         if coupled {
