@@ -161,6 +161,57 @@ mod tests {
         }
     }
 
+    /// The splitting rule: no split below the threshold (at least 2) or on one
+    /// worker; otherwise runs of `⌈n / (4·workers)⌉` indices.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn ranges_split_into_runs_of_a_quarter_share_per_worker() {
+        let on = |threads: usize, n: usize, min: usize| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| parallel_run(n, min))
+        };
+        assert_eq!(on(1, 10_000, 10), None);
+        assert_eq!(on(2, 99, 100), None);
+        assert_eq!(on(2, 1, 0), None);
+        assert_eq!(on(2, 2, 0), Some(1));
+        assert_eq!(on(2, 100, 100), Some(13));
+        assert_eq!(on(3, 4099, 2048), Some(342));
+        assert_eq!(on(8, 4096, 2048), Some(128));
+    }
+
+    /// Above the threshold the ends of a range run on two workers at once:
+    /// index 0 waits (up to 10 s) until the last index has started, which a
+    /// sequential loop would never do before it.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn long_ranges_run_on_two_workers_at_once() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+        let (n, min) = (64, 8);
+        let overlapped = |last_started: &AtomicBool, t: usize| {
+            if t == n - 1 {
+                last_started.store(true, Ordering::SeqCst);
+            }
+            if t != 0 {
+                return false;
+            }
+            let start = Instant::now();
+            while !last_started.load(Ordering::SeqCst) {
+                if start.elapsed() > Duration::from_secs(10) {
+                    return false;
+                }
+                std::thread::yield_now();
+            }
+            true
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let flag = AtomicBool::new(false);
+        let map = pool.install(|| map_range(n, min, |t| overlapped(&flag, t)));
+        assert!(map[0], "map_range: index 0 ran without the last index running alongside");
+        let flag = AtomicBool::new(false);
+        let first = pool.install(|| first_index(n, min, |t| overlapped(&flag, t)));
+        assert_eq!(first, Some(0), "first_index: index 0 ran without the last index running alongside");
+    }
+
     fn worker_index() -> Option<usize> {
         #[cfg(feature = "parallel")]
         {
