@@ -23,6 +23,8 @@
 #   bash scripts/mutants.sh --fast --in-place --shuffle --out DIR [--exclude GLOB]...
 #                                                # every file in random order: stopped at any
 #                                                # time, what was tested is a random sample
+#   bash scripts/mutants.sh --timeout 60 ...     # seconds per test run (default 120); a
+#                                                # mutant that loops forever costs this twice
 #   python3 scripts/mutants_summary.py DIR...    # caught / viable per module (later
 #                                                # directories override earlier ones)
 # Mutants are built with the `mutants` profile (opt-level 1, no debug info, no
@@ -39,13 +41,14 @@ fi
 slow=(reduction::the_kernel_path_at_a_large_length reduction::kernel_path_certificate_holds_on_hyena
   lowrank::convolutions_take_the_kernel_path reduction::long_convolution_errors_are_measured
   workflows::the_initialization_table structured::results_do_not_depend_on_thread_count)
-args=() fast=0 out= skip_baseline=0
+args=() fast=0 out= skip_baseline=0 timeout=120
 while [ $# -gt 0 ]; do
   case "$1" in
     --in-diff) args+=(--in-diff "$2"); shift 2 ;;
     --shard) args+=(--shard "$2" --sharding round-robin); skip_baseline=1; shift 2 ;;
     --in-place) args+=(--in-place); skip_baseline=1; shift ;;
     --out) out=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
     --exclude) args+=(--exclude "$2"); shift 2 ;;
     --shuffle) args+=(--shuffle); shift ;;
     --fast) fast=1; shift ;;
@@ -58,7 +61,7 @@ done
 # The serde feature and its test binary are included, so that the serde
 # conversions are mutated and tested too.
 run() {
-  cargo mutants --package effective-state-size --profile mutants --timeout 120 \
+  cargo mutants --package effective-state-size --profile mutants --timeout "$timeout" \
     --exclude 'src/lib.rs' --cargo-arg=--lib --cargo-arg=--test=suite \
     --cargo-arg=--features=serde --cargo-arg=--test=serde "$@"
 }
