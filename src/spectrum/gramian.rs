@@ -1124,7 +1124,10 @@ where
 {
     let mut walker = Walker::new(real, indices, group, false);
     let (mut fo, mut gr) = (Vec::new(), Vec::new());
+    let (groups, mut visited) = (walker.groups.len(), 0);
     while let Some((_, idx)) = walker.fill(&mut fo, &mut gr) {
+        visited += 1;
+        debug_assert!(visited <= groups, "the walk visited more than its {groups} groups");
         let k = idx.len();
         visit(Group { indices: idx, fo: &fo[..k], gr: &gr[..k] })?;
     }
@@ -1279,7 +1282,14 @@ impl<'a, T: Scalar> Walker<'a, T> {
         // Givens updates run interleaved ([`Factor::append_scaled_pair`]),
         // bitwise as one after the other.
         let (mut pending, mut j) = (k, 0);
+        // Every pass of the loop but the last advances at least one recursion
+        // towards its end, so it ends within this many passes (checked in debug
+        // builds: a broken walk fails instead of running forever).
+        let passes = (f_at - idx[0]) + (idx[k - 1] - g_at) + 1;
+        let mut pass = 0;
         loop {
+            pass += 1;
+            debug_assert!(pass <= passes, "the walk of a group overran its {passes} passes");
             while pending > 0 && idx[pending - 1] == f_at {
                 pending -= 1;
                 fo[pending].copy_from(&f);
@@ -1314,6 +1324,7 @@ impl<'a, T: Scalar> Walker<'a, T> {
                 g_at += 1;
             }
         }
+        debug_assert!(pending == 0 && j == k, "the walk of a group left factors unset");
         if upper {
             (self.g, self.g_at) = (g, g_at);
         } else {
@@ -1605,7 +1616,10 @@ where
         let mut spare = (Vec::new(), Vec::new());
         let mut parts: Vec<Vec<R>> = (0..walker.groups.len()).map(|_| Vec::new()).collect();
         let mut current = walker.fill(&mut ready.0, &mut ready.1);
+        let (groups, mut visited) = (parts.len(), 0);
         while let Some((number, idx)) = current {
+            visited += 1;
+            debug_assert!(visited <= groups, "the walk visited more than its {groups} groups");
             let k = idx.len();
             let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
             let (done, next) = crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1));
