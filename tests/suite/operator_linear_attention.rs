@@ -164,6 +164,16 @@ fn bad_linear_attention_inputs_are_rejected() {
     let err =
         LinearAttention::new(&neg_q, &pos_k, Dims { channels: 1, len: 8, width: 3 }).unwrap().normalized().unwrap_err();
     assert!(err.to_string().contains("EluPlusOne"), "{err}");
+    // A normaliser of exactly zero (a division by zero) is refused too, here at
+    // head 1, step 2 only: q_t ⟂ Σ k_r there.
+    let dims = Dims { channels: 2, len: 4, width: 2 };
+    let q0 = [1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 2.0, 2.0];
+    let q1 = [1.0, 0.5, 2.0, 1.0, 1.0, 0.0, 1.0, 3.0];
+    let k1 = [1.0, 1.0, 0.5, -0.5, -1.5, 0.0, 1.0, 1.0];
+    let (zq, zk): (Vec<f64>, Vec<f64>) =
+        (q0.iter().chain(&q1).copied().collect(), q0.iter().chain(&k1).copied().collect());
+    let err = LinearAttention::new(&zq, &zk, dims).unwrap().normalized().unwrap_err();
+    assert!(err.to_string().contains("= 0 at (head 1, step 2)"), "{err}");
     let ragged = FeatureMap::Custom(Arc::new(|x: &[f64]| if x[0] > 0.0 { vec![1.0] } else { vec![1.0, 2.0] }));
     assert!(LinearAttention::new(&q, &k, Dims { channels: 1, len: 8, width: 3 })
         .unwrap()
