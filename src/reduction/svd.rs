@@ -131,6 +131,31 @@ mod tests {
         }
     }
 
+    /// The residual allowance is `64·ε·√max(rows, cols)·‖M‖_F`, at any scale of
+    /// `M`: a decomposition with `σ₁` off by half of it passes, one off by twice
+    /// it fails, for `M` scaled by `2^-40`, `1` and `2^40`.
+    #[test]
+    fn the_residual_allowance_is_relative_and_follows_the_documented_formula() {
+        let base = DMatrix::from_row_slice(3, 2, &[2.0, 0.5, -1.0, 1.0, 0.25, 3.0]);
+        let good = {
+            let d = base.clone().svd(true, true);
+            sorted(d.u.unwrap(), d.singular_values.as_slice().to_vec(), d.v_t.unwrap().transpose())
+        };
+        for e in [-40, 0, 40] {
+            let scale = 2f64.powi(e);
+            let m = &base * scale;
+            let allowance = 64.0 * f64::EPSILON * 3f64.sqrt() * m.norm();
+            // ‖M·V − U·Σ'‖_F = |δ|·‖u₁‖ = |δ| (up to the exact decomposition's own
+            // residual, below ε·‖M‖) when σ₁ moves by δ.
+            for (factor, ok) in [(0.5, true), (2.0, false)] {
+                let mut d = good.clone();
+                d.s.iter_mut().for_each(|s| *s *= scale);
+                d.s[0] += factor * allowance;
+                assert_eq!(passes(&m, &d), ok, "scale 2^{e}, σ₁ off by {factor} allowance");
+            }
+        }
+    }
+
     fn check(m: &DMatrix<f64>, d: &Svd) {
         let values = m.clone().singular_values();
         let mut values: Vec<f64> = values.iter().copied().collect();
