@@ -108,16 +108,20 @@ mod tests {
         assert!((product(&d.u, &d.s, &d.v) - before).amax() <= 1e-15);
     }
 
+    /// A `3 × 2` matrix and nalgebra's decomposition of it, sorted.
+    fn small_matrix_and_its_decomposition() -> (DMatrix<f64>, Svd) {
+        let m = DMatrix::from_row_slice(3, 2, &[2.0, 0.5, -1.0, 1.0, 0.25, 3.0]);
+        let d = m.clone().svd(true, true);
+        let good = sorted(d.u.unwrap(), d.singular_values.as_slice().to_vec(), d.v_t.unwrap().transpose());
+        (m, good)
+    }
+
     /// `passes` accepts a decomposition whose residual and both orthogonality
     /// defects are within the tolerance, and refuses one with any of the three
     /// off by 1 %.
     #[test]
     fn passes_checks_the_residual_and_both_orthogonalities() {
-        let m = DMatrix::from_row_slice(3, 2, &[2.0, 0.5, -1.0, 1.0, 0.25, 3.0]);
-        let good = {
-            let d = m.clone().svd(true, true);
-            sorted(d.u.unwrap(), d.singular_values.as_slice().to_vec(), d.v_t.unwrap().transpose())
-        };
+        let (m, good) = small_matrix_and_its_decomposition();
         assert!(passes(&m, &good));
         let mut bad_s = good.clone();
         bad_s.s[0] *= 1.01;
@@ -136,11 +140,7 @@ mod tests {
     /// it fails, for `M` scaled by `2^-40`, `1` and `2^40`.
     #[test]
     fn the_residual_allowance_is_relative_and_follows_the_documented_formula() {
-        let base = DMatrix::from_row_slice(3, 2, &[2.0, 0.5, -1.0, 1.0, 0.25, 3.0]);
-        let good = {
-            let d = base.clone().svd(true, true);
-            sorted(d.u.unwrap(), d.singular_values.as_slice().to_vec(), d.v_t.unwrap().transpose())
-        };
+        let (base, good) = small_matrix_and_its_decomposition();
         for e in [-40, 0, 40] {
             let scale = 2f64.powi(e);
             let m = &base * scale;
