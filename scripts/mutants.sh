@@ -90,6 +90,7 @@ if [ -f "$out/fast/mutants.out/caught.txt" ]; then
     cp "$out/fast/mutants.out.old/outcomes.json" "$out/fast/outcomes-$n.json"
   fi
 fi
+mkdir -p "$out/fast"
 run --output "$out/fast" "${resume[@]}" "${args[@]}" -- -- "${skips[@]}" || true
 mkdir -p "$out/full"
 rm -rf "$out/full/mutants.out"
