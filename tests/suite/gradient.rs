@@ -147,6 +147,30 @@ fn rank_deficient_blocks() {
     assert_eq!((z.value, z.gradient.amax()), (0.0, 0.0));
 }
 
+/// Values at or below the rounding level of the block, `σ_1·max(rows, cols)·ε`
+/// (here `1000·4·2^-52 ≈ 8.9e-13`), count as zeros: their vectors are noise. A
+/// value just above it is kept and pulls on the gradient; one just below is
+/// dropped, with a zero slope.
+#[test]
+fn values_at_the_rounding_level_count_as_zero() {
+    let cut = 1000.0 * 4.0 * f64::EPSILON;
+    let (above, below) = (1.2e-12, 5e-13);
+    assert!(above > cut && below < cut && below > 1000.0 / 4.0 * f64::EPSILON && below > (1000.0 + 4.0) * f64::EPSILON);
+    let mut h = DMatrix::<f64>::zeros(4, 3);
+    h[(0, 0)] = 1000.0;
+    h[(1, 1)] = above;
+    h[(2, 2)] = below;
+    let g = block_gradient(&h, Smooth::Entropy).unwrap();
+    assert_eq!(g.singular_values, vec![1000.0, above, 0.0]);
+    // The kept value's slope by hand: -E·(ln p_2 + H)/Σσ, with p_2 = σ_2/Σσ.
+    let sum = 1000.0 + above;
+    let (p1, p2) = (1000.0 / sum, above / sum);
+    let entropy = -(p1 * p1.ln() + p2 * p2.ln());
+    let slope = -entropy.exp() * (p2.ln() + entropy) / sum;
+    assert!((g.gradient[(1, 1)] - slope).abs() < 1e-12 * slope.abs(), "{} vs {slope}", g.gradient[(1, 1)]);
+    assert_eq!(g.gradient[(2, 2)], 0.0);
+}
+
 #[test]
 fn profile_gradient_of_t_matches_finite_differences_and_the_sum_of_blocks() {
     let mut r = rng(5);
