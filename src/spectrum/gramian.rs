@@ -111,9 +111,9 @@
 //! step, so they cannot overflow for any realistic `L`. Only the spectrum of each
 //! block is brought back to the type's range: a block whose `σ_1` exceeds
 //! `2^(hi+1)·√(rows·cols)` has entries beyond the largest finite value, so `T` is
-//! not finite and it is an error (as on the dense path); one whose `σ_1` is below
-//! half the smallest subnormal rounds to zero entry by entry, and its spectrum is
-//! zero (as on the dense path).
+//! not finite and it is an error (as on the dense path); one whose `σ_1` is at
+//! most half the smallest subnormal rounds to zero entry by entry (a tie rounds
+//! to the even zero), and its spectrum is zero (as on the dense path).
 
 use super::{spectrum_of, Spectrum, SvdBackend};
 use crate::error::{EssError, Result};
@@ -1022,8 +1022,9 @@ pub(crate) fn markov_parameters<T: Scalar>(
 /// * an error when `σ_1 > 2^(hi+1)·√(rows·cols)` (the largest power of two of `T`
 ///   is `2^hi`): then some entry of `H_i` exceeds the type's range, so `T` itself
 ///   is not finite and the dense path would refuse it too;
-/// * a zero spectrum when `σ_1 < 2^(lo-1)` (half the smallest subnormal): every
-///   entry of `H_i` rounds to zero, as in the dense `T`.
+/// * a zero spectrum when `σ_1 ≤ 2^(lo-1)` (half the smallest subnormal): every
+///   entry of `H_i` rounds to zero, as in the dense `T` (an entry of exactly
+///   `2^(lo-1)` too: it is a tie, and rounds to the even zero).
 ///
 /// In between, the values are exact to working precision whatever the scale of
 /// the factors (a `σ_k` above the type's range reads as `∞` in
@@ -1069,7 +1070,7 @@ fn range_checked<T: Scalar>(
             value: f64::INFINITY,
         });
     }
-    if log2_sigma1 < f64::from(lo - 1) {
+    if log2_sigma1 <= f64::from(lo - 1) {
         let k = s.scaled().len();
         return spectrum_of(backend, DMatrix::zeros(k, k), shape);
     }

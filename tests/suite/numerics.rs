@@ -92,6 +92,29 @@ fn f64_lti_with_tiny_b_and_huge_c() {
     assert_structured_matches_dense(&op, Tolerance::Relative(1e-6), 1e-6);
 }
 
+// (b2) a block whose only entry is exactly half the smallest subnormal, `2^-1075`:
+// it rounds to zero (ties to even), so `T = 0` and every ESS is zero, on both
+// paths; twice as much is the smallest subnormal, `T ≠ 0`, ESS one.
+#[test]
+fn a_block_at_half_the_smallest_subnormal_is_zero_on_both_paths() {
+    for (c_exp, expected) in [(-475, 0.0), (-474, 1.0)] {
+        let (b, c) = (2f64.powi(-600), 2f64.powi(c_exp));
+        let op = LtiStateSpace::diagonal(&[1.0f64], &[b], &[c], Dims { channels: 1, len: 2, width: 1 }).unwrap();
+        let t10 = op.dense(0).unwrap()[(1, 0)];
+        assert_eq!(t10, if expected == 0.0 { 0.0 } else { 2f64.powi(-1074) }, "T[1, 0] for c = 2^{c_exp}");
+        for method in [Method::Structured, Method::Dense] {
+            let opts = EssOptions::default().with_method(method);
+            let [ent, cnt]: [ess::Profile; 2] =
+                ess::profiles(&op, &[Measure::Entropy, Measure::Tolerance(Tolerance::NumericalRank)], &opts)
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+            assert_eq!(ent.values()[0], vec![expected], "entropy-ESS, {method:?}, c = 2^{c_exp}");
+            assert_eq!(cnt.values()[0], vec![expected], "tolerance-ESS, {method:?}, c = 2^{c_exp}");
+        }
+    }
+}
+
 // (c) f32 linear attention with |q|, |k| ≈ 1e19: T ≈ 1e38 is finite, the core
 // Fo·Grᵀ ≈ √(i(L-i))·1e38 was not.
 #[test]
