@@ -611,9 +611,16 @@ fn names_getters_and_budget_formulas_are_pinned() {
     for a in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks, Algorithm::ConvolutionKernel] {
         assert_eq!(ReduceOptions::order(2).with_algorithm(a).algorithm(), Some(a));
     }
-    let required = |op: &dyn Fn(u64) -> Result<(), effective_state_size::EssError>| match op(1) {
-        Err(effective_state_size::EssError::MemoryBudget { required, .. }) => required,
-        other => panic!("expected a budget refusal, got {other:?}"),
+    // The bytes a reduction requires, from its refusal at a budget of one byte;
+    // a budget of exactly that many bytes is enough, one byte less is not.
+    let required = |op: &dyn Fn(u64) -> Result<(), effective_state_size::EssError>| {
+        let bytes = match op(1) {
+            Err(effective_state_size::EssError::MemoryBudget { required, .. }) => required,
+            other => panic!("expected a budget refusal, got {other:?}"),
+        };
+        op(bytes).unwrap_or_else(|e| panic!("a budget of exactly {bytes} bytes is refused: {e}"));
+        assert!(matches!(op(bytes - 1), Err(effective_state_size::EssError::MemoryBudget { .. })));
+        bytes
     };
     // Balanced truncation: L·(N² + N(p+m) + pm + 3N²) f64 values (realization,
     // observability factors and projections at every cut).
