@@ -203,6 +203,19 @@ fn zoh_matches_closed_forms() {
     let gen = DMatrix::from_row_slice(2, 2, &[0.0, -2.0, 2.0, 0.0]);
     let (rot, _) = zoh_discretize(&gen, &DMatrix::from_element(2, 1, 1.0), 0.25).unwrap();
     assert!((rot[(0, 0)] - 0.5f64.cos()).abs() < 1e-13 && (rot[(1, 0)] - 0.5f64.sin()).abs() < 1e-13);
+    // A long step (‖Δ·[[A, B], [0, 0]]‖₁ = 3.5 and 35: the exponential is scaled
+    // and squared): Ā rotates by θ = wΔ, and B̄ = ∫₀^Δ R(wτ) dτ · b
+    // = (1/w)·[[sin θ, cos θ − 1], [1 − cos θ, sin θ]]·b.
+    for delta in [1.75f64, 17.5] {
+        let (w, b) = (2.0f64, [1.0f64, 1.0]);
+        let (rot, bbar) = zoh_discretize(&gen, &DMatrix::from_column_slice(2, 1, &b), delta).unwrap();
+        let (sin, cos) = (w * delta).sin_cos();
+        let want_a = DMatrix::from_row_slice(2, 2, &[cos, -sin, sin, cos]);
+        let want_b =
+            DMatrix::from_row_slice(2, 2, &[sin, cos - 1.0, 1.0 - cos, sin]) * DMatrix::from_column_slice(2, 1, &b) / w;
+        assert!((&rot - &want_a).amax() < 1e-13, "Δ = {delta}: Ā = {rot} vs {want_a}");
+        assert!((&bbar - &want_b).amax() < 1e-13, "Δ = {delta}: B̄ = {bbar} vs {want_b}");
+    }
     assert!(zoh_diagonal(&a, &b, 0.0).is_err());
     assert!(zoh_diagonal(&a, &b[..2], 0.1).is_err());
 }
