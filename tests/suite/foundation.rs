@@ -431,6 +431,13 @@ fn the_backend_in_the_options_is_used_by_every_entry_point() {
         |u: &[f64]| DenseOperator::single(DMatrix::from_fn(10, 10, |t, s| if s <= t { u[t] * u[s] } else { 0.0 }));
     ess::over_inputs(&featurize, &[vec![1.0; 10], vec![2.0; 10]], Measure::Entropy, &opts).unwrap();
     assert_eq!(backend.0.load(Ordering::Relaxed), 16);
+    // The structured path too: a custom backend (which does not opt in to the
+    // crate's own core kernel) sees the core of every index.
+    let ssm = LtiStateSpace::diagonal(&[0.9, 0.5], &[1.0, 1.0], &[1.0, -1.0], Dims { channels: 1, len: 10, width: 2 })
+        .unwrap();
+    let p = ess::profile(&ssm, Measure::Entropy, &opts.clone().with_method(Method::Structured)).unwrap();
+    assert_eq!(p.computed_by(), ess::ComputedBy::Structured);
+    assert_eq!(backend.0.load(Ordering::Relaxed), 20);
 }
 
 #[test]
