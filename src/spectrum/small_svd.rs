@@ -738,6 +738,13 @@ mod tests {
             let tol = 8.0 * f64::EPSILON * exp + 4.0 * f64::EPSILON * scale;
             assert!((got - exp).abs() <= tol, "[{f:e} {g:e}; 0 {h:e}]: {got:e} vs {exp:e}");
         }
+        // g so large that max(|f|, |h|)/|g| underflows to zero: σ_min = |f·h|/|g|
+        // (the determinant over σ_max ≈ |g|) is below the smallest subnormal,
+        // so it rounds to zero (the reference above allows 4ε·|g| there).
+        for (f, g, h) in [(1e-16, 1e308, 1e-16), (3e-17, -1.5e308, 2e-20), (-2e-300, 1e30, 5e-300)] {
+            assert!(f64::max(f64::abs(f), f64::abs(h)) / f64::abs(g) == 0.0);
+            assert_eq!(smaller_sv_2x2(f, g, h), 0.0, "[{f:e} {g:e}; 0 {h:e}]");
+        }
     }
 
     fn reference(m: &DMatrix<f64>) -> Vec<f64> {
