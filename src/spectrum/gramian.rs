@@ -1721,6 +1721,22 @@ mod tests {
         Factor::from_stack(scaled, exp)
     }
 
+    /// [`householder`] of an `f64` stack into an `f32` factor: each column is
+    /// normalised exactly in `f64` (its exponent kept) before the cast.
+    fn householder_f32(s: &DMatrix<f64>) -> Factor<f32> {
+        let mut scaled = DMatrix::<f32>::zeros(s.nrows(), s.ncols());
+        let mut exp = vec![None; s.ncols()];
+        for (j, col) in s.column_iter().enumerate() {
+            let m = crate::scalar::max_abs(col.as_slice());
+            if m > 0.0 {
+                let e = exponent_of(m);
+                scaled.column_mut(j).iter_mut().zip(col.iter()).for_each(|(y, &x)| *y = ldexp(x, -e) as f32);
+                exp[j] = Some(i64::from(e));
+            }
+        }
+        Factor::from_stack(scaled, exp)
+    }
+
     /// `tri(S)` by Givens rotations, appending the rows of `S` in random chunks.
     fn givens<T: Scalar>(rng: &mut StdRng, s: &DMatrix<T>) -> Factor<T> {
         let mut f = Factor::empty(s.ncols());
@@ -2015,7 +2031,9 @@ mod tests {
             let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&wide), bits(&base), "trial {trial}: core");
             // The same in f32.
-            let (f32f, f32g) = (givens(&mut rng, &sf.map(|x| x as f32)), givens(&mut rng, &sg.map(|x| x as f32)));
+            // (Columns are normalised in f64 first and carry their exponents, so
+            // that scales of 2^±300 reach f32 intact.)
+            let (f32f, f32g) = (householder_f32(&sf), householder_f32(&sg));
             let (mut w32, mut b32) = (vec![f32::NAN; ld * n], vec![f32::NAN; ld * n]);
             let (mut gs32, mut scale32) = (Vec::new(), Vec::new());
             let e32 = f32f.core_square(&f32g, &mut w32, ld, &mut gs32, &mut shift, &mut scale32);
@@ -2041,6 +2059,26 @@ mod tests {
                     assert!(
                         (got - want[(a, b)]).abs() <= 1e-13 * scale,
                         "trial {trial}: core ({a}, {b}) {got:e} vs {:e}",
+                        want[(a, b)]
+                    );
+                }
+            }
+            // The f32 core against the same product in f64: with column exponents
+            // 600 binades apart, beyond f32's range, the core takes its
+            // out-of-range branch (terms below 2^-149 of the largest are zero).
+            let e32 = e32.expect("nonzero factors") as i32;
+            let full32 = |h: &Factor<f32>| {
+                let m = h.to_matrix();
+                DMatrix::from_fn(n, n, |r, j| h.exp[j].map_or(0.0, |x| ldexp(f64::from(m[(r, j)]), x as i32)))
+            };
+            let want = full32(f3) * full32(g3).transpose();
+            let scale = want.amax();
+            for a in 0..n {
+                for b in 0..n {
+                    let got = ldexp(f64::from(w32[a * ld + b]), e32);
+                    assert!(
+                        (got - want[(a, b)]).abs() <= 1e-5 * scale,
+                        "trial {trial}: f32 core ({a}, {b}) {got:e} vs {:e}",
                         want[(a, b)]
                     );
                 }
