@@ -241,6 +241,27 @@ fn an_overflowing_operator_is_a_clear_error_on_both_paths() {
     }
 }
 
+// Just beyond the range: `T[t,t] = c·b` is finite, just below the largest
+// value, and every entry below the diagonal, `c·a^(t−s)·b` with `a = 1.001`, is
+// infinite in the type by less than a factor 1.01; `σ_1` of each block is then
+// about √(rows·cols) times the largest finite value, and the structured path
+// must see from it that the entries overflow.
+#[test]
+fn entries_just_beyond_the_range_are_an_error_on_both_paths() {
+    fn check<T: Scalar>(cb: f64) {
+        let (b, c) = (T::cast(cb.sqrt()), T::cast(cb.sqrt()));
+        let op =
+            LtiStateSpace::diagonal(&[T::cast(1.001)], &[b], &[c], Dims { channels: 1, len: 8, width: 1 }).unwrap();
+        for method in [Method::Dense, Method::Structured] {
+            let err = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(method)).unwrap_err();
+            assert!(matches!(err, EssError::NonFinite { .. }), "{} {method:?}: {err}", T::NAME);
+            assert!(method == Method::Dense || err.to_string().contains("entries of T overflow"), "{err}");
+        }
+    }
+    check::<f64>(f64::MAX / 1.0005);
+    check::<f32>(f64::from(f32::MAX) / 1.0005);
+}
+
 // The standard form's C_t = C̄_t·Ā_t can overflow where T does not (f32:
 // c̄ = 1e38, ā = 10, b̄ = 1e-38, so T[t,s] = 10^(t-s) ≤ 1e31 for L = 32). The
 // structured path then says so instead of computing with ∞.
