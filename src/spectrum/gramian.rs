@@ -1708,29 +1708,21 @@ mod tests {
 
     /// `tri(S)` by Householder QR after an exact per-column normalisation of `S`.
     fn householder<T: Scalar>(s: &DMatrix<T>) -> Factor<T> {
-        let mut scaled = s.clone();
-        let mut exp = vec![None; s.ncols()];
-        for (j, mut col) in scaled.column_iter_mut().enumerate() {
-            let m = crate::scalar::max_abs(col.as_slice());
-            if m > 0.0 {
-                let e = exponent_of(m);
-                col.apply(|x| *x = ldexp(*x, -e));
-                exp[j] = Some(i64::from(e));
-            }
-        }
-        Factor::from_stack(scaled, exp)
+        householder_as(s)
     }
 
-    /// [`householder`] of an `f64` stack into an `f32` factor: each column is
-    /// normalised exactly in `f64` (its exponent kept) before the cast.
-    fn householder_f32(s: &DMatrix<f64>) -> Factor<f32> {
-        let mut scaled = DMatrix::<f32>::zeros(s.nrows(), s.ncols());
+    /// [`householder`] into a factor of another type `T`: each column is
+    /// normalised exactly in the stack's own type `S` (its exponent kept) before
+    /// the cast, so that an `f64` stack with scales of `2^±300` reaches `f32` intact.
+    fn householder_as<S: Scalar, T: Scalar>(s: &DMatrix<S>) -> Factor<T> {
+        let mut scaled = DMatrix::<T>::zeros(s.nrows(), s.ncols());
         let mut exp = vec![None; s.ncols()];
         for (j, col) in s.column_iter().enumerate() {
             let m = crate::scalar::max_abs(col.as_slice());
             if m > 0.0 {
                 let e = exponent_of(m);
-                scaled.column_mut(j).iter_mut().zip(col.iter()).for_each(|(y, &x)| *y = ldexp(x, -e) as f32);
+                let out = scaled.column_mut(j);
+                out.into_iter().zip(col.iter()).for_each(|(y, &x)| *y = T::cast(ldexp(x, -e).to_f64()));
                 exp[j] = Some(i64::from(e));
             }
         }
@@ -2031,9 +2023,7 @@ mod tests {
             let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&wide), bits(&base), "trial {trial}: core");
             // The same in f32.
-            // (Columns are normalised in f64 first and carry their exponents, so
-            // that scales of 2^±300 reach f32 intact.)
-            let (f32f, f32g) = (householder_f32(&sf), householder_f32(&sg));
+            let (f32f, f32g) = (householder_as::<f64, f32>(&sf), householder_as::<f64, f32>(&sg));
             let (mut w32, mut b32) = (vec![f32::NAN; ld * n], vec![f32::NAN; ld * n]);
             let (mut gs32, mut scale32) = (Vec::new(), Vec::new());
             let e32 = f32f.core_square(&f32g, &mut w32, ld, &mut gs32, &mut shift, &mut scale32);
