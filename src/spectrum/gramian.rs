@@ -56,11 +56,14 @@
 //! recursion is re-run from the group's checkpoint down to its smallest index,
 //! keeping the group's `K` factors `Fo_i`, and the forward recursion continues
 //! to the group's indices, keeping its `K` factors `Gr_i`; the lower groups
-//! likewise in descending order, with the roles swapped. The group's `K` cores
-//! and SVDs are computed in parallel, while one thread already computes the
-//! next group's factors ([`Walker`]; two sets of factor buffers, so the
-//! sequential recursions overlap the cores). At most
-//! `⌈count/K⌉ + 2K ≈ 3√count` factors are alive. The recursion is a
+//! likewise in descending order, with the roles swapped. The upper and the
+//! lower groups are two independent chains ([`Walker::split`]): each needs
+//! only its own checkpoints and the recursion its first sweep continued, so
+//! on two threads each thread walks one chain, computing a group's factors and
+//! then its `K` cores and SVDs (in chunks that an idle worker shares), and no
+//! factor moves between threads. At most `⌈count/K⌉ + 4K ≈ 5√count` factors
+//! are alive (one group's `K` factors `Fo_i` and `K` factors `Gr_i` per
+//! chain). The recursion is a
 //! deterministic function of the factor it starts from, and a re-run starts
 //! from a copy of the very factor a first sweep produced, so every factor, and
 //! hence every result, is bitwise identical to storing all factors (tested for
@@ -1163,8 +1166,9 @@ where
 /// storing all of them, whatever the split and the group size.
 struct Walker<'a, T: Scalar> {
     real: &'a Realization<T>,
-    /// [`diagonal_view`] of the transition, when it applies.
-    view: Option<Transition<T>>,
+    /// [`diagonal_view`] of the transition, when it applies (shared by the two
+    /// halves of a [`Walker::split`]).
+    view: std::sync::Arc<Option<Transition<T>>>,
     prep: Prepared<T>,
     groups: Vec<&'a [usize]>,
     /// The groups below this one are the lower part.
@@ -1189,8 +1193,8 @@ impl<'a, T: Scalar> Walker<'a, T> {
     /// checkpoints.
     fn new(real: &'a Realization<T>, indices: &'a [usize], group: usize, two_ended: bool) -> Self {
         let (len, n) = (real.len(), real.state_size());
-        let view = diagonal_view(real.transition());
-        let prep = Prepared::new(view.as_ref().unwrap_or(real.transition()));
+        let view = std::sync::Arc::new(diagonal_view(real.transition()));
+        let prep = Prepared::new(view.as_ref().as_ref().unwrap_or(real.transition()));
         let groups: Vec<&[usize]> = indices.chunks(group.max(1)).collect();
         let lower = if two_ended { groups.len() / 2 } else { 0 };
         let order = (lower..groups.len()).chain((0..lower).rev()).collect();
@@ -1212,7 +1216,7 @@ impl<'a, T: Scalar> Walker<'a, T> {
             return walker;
         }
         let Self { real, view, prep, groups, checkpoints, .. } = &mut walker;
-        let a = view.as_ref().unwrap_or(real.transition());
+        let a = view.as_ref().as_ref().unwrap_or(real.transition());
         let (lower_cps, upper_cps) = checkpoints.split_at_mut(lower);
         // The backward sweep stops at the top of the lower part (or of the first
         // upper group), the forward one at the bottom of the upper part.
@@ -1255,6 +1259,37 @@ impl<'a, T: Scalar> Walker<'a, T> {
         walker
     }
 
+    /// Steps 2 and 3 as two independent walkers, to be run at the same time:
+    /// the upper groups (ascending, continuing `Gr` from the first forward
+    /// sweep) and the lower groups (descending, continuing `Fo` from the first
+    /// backward sweep). Each one holds only its own part's checkpoints and
+    /// continued recursion, so they share nothing but the realization; every
+    /// factor is the one the single walker would produce.
+    fn split(mut self) -> (Self, Self) {
+        let mut lower_cps = vec![None; self.groups.len()];
+        for (to, from) in lower_cps.iter_mut().zip(&mut self.checkpoints[..self.lower]) {
+            *to = from.take();
+        }
+        let (f, f_at) = (std::mem::replace(&mut self.f, Factor::empty(0)), self.f_at);
+        let lower = Self {
+            real: self.real,
+            view: self.view.clone(),
+            prep: self.prep.clone(),
+            groups: self.groups.clone(),
+            lower: self.lower,
+            order: (0..self.lower).rev().collect(),
+            next: 0,
+            checkpoints: lower_cps,
+            f,
+            f_at,
+            g: Factor::empty(0),
+            g_at: self.g_at,
+        };
+        self.order = (self.lower..self.groups.len()).collect();
+        self.next = 0;
+        (self, lower)
+    }
+
     /// Steps 2 and 3 of the walk for the next group: its position among the
     /// groups and its indices, with `fo[j]`, `gr[j]` set to `Fo_i`, `Gr_i` for
     /// `i = indices[j]` (the vectors grow as needed and keep their buffers);
@@ -1263,7 +1298,7 @@ impl<'a, T: Scalar> Walker<'a, T> {
         let number = *self.order.get(self.next)?;
         let idx = self.groups[number];
         let Self { real, view, prep, checkpoints, .. } = self;
-        let a = view.as_ref().unwrap_or(real.transition());
+        let a = view.as_ref().as_ref().unwrap_or(real.transition());
         let (k, n) = (idx.len(), real.state_size());
         for slots in [&mut *fo, &mut *gr] {
             while slots.len() < k {
@@ -1517,8 +1552,9 @@ fn finish_core<T: Scalar>(
 /// Spectra of `H_i` for each `i` in `indices` (validated, ascending, unique), each
 /// reduced by `reduce`, with checkpoints every [`group_size`] indices (memory
 /// `O(√count·N²)` besides the realization). The factor recursions are
-/// sequential; the small SVDs of each group's cores run in parallel, overlapped
-/// with the recursions for the next group.
+/// sequential within each of the walk's two chains (upper and lower groups),
+/// which run in parallel; the small SVDs of a group's cores run in parallel
+/// chunks.
 pub(crate) fn sweep<T, R, F>(
     real: &Realization<T>,
     indices: &[usize],
@@ -1561,9 +1597,8 @@ where
     let mut out = Vec::with_capacity(indices.len());
     let workers = crate::parallel::threads().max(1);
     // The cores of one group, in contiguous chunks, results in index order.
-    // With several workers, finer chunks than one per worker, so that the
-    // thread that computes the next group's factors meanwhile can take a share
-    // when it is done, and the workers finish the group together. The chunks'
+    // With several workers, finer chunks than one per worker, so that a worker
+    // whose own chain is busy with factors, or done, can take a share. The chunks'
     // workspaces are kept for the next chunks (no allocation per chunk).
     let workspaces = std::sync::Mutex::new(Vec::new());
     let cores = |idx: &[usize], fo: &[Factor<T>], gr: &[Factor<T>]| -> Result<Vec<R>> {
@@ -1604,31 +1639,35 @@ where
         })?;
         Ok(parts.into_iter().flatten().collect())
     };
-    // The loop of joins below runs on a pool worker: called from outside the
-    // pool, every join would hand over to a worker and back.
-    crate::parallel::in_pool(|| {
-        let mut walker = Walker::new(real, indices, group, true);
-        // Two sets of factor buffers: while the cores of one group are computed,
-        // the walker fills the other with the next group's factors (with one
-        // worker, one after the other). Every result is computed from the same
-        // factors either way, so the output does not depend on the thread count.
-        // The walker visits the groups out of order; the results go back in place.
-        let mut ready = (Vec::new(), Vec::new());
-        let mut spare = (Vec::new(), Vec::new());
-        let mut parts: Vec<Vec<R>> = (0..walker.groups.len()).map(|_| Vec::new()).collect();
-        let mut current = walker.fill(&mut ready.0, &mut ready.1);
-        let (groups, mut visited) = (parts.len(), 0);
-        while let Some((number, idx)) = current {
+    // The upper and the lower groups are two independent chains (see
+    // [`Walker::split`]), run at the same time: with two workers each has its
+    // own, and each thread computes the cores of the factors it has just made
+    // (no factors cross between cores, no barrier between the chains); the
+    // cores of a group are cut into chunks, so an idle worker takes a share.
+    // Every result is computed from the same factors whatever the thread count.
+    let chain = |mut walker: Walker<'_, T>| -> Result<Vec<(usize, Vec<R>)>> {
+        let (mut fo, mut gr) = (Vec::new(), Vec::new());
+        let mut done = Vec::new();
+        let (groups, mut visited) = (walker.order.len(), 0);
+        while let Some((number, idx)) = walker.fill(&mut fo, &mut gr) {
             visited += 1;
             debug_assert!(visited <= groups, "the walk visited more than its {groups} groups");
             let k = idx.len();
-            let (fo, gr) = (&ready.0[..k], &ready.1[..k]);
-            let (done, next) = crate::parallel::join(|| cores(idx, fo, gr), || walker.fill(&mut spare.0, &mut spare.1));
-            parts[number] = done?;
-            current = next;
-            std::mem::swap(&mut ready, &mut spare);
+            done.push((number, cores(idx, &fo[..k], &gr[..k])?));
         }
-        out.extend(parts.into_iter().flatten());
+        Ok(done)
+    };
+    // The joins run on a pool worker: called from outside the pool, each
+    // would hand over to a worker and back.
+    crate::parallel::in_pool(|| {
+        let (upper, lower) = Walker::new(real, indices, group, true).split();
+        let (up, low) = crate::parallel::join(|| chain(upper), || chain(lower));
+        // The lower groups come back in descending order.
+        let mut low = low?;
+        low.reverse();
+        for (_, values) in low.into_iter().chain(up?) {
+            out.extend(values);
+        }
         Ok(out)
     })
 }

@@ -92,8 +92,9 @@ fn the_structured_plan_counts_the_realization_the_checkpointed_factors_and_the_s
     // N = 4, p = 2, m = 3, L = 10, time-varying with dense A_t, every index (9).
     // Realization per step: A (16) + B, C (4·5) + D (6) = 42 scalars, L = 10 steps,
     // plus a diagonal copy of A_t (L·N = 40). Checkpoints: groups of K = 3,
-    // ⌈9/3⌉ + 2·3 = 9 factors of N² scalars, N exponents (16 bytes) and 128 bytes
-    // of headers. Scratch: 4N² + 8N + N(p + m) = 116 scalars.
+    // ⌈9/3⌉ checkpoints and 2·3 factors (Fo_i, Gr_i) per chain of the walk, two
+    // chains: 3 + 12 = 15 factors of N² scalars, N exponents (16 bytes) and 128
+    // bytes of headers. Scratch: 4N² + 8N + N(p + m) = 116 scalars.
     let (n, len, p, m) = (4, 10, 2, 3);
     let dims = Dims { channels: 1, len, width: n };
     let block = BlockShape { outputs: p, inputs: m };
@@ -101,14 +102,14 @@ fn the_structured_plan_counts_the_realization_the_checkpointed_factors_and_the_s
     let (b, c) = (vec![0.5; len * n * m], vec![0.25; len * p * n]);
     let opts = EssOptions::default().with_method(Method::Structured);
     let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, block).unwrap();
-    assert_eq!(ess::plan(&op, &opts).unwrap().bytes, (420 + 40) * 8 + 9 * (16 * 8 + 64 + 128) + 116 * 8);
+    assert_eq!(ess::plan(&op, &opts).unwrap().bytes, (420 + 40) * 8 + 15 * (16 * 8 + 64 + 128) + 116 * 8);
     let (a, b, c): (Vec<f32>, Vec<f32>, Vec<f32>) = (
         a.iter().map(|&x| x as f32).collect(),
         b.iter().map(|&x| x as f32).collect(),
         c.iter().map(|&x| x as f32).collect(),
     );
     let op32 = TimeVaryingStateSpace::new(&a, &b, &c, dims, block).unwrap();
-    assert_eq!(ess::plan(&op32, &opts).unwrap().bytes, (420 + 40) * 4 + 9 * (16 * 4 + 64 + 128) + 116 * 4);
+    assert_eq!(ess::plan(&op32, &opts).unwrap().bytes, (420 + 40) * 4 + 15 * (16 * 4 + 64 + 128) + 116 * 4);
 }
 
 #[test]
