@@ -2192,6 +2192,21 @@ mod tests {
     }
 
     #[test]
+    fn normalising_subnormal_and_huge_columns_is_exact() {
+        // A column whose largest magnitude is subnormal (or near the top of the
+        // range) needs a shift 2^k that is itself no normal number: normalize's
+        // slow branch, on every row of the column.
+        let m = DMatrix::from_row_slice(3, 3, &[3e-310, 1.0, 1e308, -1e-309, 0.25, -3e307, 2.5e-310, -2.0, 5e306]);
+        let f = Factor::from_matrix(&m);
+        assert_eq!(unscaled(&f), m);
+        for j in 0..3 {
+            let max = (0..3).fold(0.0f64, |a, r| a.max(f.data[r * 3 + j].abs()));
+            assert!((0.5..1.0).contains(&max), "column {j}: largest magnitude {max}");
+        }
+        assert_eq!(f.exp.iter().map(|e| e.unwrap()).collect::<Vec<_>>(), vec![-1026, 2, 1024]);
+    }
+
+    #[test]
     fn advance_matches_a_naive_step_and_is_exactly_scale_equivariant() {
         let mut rng = StdRng::seed_from_u64(7);
         for trial in 0..30 {

@@ -338,6 +338,8 @@ fn realization_mistakes_are_loud() {
     // An apply that disagrees with T.
     let err = ess::verify(&custom(Fault::ApplyWrong)).unwrap_err();
     assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }), "{err}");
+    // y[3] is off by exactly 1, reported relative to max|T|·m·L = 1·1·8.
+    assert!(err.to_string().contains("apply(u) differs from T·u by 1.250e-1"), "{err}");
     // One that agrees on nonnegative (or nonpositive) inputs only: verify's
     // input has both signs.
     for fault in [Fault::ApplyOfMagnitudes, Fault::ApplyOfNegativeMagnitudes] {
