@@ -112,11 +112,12 @@
 //!
 //! Exponents are `i64`: a column's exponent moves by at most about 1100 per
 //! step, so they cannot overflow for any realistic `L`. Only the spectrum of each
-//! block is brought back to the type's range: a block whose `σ_1` exceeds
-//! `2^(hi+1)·√(rows·cols)` has entries beyond the largest finite value, so `T` is
-//! not finite and it is an error (as on the dense path); one whose `σ_1` is at
-//! most half the smallest subnormal rounds to zero entry by entry (a tie rounds
-//! to the even zero), and its spectrum is zero (as on the dense path).
+//! block is brought back to the type's range: a block whose `σ_1` is at least
+//! `2^(hi+1)·√(rows·cols)` has an entry of at least `2^(hi+1)`, beyond the largest
+//! finite value, so `T` is not finite and it is an error (as on the dense path);
+//! one whose `σ_1` is at most half the smallest subnormal rounds to zero entry
+//! by entry (a tie rounds to the even zero), and its spectrum is zero (as on the
+//! dense path).
 
 use super::{spectrum_of, Spectrum, SvdBackend};
 use crate::error::{EssError, Result};
@@ -1022,9 +1023,10 @@ pub(crate) fn markov_parameters<T: Scalar>(
 
 /// The spectrum of `H_i` (of shape `shape`) from its core `core·2^e`, in the
 /// floating-point range of `T`:
-/// * an error when `σ_1 > 2^(hi+1)·√(rows·cols)` (the largest power of two of `T`
-///   is `2^hi`): then some entry of `H_i` exceeds the type's range, so `T` itself
-///   is not finite and the dense path would refuse it too;
+/// * an error when `σ_1 ≥ 2^(hi+1)·√(rows·cols)` (the largest power of two of `T`
+///   is `2^hi`): then some entry of `H_i` is at least `2^(hi+1)`, beyond the
+///   type's range, so `T` itself is not finite and the dense path would refuse
+///   it too (at exactly the threshold as well: a `1 × 1` block of `2^(hi+1)`);
 /// * a zero spectrum when `σ_1 ≤ 2^(lo-1)` (half the smallest subnormal): every
 ///   entry of `H_i` rounds to zero, as in the dense `T` (an entry of exactly
 ///   `2^(lo-1)` too: it is a tie, and rounds to the even zero).
@@ -1061,10 +1063,10 @@ fn range_checked<T: Scalar>(
     let log2_sigma1 = s1.to_f64().log2() + (e + i64::from(s.exponent())) as f64;
     let (lo, hi) = crate::scalar::exponent_range::<T>();
     let log2_entries = 0.5 * ((shape.0 as f64).log2() + (shape.1 as f64).log2());
-    if log2_sigma1 > f64::from(hi + 1) + log2_entries {
+    if log2_sigma1 >= f64::from(hi + 1) + log2_entries {
         return Err(EssError::NonFinite {
             what: format!(
-                "{} (σ_1(H_{i}) ≈ 2^{log2_sigma1:.0} > 2^{} · √(rows·cols): entries of T overflow {})",
+                "{} (σ_1(H_{i}) ≈ 2^{log2_sigma1:.0} ≥ 2^{} · √(rows·cols): entries of T overflow {})",
                 core_what(i),
                 hi + 1,
                 T::NAME

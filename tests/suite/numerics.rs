@@ -257,6 +257,25 @@ fn entries_just_beyond_the_range_are_an_error_on_both_paths() {
     check::<f32>(f64::from(f32::MAX) / 1.0005);
 }
 
+// A block whose σ_1 is exactly 2^(hi+1)·√(rows·cols) has an entry of at least
+// 2^(hi+1): infinite. Here H_1 = T[1, 0] = c·a·b = 2^(hi+1) (1 × 1), while every
+// other entry, T[t, t] = c·b = 2^hi, is finite; both paths refuse it.
+#[test]
+fn a_block_at_exactly_the_overflow_threshold_is_an_error_on_both_paths() {
+    fn check<T: Scalar>(hi: i32) {
+        let (b, c) = (T::cast(2f64.powi(hi / 2)), T::cast(2f64.powi(hi - hi / 2)));
+        let op = LtiStateSpace::diagonal(&[T::cast(2.0)], &[b], &[c], Dims { channels: 1, len: 2, width: 1 }).unwrap();
+        assert!(op.dense_matrix(0).is_err(), "T[1, 0] = 2^{} must overflow", hi + 1);
+        for method in [Method::Dense, Method::Structured] {
+            let err = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(method)).unwrap_err();
+            assert!(matches!(err, EssError::NonFinite { .. }), "{} {method:?}: {err}", T::NAME);
+            assert!(method == Method::Dense || err.to_string().contains("entries of T overflow"), "{err}");
+        }
+    }
+    check::<f64>(1023);
+    check::<f32>(127);
+}
+
 // The standard form's C_t = C̄_t·Ā_t can overflow where T does not (f32:
 // c̄ = 1e38, ā = 10, b̄ = 1e-38, so T[t,s] = 10^(t-s) ≤ 1e31 for L = 32). The
 // structured path then says so instead of computing with ∞.
