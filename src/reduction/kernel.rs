@@ -304,6 +304,12 @@ mod tests {
         for j in 0..r {
             assert!((t.s[j] - full[j]).abs() <= 1e-9 * full[j], "σ_{j}: {} vs {}", t.s[j], full[j]);
         }
+        // The stopping rule is relative to σ_1: the same iterations and residual
+        // at any scale (a power of two scales every step exactly).
+        for e in [-40, 40] {
+            let ts = top_triplets(&(&k * 2f64.powi(e)), r, 1e-11).unwrap();
+            assert_eq!((ts.iterations, ts.residual), (t.iterations, t.residual), "K·2^{e}");
+        }
     }
 
     #[test]
