@@ -237,6 +237,14 @@ fn gradient_errors_are_typed() {
         profile_gradient(&DMatrix::<f64>::zeros(4, 3), BlockShape::SISO, &Indices::All, Smooth::Entropy),
         Err(EssError::ShapeMismatch { .. })
     ));
+    // Rows or columns that are not a whole number of blocks, even where the
+    // quotients agree (9 / 2 = 4 / 1 = 4 steps), or where only one side is
+    // whole: shape errors.
+    for (rows, cols) in [(9, 4), (8, 5), (9, 5)] {
+        let block = BlockShape { outputs: 2, inputs: 1 };
+        let err = profile_gradient(&DMatrix::<f64>::zeros(rows, cols), block, &Indices::All, Smooth::Entropy);
+        assert!(matches!(err, Err(EssError::ShapeMismatch { .. })), "{rows} × {cols}: {err:?}");
+    }
     // A block shape with no outputs or no inputs is a shape error, not a
     // division by zero.
     for block in [BlockShape { outputs: 0, inputs: 1 }, BlockShape { outputs: 1, inputs: 0 }] {
