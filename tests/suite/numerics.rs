@@ -271,6 +271,12 @@ fn a_block_at_exactly_the_overflow_threshold_is_an_error_on_both_paths() {
             assert!(matches!(err, EssError::NonFinite { .. }), "{} {method:?}: {err}", T::NAME);
             assert!(method == Method::Dense || err.to_string().contains("entries of T overflow"), "{err}");
         }
+        // One binade lower, a = 1: T[1, 0] = 2^hi is finite, and so is the profile.
+        let op = LtiStateSpace::diagonal(&[T::one()], &[b], &[c], Dims { channels: 1, len: 2, width: 1 }).unwrap();
+        for method in [Method::Dense, Method::Structured] {
+            let p = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(method)).unwrap();
+            assert_eq!(p.channel(0), &[1.0], "{} {method:?}", T::NAME);
+        }
     }
     check::<f64>(1023);
     check::<f32>(127);
