@@ -260,7 +260,7 @@ fn largest_block(indices: &[usize], len: usize, b: BlockShape) -> u64 {
 /// (made when dense-stored transitions turn out to be diagonal), and the
 /// checkpointed factors: with `K = ⌈√count⌉` indices per checkpoint, `⌈count/K⌉`
 /// checkpoints plus `4K` factors (`Fo_i`, `Gr_i` of one group in each of the walk's
-/// two chains, which run at the same time), each `N × N`
+/// two chains, which run at the same time; `2K` for a single group), each `N × N`
 /// scalars and `N` exponents, plus the running factors and per-worker scratch.
 fn structured_channel_bytes(info: RealizationInfo, len: usize, b: BlockShape, evaluated: usize, scalar: u64) -> u64 {
     let n = info.order().unwrap_or(0) as u64;
@@ -272,7 +272,10 @@ fn structured_channel_bytes(info: RealizationInfo, len: usize, b: BlockShape, ev
     };
     let realization = per_step.saturating_mul(steps).saturating_add(diagonal_copy).saturating_mul(scalar);
     let k = crate::spectrum::gramian::group_size(evaluated) as u64;
-    let stored = (evaluated as u64).div_ceil(k).saturating_add(4 * k);
+    // Both chains hold a group once there are two groups; a single group is
+    // the upper chain's alone.
+    let groups = (evaluated as u64).div_ceil(k);
+    let stored = groups.saturating_add(if groups >= 2 { 4 * k } else { 2 * k });
     // One factor: N² scalars, N exponents (16 bytes each) and its vector headers.
     let factor = n.saturating_mul(n).saturating_mul(scalar).saturating_add(16 * n + 128);
     // Two running factors, the core, the SVD workspace and the per-step scratch.

@@ -103,6 +103,10 @@ fn the_structured_plan_counts_the_realization_the_checkpointed_factors_and_the_s
     let opts = EssOptions::default().with_method(Method::Structured);
     let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, block).unwrap();
     assert_eq!(ess::plan(&op, &opts).unwrap().bytes, (420 + 40) * 8 + 15 * (16 * 8 + 64 + 128) + 116 * 8);
+    // One index: a single group, which the upper chain alone holds (K = 1: one
+    // checkpoint and its Fo_i, Gr_i).
+    let middle = opts.clone().with_indices(Indices::Middle);
+    assert_eq!(ess::plan(&op, &middle).unwrap().bytes, (420 + 40) * 8 + 3 * (16 * 8 + 64 + 128) + 116 * 8);
     let (a, b, c): (Vec<f32>, Vec<f32>, Vec<f32>) = (
         a.iter().map(|&x| x as f32).collect(),
         b.iter().map(|&x| x as f32).collect(),
