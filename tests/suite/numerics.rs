@@ -241,17 +241,23 @@ fn an_overflowing_operator_is_a_clear_error_on_both_paths() {
 // infinite in the type by less than a factor 1.01; `σ_1` of each block is then
 // about √(rows·cols) times the largest finite value, and the structured path
 // must see from it that the entries overflow.
+/// Both paths refuse `op` as non-finite; the structured one says that the
+/// entries of `T` overflow (it never forms them).
+fn overflows_on_both_paths<T: Scalar>(op: &LtiStateSpace<T>) {
+    for method in [Method::Dense, Method::Structured] {
+        let err = ess::profile(op, Measure::Entropy, &EssOptions::default().with_method(method)).unwrap_err();
+        assert!(matches!(err, EssError::NonFinite { .. }), "{} {method:?}: {err}", T::NAME);
+        assert!(method == Method::Dense || err.to_string().contains("entries of T overflow"), "{err}");
+    }
+}
+
 #[test]
 fn entries_just_beyond_the_range_are_an_error_on_both_paths() {
     fn check<T: Scalar>(cb: f64) {
         let b = T::cast(cb.sqrt()); // and c = b
         let op =
             LtiStateSpace::diagonal(&[T::cast(1.001)], &[b], &[b], Dims { channels: 1, len: 8, width: 1 }).unwrap();
-        for method in [Method::Dense, Method::Structured] {
-            let err = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(method)).unwrap_err();
-            assert!(matches!(err, EssError::NonFinite { .. }), "{} {method:?}: {err}", T::NAME);
-            assert!(method == Method::Dense || err.to_string().contains("entries of T overflow"), "{err}");
-        }
+        overflows_on_both_paths(&op);
     }
     check::<f64>(f64::MAX / 1.0005);
     check::<f32>(f64::from(f32::MAX) / 1.0005);
@@ -266,11 +272,7 @@ fn a_block_at_exactly_the_overflow_threshold_is_an_error_on_both_paths() {
         let (b, c) = (T::cast(2f64.powi(hi / 2)), T::cast(2f64.powi(hi - hi / 2)));
         let op = LtiStateSpace::diagonal(&[T::cast(2.0)], &[b], &[c], Dims { channels: 1, len: 2, width: 1 }).unwrap();
         assert!(op.dense_matrix(0).is_err(), "T[1, 0] = 2^{} must overflow", hi + 1);
-        for method in [Method::Dense, Method::Structured] {
-            let err = ess::profile(&op, Measure::Entropy, &EssOptions::default().with_method(method)).unwrap_err();
-            assert!(matches!(err, EssError::NonFinite { .. }), "{} {method:?}: {err}", T::NAME);
-            assert!(method == Method::Dense || err.to_string().contains("entries of T overflow"), "{err}");
-        }
+        overflows_on_both_paths(&op);
         // One binade lower, a = 1: T[1, 0] = 2^hi is finite, and so is the profile.
         let op = LtiStateSpace::diagonal(&[T::one()], &[b], &[c], Dims { channels: 1, len: 2, width: 1 }).unwrap();
         for method in [Method::Dense, Method::Structured] {
