@@ -107,6 +107,9 @@ fn the_structured_plan_counts_the_realization_the_checkpointed_factors_and_the_s
     // checkpoint and its Fo_i, Gr_i).
     let middle = opts.clone().with_indices(Indices::Middle);
     assert_eq!(ess::plan(&op, &middle).unwrap().bytes, (420 + 40) * 8 + 3 * (16 * 8 + 64 + 128) + 116 * 8);
+    // Two indices: K = 2, still one group (one checkpoint + 2·2 factors).
+    let two = opts.clone().with_indices(Indices::List(vec![3, 6]));
+    assert_eq!(ess::plan(&op, &two).unwrap().bytes, (420 + 40) * 8 + 5 * (16 * 8 + 64 + 128) + 116 * 8);
     // Three indices: K = 2, two groups, one per chain: 2 checkpoints + 4·2 factors.
     let three = opts.clone().with_indices(Indices::List(vec![2, 5, 7]));
     assert_eq!(ess::plan(&op, &three).unwrap().bytes, (420 + 40) * 8 + 10 * (16 * 8 + 64 + 128) + 116 * 8);
