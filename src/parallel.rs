@@ -42,6 +42,25 @@ where
     }
 }
 
+/// `f(t, &mut items[t])` for every `t`: with the `parallel` feature and
+/// `items.len() ≥ min_parallel`, contiguous runs in parallel (as
+/// [`map_range`]). Each item is changed by one call, so the result is the same
+/// either way.
+pub(crate) fn for_each_mut<I, F>(items: &mut [I], min_parallel: usize, f: F)
+where
+    I: Send,
+    F: Fn(usize, &mut I) + Sync + Send,
+{
+    match parallel_run(items.len(), min_parallel) {
+        #[cfg(feature = "parallel")]
+        Some(run) => {
+            use rayon::prelude::*;
+            items.par_iter_mut().with_min_len(run).enumerate().for_each(|(t, x)| f(t, x));
+        }
+        _ => items.iter_mut().enumerate().for_each(|(t, x)| f(t, x)),
+    }
+}
+
 /// The smallest `t < n` with `bad(t)`, if any (what a plain loop would find
 /// first): with the `parallel` feature and `n ≥ min_parallel`, searched in
 /// parallel.

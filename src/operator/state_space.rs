@@ -297,6 +297,10 @@ pub struct TimeVaryingStateSpace<T: Scalar> {
     a: Array3<T>,
     b: Array3<T>,
     c: Array3<T>,
+    /// Per channel, the diagonals of its `A_t` (`L·N` values, step after step)
+    /// when every `A_t` of the channel has only exact zeros off its diagonal:
+    /// found once, when the operator is built.
+    diagonals: Vec<Option<Vec<T>>>,
     dims: Dims,
     block: BlockShape,
 }
@@ -313,23 +317,40 @@ impl<T: Scalar> TimeVaryingStateSpace<T> {
         }
         let Dims { channels, len, width: n } = dims;
         // Validated as 4-D arrays (for messages), stored as (channels, L, flattened step).
+        let a = Array3::new4("A_t", a, [channels, len, n, n], ["channels", "L", "N", "N"])?;
+        let diagonals = (0..channels).map(|ch| diagonals_of(a.channel(ch), n)).collect();
         Ok(Self {
-            a: Array3::new4("A_t", a, [channels, len, n, n], ["channels", "L", "N", "N"])?,
+            a,
             b: Array3::new4("B_t", b, [channels, len, n, m], ["channels", "L", "N", "m"])?,
             c: Array3::new4("C_t", c, [channels, len, p, n], ["channels", "L", "p", "N"])?,
+            diagonals,
             dims,
             block,
         })
     }
     fn a_at(&self, ch: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(self.dims.width, self.dims.width, self.a.row(ch, t))
+        self.a.matrix(ch, t, self.dims.width, self.dims.width)
     }
     fn b_at(&self, ch: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(self.dims.width, self.block.inputs, self.b.row(ch, t))
+        self.b.matrix(ch, t, self.dims.width, self.block.inputs)
     }
     fn c_at(&self, ch: usize, t: usize) -> DMatrix<T> {
-        DMatrix::from_row_slice(self.block.outputs, self.dims.width, self.c.row(ch, t))
+        self.c.matrix(ch, t, self.block.outputs, self.dims.width)
     }
+}
+
+/// The diagonals of the `N × N` matrices stored one after the other in `a`
+/// (`N` values per matrix), if all of them have only exact zeros off their
+/// diagonals; `None` at the first that does not.
+fn diagonals_of<T: Scalar>(a: &[T], n: usize) -> Option<Vec<T>> {
+    let mut diag = Vec::with_capacity(a.len() / n.max(1));
+    for at in a.chunks_exact(n * n) {
+        if !off_diagonal_zero(at, n) {
+            return None;
+        }
+        diag.extend((0..n).map(|j| at[j * (n + 1)]));
+    }
+    Some(diag)
 }
 
 impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
@@ -369,19 +390,16 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let steps =
             |f: &(dyn Fn(usize) -> DMatrix<T> + Sync)| Steps::Varying(map_range(self.dims.len, PARALLEL_STEPS, f));
-        // `A_t` whose off-diagonal entries are all exactly zero are handed over
-        // as diagonals (the same values; the structured path then takes its
-        // `O(N²)`-per-step Givens route without scanning dense matrices).
-        let (len, n) = (self.dims.len, self.dims.width);
-        // One pass: each step's diagonal, if it is diagonal.
-        let diagonals = map_range(len, PARALLEL_STEPS, |t| {
-            let at = self.a.row(channel, t);
-            off_diagonal_zero(at, n).then(|| DVector::from_iterator(n, at.iter().step_by(n + 1).copied()))
-        });
-        let a = if diagonals.iter().all(Option::is_some) {
-            Transition::Diagonal(Steps::Varying(diagonals.into_iter().flatten().collect()))
-        } else {
-            Transition::Dense(steps(&|t| self.a_at(channel, t)))
+        // A channel whose `A_t` have only exact zeros off their diagonals (found
+        // when the operator was built) is handed over as diagonals: the same
+        // values, and the structured path takes its `O(N²)`-per-step Givens
+        // route without scanning dense matrices.
+        let n = self.dims.width;
+        let a = match &self.diagonals[channel] {
+            Some(diag) => Transition::Diagonal(Steps::Varying(map_range(self.dims.len, PARALLEL_STEPS, |t| {
+                DVector::from_column_slice(&diag[t * n..(t + 1) * n])
+            }))),
+            None => Transition::Dense(steps(&|t| self.a_at(channel, t))),
         };
         Realization::from_post_update(
             self.dims.len,

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::scalar::Scalar;
 use crate::validate::check_array;
+use nalgebra::DMatrix;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Array3<T> {
@@ -38,6 +39,17 @@ impl<T: Scalar> Array3<T> {
         let w = self.dims[2];
         let start = (c * self.dims[1] + t) * w;
         &self.data[start..start + w]
+    }
+    /// The `width` values at `(c, t)` as a `rows × cols` matrix (they are its
+    /// entries row by row; `rows · cols = width`). A row or column vector is
+    /// one copy: its row-major and column-major layouts are the same.
+    pub(crate) fn matrix(&self, c: usize, t: usize, rows: usize, cols: usize) -> DMatrix<T> {
+        let row = self.row(c, t);
+        if rows == 1 || cols == 1 {
+            DMatrix::from_column_slice(rows, cols, row)
+        } else {
+            DMatrix::from_row_slice(rows, cols, row)
+        }
     }
     /// The scalar at `(c, t)` of a 2-D array.
     pub(crate) fn at(&self, c: usize, t: usize) -> T {

@@ -120,8 +120,14 @@ impl<T: Scalar> Realization<T> {
         let base = Self::new(len, a, b, c_bar)?;
         let varying = base.c.len().max(base.a.len()).max(base.b.len()) > 1;
         let steps = if varying { len } else { 1 };
-        let c = crate::parallel::map_range(steps, PARALLEL_STEPS, |t| base.a.right_multiply(t, base.c.at(t)));
-        let d = crate::parallel::map_range(steps, PARALLEL_STEPS, |t| base.c.at(t) * base.b.at(t));
+        let d = crate::parallel::map_range(steps, PARALLEL_STEPS, |t| product(base.c.at(t), base.b.at(t)));
+        // C_t = C̄_t·A_t, in C̄_t's own storage where it has one per step.
+        let Self { state, outputs, inputs, a, b, c: c_bar, .. } = base;
+        let mut c = match c_bar {
+            Steps::Varying(v) => v,
+            Steps::Constant(m) => vec![m; steps],
+        };
+        crate::parallel::for_each_mut(&mut c, PARALLEL_STEPS, |t, ct| a.right_multiply_in_place(t, ct));
         // Finite parts can still overflow here; say so (at the first such step)
         // instead of passing ∞ on.
         let overflow = |t: usize| !(all_finite(c[t].as_slice()) && all_finite(d[t].as_slice()));
@@ -139,7 +145,7 @@ impl<T: Scalar> Realization<T> {
                 Steps::Constant(v.into_iter().next().expect("one step"))
             }
         };
-        Ok(Self { c: wrap(c), d: Some(wrap(d)), ..base })
+        Ok(Self { len, state, outputs, inputs, a, b, c: wrap(c), d: Some(wrap(d)) })
     }
 
     /// `true` when `A`, `B`, `C` and `D` are the same at every step (stored once).
@@ -329,4 +335,21 @@ impl<T: Scalar> Steps<DMatrix<T>> {
         }
         Ok(())
     }
+}
+
+/// `x·y` for small matrices, each entry a plain dot product summed from `k = 0`
+/// (nalgebra's general product costs more than the arithmetic at these sizes).
+fn product<T: Scalar>(x: &DMatrix<T>, y: &DMatrix<T>) -> DMatrix<T> {
+    let (rows, inner, cols) = (x.nrows(), x.ncols(), y.ncols());
+    debug_assert_eq!(inner, y.nrows());
+    let (xs, ys) = (x.as_slice(), y.as_slice());
+    let mut out = Vec::with_capacity(rows * cols);
+    for yj in ys.chunks_exact(inner.max(1)).take(cols) {
+        for i in 0..rows {
+            let xi = xs.iter().skip(i).step_by(rows.max(1));
+            out.push(xi.zip(yj).fold(T::zero(), |acc, (&a, &b)| acc + a * b));
+        }
+    }
+    out.resize(rows * cols, T::zero()); // inner = 0: x·y = 0
+    DMatrix::from_vec(rows, cols, out)
 }

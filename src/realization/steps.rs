@@ -70,12 +70,16 @@ impl<M> Steps<M> {
 }
 
 /// `true` when the `n × n` matrix `m` (row- or column-major: the test is the
-/// same) has only exact zeros off its diagonal. One pass, a row at a time, with
-/// no branch per entry.
+/// same) has only exact zeros off its diagonal. One pass without a branch per
+/// entry: in the flat layout the diagonal entries sit `n + 1` apart, so the
+/// off-diagonal entries are the runs of `n` values between them, each tested
+/// as one fixed-length block (which vectorizes).
 pub(crate) fn off_diagonal_zero<T: Scalar>(m: &[T], n: usize) -> bool {
-    m.chunks_exact(n).enumerate().all(|(j, row)| {
-        let nonzero = |acc: bool, &x: &T| acc | (x != T::zero());
-        !(row[..j].iter().fold(false, nonzero) || row[j + 1..].iter().fold(false, nonzero))
+    debug_assert_eq!(m.len(), n * n);
+    // m = [d_0, run_0, d_1, run_1, …, d_{n-1}]: n - 1 runs of n entries.
+    m.get(1..).unwrap_or(&[]).chunks(n + 1).all(|chunk| {
+        let run = &chunk[..chunk.len().min(n)];
+        !run.iter().fold(false, |acc, &x| acc | (x != T::zero()))
     })
 }
 
@@ -166,6 +170,25 @@ impl<T: Scalar> Transition<T> {
                     col *= a[j];
                 }
                 out
+            }
+        }
+    }
+    /// `x ← x · A_t` for a matrix `x` with `N` columns (a diagonal `A_t` scales
+    /// `x`'s columns where they are; a dense one replaces `x` by the product).
+    /// The same values as [`right_multiply`](Self::right_multiply).
+    pub(crate) fn right_multiply_in_place(&self, t: usize, x: &mut DMatrix<T>) {
+        match self {
+            Transition::Dense(s) => *x = &*x * s.at(t),
+            Transition::Diagonal(s) => {
+                // Column j of the column-major x is one run of `rows` values.
+                let (rows, a) = (x.nrows(), s.at(t).as_slice());
+                if rows == 1 {
+                    x.as_mut_slice().iter_mut().zip(a).for_each(|(v, &aj)| *v *= aj);
+                } else {
+                    for (col, &aj) in x.as_mut_slice().chunks_exact_mut(rows.max(1)).zip(a) {
+                        col.iter_mut().for_each(|v| *v *= aj);
+                    }
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
+use effective_state_size::realization::{Steps, Transition};
 use effective_state_size::{
     zoh_diagonal, zoh_discretize, BlockShape, Dims, EssError, LinearOperator, LtiStateSpace, MambaChannels,
     OperatorExt, Ssd, TimeVaryingStateSpace,
@@ -138,6 +139,54 @@ fn time_varying_state_space_matches_formula_and_dense() {
     assert!((t.view((10, 2), (2, 1)).into_owned() - blk).amax() < 1e-12);
     assert_apply_matches_dense(&op, 1);
     assert_realization_matches(&op, 2);
+    assert_structured_matches_dense(&op);
+}
+
+#[test]
+fn time_varying_state_space_hands_over_diagonal_channels_as_diagonals() {
+    // Three channels of diagonal A_t stored dense: channel 1 has one nonzero
+    // off-diagonal entry (last step, bottom-left corner), channel 2 some zero
+    // diagonal entries. Only channels 0 and 2 become diagonal transitions, with
+    // the stored diagonal values; all three are still the operator (MIMO, so the
+    // feedthrough T[t,t] = C_t B_t is a 2 × 3 product).
+    let mut r = rng(67);
+    let (ch, len, n, p, m) = (3, 12, 4, 2, 3);
+    let mut a = vec![0.0; ch * len * n * n];
+    for c in 0..ch {
+        for t in 0..len {
+            for j in 0..n {
+                let v = 0.9 * (0.7 * (c * len + t) as f64 + 1.3 * j as f64).sin();
+                a[((c * len + t) * n + j) * n + j] = if c == 2 && (t + j) % 5 == 0 { 0.0 } else { v };
+            }
+        }
+    }
+    a[((len + len - 1) * n + n - 1) * n] = 0.25;
+    let b = normal_vec(&mut r, ch * len * n * m);
+    let cm = normal_vec(&mut r, ch * len * p * n);
+    let op = TimeVaryingStateSpace::new(
+        &a,
+        &b,
+        &cm,
+        Dims { channels: ch, len, width: n },
+        BlockShape { outputs: p, inputs: m },
+    )
+    .unwrap();
+    for c in 0..ch {
+        let real = op.realization(c).unwrap().expect("a realization");
+        match (c, real.transition()) {
+            (1, Transition::Dense(_)) => {}
+            (0 | 2, Transition::Diagonal(Steps::Varying(d))) => {
+                for (t, dt) in d.iter().enumerate() {
+                    for j in 0..n {
+                        assert_eq!(dt[j], a[((c * len + t) * n + j) * n + j], "channel {c}, step {t}, state {j}");
+                    }
+                }
+            }
+            (c, other) => panic!("channel {c}: unexpected transition {other:?}"),
+        }
+    }
+    assert_realization_matches(&op, 68);
+    assert_apply_matches_dense(&op, 69);
     assert_structured_matches_dense(&op);
 }
 
