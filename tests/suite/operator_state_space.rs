@@ -25,6 +25,8 @@ fn lti_apply_realization_and_structured_path_match_dense() {
     let sys = vec![random_lti(31, 5, 2, 3, 0.9), random_lti(32, 5, 2, 3, 0.7)];
     let op = LtiStateSpace::from_matrices(sys, 24).unwrap();
     assert_eq!(op.block_shape(), BlockShape { outputs: 2, inputs: 3 });
+    // TSS: the state size N of the realization x_{t+1} = A x_t + B u_t.
+    assert_eq!((op.family(), op.theoretical_state_size()), ("LTI state space", Some(5)));
     assert_apply_matches_dense(&op, 1);
     assert_realization_matches(&op, 2);
     assert_structured_matches_dense(&op);
@@ -36,6 +38,7 @@ fn lti_apply_realization_and_structured_path_match_dense() {
         Dims { channels: 3, len: 30, width: 4 },
     )
     .unwrap();
+    assert_eq!(diag.theoretical_state_size(), Some(4));
     assert_apply_matches_dense(&diag, 3);
     assert_realization_matches(&diag, 4);
     assert_structured_matches_dense(&diag);
