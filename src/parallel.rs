@@ -229,6 +229,14 @@ mod tests {
         let flag = AtomicBool::new(false);
         let first = pool.install(|| first_index(n, min, |t| overlapped(&flag, t)));
         assert_eq!(first, Some(0), "first_index: index 0 ran without the last index running alongside");
+        let flag = AtomicBool::new(false);
+        let mut items = vec![false; n];
+        pool.install(|| for_each_mut(&mut items, min, |t, x| *x = overlapped(&flag, t)));
+        assert!(items[0], "for_each_mut: index 0 ran without the last index running alongside");
+        // Each item is handed over with its own index.
+        let mut at = vec![usize::MAX; n];
+        pool.install(|| for_each_mut(&mut at, min, |t, x| *x = t));
+        assert!(at.iter().enumerate().all(|(t, &x)| x == t), "for_each_mut: {at:?}");
     }
 
     fn worker_index() -> Option<usize> {
