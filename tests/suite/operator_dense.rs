@@ -29,6 +29,24 @@ fn block_causality_allows_entries_inside_diagonal_blocks() {
 }
 
 #[test]
+fn the_causal_part_of_a_block_matrix_keeps_every_block_on_and_below_the_diagonal() {
+    // p = 2 outputs and m = 3 inputs per step, L = 4: entry (r, c) belongs to
+    // the block T_{t,s} with t = ⌊r/2⌋, s = ⌊c/3⌋ and is kept exactly when s ≤ t.
+    let (p, m, len) = (2, 3, 4);
+    let full = DMatrix::from_fn(p * len, m * len, |r, c| 1.0 + (r * 12 + c) as f64);
+    let op = DenseOperator::from_causal_part(vec![full.clone()], BlockShape { outputs: p, inputs: m }).unwrap();
+    let kept = op.matrix(0).unwrap();
+    for r in 0..p * len {
+        for c in 0..m * len {
+            let expected = if c / m <= r / p { full[(r, c)] } else { 0.0 };
+            assert_eq!(kept[(r, c)], expected, "entry ({r}, {c})");
+        }
+    }
+    // The kept part is causal, so `new` accepts it unchanged.
+    assert!(DenseOperator::new(vec![kept.clone()], BlockShape { outputs: p, inputs: m }).is_ok());
+}
+
+#[test]
 fn non_finite_entries_are_located() {
     let mut t = DMatrix::<f64>::zeros(5, 5);
     t[(3, 2)] = f64::NAN;
