@@ -369,6 +369,7 @@ mod tests {
         assert!(carry(&basis, 4, 5, Side::Columns, 2, 7).is_none());
         assert!(carry(&basis, 5, 4, Side::Rows, 1, 8).is_none());
         assert!(carry(&basis, 5, 5, Side::Rows, 1, 9).is_none());
+        assert!(carry(&basis, 5, 5, Side::Columns, 2, 9).is_none());
         assert!(carry(&basis, 5, 4, Side::Columns, 2, 6).is_none());
     }
 
