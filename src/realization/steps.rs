@@ -73,7 +73,7 @@ impl<M> Steps<M> {
 /// same) has only exact zeros off its diagonal. One pass without a branch per
 /// entry: in the flat layout the diagonal entries sit `n + 1` apart, so the
 /// off-diagonal entries are the runs of `n` values between them, each tested
-/// as one fixed-length block (which vectorizes).
+/// as one block.
 pub(crate) fn off_diagonal_zero<T: Scalar>(m: &[T], n: usize) -> bool {
     debug_assert_eq!(m.len(), n * n);
     // m = [d_0, run_0, d_1, run_1, …, d_{n-1}]: n - 1 runs of n entries.
