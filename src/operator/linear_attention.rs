@@ -99,15 +99,11 @@ impl<T: Scalar> QK<T> {
     }
     /// `B_t = k_t · scale(t)` (`n × 1`) for every step of head `h`.
     fn key_columns(&self, h: usize, scale: impl Fn(usize) -> T) -> Steps<DMatrix<T>> {
-        Steps::Varying(
-            (0..self.len).map(|t| DMatrix::from_row_slice(self.n(), 1, self.k.row(h, t)) * scale(t)).collect(),
-        )
+        Steps::Varying((0..self.len).map(|t| self.k.matrix(h, t, self.n(), 1) * scale(t)).collect())
     }
     /// `C̄_t = q_tᵀ · scale(t)` (`1 × n`) for every step of head `h`.
     fn query_rows(&self, h: usize, scale: impl Fn(usize) -> T) -> Steps<DMatrix<T>> {
-        Steps::Varying(
-            (0..self.len).map(|t| DMatrix::from_row_slice(1, self.n(), self.q.row(h, t)) * scale(t)).collect(),
-        )
+        Steps::Varying((0..self.len).map(|t| self.q.matrix(h, t, 1, self.n()) * scale(t)).collect())
     }
 }
 
@@ -430,7 +426,7 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
         let (qk, l, h, n) = (&self.qk, self.qk.len, channel, self.qk.n());
         let a = (0..l)
             .map(|t| {
-                let k = DMatrix::from_row_slice(n, 1, qk.k.row(h, t));
+                let k = qk.k.matrix(h, t, n, 1);
                 (DMatrix::identity(n, n) - &k * k.transpose() * self.beta.at(h, t)) * self.alpha_at(h, t)
             })
             .collect();

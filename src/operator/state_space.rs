@@ -516,8 +516,8 @@ impl<T: Scalar> LinearOperator for MambaChannels<T> {
         let (len, n) = (self.dims.len, self.dims.width);
         let d = |t: usize| self.delta.at(channel, t);
         let at = map_range(len, PARALLEL_STEPS, |t| DVector::from_iterator(n, self.decay(channel, t)));
-        let bt = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(n, 1, self.b.row(0, t)) * d(t));
-        let ct = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(1, n, self.c.row(0, t)));
+        let bt = map_range(len, PARALLEL_STEPS, |t| self.b.matrix(0, t, n, 1) * d(t));
+        let ct = map_range(len, PARALLEL_STEPS, |t| self.c.matrix(0, t, 1, n));
         Realization::from_post_update(
             len,
             Transition::Diagonal(Steps::Varying(at)),
@@ -600,8 +600,8 @@ impl<T: Scalar> LinearOperator for Ssd<T> {
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (h, len, n) = (channel, self.dims.len, self.dims.width);
         let at = map_range(len, PARALLEL_STEPS, |t| DVector::from_element(n, self.a.at(h, t)));
-        let bt = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(n, 1, self.b.row(h, t)));
-        let ct = map_range(len, PARALLEL_STEPS, |t| DMatrix::from_row_slice(1, n, self.c.row(h, t)));
+        let bt = map_range(len, PARALLEL_STEPS, |t| self.b.matrix(h, t, n, 1));
+        let ct = map_range(len, PARALLEL_STEPS, |t| self.c.matrix(h, t, 1, n));
         Realization::from_post_update(
             len,
             Transition::Diagonal(Steps::Varying(at)),

@@ -163,12 +163,9 @@ impl<T: Scalar> Transition<T> {
     pub fn right_multiply(&self, t: usize, x: &DMatrix<T>) -> DMatrix<T> {
         match self {
             Transition::Dense(s) => x * s.at(t),
-            Transition::Diagonal(s) => {
-                let a = s.at(t);
+            Transition::Diagonal(_) => {
                 let mut out = x.clone();
-                for (j, mut col) in out.column_iter_mut().enumerate() {
-                    col *= a[j];
-                }
+                self.right_multiply_in_place(t, &mut out);
                 out
             }
         }

@@ -117,21 +117,27 @@ fn middle_hankel_block_matches_classical_hankel_singular_values() {
     }
 }
 
+/// A time-varying state space with the given `A_t` (`(channels, L, N, N)`) and
+/// random `B_t` (`N × m`), `C_t` (`p × N`), returned with `B` and `C`; sizes
+/// `(channels, L, N, p, m)`.
+fn time_varying(
+    a: &[f64],
+    r: &mut rand::rngs::StdRng,
+    (ch, len, n, p, m): (usize, usize, usize, usize, usize),
+) -> (TimeVaryingStateSpace<f64>, Vec<f64>, Vec<f64>) {
+    let b = normal_vec(r, ch * len * n * m);
+    let c = normal_vec(r, ch * len * p * n);
+    let dims = Dims { channels: ch, len, width: n };
+    let op = TimeVaryingStateSpace::new(a, &b, &c, dims, BlockShape { outputs: p, inputs: m }).unwrap();
+    (op, b, c)
+}
+
 #[test]
 fn time_varying_state_space_matches_formula_and_dense() {
     let mut r = rng(61);
     let (ch, len, n, p, m) = (2, 14, 3, 2, 1);
     let a: Vec<f64> = normal_vec(&mut r, ch * len * n * n).into_iter().map(|x| 0.4 * x).collect();
-    let b = normal_vec(&mut r, ch * len * n * m);
-    let c = normal_vec(&mut r, ch * len * p * n);
-    let op = TimeVaryingStateSpace::new(
-        &a,
-        &b,
-        &c,
-        Dims { channels: ch, len, width: n },
-        BlockShape { outputs: p, inputs: m },
-    )
-    .unwrap();
+    let (op, b, c) = time_varying(&a, &mut r, (ch, len, n, p, m));
     assert_eq!(op.family(), "time-varying state space");
     // T[t,s] = C_t A_t ⋯ A_{s+1} B_s, written out for (t, s) = (5, 2), channel 1.
     let at = |t: usize| DMatrix::from_row_slice(n, n, &a[(len + t) * n * n..(len + t + 1) * n * n]);
@@ -164,16 +170,7 @@ fn time_varying_state_space_hands_over_diagonal_channels_as_diagonals() {
         }
     }
     a[((len + len - 1) * n + n - 1) * n] = 0.25;
-    let b = normal_vec(&mut r, ch * len * n * m);
-    let cm = normal_vec(&mut r, ch * len * p * n);
-    let op = TimeVaryingStateSpace::new(
-        &a,
-        &b,
-        &cm,
-        Dims { channels: ch, len, width: n },
-        BlockShape { outputs: p, inputs: m },
-    )
-    .unwrap();
+    let (op, _, _) = time_varying(&a, &mut r, (ch, len, n, p, m));
     for c in 0..ch {
         let real = op.realization(c).unwrap().expect("a realization");
         match (c, real.transition()) {
