@@ -200,7 +200,27 @@ impl<T: Scalar> Transition<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::off_diagonal_zero;
+    use super::{off_diagonal_zero, Steps, Transition};
+    use nalgebra::{DMatrix, DVector};
+
+    #[test]
+    fn products_with_a_transition_are_the_matrix_products() {
+        // x (2 × 3) · A_t and A_t · y (3 × 2) at step 1, against nalgebra's
+        // product with A_t written out as a dense matrix.
+        let diag = [DVector::from_vec(vec![1.0, 2.0, 3.0]), DVector::from_vec(vec![0.5, -4.0, 0.25])];
+        let dense: Vec<DMatrix<f64>> = diag.iter().map(DMatrix::from_diagonal).collect();
+        let x = DMatrix::from_row_slice(2, 3, &[1.0, -2.0, 3.0, 0.5, 7.0, -1.5]);
+        let y = x.transpose();
+        let expected = (&x * &dense[1], &dense[1] * &y);
+        for a in [Transition::Diagonal(Steps::Varying(diag.to_vec())), Transition::Dense(Steps::Varying(dense.clone()))]
+        {
+            assert_eq!(a.right_multiply(1, &x), expected.0);
+            let mut z = x.clone();
+            a.right_multiply_in_place(1, &mut z);
+            assert_eq!(z, expected.0);
+            assert_eq!(a.left_multiply(1, &y), expected.1);
+        }
+    }
 
     #[test]
     fn off_diagonal_zero_sees_every_off_diagonal_entry_and_ignores_the_diagonal() {
