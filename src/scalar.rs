@@ -31,6 +31,8 @@ pub trait Scalar:
 {
     /// Machine epsilon `ε` (distance from 1 to the next larger number).
     const EPSILON: Self;
+    /// The largest finite value.
+    const LARGEST: Self;
     /// The type's name, `"f32"` or `"f64"`, for messages.
     const NAME: &'static str;
     /// Converts from `f64`, rounding to nearest.
@@ -55,6 +57,7 @@ macro_rules! impl_scalar {
     ($t:ty, $svd:ident, $pair:ident) => {
         impl Scalar for $t {
             const EPSILON: Self = <$t>::EPSILON;
+            const LARGEST: Self = <$t>::MAX;
             const NAME: &'static str = stringify!($t);
             fn cast(x: f64) -> Self {
                 // f64 → f32 rounds to nearest (overflowing to ±∞), f64 → f64 is exact.

@@ -191,10 +191,72 @@ struct Problem<T: Scalar> {
 struct Lane<T: Scalar> {
     dd: T,
     dmin: T,
-    /// `(d, running minimum)` after the entries `last-2` and `last-1`.
+    /// `(d_k, min d_{≤k})` for `k = last-1` and `last-2` (`(d_0, d_0)` where the
+    /// sweep has fewer entries).
     at: [(T, T); 2],
     /// The entry whose `d` went negative (or non-finite), if any.
     failed_at: Option<usize>,
+}
+
+/// The arrays one sweep of the active part `..=last` reads (`q_{k+1}`, `e_k`) and
+/// writes (`q̂_k`, `ê_k`, `k < last`), cut to their lengths so that the loops
+/// index them without bounds checks; and the sweep's shift.
+struct SweepArrays<'a, T> {
+    q: &'a [T],
+    ee: &'a [T],
+    qh: &'a mut [T],
+    eh: &'a mut [T],
+    tau: T,
+    /// The largest finite value of `T`.
+    largest: T,
+}
+
+impl<T: Scalar> SweepArrays<'_, T> {
+    /// `last`: the number of entries a sweep steps over.
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.ee.len()
+    }
+
+    /// Entry `k` of the sweep (`k < last`); `false` when `d` went negative or
+    /// non-finite (recorded in the lane).
+    #[inline(always)]
+    fn step(&mut self, lane: &mut Lane<T>, k: usize) -> bool {
+        let e = self.ee[k];
+        let h = lane.dd + e;
+        self.qh[k] = h;
+        let t = self.q[k] / h;
+        self.eh[k] = e * t;
+        // `(d_k, min d_{≤k})` of the last two entries stepped over (branch-free:
+        // after the sweep they are those of `last-1` and `last-2`).
+        lane.at[1] = lane.at[0];
+        lane.at[0] = (lane.dd, lane.dmin);
+        let dd = lane.dd * t - self.tau;
+        lane.dd = dd;
+        // The running minimum (a NaN, which fails below, leaves it alone).
+        if dd < lane.dmin {
+            lane.dmin = dd;
+        }
+        // `d < 0`, NaN or +∞, in two comparisons (an `is_finite` test compiles
+        // to integer bit tests here).
+        if !(dd >= T::zero() && dd <= self.largest) {
+            lane.failed_at = Some(k + 1);
+            return false;
+        }
+        true
+    }
+
+    /// The rest of a sweep from entry `from` on.
+    #[inline(always)]
+    fn steps_from(&mut self, lane: &mut Lane<T>, from: usize) {
+        if lane.failed_at.is_none() {
+            for k in from..self.len() {
+                if !self.step(lane, k) {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 impl<T: Scalar> Problem<T> {
@@ -330,7 +392,8 @@ impl<T: Scalar> Problem<T> {
                 // ∞, which an extreme sweep can leave, stop the walk too).
                 for (&ek, &qk) in ee[..last - 1].iter().rev().zip(q[..last - 1].iter().rev()) {
                     let ratio = ek / qk;
-                    if !ratio.is_finite_value() || ratio > cast(0.563) {
+                    // NaN, ±∞ or above 0.563 (two comparisons).
+                    if !(ratio <= cast(0.563) && ratio >= -T::LARGEST) {
                         break;
                     }
                     b2 *= ratio;
@@ -359,7 +422,8 @@ impl<T: Scalar> Problem<T> {
             Some((dmin, _)) if dmin > T::zero() => cast(0.25) * dmin,
             _ => T::zero(),
         };
-        if tau < T::zero() || !tau.is_finite_value() {
+        // Negative, NaN or +∞ (two comparisons).
+        if !(tau >= T::zero() && tau <= T::LARGEST) {
             T::zero()
         } else {
             tau
@@ -379,46 +443,25 @@ impl<T: Scalar> Problem<T> {
         Some(Lane { dd, dmin: dd, at: [(dd, dd), (dd, dd)], failed_at })
     }
 
-    /// Entry `k` of the sweep (`k < last`); `false` when `d` went negative or
-    /// non-finite (recorded in the lane).
+    /// The arrays of a sweep of the active part.
     #[inline(always)]
-    fn step(&mut self, lane: &mut Lane<T>, k: usize, last: usize) -> bool {
-        let h = lane.dd + self.b.ee[k];
-        self.b.qh[k] = h;
-        let t = self.b.q[k + 1] / h;
-        self.b.eh[k] = self.b.ee[k] * t;
-        if k + 2 == last {
-            lane.at[1] = (lane.dd, lane.dmin);
-        }
-        if k + 1 == last {
-            lane.at[0] = (lane.dd, lane.dmin);
-        }
-        lane.dd = lane.dd * t - self.tau;
-        lane.dmin = lane.dmin.min(lane.dd);
-        if lane.dd < T::zero() || !lane.dd.is_finite_value() {
-            lane.failed_at = Some(k + 1);
-            return false;
-        }
-        true
-    }
-
-    /// The rest of a sweep from entry `from` on.
-    #[inline(always)]
-    fn steps_from(&mut self, lane: &mut Lane<T>, from: usize) {
+    fn arrays(&mut self) -> SweepArrays<'_, T> {
         let last = self.active - 1;
-        if lane.failed_at.is_none() {
-            for k in from..last {
-                if !self.step(lane, k, last) {
-                    break;
-                }
-            }
+        let b = &mut self.b;
+        SweepArrays {
+            q: &b.q[1..=last],
+            ee: &b.ee[..last],
+            qh: &mut b.qh[..last],
+            eh: &mut b.eh[..last],
+            tau: self.tau,
+            largest: T::LARGEST,
         }
     }
 
     /// One sweep of this problem alone, then its conclusion.
     fn sweep_alone(&mut self) {
         if let Some(mut lane) = self.start() {
-            self.steps_from(&mut lane, 0);
+            self.arrays().steps_from(&mut lane, 0);
             self.conclude(lane);
         }
     }
@@ -478,30 +521,30 @@ fn sweep_both<T: Scalar>(a: &mut Problem<T>, b: &mut Problem<T>) {
     let (lane_a, lane_b) = (a.start(), b.start());
     match (lane_a, lane_b) {
         (Some(mut la), Some(mut lb)) => {
-            let (last_a, last_b) = (a.active - 1, b.active - 1);
-            let common = last_a.min(last_b);
+            let (mut xa, mut xb) = (a.arrays(), b.arrays());
+            let common = xa.len().min(xb.len());
             let mut k = 0;
             if la.failed_at.is_none() && lb.failed_at.is_none() {
                 while k < common {
-                    let ok_a = a.step(&mut la, k, last_a);
-                    let ok_b = b.step(&mut lb, k, last_b);
+                    let ok_a = xa.step(&mut la, k);
+                    let ok_b = xb.step(&mut lb, k);
                     k += 1;
                     if !(ok_a && ok_b) {
                         break;
                     }
                 }
             }
-            a.steps_from(&mut la, k);
-            b.steps_from(&mut lb, k);
+            xa.steps_from(&mut la, k);
+            xb.steps_from(&mut lb, k);
             a.conclude(la);
             b.conclude(lb);
         }
         (Some(mut la), None) => {
-            a.steps_from(&mut la, 0);
+            a.arrays().steps_from(&mut la, 0);
             a.conclude(la);
         }
         (None, Some(mut lb)) => {
-            b.steps_from(&mut lb, 0);
+            b.arrays().steps_from(&mut lb, 0);
             b.conclude(lb);
         }
         (None, None) => {}
