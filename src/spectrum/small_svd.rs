@@ -22,7 +22,12 @@
 //!    first live one, so they vectorize without remainder loops: `u` is zero
 //!    outside its support, the padding rows stay zero, and the dead rows above
 //!    the live block are only ever transformed orthogonally (they stay bounded
-//!    and are never read with a nonzero weight).
+//!    and are never read with a nonzero weight). Each reflector (a square root
+//!    and two divisions) must be finished before the pass that applies it, so
+//!    two cores given together ([`singular_values_in_place_pair`]) are reduced
+//!    in interleaved phases, the second one phase behind the first: the core
+//!    works on one matrix's pass while the other's reflector is computed, each
+//!    matrix's operations in their order alone (bitwise the same results).
 //! 2. **dqds** on the bidiagonal ([`super::dqds`], as [`super::BidiagonalSvd`]):
 //!    every value to high relative accuracy, a division chain per sweep; two
 //!    cores given together ([`singular_values_in_place_pair`], as the
@@ -267,9 +272,10 @@ pub(crate) fn singular_values_in_place<T: Scalar>(
     bidiagonal_values(n, ws, ok, out, max_sweeps)
 }
 
-/// [`singular_values_in_place`] on two matrices of order `n`, their dqds sweeps
-/// interleaved ([`super::dqds::dqds_values_pair`]): bitwise the values each
-/// gets alone.
+/// [`singular_values_in_place`] on two matrices of order `n`, their
+/// bidiagonalizations ([`bidiagonalize_pair`]) and their dqds sweeps
+/// ([`super::dqds::dqds_values_pair`]) interleaved: bitwise the values each gets
+/// alone.
 pub(crate) fn singular_values_in_place_pair<T: Scalar>(
     n: usize,
     (ws_a, out_a): (&mut Workspace<T>, &mut Vec<T>),
@@ -281,8 +287,7 @@ pub(crate) fn singular_values_in_place_pair<T: Scalar>(
     if n == 0 {
         return (Ok(()), Ok(()));
     }
-    bidiagonalize(n, ws_a);
-    bidiagonalize(n, ws_b);
+    bidiagonalize_pair(n, ws_a, ws_b);
     let (ok_a, ok_b) = super::dqds::dqds_values_pair_with(
         (&mut ws_a.d, &ws_a.e, super::dqds::sweep_limit(n), &mut ws_a.dqds),
         (&mut ws_b.d, &ws_b.e, super::dqds::sweep_limit(n), &mut ws_b.dqds),
@@ -345,47 +350,150 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
 /// [`bidiagonalize`]'s body (inlined into each build of the kernel).
 #[inline(always)]
 fn bidiagonalize_kernel<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
-    let ld = leading_dimension(n);
-    let Workspace { d, e, x, u, s, s_next, v, w, row, .. } = ws;
-    zeroed(d, n);
-    zeroed(e, n.saturating_sub(1));
-    zeroed(u, ld);
-    zeroed(s, ld);
-    zeroed(s_next, ld);
-    zeroed(v, n);
-    zeroed(w, n);
-    zeroed(row, n);
-    // Plain slices: the loops below then keep no vector headers to reload.
-    let (d, e, x, u, w) = (&mut d[..], &mut e[..], &mut x[..n * ld], &mut u[..], &mut w[..]);
-    let (mut v, mut row) = (&mut v[..], &mut row[..]);
-    let (mut s, mut s_next) = (&mut s[..], &mut s_next[..]);
-    let safe = smallest_normal::<T>() * T::cast(ld as f64) / T::EPSILON;
-    // The pending right update `A ← A − τ_r·s·vᵀ` on columns ≥ k (v[j], j ≥ k).
-    let mut tau_r = T::zero();
-    for k in 0..n {
+    if n == 0 {
+        return;
+    }
+    let mut b = Bidiagonalization::new(n, ws);
+    for k in 0..n - 1 {
+        b.column(k);
+        b.pass_a(k);
+        b.row_reflector(k);
+        b.pass_b(k);
+    }
+    b.column(n - 1);
+}
+
+/// [`bidiagonalize`] of two matrices of order `n`, their phases interleaved
+/// (see [`Bidiagonalization`]); each gets bitwise what it gets alone.
+fn bidiagonalize_pair<T: Scalar>(n: usize, ws_a: &mut Workspace<T>, ws_b: &mut Workspace<T>) {
+    crate::simd::run(BidiagonalizePair(n, ws_a, ws_b));
+}
+
+/// [`bidiagonalize_pair`] as a [`crate::simd::Kernel`].
+struct BidiagonalizePair<'a, T: Scalar>(usize, &'a mut Workspace<T>, &'a mut Workspace<T>);
+
+impl<T: Scalar> crate::simd::Kernel for BidiagonalizePair<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let n = self.0;
+        if n == 0 {
+            return;
+        }
+        let (mut a, mut b) = (Bidiagonalization::new(n, self.1), Bidiagonalization::new(n, self.2));
+        // The second matrix one phase behind the first: after each reflector
+        // of one (a square root and divisions, which its next pass waits for)
+        // comes a phase of the other, which runs meanwhile.
+        a.column(0);
+        for k in 0..n - 1 {
+            a.pass_a(k);
+            b.column(k);
+            a.row_reflector(k);
+            b.pass_a(k);
+            a.pass_b(k);
+            b.row_reflector(k);
+            a.column(k + 1);
+            b.pass_b(k);
+        }
+        b.column(n - 1);
+    }
+}
+
+/// The bidiagonalization of one matrix in phases, four per step `k` (the last
+/// step has only the first): the pending right update of column `k` and its
+/// left reflector ([`column`](Self::column)); pass A; the right reflector of
+/// row `k`; pass B (see [`bidiagonalize`]). Two matrices can be interleaved
+/// phase by phase ([`bidiagonalize_pair`]), the operations on each in the order
+/// of that matrix alone.
+struct Bidiagonalization<'a, T: Scalar> {
+    n: usize,
+    ld: usize,
+    safe: T,
+    d: &'a mut [T],
+    e: &'a mut [T],
+    x: &'a mut [T],
+    u: &'a mut [T],
+    w: &'a mut [T],
+    v: &'a mut [T],
+    row: &'a mut [T],
+    s: &'a mut [T],
+    s_next: &'a mut [T],
+    /// The pending right update `A ← A − τ_r·s·vᵀ` on columns ≥ k (v[j], j ≥ k).
+    tau_r: T,
+    /// The left reflector of the current step.
+    tau_l: T,
+    /// The right reflector of the current step (pending from pass B on).
+    tau_next: T,
+}
+
+impl<'a, T: Scalar> Bidiagonalization<'a, T> {
+    #[inline(always)]
+    fn new(n: usize, ws: &'a mut Workspace<T>) -> Self {
+        let ld = leading_dimension(n);
+        let Workspace { d, e, x, u, s, s_next, v, w, row, .. } = ws;
+        zeroed(d, n);
+        zeroed(e, n.saturating_sub(1));
+        zeroed(u, ld);
+        zeroed(s, ld);
+        zeroed(s_next, ld);
+        zeroed(v, n);
+        zeroed(w, n);
+        zeroed(row, n);
+        // Plain slices: the loops then keep no vector headers to reload.
+        Self {
+            n,
+            ld,
+            safe: smallest_normal::<T>() * T::cast(ld as f64) / T::EPSILON,
+            d,
+            e,
+            x: &mut x[..n * ld],
+            u,
+            w,
+            v,
+            row,
+            s,
+            s_next,
+            tau_r: T::zero(),
+            tau_l: T::zero(),
+            tau_next: T::zero(),
+        }
+    }
+
+    /// Column `k`: the pending right update, then the left reflector (and `u`).
+    #[inline(always)]
+    fn column(&mut self, k: usize) {
+        let (n, ld) = (self.n, self.ld);
         let r0 = k - k % LANES;
-        let (head, rest) = x[k * ld..].split_at_mut(ld);
-        // Column k: the pending right update, then the left reflector.
-        if tau_r != T::zero() {
-            let f = tau_r * v[k];
-            for (y, &sv) in head[r0..].iter_mut().zip(&s[r0..]) {
+        let head = &mut self.x[k * ld..(k + 1) * ld];
+        if self.tau_r != T::zero() {
+            let f = self.tau_r * self.v[k];
+            for (y, &sv) in head[r0..].iter_mut().zip(&self.s[r0..]) {
                 *y -= f * sv;
             }
         }
-        let (beta, tau_l) = reflect(head[k], &mut head[k + 1..n], safe);
-        d[k] = beta;
-        if k + 1 == n {
-            break;
+        let (beta, tau_l) = reflect(head[k], &mut head[k + 1..n], self.safe);
+        self.d[k] = beta;
+        self.tau_l = tau_l;
+        if k + 1 < n {
+            // u = [1; head[k+1..n]] on rows k..n, zero elsewhere in the live chunks.
+            let u = &mut *self.u;
+            u[r0..].fill(T::zero());
+            u[k] = T::one();
+            u[k + 1..n].copy_from_slice(&head[k + 1..n]);
         }
-        // u = [1; head[k+1..n]] on rows k..n, zero elsewhere in the live chunks.
-        u[r0..].fill(T::zero());
-        u[k] = T::one();
-        u[k + 1..n].copy_from_slice(&head[k + 1..n]);
-        // Pass A on columns j > k (read only): w_j = uᵀ·(a_j − τ_r·v_j·s)
-        // = uᵀ·a_j − τ_r·v_j·(uᵀ·s), and row k after both updates.
-        let (ua, sa) = (&u[r0..], &s[r0..]);
+    }
+
+    /// Pass A on columns j > k (read only): w_j = uᵀ·(a_j − τ_r·v_j·s)
+    /// = uᵀ·a_j − τ_r·v_j·(uᵀ·s), and row k after both updates.
+    #[inline(always)]
+    fn pass_a(&mut self, k: usize) {
+        let (n, ld) = (self.n, self.ld);
+        let r0 = k - k % LANES;
+        let (tau_r, tau_l) = (self.tau_r, self.tau_l);
+        let rest = &self.x[(k + 1) * ld..];
+        let (ua, sa) = (&self.u[r0..], &self.s[r0..]);
         let us = dot(ua, sa);
-        let sk = s[k];
+        let sk = self.s[k];
         // Two columns at a time (shared loop overhead), then the odd one.
         let finish = |c: &[T], dot_c: T, vj: T, wj: &mut T, rj: &mut T| {
             let f = tau_r * vj;
@@ -393,7 +501,7 @@ fn bidiagonalize_kernel<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
             *wj = wv;
             *rj = (c[k] - f * sk) - tau_l * wv;
         };
-        let (wt, rt, vt) = (&mut w[k + 1..n], &mut row[k + 1..n], &v[k + 1..n]);
+        let (wt, rt, vt) = (&mut self.w[k + 1..n], &mut self.row[k + 1..n], &self.v[k + 1..n]);
         let mut pairs = rest.chunks_exact(2 * ld);
         for (((cc, wp), rp), vp) in
             (&mut pairs).zip(wt.chunks_exact_mut(2)).zip(rt.chunks_exact_mut(2)).zip(vt.chunks_exact(2))
@@ -411,16 +519,30 @@ fn bidiagonalize_kernel<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
             let j = wt.len() - 1;
             finish(c, dot(ua, &c[r0..]), vt[j], &mut wt[j], &mut rt[j]);
         }
-        // Right reflector of row k (columns k+1..n).
-        let (beta, tr) = reflect(row[k + 1], &mut row[k + 2..n], safe);
-        e[k] = beta;
-        row[k + 1] = T::one();
-        // Pass B on columns j > k, rows ≥ k+1 (row k is done): both updates,
-        // a_j ← a_j − τ_r·v_j·s − τ_l·w_j·u, then s_next = A·v_new.
+    }
+
+    /// The right reflector of row `k` (columns k+1..n).
+    #[inline(always)]
+    fn row_reflector(&mut self, k: usize) {
+        let n = self.n;
+        let (beta, tr) = reflect(self.row[k + 1], &mut self.row[k + 2..n], self.safe);
+        self.e[k] = beta;
+        self.row[k + 1] = T::one();
+        self.tau_next = tr;
+    }
+
+    /// Pass B on columns j > k, rows ≥ k+1 (row k is done): both updates,
+    /// a_j ← a_j − τ_r·v_j·s − τ_l·w_j·u, then s_next = A·v_new; the new right
+    /// reflector becomes the pending one.
+    #[inline(always)]
+    fn pass_b(&mut self, k: usize) {
+        let (n, ld) = (self.n, self.ld);
+        let (tau_r, tau_l) = (self.tau_r, self.tau_l);
+        let rest = &mut self.x[(k + 1) * ld..];
         let r1 = (k + 1) - (k + 1) % LANES;
-        let (ub, sb, sn) = (&u[r1..], &s[r1..], &mut s_next[r1..]);
+        let (ub, sb, sn) = (&self.u[r1..], &self.s[r1..], &mut self.s_next[r1..]);
         sn.fill(T::zero());
-        let (wt, vt, nt) = (&w[k + 1..n], &v[k + 1..n], &row[k + 1..n]);
+        let (wt, vt, nt) = (&self.w[k + 1..n], &self.v[k + 1..n], &self.row[k + 1..n]);
         let mut pairs = rest.chunks_exact_mut(2 * ld);
         for (((cc, wp), vp), np) in (&mut pairs).zip(wt.chunks_exact(2)).zip(vt.chunks_exact(2)).zip(nt.chunks_exact(2))
         {
@@ -441,12 +563,12 @@ fn bidiagonalize_kernel<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
             let j = wt.len() - 1;
             update_accumulate(&mut c[r1..], sb, tau_r * vt[j], ub, tau_l * wt[j], sn, nt[j]);
         }
-        // The new right reflector (in `row`) becomes the pending one.
-        tau_r = tr;
-        std::mem::swap(&mut s, &mut s_next);
-        std::mem::swap(&mut v, &mut row);
+        self.tau_r = self.tau_next;
+        std::mem::swap(&mut self.s, &mut self.s_next);
+        std::mem::swap(&mut self.v, &mut self.row);
     }
 }
+
 /// `Σ x_k·y_k` over whole chunks of [`LANES`], one partial sum per lane,
 /// added as `(0 + 2) + (1 + 3)` (a fixed order, the natural one for two or
 /// four lanes per register).
@@ -889,6 +1011,41 @@ mod tests {
             crate::simd::run(Bidiagonalize(n, &mut x));
             Bidiagonalize(n, &mut y).run();
             assert_eq!((&x.d, &x.e, &x.x), (&y.d, &y.e, &y.x), "n = {n}: f32");
+        }
+    }
+
+    /// Two matrices bidiagonalized together, their phases interleaved, in
+    /// either build, give each bitwise what it gets alone (the second matrix is
+    /// another one, so that a mix-up of the two would show).
+    #[test]
+    fn an_interleaved_pair_is_bitwise_each_alone() {
+        use crate::simd::Kernel;
+        let mut rng = StdRng::seed_from_u64(46);
+        for n in [1, 2, 3, 4, 5, 8, 13, 16, 17, 24] {
+            let mut draw =
+                || DMatrix::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0) * 2f64.powi(rng.random_range(-30..30)));
+            let (a, b) = (draw(), draw());
+            let load = |m: &DMatrix<f64>| {
+                let mut ws = Workspace::default();
+                let ld = leading_dimension(n);
+                for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(m.as_slice().chunks_exact(n)) {
+                    dst[..n].copy_from_slice(src);
+                }
+                ws
+            };
+            let (mut alone_a, mut alone_b) = (load(&a), load(&b));
+            Bidiagonalize(n, &mut alone_a).run();
+            Bidiagonalize(n, &mut alone_b).run();
+            let bits =
+                |ws: &Workspace<f64>| [&ws.d, &ws.e, &ws.x].map(|v| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>());
+            let (mut wide_a, mut wide_b) = (load(&a), load(&b));
+            bidiagonalize_pair(n, &mut wide_a, &mut wide_b);
+            let (mut base_a, mut base_b) = (load(&a), load(&b));
+            BidiagonalizePair(n, &mut base_a, &mut base_b).run();
+            for (pa, pb) in [(&wide_a, &wide_b), (&base_a, &base_b)] {
+                assert_eq!(bits(pa), bits(&alone_a), "n = {n}: first");
+                assert_eq!(bits(pb), bits(&alone_b), "n = {n}: second");
+            }
         }
     }
 
