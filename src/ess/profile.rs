@@ -459,6 +459,32 @@ mod tests {
         assert!(matches!(err, EssError::ShapeMismatch { .. }), "{err}");
     }
 
+    /// An entropy value is ambiguous when its interval is wider than `width`
+    /// times its lower end (`[2, 2.1]`: width 0.1 = 0.05·2, ambiguous for
+    /// `width < 0.05`); a tolerance count when its ends differ at all; nothing
+    /// without intervals.
+    #[test]
+    fn ambiguous_compares_the_width_with_the_lower_end() {
+        let bounds = vec![vec![[1.0, 1.0], [2.0, 2.6], [1.5, 1.5]], vec![[1.0, 1.0], [1.0, 1.01], [1.0, 2.0]]];
+        let p = two_channels().with_bounds(bounds).unwrap();
+        // Channel 0, index 3: 0.6 = 0.3·2 (an absolute width, or one relative to
+        // 1/2 = 0.5, would put it at 0.6 or 1.2).
+        assert_eq!(p.ambiguous(0, 0.29).unwrap(), [false, true, false]);
+        assert_eq!(p.ambiguous(0, 0.31).unwrap(), [false, false, false]);
+        assert_eq!(p.ambiguous(0, 0.5).unwrap(), [false, false, false]);
+        // Channel 1: widths 0, 0.01 and 1 over a lower end of 1.
+        assert_eq!(p.ambiguous(1, 0.0).unwrap(), [false, true, true]);
+        assert_eq!(p.ambiguous(1, 0.02).unwrap(), [false, false, true]);
+        assert_eq!(two_channels().ambiguous(1, 0.0).unwrap(), [false; 3]);
+        let tolerance = Measure::Tolerance(crate::ess::Tolerance::Relative(1e-3));
+        let counts =
+            Profile::from_values(6, vec![1, 3, 5], tolerance, ComputedBy::LowRank, None, vec![vec![1.0, 2.0, 2.0]])
+                .unwrap()
+                .with_bounds(vec![vec![[1.0, 1.0], [2.0, 3.0], [2.0, 2.0]]])
+                .unwrap();
+        assert_eq!(counts.ambiguous(0, 10.0).unwrap(), [false, true, false]);
+    }
+
     /// `approx`'s default tolerances are one ulp-sized ε: values that differ by
     /// less are equal, by more are not.
     #[test]

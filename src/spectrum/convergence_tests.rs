@@ -141,6 +141,25 @@ fn dqds_converges_within_its_measured_sweeps() {
     assert_counts(Kernel::Dqds, sweeps_per_kind::<f32>(Kernel::Dqds), [4086, 551, 4247, 3656], 1);
 }
 
+/// The limit both paths give dqds ([`super::dqds::sweep_limit`], `30·n + 100`)
+/// leaves every battery problem at least twice the sweeps it needs (so the
+/// fallback to QR stays for what dqds cannot do, not for slow problems). The
+/// hungriest, of order 128 with tiny entries, needs 1,724 sweeps (13.5 per
+/// value) of its 3,940: 44 %.
+#[test]
+fn the_dqds_sweep_limit_leaves_twice_the_sweeps_needed() {
+    let mut worst = (0.0f64, 0usize);
+    for (_, d, e) in battery() {
+        let n = d.len();
+        let need = fewest(|m| run(Kernel::Dqds, &d, &e, m).is_some()).expect("the battery converges in f64");
+        let share = need as f64 / super::dqds::sweep_limit(n) as f64;
+        if share > worst.0 {
+            worst = (share, n);
+        }
+    }
+    assert!(worst.0 <= 0.5, "a problem of order {} needs {:.0} % of the sweep limit", worst.1, 100.0 * worst.0);
+}
+
 #[test]
 fn the_dense_paths_bidiagonal_qr_converges_within_its_measured_sweeps() {
     assert_counts(Kernel::DenseQr, sweeps_per_kind::<f64>(Kernel::DenseQr), [1696, 779, 1778, 1586], 0);
