@@ -325,4 +325,24 @@ mod tests {
         assert_eq!((mean.indices(), mean.tss(), mean.seq_len()), (&[1, 3][..], Some(4), 5));
         assert_eq!(batch.items().len(), 3);
     }
+
+    /// The standard deviation is `√(Σ(x − m)²/n)`, summed from the deviations:
+    /// values `10⁷ + k_i·2⁻²⁹` (a long sequence's ESS with a small spread; exact
+    /// in f64) give it to rounding, checked against exact integer arithmetic
+    /// (`9·Σ(x − m)² = Σ(3k_i − Σk)²·2⁻⁵⁸`), where `Σ(x² − m²)`-style sums cancel
+    /// to noise.
+    #[test]
+    fn the_standard_deviation_is_summed_from_the_deviations() {
+        let item = |x: f64| {
+            Profile::from_values(4, vec![2], Measure::Entropy, ComputedBy::Structured, None, vec![vec![x]]).unwrap()
+        };
+        let (base, unit) = (1e7, 2f64.powi(-29));
+        let k: [i128; 3] = [9_016_345, 38_198_123, 56_870_001];
+        let batch = BatchProfile::from_profiles(k.iter().map(|&k| item(base + k as f64 * unit)).collect()).unwrap();
+        let total: i128 = k.iter().sum();
+        let nine_ss: i128 = k.iter().map(|&k| (3 * k - total) * (3 * k - total)).sum();
+        let want = (nine_ss as f64 / 27.0).sqrt() * unit;
+        let got = batch.std[0][0];
+        assert!((got - want).abs() <= 8.0 * f64::EPSILON * want, "{got} vs {want}");
+    }
 }
