@@ -390,6 +390,39 @@ mod tests {
         }
     }
 
+    /// A kernel of twenty slowly damped oscillations has Hankel blocks of rank
+    /// 40 away from the ends: rank 32, the first tried, cannot resolve them, and
+    /// the search doubles the rank once, to 64, which does; the intervals hold
+    /// the dense values.
+    #[test]
+    fn blocks_beyond_the_first_rank_double_it() {
+        let len = 300;
+        let h: Vec<f64> = (0..len)
+            .map(|t| {
+                let t = t as f64;
+                (1..=20).map(|j| 0.995f64.powf(t) * (0.15 * j as f64 * t).cos()).sum()
+            })
+            .collect();
+        let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
+        let target = Target { measures: &measures, entropy_width: 1e-3, max_rank: None };
+        let indices: Vec<usize> = (60..=240).step_by(30).collect();
+        let spectra = sweep::<f64>(&h, len, &indices, &target).unwrap();
+        for (&i, s) in indices.iter().zip(&spectra) {
+            let block = DMatrix::from_fn(len - i, i, |a, b| h[i + a - b]);
+            let exact = Spectrum::from_parts(block.singular_values().as_slice().to_vec(), 0, (len - i, i));
+            let top = exact.values().iter().fold(0.0f64, |m, &v| m.max(v));
+            let rank = exact.values().iter().filter(|&&v| v > 1e-10 * top).count();
+            assert_eq!(rank, 40, "i={i}: the fixture's rank");
+            for m in measures {
+                let (lo, hi) = m.bounds(s);
+                let v = m.evaluate(&exact);
+                assert!(lo <= v && v <= hi, "i={i} {m:?}: {v} not in [{lo}, {hi}]");
+            }
+            assert!(target.resolved(s), "i={i} unresolved");
+            assert_eq!(s.scaled().len(), 64, "i={i}: the rank reached");
+        }
+    }
+
     fn corners_match_dense_blocks_of(len: usize, noise: f64) {
         let h: Vec<f64> = (0..len)
             .map(|t| {
