@@ -35,8 +35,9 @@
 //! entries with the sums in registers (`Gr` is stored in zero-padded panels of 4
 //! rows, so the loops have no remainder, the extra terms being exact zeros). Its
 //! singular values come from [`super::small_svd`]: Golub–Kahan
-//! bidiagonalization by Householder reflections, then implicit-shift bidiagonal
-//! QR, values only, allocation-free. Only orthogonal transformations touch the
+//! bidiagonalization by Householder reflections, then dqds (the implicit-shift
+//! bidiagonal QR where dqds declines), values only, allocation-free, two cores
+//! at a time with their bidiagonalizations and sweeps interleaved. Only orthogonal transformations touch the
 //! core, so every `σ_k` is resolved to a small multiple of `ε·σ₁` (absolute), as
 //! with the general backend; no Gram matrix is formed. The kernel is used when
 //! the backend allows it ([`SvdBackend::allows_builtin_core_kernel`], true for
