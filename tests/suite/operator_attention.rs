@@ -60,6 +60,39 @@ fn alibi_bias_enters_the_logits() {
     assert!((ratio - (-0.7f64 * 3.0).exp()).abs() < 1e-12);
 }
 
+/// A bias matrix entry of `10¹⁰` against queries and keys of `10⁻¹⁵⁰` (so that
+/// `q·k` alone would set the logits' power-of-two scale near `2⁻⁹⁹⁶`): the scale
+/// must come from the largest bias of each head's causal part, wherever it
+/// sits. The row holding it is one-hot, every other row uniform (`q·k` is
+/// negligible), and nothing overflows.
+#[test]
+fn a_large_bias_anywhere_sets_the_logits_scale() {
+    let (len, d, heads) = (4, 2, 2);
+    let q: Vec<f64> = (0..heads * len * d).map(|j| 1e-150 * (1.0 + 0.1 * j as f64)).collect();
+    let k: Vec<f64> = (0..heads * len * d).map(|j| 1e-150 * (2.0 - 0.1 * j as f64)).collect();
+    let mut bias = vec![0.0; heads * len * len];
+    let big = [(0, 3, 2), (1, 2, 1)];
+    for &(h, t, s) in &big {
+        bias[(h * len + t) * len + s] = 1e10;
+    }
+    let op = SoftmaxAttention::new(&q, &k, Dims { channels: heads, len, width: d })
+        .unwrap()
+        .with_bias(AttentionBias::Matrix(bias))
+        .unwrap();
+    for h in 0..heads {
+        let t_h = op.dense(h).unwrap();
+        for t in 0..len {
+            for s in 0..=t {
+                let want = match big.iter().find(|&&(bh, bt, _)| bh == h && bt == t) {
+                    Some(&(_, _, bs)) => f64::from(u8::from(s == bs)),
+                    None => 1.0 / (t + 1) as f64,
+                };
+                assert!((t_h[(t, s)] - want).abs() <= 1e-12, "head {h}, T[{t}, {s}] = {} (want {want})", t_h[(t, s)]);
+            }
+        }
+    }
+}
+
 #[test]
 fn full_softmax_attention_reaches_min_i_l_minus_i() {
     for (seed, len, d) in [(11u64, 64usize, 8usize), (12, 128, 16)] {
