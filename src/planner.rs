@@ -200,6 +200,12 @@ fn kernel_path<O: LinearOperator + ?Sized>(op: &O) -> bool {
     op.convolution_taps().is_some() && op.block_shape() == BlockShape::SISO
 }
 
+/// How many chains of `chain` bytes fit in `budget` beside `t_bytes` (at least
+/// one: the plan has already checked that one does).
+fn chains_that_fit(budget: u64, t_bytes: u64, chain: u64) -> usize {
+    usize::try_from((budget.saturating_sub(t_bytes) / chain.max(1)).max(1)).unwrap_or(usize::MAX)
+}
+
 /// Bytes one chain of the dense path needs besides `T`: the largest requested
 /// block (copied for a fresh QR, with the QR's `r_max × r_max` factor) or, while
 /// walking, the running factor; besides it, up to three square matrices of the
@@ -341,7 +347,7 @@ where
             // One T at a time; the chains of a channel in parallel, as many as fit.
             let chain_bytes = dense_chain_bytes(&plan.indices, len, b, std::mem::size_of::<O::Scalar>() as u64);
             let t_bytes = crate::operator::dense_bytes(op);
-            let fit = (plan.budget.saturating_sub(t_bytes) / chain_bytes.max(1)).max(1) as usize;
+            let fit = chains_that_fit(plan.budget, t_bytes, chain_bytes);
             channels
                 .iter()
                 .map(|&c| {
@@ -409,7 +415,7 @@ where
                         let t = t.map(|x| x.to_f64());
                         let t_bytes = crate::operator::dense_bytes(op).saturating_mul(2);
                         let chain = lowrank_chain_bytes(&plan.indices, len, b);
-                        let fit = (plan.budget.saturating_sub(t_bytes) / chain.max(1)).max(1) as usize;
+                        let fit = chains_that_fit(plan.budget, t_bytes, chain);
                         spectrum::lowrank::sweep(&t, b, len, &plan.indices, &target, backend, fit, &|_| {})?
                     };
                     tracker.advance(c, plan.indices.len())?;
@@ -417,5 +423,23 @@ where
                 })
                 .collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chains_that_fit;
+
+    /// The budget left beside `T`, divided by one chain's bytes, rounded down;
+    /// at least one chain (the plan has checked that one fits), and nothing
+    /// divides by zero.
+    #[test]
+    fn chains_that_fit_divide_what_is_left_beside_t() {
+        assert_eq!(chains_that_fit(1_000 + 10 * 70, 1_000, 70), 10);
+        assert_eq!(chains_that_fit(1_000 + 10 * 70 + 69, 1_000, 70), 10);
+        assert_eq!(chains_that_fit(1_000 + 3 * 70 + 1, 1_000, 70), 3);
+        assert_eq!(chains_that_fit(1_050, 1_000, 70), 1);
+        assert_eq!(chains_that_fit(500, 1_000, 70), 1);
+        assert_eq!(chains_that_fit(1_000, 0, 0), 1_000);
     }
 }
