@@ -350,10 +350,10 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
 /// [`bidiagonalize`]'s body (inlined into each build of the kernel).
 #[inline(always)]
 fn bidiagonalize_kernel<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
+    let mut b = Bidiagonalization::new(n, ws);
     if n == 0 {
         return;
     }
-    let mut b = Bidiagonalization::new(n, ws);
     for k in 0..n - 1 {
         b.column(k);
         b.pass_a(k);
@@ -377,10 +377,10 @@ impl<T: Scalar> crate::simd::Kernel for BidiagonalizePair<'_, T> {
     #[inline(always)]
     fn run(self) {
         let n = self.0;
+        let (mut a, mut b) = (Bidiagonalization::new(n, self.1), Bidiagonalization::new(n, self.2));
         if n == 0 {
             return;
         }
-        let (mut a, mut b) = (Bidiagonalization::new(n, self.1), Bidiagonalization::new(n, self.2));
         // The second matrix one phase behind the first: after each reflector
         // of one (a square root and divisions, which its next pass waits for)
         // comes a phase of the other, which runs meanwhile.
