@@ -65,9 +65,7 @@ pub(crate) fn dqds_values_with<T: Scalar>(
         }
         Start::Running(p) => p,
     };
-    while problem.state == State::Sweep {
-        problem.sweep_alone();
-    }
+    problem.sweep_to_end();
     let ok = problem.state == State::Done && problem.finish(d);
     *buffers = problem.b;
     ok
@@ -104,15 +102,15 @@ pub(crate) fn dqds_values_pair_with<T: Scalar>(
             return (dqds_values_with(d_a, e_a, max_a, buf_a), ok);
         }
     };
-    while a.state == State::Sweep && b.state == State::Sweep {
+    // Each pass counts a sweep of both (see `sweep_to_end`).
+    for _ in 0..=max_a.max(max_b) {
+        if !(a.state == State::Sweep && b.state == State::Sweep) {
+            break;
+        }
         sweep_both(&mut a, &mut b);
     }
-    while a.state == State::Sweep {
-        a.sweep_alone();
-    }
-    while b.state == State::Sweep {
-        b.sweep_alone();
-    }
+    a.sweep_to_end();
+    b.sweep_to_end();
     let ok_a = a.state == State::Done && a.finish(d_a);
     let ok_b = b.state == State::Done && b.finish(d_b);
     (*buf_a, *buf_b) = (a.b, b.b);
@@ -456,6 +454,19 @@ impl<T: Scalar> Problem<T> {
             eh: &mut b.eh[..last],
             tau: self.tau,
             largest: T::LARGEST,
+        }
+    }
+
+    /// Sweeps this problem alone until it is done or has failed. Every pass
+    /// starts a sweep, which counts against `max_sweeps` (past it the problem
+    /// fails), so `max_sweeps + 1` passes always reach the end; the bound makes
+    /// that a loop that cannot run on, whatever a pass does.
+    fn sweep_to_end(&mut self) {
+        for _ in 0..=self.max_sweeps {
+            if self.state != State::Sweep {
+                break;
+            }
+            self.sweep_alone();
         }
     }
 
