@@ -418,7 +418,7 @@ struct Bidiagonalization<'a, T: Scalar> {
     row: &'a mut [T],
     s: &'a mut [T],
     s_next: &'a mut [T],
-    /// The pending right update `A ← A − τ_r·s·vᵀ` on columns ≥ k (v[j], j ≥ k).
+    /// The pending right update `A ← A − τ_r·s·vᵀ` on columns `≥ k` (`v[j]`, `j ≥ k`).
     tau_r: T,
     /// The left reflector of the current step.
     tau_l: T,
