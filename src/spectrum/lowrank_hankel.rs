@@ -408,19 +408,34 @@ mod tests {
         let indices: Vec<usize> = (60..=240).step_by(30).collect();
         let spectra = sweep::<f64>(&h, len, &indices, &target).unwrap();
         for (&i, s) in indices.iter().zip(&spectra) {
-            let block = DMatrix::from_fn(len - i, i, |a, b| h[i + a - b]);
-            let exact = Spectrum::from_parts(block.singular_values().as_slice().to_vec(), 0, (len - i, i));
-            let top = exact.values().iter().fold(0.0f64, |m, &v| m.max(v));
-            let rank = exact.values().iter().filter(|&&v| v > 1e-10 * top).count();
+            let (_, exact) = dense_block_within(&h, len, i, s, &measures);
+            let rank = exact.values().iter().filter(|&&v| v > 1e-10 * exact.values()[0]).count();
             assert_eq!(rank, 40, "i={i}: the fixture's rank");
-            for m in measures {
-                let (lo, hi) = m.bounds(s);
-                let v = m.evaluate(&exact);
-                assert!(lo <= v && v <= hi, "i={i} {m:?}: {v} not in [{lo}, {hi}]");
-            }
             assert!(target.resolved(s), "i={i} unresolved");
             assert_eq!(s.scaled().len(), 64, "i={i}: the rank reached");
         }
+    }
+
+    /// The block `H_i` of the convolution with kernel `h` and its exact spectrum
+    /// (nalgebra's SVD, values descending), after checking that every measure's
+    /// interval from `s` holds the exact value.
+    fn dense_block_within(
+        h: &[f64],
+        len: usize,
+        i: usize,
+        s: &Spectrum<f64>,
+        measures: &[Measure],
+    ) -> (DMatrix<f64>, Spectrum<f64>) {
+        let block = DMatrix::from_fn(len - i, i, |a, b| h[i + a - b]);
+        let mut exact = block.singular_values().as_slice().to_vec();
+        exact.sort_by(|a, b| b.total_cmp(a));
+        let e = Spectrum::from_parts(exact, 0, (len - i, i));
+        for m in measures {
+            let (lo, hi) = m.bounds(s);
+            let v = m.evaluate(&e);
+            assert!(lo <= v && v <= hi, "i={i} {m:?}: {v} not in [{lo}, {hi}]");
+        }
+        (block, e)
     }
 
     fn corners_match_dense_blocks_of(len: usize, noise: f64) {
@@ -436,15 +451,7 @@ mod tests {
         let indices: Vec<usize> = (1..len).step_by(7).collect();
         let spectra = sweep::<f64>(&h, len, &indices, &target).unwrap();
         for (&i, s) in indices.iter().zip(&spectra) {
-            let block = DMatrix::from_fn(len - i, i, |a, b| h[i + a - b]);
-            let mut exact = block.singular_values().as_slice().to_vec();
-            exact.sort_by(|a, b| b.total_cmp(a));
-            let e = Spectrum::from_parts(exact, 0, (len - i, i));
-            for m in measures {
-                let (lo, hi) = m.bounds(s);
-                let v = m.evaluate(&e);
-                assert!(lo <= v && v <= hi, "i={i} {m:?}: {v} not in [{lo}, {hi}]");
-            }
+            let (block, e) = dense_block_within(&h, len, i, s, &measures);
             assert!(target.resolved(s), "i={i} unresolved");
             // The radius is about what the rank-k approximation leaves out.
             // The first rank tried (32) resolves every index: no doubling.
