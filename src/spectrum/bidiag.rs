@@ -314,12 +314,20 @@ fn bidiagonalize<T: Scalar>(a: &mut DMatrix<T>) -> (Vec<T>, Vec<T>) {
 }
 
 /// Singular values of the upper bidiagonal matrix with diagonal `d` and
-/// superdiagonal `e` (both overwritten; the values end in `d`, unordered, not
-/// necessarily positive). `None` after `max_steps` QR steps without convergence.
+/// superdiagonal `e` (both overwritten; the values end in `d`, unordered,
+/// nonnegative). `None` after `max_steps` QR steps without convergence, and at
+/// once for a non-finite entry. The one bidiagonal QR of the crate: the
+/// fallback of dqds on the dense path ([`BidiagonalSvd`]) and in the cores'
+/// kernel ([`super::small_svd`]).
 pub(super) fn bidiagonal_values<T: Scalar>(d: &mut [T], e: &mut [T], max_steps: usize) -> Option<()> {
     let n = d.len();
     if n == 0 {
         return Some(());
+    }
+    // NaN or ∞ (not reachable from a finite matrix) never deflates: give up at
+    // once instead of after `max_steps` steps.
+    if !(crate::validate::all_finite(d) && crate::validate::all_finite(e)) {
+        return None;
     }
     // Scale to largest entry in [0.5, 1): squares below neither overflow nor lose
     // the large values.
@@ -336,7 +344,13 @@ pub(super) fn bidiagonal_values<T: Scalar>(d: &mut [T], e: &mut [T], max_steps: 
     let small = eps * scale;
     let mut steps = 0usize;
     let mut hi = n - 1;
-    while hi > 0 {
+    // Each pass deflates one value (at most n - 1 times) or takes a counted
+    // step, so this bound is never reached; it only keeps a broken deflation
+    // from looping forever.
+    for _ in 0..max_steps.saturating_add(n) {
+        if hi == 0 {
+            break;
+        }
         // Deflate negligible superdiagonal entries; find the unreduced block
         // lo..=hi (scanning only the block itself).
         let negligible =
@@ -346,13 +360,9 @@ pub(super) fn bidiagonal_values<T: Scalar>(d: &mut [T], e: &mut [T], max_steps: 
             hi -= 1;
             continue;
         }
-        let mut lo = hi - 1;
-        while lo > 0 {
-            if negligible(lo - 1, e, d) {
-                e[lo - 1] = T::zero();
-                break;
-            }
-            lo -= 1;
+        let lo = (1..hi).rev().find(|&k| negligible(k - 1, e, d)).unwrap_or(0);
+        if lo > 0 {
+            e[lo - 1] = T::zero();
         }
         steps += 1;
         if steps > max_steps {
@@ -421,6 +431,9 @@ pub(super) fn bidiagonal_values<T: Scalar>(d: &mut [T], e: &mut [T], max_steps: 
         }
         e[hi - 1] = yv;
     }
+    if hi > 0 {
+        return None;
+    }
     for x in d.iter_mut() {
         *x = crate::scalar::ldexp(x.abs(), exponent);
     }
@@ -454,6 +467,25 @@ mod tests {
 
     /// The QR fallback's Givens rotation, `[c s; −s c]·[a; b] = [r; 0]`, where
     /// `a² + b²` underflows or overflows (the careful form) and where it does not.
+    /// A bidiagonal with NaN or ∞ is given up at once (no step can deflate
+    /// it), even with an unlimited step count; a finite one converges.
+    #[test]
+    fn the_qr_gives_up_on_non_finite_bidiagonals_at_once() {
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for at in 0..5 {
+                let (mut d, mut e) = (vec![1.0, 0.5, 0.25], vec![0.3, 0.2]);
+                if at < 3 {
+                    d[at] = bad;
+                } else {
+                    e[at - 3] = bad;
+                }
+                assert_eq!(bidiagonal_values(&mut d, &mut e, usize::MAX), None, "{bad} at {at}");
+            }
+        }
+        let (mut d, mut e) = (vec![1.0, 0.5, 0.25], vec![0.3, 0.2]);
+        assert_eq!(bidiagonal_values(&mut d, &mut e, 100), Some(()));
+    }
+
     #[test]
     fn rotation_is_exact_where_the_squares_underflow_or_overflow() {
         for (a, b, r) in

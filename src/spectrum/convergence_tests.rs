@@ -1,8 +1,7 @@
-//! How fast the three bidiagonal kernels converge, measured in sweeps.
+//! How fast the two bidiagonal kernels converge, measured in sweeps.
 //!
-//! dqds ([`super::dqds`]), the dense path's bidiagonal QR
-//! ([`super::bidiag`]) and the cores' bidiagonal QR ([`super::small_svd`]) all
-//! take a sweep limit and give up past it. Their shifts, deflation tests and
+//! dqds ([`super::dqds`]) and the bidiagonal QR ([`super::bidiag`], dqds's
+//! fallback on both paths) take a sweep limit and give up past it. Their shifts, deflation tests and
 //! ordering heuristics decide only how many sweeps they need — the values stay
 //! within `O(ε·σ₁)` either way — so a test of the values alone cannot see a
 //! heuristic broken into slow convergence. These tests can: for a fixed battery
@@ -75,12 +74,11 @@ fn reference<T: Scalar>(d: &[T], e: &[T]) -> Vec<T> {
     s
 }
 
-/// Which kernel: dqds, the dense path's QR, the cores' QR.
+/// Which kernel: dqds or the bidiagonal QR.
 #[derive(Clone, Copy, Debug)]
 enum Kernel {
     Dqds,
-    DenseQr,
-    CoreQr,
+    Qr,
 }
 
 /// Runs `kernel` on `(d, e)` with at most `limit` sweeps; the values, ascending.
@@ -88,8 +86,7 @@ fn run<T: Scalar>(kernel: Kernel, d: &[T], e: &[T], limit: usize) -> Option<Vec<
     let (mut d, mut e) = (d.to_vec(), e.to_vec());
     let ok = match kernel {
         Kernel::Dqds => super::dqds::dqds_values(&mut d, &e, limit),
-        Kernel::DenseQr => super::bidiag::bidiagonal_values(&mut d, &mut e, limit).is_some(),
-        Kernel::CoreQr => super::small_svd::bidiagonal_qr(&mut d, &mut e, limit).is_some(),
+        Kernel::Qr => super::bidiag::bidiagonal_values(&mut d, &mut e, limit).is_some(),
     };
     ok.then(|| {
         let mut v: Vec<T> = d.iter().map(|x| x.abs()).collect();
@@ -161,13 +158,7 @@ fn the_dqds_sweep_limit_leaves_twice_the_sweeps_needed() {
 }
 
 #[test]
-fn the_dense_paths_bidiagonal_qr_converges_within_its_measured_sweeps() {
-    assert_counts(Kernel::DenseQr, sweeps_per_kind::<f64>(Kernel::DenseQr), [1696, 779, 1778, 1586], 0);
-    assert_counts(Kernel::DenseQr, sweeps_per_kind::<f32>(Kernel::DenseQr), [1388, 410, 1455, 1276], 0);
-}
-
-#[test]
-fn the_cores_bidiagonal_qr_converges_within_its_measured_sweeps() {
-    assert_counts(Kernel::CoreQr, sweeps_per_kind::<f64>(Kernel::CoreQr), [1948, 788, 1982, 1960], 0);
-    assert_counts(Kernel::CoreQr, sweeps_per_kind::<f32>(Kernel::CoreQr), [1630, 400, 1682, 1330], 0);
+fn the_bidiagonal_qr_converges_within_its_measured_sweeps() {
+    assert_counts(Kernel::Qr, sweeps_per_kind::<f64>(Kernel::Qr), [1696, 779, 1778, 1586], 0);
+    assert_counts(Kernel::Qr, sweeps_per_kind::<f32>(Kernel::Qr), [1388, 410, 1455, 1276], 0);
 }

@@ -33,16 +33,12 @@
 //!    cores given together ([`singular_values_in_place_pair`], as the
 //!    structured path hands them over) have their sweeps interleaved, with
 //!    bitwise the same values. Where dqds declines (an exactly zero entry, or too
-//!    many sweeps), the **bidiagonal QR** (Golub & Van Loan, Algorithm 8.6.2; the bulge chase of
-//!    LAPACK `dbdsqr`) takes over: implicit-shift QR sweeps with the smaller singular value of
-//!    the trailing `2 × 2` as shift (LAPACK `dlas2`, no squaring); an off-diagonal
-//!    `e_k` is negligible when `|e_k| ≤ max(ε·(|d_k| + |d_{k+1}|), ε·‖B‖)`, a
-//!    diagonal `d_k` when `|d_k| ≤ ε·‖B‖`, in which case the row (or the last
-//!    column) is rotated out so that the block splits. Each such decision
-//!    perturbs `B` by at most `ε·‖B‖`, the size of the bidiagonalization's own
-//!    backward error (LAPACK's absolute-accuracy criterion); values far below
-//!    `ε·σ₁` are not refined further, which saves sweeps on the many tiny values
-//!    of a fast-decaying Hankel spectrum. `O(n²)` flops in all.
+//!    many sweeps), the dense path's **bidiagonal QR** takes over
+//!    ([`super::bidiag`]: implicit-shift Golub–Kahan sweeps with a Wilkinson
+//!    shift on the bidiagonal scaled to `[0.5, 1)`, a negligible entry set to
+//!    zero, a negligible diagonal entry's row or column rotated out); each such
+//!    decision perturbs `B` by at most `ε·‖B‖`, the size of the
+//!    bidiagonalization's own backward error. `O(n²)` flops per sweep.
 //!
 //! Only orthogonal transformations touch the matrix, so each computed `σ_k` is
 //! within a small multiple of `ε·σ_1` of the exact one (absolute accuracy, as
@@ -64,68 +60,6 @@ fn norm2<T: Scalar>(f: T, g: T) -> T {
         (f * f + g * g).sqrt()
     } else {
         f.hypot(g)
-    }
-}
-
-/// `(c, s, r)` with `[c s; -s c]·[f; g] = [r; 0]` (`c = 1, s = 0` for `g = 0`).
-#[inline]
-fn givens<T: Scalar>(f: T, g: T) -> (T, T, T) {
-    // The usual case: f² + g² is far above the underflow range (and cannot
-    // overflow, entries being at most a few units), one square root and one
-    // division.
-    let r2 = f * f + g * g;
-    if r2 > T::cast(1.0 / (1u128 << 120) as f64) {
-        let r = r2.sqrt();
-        let inv = T::one() / r;
-        return (f * inv, g * inv, r);
-    }
-    givens_careful(f, g)
-}
-
-/// [`givens`] for tiny arguments: `hypot` and a division where `1/r` would
-/// overflow.
-#[cold]
-fn givens_careful<T: Scalar>(f: T, g: T) -> (T, T, T) {
-    if g == T::zero() {
-        return (T::one(), T::zero(), f);
-    }
-    if f == T::zero() {
-        return (T::zero(), T::one(), g);
-    }
-    let r = norm2(f, g);
-    let inv = T::one() / r;
-    if inv.is_finite_value() {
-        (f * inv, g * inv, r)
-    } else {
-        // r is subnormal: 1/r overflows, divide instead.
-        (f / r, g / r, r)
-    }
-}
-
-/// The smaller singular value of `[f g; 0 h]` (LAPACK `dlas2`).
-fn smaller_sv_2x2<T: Scalar>(f: T, g: T, h: T) -> T {
-    let (fa, ga, ha) = (f.abs(), g.abs(), h.abs());
-    let (fhmn, fhmx) = (fa.min(ha), fa.max(ha));
-    let (one, two) = (T::one(), T::cast(2.0));
-    if fhmn == T::zero() {
-        return T::zero();
-    }
-    if ga < fhmx {
-        let as_ = one + fhmn / fhmx;
-        let at = (fhmx - fhmn) / fhmx;
-        let au = (ga / fhmx) * (ga / fhmx);
-        let c = two / ((as_ * as_ + au).sqrt() + (at * at + au).sqrt());
-        fhmn * c
-    } else {
-        let au = fhmx / ga;
-        if au == T::zero() {
-            return (fhmn * fhmx) / ga;
-        }
-        let as_ = one + fhmn / fhmx;
-        let at = (fhmx - fhmn) / fhmx;
-        let c = one / ((one + (as_ * au) * (as_ * au)).sqrt() + (one + (at * au) * (at * au)).sqrt());
-        let s = (fhmn * c) * au;
-        s + s
     }
 }
 
@@ -306,7 +240,11 @@ fn bidiagonal_values<T: Scalar>(
 ) -> Result<()> {
     let Workspace { d, e, .. } = ws;
     if !dqds_ok {
-        bidiagonal_qr(d, e, max_sweeps).ok_or(EssError::NoConvergence { rows: n, cols: n, iterations: max_sweeps })?;
+        super::bidiag::bidiagonal_values(d, e, max_sweeps).ok_or(EssError::NoConvergence {
+            rows: n,
+            cols: n,
+            iterations: max_sweeps,
+        })?;
     }
     out.extend(d.iter().map(|x| x.abs()));
     Ok(())
@@ -673,201 +611,12 @@ fn reflect_careful<T: Scalar>(mut x0: T, tail: &mut [T]) -> (T, T) {
     (if back == 0 { beta } else { crate::scalar::ldexp(beta, back) }, tau)
 }
 
-/// Singular values of the upper bidiagonal `(d, e)`, into `|d|`. `None` when
-/// more than `max_sweeps` QR sweeps were needed.
-pub(super) fn bidiagonal_qr<T: Scalar>(d: &mut [T], e: &mut [T], max_sweeps: usize) -> Option<()> {
-    let n = d.len();
-    if n <= 1 {
-        return Some(());
-    }
-    // NaN or ∞ (not reachable from a finite matrix) never deflates: give up at
-    // once instead of after `max_sweeps` sweeps.
-    if !(crate::validate::all_finite(d) && crate::validate::all_finite(e)) {
-        return None;
-    }
-    let eps = T::EPSILON;
-    let anorm = d.iter().chain(e.iter()).fold(T::zero(), |m, &x| m.max(x.abs()));
-    let small_d = eps * anorm;
-    let mut sweeps = 0usize;
-    let mut hi = n - 1;
-    loop {
-        // Deflate converged values at the bottom.
-        while hi > 0 {
-            let k = hi - 1;
-            if e[k].abs() <= (eps * (d[k].abs() + d[hi].abs())).max(small_d) {
-                e[k] = T::zero();
-                hi -= 1;
-            } else {
-                break;
-            }
-        }
-        if hi == 0 {
-            return Some(());
-        }
-        // The unreduced block lo..=hi (e[lo..hi] nonzero), and on the same scan
-        // the first negligible diagonal entry in it, if any.
-        let mut lo = hi - 1;
-        let mut negligible = (d[hi].abs() <= small_d).then_some(hi);
-        loop {
-            if d[lo].abs() <= small_d {
-                negligible = Some(lo);
-            }
-            if lo == 0 {
-                break;
-            }
-            let k = lo - 1;
-            if e[k].abs() <= (eps * (d[k].abs() + d[lo].abs())).max(small_d) {
-                e[k] = T::zero();
-                break;
-            }
-            lo -= 1;
-        }
-        sweeps += 1;
-        if sweeps > max_sweeps {
-            return None;
-        }
-        // A negligible diagonal entry: rotate its off-diagonal out (splits the block).
-        if let Some(k) = negligible {
-            d[k] = T::zero();
-            if k < hi {
-                // Row k: chase e[k] to the right with row rotations against rows j > k.
-                let mut f = e[k];
-                e[k] = T::zero();
-                for j in k + 1..=hi {
-                    let (c, s, r) = givens(d[j], f);
-                    d[j] = r;
-                    if j < hi {
-                        f = -s * e[j];
-                        e[j] = c * e[j];
-                    }
-                }
-            } else {
-                // Last column: chase e[hi-1] upwards with column rotations.
-                let mut f = e[hi - 1];
-                e[hi - 1] = T::zero();
-                for j in (lo..hi).rev() {
-                    let (c, s, r) = givens(d[j], f);
-                    d[j] = r;
-                    if j > lo {
-                        f = -s * e[j - 1];
-                        e[j - 1] = c * e[j - 1];
-                    }
-                }
-            }
-            continue;
-        }
-        // Shift: the smaller singular value of the trailing 2 × 2; none when it is
-        // negligible against the top of the block (zero-shift QR then).
-        let mut shift = smaller_sv_2x2(d[hi - 1], e[hi - 1], d[hi]);
-        let top = d[lo].abs();
-        if top > T::zero() && (shift / top) * (shift / top) < eps {
-            shift = T::zero();
-        }
-        // The chase on the block, as slices (d: m + 1 entries, e: m).
-        let (d, e) = (&mut d[lo..=hi], &mut e[lo..hi]);
-        let m = e.len();
-        let sign = if d[0] >= T::zero() { T::one() } else { -T::one() };
-        let mut f = (d[0].abs() - shift) * (sign + shift / d[0]);
-        let mut g = e[0];
-        let (mut di, mut ei) = (d[0], e[0]);
-        for i in 0..m {
-            let (cr, sr, r) = givens(f, g);
-            if i > 0 {
-                e[i - 1] = r;
-            }
-            let dn = d[i + 1];
-            f = cr * di + sr * ei;
-            let ei_new = cr * ei - sr * di;
-            g = sr * dn;
-            let dn = cr * dn;
-            let (cl, sl, r) = givens(f, g);
-            d[i] = r;
-            f = cl * ei_new + sl * dn;
-            di = cl * dn - sl * ei_new;
-            e[i] = ei_new;
-            if i + 1 < m {
-                let en = e[i + 1];
-                g = sl * en;
-                ei = cl * en;
-            }
-        }
-        d[m] = di;
-        e[m - 1] = f;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use nalgebra::DMatrix;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-
-    /// `givens_careful` where `1/r` overflows (subnormal `r`), where the squares
-    /// underflow, and where one argument is zero.
-    /// A bidiagonal with NaN or ∞ is given up at once (no sweep can deflate
-    /// it), even with an unlimited sweep count; a finite one converges.
-    #[test]
-    fn the_qr_gives_up_on_non_finite_bidiagonals_at_once() {
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            for at in 0..5 {
-                let (mut d, mut e) = (vec![1.0, 0.5, 0.25], vec![0.3, 0.2]);
-                if at < 3 {
-                    d[at] = bad;
-                } else {
-                    e[at - 3] = bad;
-                }
-                assert_eq!(bidiagonal_qr(&mut d, &mut e, usize::MAX), None, "{bad} at {at}");
-            }
-        }
-        let (mut d, mut e) = (vec![1.0, 0.5, 0.25], vec![0.3, 0.2]);
-        assert_eq!(bidiagonal_qr(&mut d, &mut e, 100), Some(()));
-    }
-
-    #[test]
-    fn careful_givens_at_subnormal_and_zero_arguments() {
-        for (f, g, r) in
-            [(3.0f64, 4.0, 5.0), (3e-200, -4e-200, 5e-200), (3e-310, 4e-310, 5e-310), (-6e-320, 8e-320, 1e-319)]
-        {
-            let (c, s, got) = givens_careful(f, g);
-            assert!((got - r).abs() <= 1e-3 * r, "({f:e}, {g:e}): r = {got:e}");
-            assert!((c - f / r).abs() <= 1e-3 && (s - g / r).abs() <= 1e-3, "({f:e}, {g:e}): c {c} s {s}");
-        }
-        assert_eq!(givens_careful(2.5, 0.0), (1.0, 0.0, 2.5));
-        assert_eq!(givens_careful(0.0, -2.5), (0.0, 1.0, -2.5));
-    }
-
-    /// The 2 × 2 shift helper against nalgebra on `[f g; 0 h]`: both of its
-    /// branches (`|g|` below and above `max(|f|, |h|)`), signs, a zero diagonal,
-    /// and `|g|` so large that `max(|f|, |h|)/|g|` underflows.
-    #[test]
-    fn smaller_sv_2x2_matches_nalgebra() {
-        let mut rng = StdRng::seed_from_u64(43);
-        let want = |f: f64, g: f64, h: f64| {
-            let s = DMatrix::from_row_slice(2, 2, &[f, g, 0.0, h]).singular_values();
-            s[0].min(s[1])
-        };
-        let mut cases = vec![(0.0, 1.0, 2.0), (3.0, 1.0, 0.0), (1e-200, 1e200, 1.0), (2.0, -1e-3, -0.5)];
-        for _ in 0..200 {
-            let e = |r: &mut StdRng| r.random_range(-1.0..1.0) * 2f64.powi(r.random_range(-8..8));
-            cases.push((e(&mut rng), e(&mut rng), e(&mut rng)));
-        }
-        for (f, g, h) in cases {
-            let (got, exp) = (smaller_sv_2x2(f, g, h), want(f, g, h));
-            let scale = f.abs().max(g.abs()).max(h.abs());
-            assert!(got >= 0.0, "[{f:e} {g:e}; 0 {h:e}]: {got:e} negative");
-            // dlas2 is accurate to a few ulps of the value itself; the SVD to ε·σ₁.
-            let tol = 8.0 * f64::EPSILON * exp + 4.0 * f64::EPSILON * scale;
-            assert!((got - exp).abs() <= tol, "[{f:e} {g:e}; 0 {h:e}]: {got:e} vs {exp:e}");
-        }
-        // g so large that max(|f|, |h|)/|g| underflows to zero: σ_min = |f·h|/|g|
-        // (the determinant over σ_max ≈ |g|) is below the smallest subnormal,
-        // so it rounds to zero (the reference above allows 4ε·|g| there).
-        for (f, g, h) in [(1e-16, 1e308, 1e-16), (3e-17, -1.5e308, 2e-20), (-2e-300, 1e30, 5e-300)] {
-            assert!(f64::max(f64::abs(f), f64::abs(h)) / f64::abs(g) == 0.0);
-            assert_eq!(smaller_sv_2x2(f, g, h), 0.0, "[{f:e} {g:e}; 0 {h:e}]");
-        }
-    }
 
     fn reference(m: &DMatrix<f64>) -> Vec<f64> {
         let mut s: Vec<f64> = m.singular_values().iter().copied().collect();
@@ -968,7 +717,7 @@ mod tests {
             let mut d = ws.d.clone();
             if super::super::dqds::dqds_values(&mut d, &ws.e, 30 * n + 100) {
                 let (mut qd, mut qe) = (ws.d.clone(), ws.e.clone());
-                bidiagonal_qr(&mut qd, &mut qe, 10_000).unwrap();
+                super::super::bidiag::bidiagonal_values(&mut qd, &mut qe, 10_000).unwrap();
                 let mut q: Vec<f64> = qd.iter().map(|x| x.abs()).collect();
                 q.sort_by(|x, y| y.total_cmp(x));
                 d.sort_by(|x, y| y.total_cmp(x));
