@@ -316,3 +316,27 @@ proptest! {
         prop_assert!(tol_profile(&tv, Tolerance::Relative(1e-10), Method::Dense)[0].iter().all(|&v| v <= n as f64));
     }
 }
+
+/// `zoh_discretize` refuses each mis-shaped pair on its own, naming the
+/// expected and the received shapes: a non-square `A`, a `B` whose row count
+/// is not `N` (with `N ≥ 1`), and an empty `A`; a well-shaped pair passes.
+#[test]
+fn zoh_discretize_refuses_each_mis_shaped_pair() {
+    let ok_b = DMatrix::from_element(2, 1, 1.0);
+    let cases = [
+        (DMatrix::from_element(2, 3, -1.0), ok_b.clone(), "A: (2, 3)"),
+        (DMatrix::from_diagonal_element(2, 2, -1.0), DMatrix::from_element(3, 1, 1.0), "B: (3, 1)"),
+        (DMatrix::from_diagonal_element(2, 2, -1.0), DMatrix::from_element(1, 2, 1.0), "B: (1, 2)"),
+        (DMatrix::zeros(0, 0), DMatrix::zeros(0, 1), "A: (0, 0)"),
+    ];
+    for (a, b, received) in cases {
+        match zoh_discretize(&a, &b, 0.5) {
+            Err(e @ EssError::ShapeMismatch { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("(N, N)") && msg.contains(received), "{msg}");
+            }
+            other => panic!("A {:?}, B {:?}: expected a shape error, got {other:?}", a.shape(), b.shape()),
+        }
+    }
+    assert!(zoh_discretize(&DMatrix::from_diagonal_element(2, 2, -1.0), &ok_b, 0.5).is_ok());
+}
