@@ -2148,6 +2148,47 @@ mod tests {
         assert_same_factor(&g, &h, &s, 1e-13, "zero column");
         let z = givens(&mut rng, &DMatrix::<f64>::zeros(3, 4));
         assert!(z.exp.iter().all(Option::is_none) && z.data.iter().all(|&x| x == 0.0));
+        // A zero a_j with a zero column of the appended row: the column becomes
+        // zero, so it loses its exponent (and the factor is still Householder's).
+        let s0 = scaled_stack(&mut rng, 5, 5, (0, 0), (0, 0));
+        let mut f = givens(&mut rng, &s0);
+        let a = [0.5, 0.0, -2.0, 1.0, 0.25];
+        let mut w = scaled_stack(&mut rng, 1, 5, (0, 0), (0, 0));
+        w[(0, 1)] = 0.0;
+        let fa = unscaled(&f) * DMatrix::from_diagonal(&DVector::from_row_slice(&a));
+        let mut s = DMatrix::zeros(6, 5);
+        s.rows_mut(0, 5).copy_from(&fa);
+        s.rows_mut(5, 1).copy_from(&w);
+        f.append_scaled(Some(&a), &w, false);
+        assert_eq!(f.exp[1], None);
+        assert_same_factor(&f, &householder(&s), &s, 1e-13, "zero a_j and zero w_j");
+    }
+
+    /// A zero `a_j` (a decay `exp(Δ·a)` that underflowed) wipes column `j`
+    /// whatever its scale: the appended row's column then sets the scale, and
+    /// keeps its precision even when the old column was `2^1100` times larger
+    /// (carried over, it would push the row's entries below the subnormal
+    /// range).
+    #[test]
+    fn a_zero_transition_entry_restarts_the_column_at_the_rows_scale() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let s0 = scaled_stack(&mut rng, 4, 4, (0, 0), (0, 0));
+        let f = givens(&mut rng, &s0);
+        for huge in [1100, -1100] {
+            // Column 2 of F is 2^±1100 times larger than it was; F·diag(a) has
+            // that column zero, the others as they were.
+            let mut g = f.clone();
+            g.exp[2] = g.exp[2].map(|e| e + huge);
+            let a = [0.75, -1.5, 0.0, 0.5];
+            let w = scaled_stack(&mut rng, 1, 4, (0, 0), (0, 0));
+            let mut fa = unscaled(&f);
+            fa.column_mut(2).fill(0.0);
+            let mut s = DMatrix::zeros(5, 4);
+            s.rows_mut(0, 4).copy_from(&(&fa * DMatrix::from_diagonal(&DVector::from_row_slice(&a))));
+            s.rows_mut(4, 1).copy_from(&w);
+            g.append_scaled(Some(&a), &w, false);
+            assert_same_factor(&g, &householder(&s), &s, 1e-13, &format!("column 2 scaled by 2^{huge}"));
+        }
     }
 
     #[test]
