@@ -346,6 +346,23 @@ mod tests {
         s
     }
 
+    /// `random_matrix` as documented: entries in `[-1, 1)`, spread over the
+    /// whole interval (mean about 0, both halves about equally often), the
+    /// same matrix for the same seed and another one for another seed.
+    #[test]
+    fn random_matrices_are_uniform_on_minus_one_to_one_and_seeded() {
+        let m = random_matrix(100, 100, 7);
+        assert!(m.iter().all(|&x| (-1.0..1.0).contains(&x)), "an entry outside [-1, 1)");
+        let mean = m.sum() / 1e4;
+        let negative = m.iter().filter(|&&x| x < 0.0).count();
+        let outer = m.iter().filter(|&&x| x.abs() > 0.9).count();
+        assert!(mean.abs() < 0.03, "mean {mean}");
+        assert!((4700..5300).contains(&negative), "{negative} negative entries of 10,000");
+        assert!((800..1200).contains(&outer), "{outer} entries beyond ±0.9 of 10,000 (expect about 1,000)");
+        assert_eq!(m, random_matrix(100, 100, 7));
+        assert_ne!(m, random_matrix(100, 100, 8));
+    }
+
     /// `carry` keeps the coordinates the next block of the chain still has (the
     /// leading ones when the columns side moves down, the trailing ones when the
     /// rows side moves up), re-orthonormalized, and refuses other moves.
