@@ -165,3 +165,34 @@ impl Parts {
             .with_feedthrough(Steps::Varying(self.d))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+    use crate::realization::{Realization, Steps, Transition};
+    use nalgebra::{DMatrix, DVector};
+
+    /// The keep rule is relative to the block's own `σ_1`: at the one cut of a
+    /// length-2 system `H_1 = C_1·B_0 = diag(s, keep·ratio·s)`, a second value
+    /// above `keep·σ_1` is kept and one at or below it is not, at any scale `s`
+    /// (the core is normalised inside, so a rule against the normalised
+    /// `σ_1` instead of its ratio would move the cut-off by up to `σ_1²`).
+    #[test]
+    fn values_above_keep_times_sigma_one_are_kept_at_any_scale() {
+        let keep = 1e-11;
+        for s in [0.3, 0.6, 1.0, 3.0, 1e-200, 1e200] {
+            for (ratio, kept) in [(1.5, 2), (4.0, 2), (0.9, 1), (0.25, 1)] {
+                let b0 = DMatrix::from_diagonal(&DVector::from_vec(vec![s, keep * ratio * s]));
+                let real = Realization::new(
+                    2,
+                    Transition::Diagonal(Steps::Constant(DVector::from_vec(vec![0.5, 0.5]))),
+                    Steps::Constant(b0),
+                    Steps::Constant(DMatrix::identity(2, 2)),
+                )
+                .unwrap();
+                let (parts, _, _) = truncate(&real, 2, keep).unwrap();
+                assert_eq!(parts.b[0].nrows(), kept, "s = {s:e}, σ₂/σ₁ = {ratio}·keep");
+            }
+        }
+    }
+}
