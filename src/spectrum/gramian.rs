@@ -2164,13 +2164,15 @@ mod tests {
         assert_same_factor(&f, &householder(&s), &s, 1e-13, "zero a_j and zero w_j");
     }
 
-    /// A zero `a_j` (a decay `exp(Δ·a)` that underflowed) wipes column `j`
-    /// whatever its scale: the appended row's column then sets the scale, and
-    /// keeps its precision even when the old column was `2^1100` times larger
-    /// (carried over, it would push the row's entries below the subnormal
-    /// range).
+    /// Columns `2^±1100` away from the appended row's scale (beyond what one
+    /// scaling factor can bridge). A zero `a_j` (a decay `exp(Δ·a)` that
+    /// underflowed) wipes column `j` whatever its scale: the row's column then
+    /// sets the scale and keeps its precision (carried over from a column
+    /// `2^1100` times larger, it would fall below the subnormal range). A
+    /// nonzero `a_j` keeps the huge column's scale, and the row's entry there
+    /// vanishes exactly (it is scaled down, never up).
     #[test]
-    fn a_zero_transition_entry_restarts_the_column_at_the_rows_scale() {
+    fn columns_1100_binades_from_the_appended_row() {
         let mut rng = StdRng::seed_from_u64(8);
         let s0 = scaled_stack(&mut rng, 4, 4, (0, 0), (0, 0));
         let f = givens(&mut rng, &s0);
@@ -2189,6 +2191,19 @@ mod tests {
             g.append_scaled(Some(&a), &w, false);
             assert_same_factor(&g, &householder(&s), &s, 1e-13, &format!("column 2 scaled by 2^{huge}"));
         }
+        // With a nonzero a_2 the column keeps its scale 2^1100, and the row's
+        // entry, 2^1100 times smaller than the column, vanishes below the
+        // subnormal range: bitwise as if the row had a zero there.
+        let mut g = f.clone();
+        g.exp[2] = g.exp[2].map(|e| e + 1100);
+        let (a, w) = ([0.75, -1.5, 0.5, 0.5], scaled_stack(&mut rng, 1, 4, (0, 0), (0, 0)));
+        let mut w0 = w.clone();
+        w0[(0, 2)] = 0.0;
+        let mut g0 = g.clone();
+        g.append_scaled(Some(&a), &w, false);
+        g0.append_scaled(Some(&a), &w0, false);
+        assert_eq!((&g.data, &g.exp, &g.drift), (&g0.data, &g0.exp, &g0.drift));
+        assert!(g.data.iter().all(|x| x.is_finite()));
     }
 
     #[test]
