@@ -195,6 +195,9 @@ enum Fault {
     ApplyOfMagnitudes,
     /// `apply` computes `−T·|u|`: right for nonpositive inputs only.
     ApplyOfNegativeMagnitudes,
+    /// `apply` holds the input at `u[L/2]` over the second half: right for
+    /// inputs constant there only.
+    ApplyHoldsInput,
     /// The realization's output map is off by 1e-6 on channel 1.
     RealizationSlightlyOff,
 }
@@ -236,6 +239,7 @@ impl LinearOperator for Custom {
             | Fault::ApplyWrong
             | Fault::ApplyOfMagnitudes
             | Fault::ApplyOfNegativeMagnitudes
+            | Fault::ApplyHoldsInput
             | Fault::RealizationSlightlyOff => RealizationInfo::TimeInvariant { order: 1 },
             Fault::RealizationVaries => RealizationInfo::TimeInvariant { order: 1 },
             _ => RealizationInfo::None,
@@ -267,14 +271,16 @@ impl LinearOperator for Custom {
         let mut x = 0.0;
         let magnitudes = self.fault == Fault::ApplyOfMagnitudes && channel == 1;
         let negative = self.fault == Fault::ApplyOfNegativeMagnitudes && channel == 1;
+        let hold = self.fault == Fault::ApplyHoldsInput && channel == 1;
         for (t, yt) in y.iter_mut().enumerate() {
+            let ut = if hold && t >= self.len / 2 { u[self.len / 2] } else { u[t] };
             x = 0.5 * x
                 + if magnitudes {
-                    u[t].abs()
+                    ut.abs()
                 } else if negative {
-                    -u[t].abs()
+                    -ut.abs()
                 } else {
-                    u[t]
+                    ut
                 };
             *yt = x;
         }
@@ -350,9 +356,10 @@ fn realization_mistakes_are_loud() {
     assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }), "{err}");
     // y[3] is off by exactly 1, reported relative to max|T|·m·L = 1·1·8.
     assert!(err.to_string().contains("apply(u) differs from T·u by 1.250e-1"), "{err}");
-    // One that agrees on nonnegative (or nonpositive) inputs only: verify's
-    // input has both signs.
-    for fault in [Fault::ApplyOfMagnitudes, Fault::ApplyOfNegativeMagnitudes] {
+    // One that agrees on nonnegative (or nonpositive) inputs only, or on
+    // inputs constant over the second half only: verify's input has both
+    // signs and varies at every step.
+    for fault in [Fault::ApplyOfMagnitudes, Fault::ApplyOfNegativeMagnitudes, Fault::ApplyHoldsInput] {
         let err = ess::verify(&custom(fault)).unwrap_err();
         let apply = err.to_string().contains("apply");
         assert!(matches!(err, EssError::InvalidOperator { channel: 1, .. }) && apply, "{fault:?}: {err}");
