@@ -465,8 +465,6 @@ mod tests {
         s
     }
 
-    /// The QR fallback's Givens rotation, `[c s; −s c]·[a; b] = [r; 0]`, where
-    /// `a² + b²` underflows or overflows (the careful form) and where it does not.
     /// A bidiagonal with NaN or ∞ is given up at once (no step can deflate
     /// it), even with an unlimited step count; a finite one converges.
     #[test]
@@ -486,6 +484,8 @@ mod tests {
         assert_eq!(bidiagonal_values(&mut d, &mut e, 100), Some(()));
     }
 
+    /// The QR fallback's Givens rotation, `[c s; −s c]·[a; b] = [r; 0]`, where
+    /// `a² + b²` underflows or overflows (the careful form) and where it does not.
     #[test]
     fn rotation_is_exact_where_the_squares_underflow_or_overflow() {
         for (a, b, r) in
