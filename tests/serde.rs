@@ -57,6 +57,16 @@ fn batch_profiles_round_trip_and_are_checked() {
         let err = serde_json::from_value::<BatchProfile>(v).unwrap_err();
         assert!(err.to_string().contains("statistics differ"), "{stat}: {err}");
     }
+    // The check is relative, 1e-9 of the value (of 1 below 1): a mean off by
+    // 0.8e-9 of itself (a file written with fewer digits) is accepted, one off
+    // by 2e-9 is not; the largest mean (an ESS above 1) shows the scale.
+    let (k, big) = b.mean[0].iter().copied().enumerate().fold((0, 0.0), |m, (k, x)| if x > m.1 { (k, x) } else { m });
+    assert!(big > 1.2, "the test needs a mean above 1: {big}");
+    for (off, accepted) in [(0.8e-9, true), (2e-9, false)] {
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["mean"][0][k] = serde_json::json!(big * (1.0 + off));
+        assert_eq!(serde_json::from_value::<BatchProfile>(v).is_ok(), accepted, "mean off by {off:e} of itself");
+    }
     let _ = EssError::SequenceTooShort { len: 1 };
 }
 
