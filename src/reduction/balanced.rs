@@ -174,9 +174,10 @@ mod tests {
 
     /// The keep rule is relative to the block's own `σ_1`: at the one cut of a
     /// length-2 system `H_1 = C_1·B_0 = diag(s, keep·ratio·s)`, a second value
-    /// above `keep·σ_1` is kept and one at or below it is not, at any scale `s`
-    /// (the core is normalised inside, so a rule against the normalised
-    /// `σ_1` instead of its ratio would move the cut-off by up to `σ_1²`).
+    /// above `keep·σ_1` is kept and one below it is not, at any scale `s`. The
+    /// core is normalised inside (its `σ̃_1` in `[0.5, 1)` here), so a cut-off
+    /// of `keep/σ̃_1` instead of `keep·σ̃_1` would sit up to 4 times higher and
+    /// drop the ratios 1.5 and 4.
     #[test]
     fn values_above_keep_times_sigma_one_are_kept_at_any_scale() {
         let keep = 1e-11;

@@ -38,7 +38,7 @@
 //!    shift on the bidiagonal scaled to `[0.5, 1)`, a negligible entry set to
 //!    zero, a negligible diagonal entry's row or column rotated out); each such
 //!    decision perturbs `B` by at most `ε·‖B‖`, the size of the
-//!    bidiagonalization's own backward error. `O(n²)` flops per sweep.
+//!    bidiagonalization's own backward error. `O(n)` flops per sweep.
 //!
 //! Only orthogonal transformations touch the matrix, so each computed `σ_k` is
 //! within a small multiple of `ε·σ_1` of the exact one (absolute accuracy, as
