@@ -2095,6 +2095,19 @@ mod tests {
                     );
                 }
             }
+            // Every column 2^550 larger in both factors (a core 2^1100 times
+            // larger, beyond the type's range): the same scaled core, bit for
+            // bit, its exponent 1100 higher (the largest term's scale is
+            // factored out before any product is formed).
+            let shifted = |h: &Factor<f64>| {
+                let mut h = h.clone();
+                h.exp.iter_mut().flatten().for_each(|x| *x += 550);
+                h
+            };
+            let (mut big, mut big_scale) = (vec![f64::NAN; ld * n], Vec::new());
+            let eh = shifted(&f).core_square(&shifted(&g), &mut big, ld, &mut gs, &mut shift, &mut big_scale);
+            assert_eq!(eh, ew.map(|x| x + 1100), "trial {trial}: exponent of the shifted core");
+            assert_eq!(bits(&big), bits(&wide), "trial {trial}: shifted core");
             // The f32 core against the same product in f64: with column exponents
             // 600 binades apart, beyond f32's range, the core takes its
             // out-of-range branch (terms below 2^-149 of the largest are zero).
