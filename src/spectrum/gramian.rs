@@ -2184,9 +2184,7 @@ mod tests {
             let w = scaled_stack(&mut rng, 1, 4, (0, 0), (0, 0));
             let mut fa = unscaled(&f);
             fa.column_mut(2).fill(0.0);
-            let mut s = DMatrix::zeros(5, 4);
-            s.rows_mut(0, 4).copy_from(&(&fa * DMatrix::from_diagonal(&DVector::from_row_slice(&a))));
-            s.rows_mut(4, 1).copy_from(&w);
+            let s = step_stack(&fa, &DMatrix::from_diagonal(&DVector::from_row_slice(&a)), &w);
             g.append_scaled(Some(&a), &w, false);
             assert_same_factor(&g, &householder(&s), &s, 1e-13, &format!("column 2 scaled by 2^{huge}"));
         }
@@ -2227,23 +2225,25 @@ mod tests {
                     .collect();
                 let k = rng.random_range(1..=2);
                 let w = scaled_stack(&mut rng, k, n, (0, 0), (0, 0));
-                let fa = unscaled(&f) * DMatrix::from_diagonal(&DVector::from_vec(a.clone()));
-                let mut s = DMatrix::zeros(fa.nrows() + w.nrows(), n);
-                s.rows_mut(0, fa.nrows()).copy_from(&fa);
-                s.rows_mut(fa.nrows(), w.nrows()).copy_from(&w);
+                let s = step_stack(&unscaled(&f), &DMatrix::from_diagonal(&DVector::from_vec(a.clone())), &w);
                 f.append_scaled(Some(&a), &w, false);
                 assert_same_factor(&f, &householder(&s), &s, 1e-12, &format!("trial {trial} step {step}"));
             }
         }
     }
 
-    /// One step `tri([F·M; w])` done naively (unscaled, moderate sizes only).
-    fn naive_step(f: &DMatrix<f64>, m: &DMatrix<f64>, w: &DMatrix<f64>) -> DMatrix<f64> {
+    /// The explicit stack `[F·M; w]` of one step (unscaled).
+    fn step_stack(f: &DMatrix<f64>, m: &DMatrix<f64>, w: &DMatrix<f64>) -> DMatrix<f64> {
         let fm = f * m;
         let mut s = DMatrix::zeros(fm.nrows() + w.nrows(), m.ncols());
         s.rows_mut(0, fm.nrows()).copy_from(&fm);
         s.rows_mut(fm.nrows(), w.nrows()).copy_from(w);
-        s.qr().unpack_r()
+        s
+    }
+
+    /// One step `tri([F·M; w])` done naively (unscaled, moderate sizes only).
+    fn naive_step(f: &DMatrix<f64>, m: &DMatrix<f64>, w: &DMatrix<f64>) -> DMatrix<f64> {
+        step_stack(f, m, w).qr().unpack_r()
     }
 
     fn unscaled(f: &Factor<f64>) -> DMatrix<f64> {
