@@ -23,41 +23,22 @@ where
     }
 }
 
-/// `(0..n).map(f)` collected in order: with the `parallel` feature and
-/// `n ≥ min_parallel`, contiguous runs of at least `n / (4·workers)` indices
-/// run in parallel, written straight into the result (no intermediate
-/// vectors: the peak memory is the result's).
-pub(crate) fn map_range<R, F>(n: usize, min_parallel: usize, f: F) -> Vec<R>
-where
-    R: Send,
-    F: Fn(usize) -> R + Sync + Send,
-{
-    match parallel_run(n, min_parallel) {
-        #[cfg(feature = "parallel")]
-        Some(run) => {
-            use rayon::prelude::*;
-            (0..n).into_par_iter().with_min_len(run).map(f).collect()
-        }
-        _ => (0..n).map(f).collect(),
-    }
-}
-
-/// `f(t, &mut items[t])` for every `t`: with the `parallel` feature and
-/// `items.len() ≥ min_parallel`, contiguous runs in parallel (as
-/// [`map_range`]). Each item is changed by one call, so the result is the same
-/// either way.
-pub(crate) fn for_each_mut<I, F>(items: &mut [I], min_parallel: usize, f: F)
+/// `f(t, chunk_t)` for every chunk `t` of `chunk` values of `data` (the last
+/// one may be shorter): with the `parallel` feature and at least
+/// `min_parallel` chunks, contiguous runs of at least `chunks / (4·workers)` chunks in
+/// parallel. Each chunk is written by one call, so the result is the same either way.
+pub(crate) fn for_each_chunk_mut<I, F>(data: &mut [I], chunk: usize, min_parallel: usize, f: F)
 where
     I: Send,
-    F: Fn(usize, &mut I) + Sync + Send,
+    F: Fn(usize, &mut [I]) + Sync + Send,
 {
-    match parallel_run(items.len(), min_parallel) {
+    match parallel_run(data.len().div_ceil(chunk), min_parallel) {
         #[cfg(feature = "parallel")]
         Some(run) => {
             use rayon::prelude::*;
-            items.par_iter_mut().with_min_len(run).enumerate().for_each(|(t, x)| f(t, x));
+            data.par_chunks_mut(chunk).with_min_len(run).enumerate().for_each(|(t, x)| f(t, x));
         }
-        _ => items.iter_mut().enumerate().for_each(|(t, x)| f(t, x)),
+        _ => data.chunks_mut(chunk).enumerate().for_each(|(t, x)| f(t, x)),
     }
 }
 
@@ -156,15 +137,21 @@ mod tests {
         assert_eq!(outer, inner);
     }
 
-    /// `map_range` gives `(0..n).map(f)` in order and `first_index` the
-    /// smallest index with the property, below and above the parallel
-    /// threshold and for any thread count.
+    /// `for_each_chunk_mut` hands every chunk its own index (the last one
+    /// shorter) and `first_index` finds the smallest index with the property,
+    /// below and above the parallel threshold and for any thread count.
     #[test]
     fn range_maps_keep_the_order_and_find_the_first_index() {
         let check = || {
             for (n, min) in [(0, 0), (1, 0), (7, 100), (1000, 10), (4099, 2048)] {
-                let want: Vec<usize> = (0..n).map(|t| t * t).collect();
-                assert_eq!(map_range(n, min, |t| t * t), want, "n = {n}, threshold {min}");
+                for chunk in [1, 3] {
+                    let mut got = vec![usize::MAX; n];
+                    for_each_chunk_mut(&mut got, chunk, min, |t, x| {
+                        x.iter_mut().enumerate().for_each(|(i, v)| *v = (t * chunk + i) * (t * chunk + i))
+                    });
+                    let want: Vec<usize> = (0..n).map(|t| t * t).collect();
+                    assert_eq!(got, want, "n = {n}, chunks of {chunk}, threshold {min}");
+                }
                 assert_eq!(first_index(n, min, |_| false), None);
                 for bad in [vec![0], vec![n / 2, n.saturating_sub(1)], vec![n.saturating_sub(1)], vec![3, n / 3, n / 2]]
                 {
@@ -224,19 +211,12 @@ mod tests {
         };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         let flag = AtomicBool::new(false);
-        let map = pool.install(|| map_range(n, min, |t| overlapped(&flag, t)));
-        assert!(map[0], "map_range: index 0 ran without the last index running alongside");
-        let flag = AtomicBool::new(false);
         let first = pool.install(|| first_index(n, min, |t| overlapped(&flag, t)));
         assert_eq!(first, Some(0), "first_index: index 0 ran without the last index running alongside");
         let flag = AtomicBool::new(false);
-        let mut items = vec![false; n];
-        pool.install(|| for_each_mut(&mut items, min, |t, x| *x = overlapped(&flag, t)));
-        assert!(items[0], "for_each_mut: index 0 ran without the last index running alongside");
-        // Each item is handed over with its own index.
-        let mut at = vec![usize::MAX; n];
-        pool.install(|| for_each_mut(&mut at, min, |t, x| *x = t));
-        assert!(at.iter().enumerate().all(|(t, &x)| x == t), "for_each_mut: {at:?}");
+        let mut items = vec![false; 2 * n];
+        pool.install(|| for_each_chunk_mut(&mut items, 2, min, |t, x| x[0] = overlapped(&flag, t)));
+        assert!(items[0], "for_each_chunk_mut: chunk 0 ran without the last chunk running alongside");
     }
 
     fn worker_index() -> Option<usize> {

@@ -82,24 +82,21 @@ pub fn write(red: &Reduction<f64>, out: &Path) -> Result<(), CliError> {
     let b = red.block_shape();
     let (p, m) = (b.outputs, b.inputs);
     let (mut a_v, mut b_v, mut c_v, mut d_v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let push = |v: &mut Vec<u8>, mat: &effective_state_size::nalgebra::DMatrix<f64>| {
+    let push = |v: &mut Vec<u8>, mat: effective_state_size::nalgebra::DMatrixView<'_, f64>| {
         for i in 0..mat.nrows() {
             for j in 0..mat.ncols() {
                 v.extend_from_slice(&mat[(i, j)].to_le_bytes());
             }
         }
     };
-    let eye = effective_state_size::nalgebra::DMatrix::<f64>::identity(r, r);
+    let zero = effective_state_size::nalgebra::DMatrix::<f64>::zeros(p, m);
     for c in ch {
         let real = &c.realization;
         for t in 0..len {
-            push(&mut a_v, &real.transition().left_multiply(t, &eye));
+            push(&mut a_v, real.a(t).to_dense().as_view());
             push(&mut b_v, real.b(t));
             push(&mut c_v, real.c(t));
-            match real.d(t) {
-                Some(d) => push(&mut d_v, d),
-                None => push(&mut d_v, &effective_state_size::nalgebra::DMatrix::zeros(p, m)),
-            }
+            push(&mut d_v, real.d(t).unwrap_or(zero.as_view()));
         }
     }
     let n = ch.len();

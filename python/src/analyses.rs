@@ -14,7 +14,7 @@ use effective_state_size::ess::ComputedBy;
 use effective_state_size::ess::{
     BatchProfile as CoreBatch, Measure, Profile as CoreProfile, SweepPoint, ToleranceSweep as CoreSweep,
 };
-use effective_state_size::nalgebra::DMatrix;
+use effective_state_size::nalgebra::DMatrixView;
 use effective_state_size::reduction::{reduce as core_reduce, Algorithm, ReduceOptions, Reduction as CoreReduction};
 use effective_state_size::{EssError as CoreError, LinearOperator};
 use pyo3::prelude::*;
@@ -289,7 +289,7 @@ pub(crate) fn gradient(
             }
             let values: Vec<f64> = results.iter().flat_map(|g| g.values.clone()).collect();
             let totals: Vec<f64> = results.iter().map(|g| g.total()).collect();
-            let flat = results.iter().flat_map(|g| row_major(&g.gradient)).collect();
+            let flat = results.iter().flat_map(|g| row_major(g.gradient.as_view())).collect();
             let shape = |tail: &[usize]| lead.iter().chain(tail).copied().collect::<Vec<usize>>();
             let total_obj = if lead.is_empty() { PyFloat::new(py, totals[0]).into_any() } else { array(py, &lead, totals)? };
             Ok(Gradient {
@@ -303,7 +303,7 @@ pub(crate) fn gradient(
 }
 
 /// A matrix's entries in row-major order.
-fn row_major<T: Copy + effective_state_size::nalgebra::Scalar>(m: &DMatrix<T>) -> Vec<T> {
+fn row_major<T: Copy + effective_state_size::nalgebra::Scalar>(m: DMatrixView<'_, T>) -> Vec<T> {
     m.transpose().as_slice().to_vec()
 }
 
@@ -343,12 +343,11 @@ impl Reduction {
         let (len, r, blk) = (red.seq_len(), red.state_size(), red.block_shape());
         let (p, m) = (blk.outputs, blk.inputs);
         let n = red.channels().len();
-        let eye = DMatrix::<T>::identity(r, r);
         let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for ch in red.channels() {
             let real = &ch.realization;
             for t in 0..len {
-                a.extend(row_major(&real.transition().left_multiply(t, &eye)));
+                a.extend(row_major(real.a(t).to_dense().as_view()));
                 b.extend(row_major(real.b(t)));
                 c.extend(row_major(real.c(t)));
                 match real.d(t) {

@@ -8,8 +8,7 @@
 use super::tensor::{dot, Array3};
 use super::{BlockShape, Dims, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
-use crate::parallel::map_range;
-use crate::realization::{off_diagonal_zero, Realization, Steps, Transition, PARALLEL_STEPS};
+use crate::realization::{off_diagonal_zero, FlatTransition, Realization, StepMatrices, Steps, Transition};
 use crate::scalar::Scalar;
 use crate::validate::{check_matrix_finite, fmt_shape};
 use nalgebra::{DMatrix, DVector};
@@ -388,25 +387,21 @@ impl<T: Scalar> LinearOperator for TimeVaryingStateSpace<T> {
         Ok(Cow::Owned(t))
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
-        let steps =
-            |f: &(dyn Fn(usize) -> DMatrix<T> + Sync)| Steps::Varying(map_range(self.dims.len, PARALLEL_STEPS, f));
+        let (len, n, p, m) = (self.dims.len, self.dims.width, self.block.outputs, self.block.inputs);
+        let part = |x: &Array3<T>, rows: usize, cols: usize| {
+            StepMatrices::from_fn(len, rows, cols, |t, out| x.write_matrix(channel, t, rows, cols, out))
+        };
         // A channel whose `A_t` have only exact zeros off their diagonals (found
         // when the operator was built) is handed over as diagonals: the same
         // values, and the structured path takes its `O(N²)`-per-step Givens
         // route without scanning dense matrices.
-        let n = self.dims.width;
         let a = match &self.diagonals[channel] {
-            Some(diag) => Transition::Diagonal(Steps::Varying(map_range(self.dims.len, PARALLEL_STEPS, |t| {
-                DVector::from_column_slice(&diag[t * n..(t + 1) * n])
-            }))),
-            None => Transition::Dense(steps(&|t| self.a_at(channel, t))),
+            Some(diag) => FlatTransition::Diagonal(StepMatrices::from_fn(len, n, 1, |t, out| {
+                out.copy_from_slice(&diag[t * n..(t + 1) * n]);
+            })),
+            None => FlatTransition::Dense(part(&self.a, n, n)),
         };
-        Realization::from_post_update(
-            self.dims.len,
-            a,
-            steps(&|t| self.b_at(channel, t)),
-            steps(&|t| self.c_at(channel, t)),
-        )
+        Realization::from_flat_post_update(len, a, part(&self.b, n, m), part(&self.c, p, n))
     }
     /// The recurrence `x_t = A_t x_{t-1} + B_t u_t`, `y_t = C_t x_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
@@ -515,15 +510,15 @@ impl<T: Scalar> LinearOperator for MambaChannels<T> {
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (len, n) = (self.dims.len, self.dims.width);
         let d = |t: usize| self.delta.at(channel, t);
-        let at = map_range(len, PARALLEL_STEPS, |t| DVector::from_iterator(n, self.decay(channel, t)));
-        let bt = map_range(len, PARALLEL_STEPS, |t| self.b.matrix(0, t, n, 1) * d(t));
-        let ct = map_range(len, PARALLEL_STEPS, |t| self.c.matrix(0, t, 1, n));
-        Realization::from_post_update(
-            len,
-            Transition::Diagonal(Steps::Varying(at)),
-            Steps::Varying(bt),
-            Steps::Varying(ct),
-        )
+        let a = StepMatrices::from_fn(len, n, 1, |t, out| {
+            out.iter_mut().zip(self.decay(channel, t)).for_each(|(o, x)| *o = x);
+        });
+        let b = StepMatrices::from_fn(len, n, 1, |t, out| {
+            let dt = d(t);
+            out.iter_mut().zip(self.b.row(0, t)).for_each(|(o, &x)| *o = x * dt);
+        });
+        let c = StepMatrices::from_fn(len, 1, n, |t, out| out.copy_from_slice(self.c.row(0, t)));
+        Realization::from_flat_post_update(len, FlatTransition::Diagonal(a), b, c)
     }
     /// The selective scan `h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t u_t`, `y_t = C_t·h_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
@@ -599,15 +594,10 @@ impl<T: Scalar> LinearOperator for Ssd<T> {
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (h, len, n) = (channel, self.dims.len, self.dims.width);
-        let at = map_range(len, PARALLEL_STEPS, |t| DVector::from_element(n, self.a.at(h, t)));
-        let bt = map_range(len, PARALLEL_STEPS, |t| self.b.matrix(h, t, n, 1));
-        let ct = map_range(len, PARALLEL_STEPS, |t| self.c.matrix(h, t, 1, n));
-        Realization::from_post_update(
-            len,
-            Transition::Diagonal(Steps::Varying(at)),
-            Steps::Varying(bt),
-            Steps::Varying(ct),
-        )
+        let a = StepMatrices::from_fn(len, n, 1, |t, out| out.fill(self.a.at(h, t)));
+        let b = StepMatrices::from_fn(len, n, 1, |t, out| out.copy_from_slice(self.b.row(h, t)));
+        let c = StepMatrices::from_fn(len, 1, n, |t, out| out.copy_from_slice(self.c.row(h, t)));
+        Realization::from_flat_post_update(len, FlatTransition::Diagonal(a), b, c)
     }
     /// The scan `x_t = a_t x_{t-1} + B_t u_t`, `y_t = C_t·x_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {

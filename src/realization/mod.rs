@@ -25,16 +25,19 @@
 //! `rank(H_i)` by `N`.
 
 mod batch;
+mod flat;
 mod steps;
+pub(crate) use flat::{Block, FlatTransition, StepMatrices};
 pub(crate) use steps::off_diagonal_zero;
 
 pub use batch::RealizationBatch;
+pub use flat::TransitionStep;
 pub use steps::{Steps, Transition};
 
 use crate::error::{EssError, Result};
 use crate::scalar::Scalar;
-use crate::validate::{all_finite, check_matrix_finite_lazy, fmt_shape};
-use nalgebra::{DMatrix, DVector};
+use crate::validate::{all_finite, check_finite_lazy, check_matrix_finite_lazy, fmt_shape};
+use nalgebra::{DMatrix, DMatrixView, DVector};
 
 /// Sequences at least this long build their per-step matrices in parallel
 /// (below it, a plain loop is faster than handing out the work).
@@ -62,17 +65,18 @@ pub struct Realization<T: Scalar> {
     state: usize,
     outputs: usize,
     inputs: usize,
-    a: Transition<T>,
-    b: Steps<DMatrix<T>>,
-    c: Steps<DMatrix<T>>,
-    d: Option<Steps<DMatrix<T>>>,
+    a: FlatTransition<T>,
+    b: StepMatrices<T>,
+    c: StepMatrices<T>,
+    d: Option<StepMatrices<T>>,
 }
 
 impl<T: Scalar> Realization<T> {
     /// A realization of length `len` with state transitions `a` (`N × N`, or the
     /// diagonal as an `N`-vector), input maps `b` (`N × m`) and output maps `c`
     /// (`p × N`), with zero feedthrough `D_t`. Time-varying parts must hold `len`
-    /// matrices; `N`, `p`, `m` are read off the matrices.
+    /// matrices; `N`, `p`, `m` are read off the matrices. The parts are copied
+    /// into the realization's flat storage (one buffer per part).
     ///
     /// # Errors
     /// Shape mismatches between the parts or steps, a wrong number of steps,
@@ -95,6 +99,8 @@ impl<T: Scalar> Realization<T> {
         a.check(len, state)?;
         b.check("B_t", len, state, inputs)?;
         c.check("C_t", len, outputs, state)?;
+        let a = FlatTransition::from_transition(&a);
+        let (b, c) = (StepMatrices::from_steps(&b, state, inputs), StepMatrices::from_steps(&c, outputs, state));
         Ok(Self { len, state, outputs, inputs, a, b, c, d: None })
     }
 
@@ -102,7 +108,7 @@ impl<T: Scalar> Realization<T> {
     /// but makes [`apply`](Self::apply) and [`dense`](Self::dense) the full operator.
     pub fn with_feedthrough(mut self, d: Steps<DMatrix<T>>) -> Result<Self> {
         d.check("D_t", self.len, self.outputs, self.inputs)?;
-        self.d = Some(d);
+        self.d = Some(StepMatrices::from_steps(&d, self.outputs, self.inputs));
         Ok(self)
     }
 
@@ -115,45 +121,87 @@ impl<T: Scalar> Realization<T> {
         b: Steps<DMatrix<T>>,
         c_bar: Steps<DMatrix<T>>,
     ) -> Result<Self> {
-        // Validate with the given output maps first, then convert (in parallel
-        // on long sequences).
+        // Validate with the given output maps first, then convert.
         let base = Self::new(len, a, b, c_bar)?;
-        let varying = base.c.len().max(base.a.len()).max(base.b.len()) > 1;
-        let steps = if varying { len } else { 1 };
-        let d = crate::parallel::map_range(steps, PARALLEL_STEPS, |t| product(base.c.at(t), base.b.at(t)));
-        // C_t = C̄_t·A_t, in C̄_t's own storage where it has one per step.
-        let Self { state, outputs, inputs, a, b, c: c_bar, .. } = base;
-        let mut c = match c_bar {
-            Steps::Varying(v) => v,
-            Steps::Constant(m) => vec![m; steps],
-        };
-        crate::parallel::for_each_mut(&mut c, PARALLEL_STEPS, |t, ct| a.right_multiply_in_place(t, ct));
-        // Finite parts can still overflow here; say so (at the first such step)
-        // instead of passing ∞ on.
-        let overflow = |t: usize| !(all_finite(c[t].as_slice()) && all_finite(d[t].as_slice()));
-        if let Some(t) = crate::parallel::first_index(steps, PARALLEL_STEPS, overflow) {
-            check_matrix_finite_lazy(
-                || format!("C_t = C̄_t·A_t at step {t} (overflow in the conversion to the standard form)"),
-                &c[t],
-            )?;
-            check_matrix_finite_lazy(|| format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"), &d[t])?;
+        base.into_standard_form()
+    }
+
+    /// [`from_post_update`](Self::from_post_update) on parts already in flat
+    /// storage, of the shapes `N × N` (or `N × 1` diagonals), `N × m` and
+    /// `p × N`, each constant or with `len` steps (the families build them so).
+    /// Only finiteness is checked here; a non-finite entry is named with its
+    /// part and step.
+    pub(crate) fn from_flat_post_update(
+        len: usize,
+        a: FlatTransition<T>,
+        b: StepMatrices<T>,
+        c_bar: StepMatrices<T>,
+    ) -> Result<Self> {
+        let (state, inputs, outputs) = (b.at(0).nrows(), b.at(0).ncols(), c_bar.at(0).nrows());
+        debug_assert!(len > 0 && inputs > 0 && outputs > 0);
+        for (part, what) in [(a.steps(), "A_t"), (&b, "B_t"), (&c_bar, "C_t")] {
+            debug_assert!(part.is_constant() || part.stored() == len, "{what}: {} steps for L = {len}", part.stored());
+            if !all_finite(part.values()) {
+                let t = (0..part.stored()).find(|&t| !all_finite(part.slice(t))).unwrap_or(0);
+                let block = part.at(t);
+                check_finite_lazy(|| format!("{what} at step {t}"), block.as_slice(), &[block.ncols(), block.nrows()])?;
+            }
         }
-        let wrap = |v: Vec<DMatrix<T>>| {
+        Self { len, state, outputs, inputs, a, b, c: c_bar, d: None }.into_standard_form()
+    }
+
+    /// `C_t ← C_t·A_t` and `D_t = C_t·B_t` (with the given `C_t` = `C̄_t`): the
+    /// conversion from the post-update convention, in parallel on long
+    /// sequences.
+    fn into_standard_form(self) -> Result<Self> {
+        let Self { len, state, outputs, inputs, a, b, c: c_bar, .. } = self;
+        let varying = !(a.steps().is_constant() && b.is_constant() && c_bar.is_constant());
+        let steps = if varying { len } else { 1 };
+        let make = |rows: usize, cols: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)| {
             if varying {
-                Steps::Varying(v)
+                StepMatrices::from_fn(steps, rows, cols, f)
             } else {
-                Steps::Constant(v.into_iter().next().expect("one step"))
+                let mut m = DMatrix::zeros(rows, cols);
+                f(0, m.as_mut_slice());
+                StepMatrices::constant(&m)
             }
         };
-        Ok(Self { len, state, outputs, inputs, a, b, c: wrap(c), d: Some(wrap(d)) })
+        let d = make(outputs, inputs, &|t, out| product_into(c_bar.at(t), b.at(t), out));
+        // C_t = C̄_t·A_t, in C̄_t's own storage where it has one per step.
+        let c = if c_bar.is_constant() {
+            make(outputs, state, &|t, out| {
+                out.copy_from_slice(c_bar.slice(t));
+                a.right_multiply_in_place(t, out, outputs);
+            })
+        } else {
+            let mut c = c_bar;
+            c.update(|t, out| a.right_multiply_in_place(t, out, outputs));
+            c
+        };
+        // Finite parts can still overflow here; say so (at the first such step)
+        // instead of passing ∞ on.
+        if !(all_finite(c.values()) && all_finite(d.values())) {
+            let overflow = |t: usize| !(all_finite(c.slice(t)) && all_finite(d.slice(t)));
+            if let Some(t) = crate::parallel::first_index(steps, PARALLEL_STEPS, overflow) {
+                check_matrix_finite_lazy(
+                    || format!("C_t = C̄_t·A_t at step {t} (overflow in the conversion to the standard form)"),
+                    &c.at(t).to_matrix(),
+                )?;
+                check_matrix_finite_lazy(
+                    || format!("D_t = C̄_t·B_t = T[t,t] at step {t} (overflow)"),
+                    &d.at(t).to_matrix(),
+                )?;
+            }
+        }
+        Ok(Self { len, state, outputs, inputs, a, b, c, d: Some(d) })
     }
 
     /// `true` when `A`, `B`, `C` and `D` are the same at every step (stored once).
     pub fn is_time_invariant(&self) -> bool {
-        self.a.is_constant()
+        self.a.steps().is_constant()
             && self.b.is_constant()
             && self.c.is_constant()
-            && self.d.as_ref().is_none_or(Steps::is_constant)
+            && self.d.as_ref().is_none_or(StepMatrices::is_constant)
     }
 
     /// Sequence length `L`.
@@ -176,22 +224,69 @@ impl<T: Scalar> Realization<T> {
     pub fn inputs(&self) -> usize {
         self.inputs
     }
-    /// The transitions `A_t`.
-    pub fn transition(&self) -> &Transition<T> {
-        &self.a
+    /// The transition `A_t` at step `t`: a view of the dense `N × N` matrix, or
+    /// of the `N` values of a diagonal one.
+    ///
+    /// ```
+    /// use effective_state_size::realization::{Realization, Steps, Transition, TransitionStep};
+    /// use nalgebra::{DMatrix, DVector};
+    /// let r = Realization::new(
+    ///     3,
+    ///     Transition::Diagonal(Steps::Varying((1..=3).map(|k| DVector::from_element(2, 0.5 * k as f64)).collect())),
+    ///     Steps::Constant(DMatrix::from_element(2, 1, 1.0)),
+    ///     Steps::Constant(DMatrix::from_element(1, 2, 1.0)),
+    /// )?;
+    /// let TransitionStep::Diagonal(a1) = r.a(1) else { unreachable!() };
+    /// assert_eq!(a1.as_slice(), &[1.0, 1.0]);
+    /// assert_eq!(r.a(2).to_dense(), DMatrix::from_diagonal_element(2, 2, 1.5));
+    /// # Ok::<(), effective_state_size::EssError>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `t ≥ L` for a time-varying `A`.
+    pub fn a(&self, t: usize) -> TransitionStep<'_, T> {
+        self.a.at(t)
     }
-    /// `B_t` (`N × m`).
+    /// All transitions `A_t` as [`Transition`] (a copy: `O(L·N²)` values, or
+    /// `O(L·N)` for diagonal ones; [`a`](Self::a) reads one step in place).
+    pub fn to_transition(&self) -> Transition<T> {
+        match &self.a {
+            FlatTransition::Dense(s) => Transition::Dense(s.to_steps()),
+            FlatTransition::Diagonal(s) => Transition::Diagonal(s.to_vector_steps()),
+        }
+    }
+    /// `B_t` (`N × m`), a view into the realization's storage.
     ///
     /// # Panics
     /// If `t ≥ L` for a time-varying `B`.
-    pub fn b(&self, t: usize) -> &DMatrix<T> {
-        self.b.at(t)
+    pub fn b(&self, t: usize) -> DMatrixView<'_, T> {
+        self.b.at(t).view()
     }
-    /// `C_t` (`p × N`).
+    /// `C_t` (`p × N`), a view into the realization's storage.
     ///
     /// # Panics
     /// If `t ≥ L` for a time-varying `C`.
-    pub fn c(&self, t: usize) -> &DMatrix<T> {
+    pub fn c(&self, t: usize) -> DMatrixView<'_, T> {
+        self.c.at(t).view()
+    }
+    /// The feedthrough `D_t` (`p × m`), `None` when it is zero.
+    ///
+    /// # Panics
+    /// If `t ≥ L` for a time-varying `D`.
+    pub fn d(&self, t: usize) -> Option<DMatrixView<'_, T>> {
+        self.d.as_ref().map(|d| d.at(t).view())
+    }
+
+    /// The transitions in flat storage (the structured path reads them).
+    pub(crate) fn flat_transition(&self) -> &FlatTransition<T> {
+        &self.a
+    }
+    /// `B_t` as a flat block.
+    pub(crate) fn b_block(&self, t: usize) -> Block<'_, T> {
+        self.b.at(t)
+    }
+    /// `C_t` as a flat block.
+    pub(crate) fn c_block(&self, t: usize) -> Block<'_, T> {
         self.c.at(t)
     }
 
@@ -202,12 +297,12 @@ impl<T: Scalar> Realization<T> {
         let mut y = Vec::with_capacity(self.len * self.outputs);
         for t in 0..self.len {
             let ut = DVector::from_column_slice(&u[t * self.inputs..(t + 1) * self.inputs]);
-            let mut yt = self.c.at(t) * &x;
-            if let Some(d) = &self.d {
-                yt += d.at(t) * &ut;
+            let mut yt = self.c(t) * &x;
+            if let Some(d) = self.d(t) {
+                yt += d * &ut;
             }
             y.extend_from_slice(yt.as_slice());
-            x = self.a.apply(t, &x) + self.b.at(t) * &ut;
+            x = self.a(t).apply(&x) + self.b(t) * &ut;
         }
         Ok(y)
     }
@@ -218,14 +313,14 @@ impl<T: Scalar> Realization<T> {
         let (l, p, m) = (self.len, self.outputs, self.inputs);
         let mut t = DMatrix::zeros(p * l, m * l);
         for s in 0..l {
-            if let Some(d) = &self.d {
-                t.view_mut((s * p, s * m), (p, m)).copy_from(d.at(s));
+            if let Some(d) = self.d(s) {
+                t.view_mut((s * p, s * m), (p, m)).copy_from(&d);
             }
             // x_{s+1} column block = B_s, then propagate.
-            let mut x = self.b.at(s).clone();
+            let mut x = self.b(s).clone_owned();
             for tt in s + 1..l {
-                t.view_mut((tt * p, s * m), (p, m)).copy_from(&(self.c.at(tt) * &x));
-                x = self.a.left_multiply(tt, &x);
+                t.view_mut((tt * p, s * m), (p, m)).copy_from(&(self.c(tt) * &x));
+                x = self.a(tt).left_multiply(&x);
             }
         }
         t
@@ -233,52 +328,45 @@ impl<T: Scalar> Realization<T> {
 }
 
 impl<T: Scalar> Realization<T> {
-    /// The feedthrough `D_t` (`p × m`), `None` when it is zero.
-    pub fn d(&self, t: usize) -> Option<&DMatrix<T>> {
-        self.d.as_ref().map(|d| d.at(t))
-    }
-
     /// The same realization in another scalar type (`f32 → f64` is exact; the
     /// other way rounds to nearest and may overflow, which is reported).
     pub fn cast<U: Scalar>(&self) -> Result<Realization<U>> {
-        let m = |x: &DMatrix<T>| x.map(|v| U::cast(v.to_f64()));
-        let steps = |s: &Steps<DMatrix<T>>| match s {
-            Steps::Constant(x) => Steps::Constant(m(x)),
-            Steps::Varying(v) => Steps::Varying(v.iter().map(m).collect()),
-        };
+        let m = |s: &StepMatrices<T>| s.map(|v| U::cast(v.to_f64()));
         let a = match &self.a {
-            Transition::Dense(s) => Transition::Dense(steps(s)),
-            Transition::Diagonal(s) => Transition::Diagonal(match s {
-                Steps::Constant(x) => Steps::Constant(x.map(|v| U::cast(v.to_f64()))),
-                Steps::Varying(v) => Steps::Varying(v.iter().map(|x| x.map(|v| U::cast(v.to_f64()))).collect()),
-            }),
+            FlatTransition::Dense(s) => FlatTransition::Dense(m(s)),
+            FlatTransition::Diagonal(s) => FlatTransition::Diagonal(m(s)),
         };
-        let r = Realization::new(self.len, a, steps(&self.b), steps(&self.c))?;
-        match &self.d {
-            Some(d) => r.with_feedthrough(steps(d)),
-            None => Ok(r),
+        let (b, c, d) = (m(&self.b), m(&self.c), self.d.as_ref().map(m));
+        for (part, what) in
+            [(a.steps(), "A_t"), (&b, "B_t"), (&c, "C_t")].into_iter().chain(d.iter().map(|d| (d, "D_t")))
+        {
+            if !all_finite(part.values()) {
+                let t = (0..part.stored()).find(|&t| !all_finite(part.slice(t))).unwrap_or(0);
+                check_matrix_finite_lazy(|| format!("{what} at step {t}"), &part.at(t).to_matrix())?;
+            }
         }
+        let (len, state, outputs, inputs) = (self.len, self.state, self.outputs, self.inputs);
+        Ok(Realization { len, state, outputs, inputs, a, b, c, d })
     }
 
-    /// `z = Tᵀ y` for `y` of `p·L` values, by the adjoint recurrence run backward
-    /// (`λ_L = 0`, `z_t = B_tᵀ λ_{t+1} + D_tᵀ y_t`, `λ_t = A_tᵀ λ_{t+1} + C_tᵀ y_t`):
-    /// `O(L·N²)`, `T` never formed. Used for power iterations on `T − T_r`.
+    /// `z = Tᵀ y` by the adjoint recurrence (backwards in time), for `y` of
+    /// `p·L` values; `m·L` values out.
     pub(crate) fn apply_transpose(&self, y: &[T]) -> Vec<T> {
         let (p, m) = (self.outputs, self.inputs);
         let mut lambda = DVector::<T>::zeros(self.state);
         let mut z = vec![T::zero(); self.len * m];
         for t in (0..self.len).rev() {
             let yt = DVector::from_column_slice(&y[t * p..(t + 1) * p]);
-            let mut zt = self.b.at(t).tr_mul(&lambda);
-            if let Some(d) = &self.d {
-                zt += d.at(t).tr_mul(&yt);
+            let mut zt = self.b(t).tr_mul(&lambda);
+            if let Some(d) = self.d(t) {
+                zt += d.tr_mul(&yt);
             }
             z[t * m..(t + 1) * m].copy_from_slice(zt.as_slice());
-            let at = match &self.a {
-                Transition::Dense(s) => s.at(t).tr_mul(&lambda),
-                Transition::Diagonal(s) => s.at(t).component_mul(&lambda),
+            let at = match self.a(t) {
+                TransitionStep::Dense(a) => a.tr_mul(&lambda),
+                TransitionStep::Diagonal(a) => a.component_mul(&lambda),
             };
-            lambda = at + self.c.at(t).tr_mul(&yt);
+            lambda = at + self.c(t).tr_mul(&yt);
         }
         z
     }
@@ -339,17 +427,21 @@ impl<T: Scalar> Steps<DMatrix<T>> {
 
 /// `x·y` for small matrices, each entry a plain dot product summed from `k = 0`
 /// (nalgebra's general product costs more than the arithmetic at these sizes).
-fn product<T: Scalar>(x: &DMatrix<T>, y: &DMatrix<T>) -> DMatrix<T> {
+/// `out = x·y` (column-major `out`, `x.rows × y.cols`), each entry summed in
+/// order of the inner index.
+fn product_into<T: Scalar>(x: Block<'_, T>, y: Block<'_, T>, out: &mut [T]) {
     let (rows, inner, cols) = (x.nrows(), x.ncols(), y.ncols());
     debug_assert_eq!(inner, y.nrows());
+    debug_assert_eq!(out.len(), rows * cols);
     let (xs, ys) = (x.as_slice(), y.as_slice());
-    let mut out = Vec::with_capacity(rows * cols);
-    for yj in ys.chunks_exact(inner.max(1)).take(cols) {
-        for i in 0..rows {
+    if inner == 0 {
+        out.fill(T::zero()); // x·y = 0
+        return;
+    }
+    for (yj, oj) in ys.chunks_exact(inner).zip(out.chunks_exact_mut(rows.max(1))) {
+        for (i, o) in oj.iter_mut().enumerate() {
             let xi = xs.iter().skip(i).step_by(rows.max(1));
-            out.push(xi.zip(yj).fold(T::zero(), |acc, (&a, &b)| acc + a * b));
+            *o = xi.zip(yj).fold(T::zero(), |acc, (&a, &b)| acc + a * b);
         }
     }
-    out.resize(rows * cols, T::zero()); // inner = 0: x·y = 0
-    DMatrix::from_vec(rows, cols, out)
 }

@@ -22,7 +22,7 @@
 use super::certificate::Accumulator;
 use super::svd::svd;
 use crate::error::Result;
-use crate::realization::{Realization, Steps, Transition};
+use crate::realization::{Realization, Steps, Transition, TransitionStep};
 use crate::scalar::ldexp;
 use nalgebra::DMatrix;
 
@@ -95,16 +95,12 @@ pub(crate) fn truncate(real: &Realization<f64>, r: usize, keep_rel: f64) -> Resu
     let mut parts = Parts::with_capacity(len);
     for t in 0..len {
         let (here, next) = (&proj[t], &proj[t + 1]);
-        let middle = match real.transition() {
-            Transition::Dense(s) => {
-                let a = s.at(t);
-                DMatrix::from_fn(n, n, |j, l| match (next.w_exp[j], here.v_exp[l]) {
-                    (Some(x), Some(y)) => shift(a[(j, l)], Some(x + y)),
-                    _ => 0.0,
-                })
-            }
-            Transition::Diagonal(s) => {
-                let a = s.at(t);
+        let middle = match real.a(t) {
+            TransitionStep::Dense(a) => DMatrix::from_fn(n, n, |j, l| match (next.w_exp[j], here.v_exp[l]) {
+                (Some(x), Some(y)) => shift(a[(j, l)], Some(x + y)),
+                _ => 0.0,
+            }),
+            TransitionStep::Diagonal(a) => {
                 DMatrix::from_fn(n, n, |j, l| match (j == l, next.w_exp[j], here.v_exp[l]) {
                     (true, Some(x), Some(y)) => shift(a[j], Some(x + y)),
                     _ => 0.0,
@@ -116,7 +112,7 @@ pub(crate) fn truncate(real: &Realization<f64>, r: usize, keep_rel: f64) -> Resu
         let b_hat = &next.w * DMatrix::from_fn(n, m, |j, c| shift(b[(j, c)], next.w_exp[j]));
         let c = real.c(t);
         let c_hat = DMatrix::from_fn(p, n, |o, j| shift(c[(o, j)], here.v_exp[j])) * &here.v;
-        let d_hat = real.d(t).cloned().unwrap_or_else(|| DMatrix::zeros(p, m));
+        let d_hat = real.d(t).map_or_else(|| DMatrix::zeros(p, m), |d| d.clone_owned());
         debug_assert_eq!((a_hat.nrows(), a_hat.ncols()), (next.kept(), here.kept()));
         parts.push(a_hat, b_hat, c_hat, d_hat);
     }

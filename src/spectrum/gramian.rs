@@ -122,7 +122,7 @@
 
 use super::{spectrum_of, Spectrum, SvdBackend};
 use crate::error::{EssError, Result};
-use crate::realization::{Realization, Steps, Transition};
+use crate::realization::{Block, FlatTransition, Realization, StepMatrices, Transition};
 use crate::scalar::{exponent_of, ldexp, pow2, Scalar};
 use nalgebra::DMatrix;
 
@@ -143,16 +143,16 @@ struct Prepared<T> {
 }
 
 impl<T: Scalar> Prepared<T> {
-    fn new(a: &Transition<T>) -> Self {
+    fn new(a: &FlatTransition<T>) -> Self {
         let mut p = Self {
-            constant: a.is_constant(),
+            constant: a.steps().is_constant(),
             diagonal: Diagonal { mantissa: Vec::new(), exp: Vec::new() },
             dense: Exponents { entries: Vec::new(), min: 0 },
         };
         if p.constant {
             match a {
-                Transition::Diagonal(d) => p.diagonal.split(d.at(0).as_slice()),
-                Transition::Dense(m) => p.dense = entry_exponents(m.at(0)),
+                FlatTransition::Diagonal(d) => p.diagonal.split(d.slice(0)),
+                FlatTransition::Dense(m) => p.dense = entry_exponents(m.at(0)),
             }
         }
         p
@@ -174,8 +174,8 @@ struct Exponents {
 }
 
 /// [`Exponents`] of `m`: once for a constant `A`.
-fn entry_exponents<T: Scalar>(m: &DMatrix<T>) -> Exponents {
-    let entries: Vec<i64> = m.iter().map(|&x| if x == T::zero() { DEAD } else { exp_of(x) }).collect();
+fn entry_exponents<T: Scalar>(m: Block<'_, T>) -> Exponents {
+    let entries: Vec<i64> = m.as_slice().iter().map(|&x| if x == T::zero() { DEAD } else { exp_of(x) }).collect();
     let min = entries.iter().copied().filter(|&e| e != DEAD).min().unwrap_or(0);
     Exponents { entries, min }
 }
@@ -419,12 +419,12 @@ impl<T: Scalar> Factor<T> {
     }
 
     /// `F ← tri([F ; w])` for the rows `w` of a `k × n` matrix, by Givens rotations.
-    fn append_rows(&mut self, w: &DMatrix<T>) {
+    fn append_rows(&mut self, w: Block<'_, T>) {
         self.append(w, false);
     }
 
     /// `F ← tri([F ; w])` for `w` (or `wᵀ` when `transposed`), by Givens rotations.
-    fn append(&mut self, w: &DMatrix<T>, transposed: bool) {
+    fn append(&mut self, w: Block<'_, T>, transposed: bool) {
         self.append_scaled(None, w, transposed);
     }
 
@@ -453,7 +453,7 @@ impl<T: Scalar> Factor<T> {
     /// is the rotation sequence on the normalised factor, without a separate
     /// normalisation pass. The rotations keep each column's 2-norm, so the drifts
     /// stay within `[-18 - ½·log2(rows + k), 16 + ½·log2(rows + k)]`.
-    fn append_scaled(&mut self, a: Option<&[T]>, w: &DMatrix<T>, transposed: bool) {
+    fn append_scaled(&mut self, a: Option<&[T]>, w: Block<'_, T>, transposed: bool) {
         let mut st = self.append_begin(a, w, transposed);
         for r in 0..st.k {
             self.append_row(&mut st, r);
@@ -467,8 +467,8 @@ impl<T: Scalar> Factor<T> {
     /// overlaps the other's. Each factor gets bitwise the result of
     /// `append_scaled` alone.
     fn append_scaled_pair(
-        (f, a, w, transposed): (&mut Self, Option<&[T]>, &DMatrix<T>, bool),
-        (g, b, x, x_transposed): (&mut Self, Option<&[T]>, &DMatrix<T>, bool),
+        (f, a, w, transposed): (&mut Self, Option<&[T]>, Block<'_, T>, bool),
+        (g, b, x, x_transposed): (&mut Self, Option<&[T]>, Block<'_, T>, bool),
     ) {
         debug_assert_eq!(f.n, g.n);
         let mut sf = f.append_begin(a, w, transposed);
@@ -487,7 +487,7 @@ impl<T: Scalar> Factor<T> {
     /// Step 1 of [`append_scaled`](Self::append_scaled): the column scalings
     /// `μ` and the aligned rows `w̃` (in buffers taken from `self`).
     #[inline(always)]
-    fn append_begin(&mut self, a: Option<&[T]>, w: &DMatrix<T>, transposed: bool) -> Appending<T> {
+    fn append_begin(&mut self, a: Option<&[T]>, w: Block<'_, T>, transposed: bool) -> Appending<T> {
         let n = self.n;
         debug_assert!(self.upper && self.rows <= n);
         let k = if transposed { w.ncols() } else { w.nrows() };
@@ -687,12 +687,13 @@ impl<T: Scalar> Factor<T> {
     /// `F̃·M̃` and every entry of `w̃` is below 1 in magnitude.
     fn times_dense(
         &self,
-        m: &DMatrix<T>,
+        m: Block<'_, T>,
         m_exp: &Exponents,
         transpose: bool,
-        w: Option<&DMatrix<T>>,
+        w: Option<Block<'_, T>>,
     ) -> (DMatrix<T>, Vec<Option<i64>>) {
         let n = self.n;
+        let w = w.map(|w| w.view());
         // Column-major positions of M_jk.
         let at = |j: usize, k: usize| if transpose { j * n + k } else { k * n + j };
         let ev: Vec<i64> = self.exp.iter().map(|e| e.unwrap_or(DEAD)).collect();
@@ -746,7 +747,14 @@ impl<T: Scalar> Factor<T> {
 
     /// `tri([F·M ; w])` with `M = A_t` (or `A_tᵀ` when `transpose`); `m_exp`, the
     /// exponents of a dense `A_t`'s entries when already known.
-    fn advance(self, a: &Transition<T>, t: usize, transpose: bool, w: &DMatrix<T>, prep: &mut Prepared<T>) -> Self {
+    fn advance(
+        self,
+        a: &FlatTransition<T>,
+        t: usize,
+        transpose: bool,
+        w: Block<'_, T>,
+        prep: &mut Prepared<T>,
+    ) -> Self {
         self.advance_with(a, t, transpose, w, false, prep)
     }
 
@@ -754,19 +762,19 @@ impl<T: Scalar> Factor<T> {
     /// `w_transposed` (the forward sweep's `B_t`, read in place).
     fn advance_with(
         mut self,
-        a: &Transition<T>,
+        a: &FlatTransition<T>,
         t: usize,
         transpose: bool,
-        w: &DMatrix<T>,
+        w: Block<'_, T>,
         w_transposed: bool,
         prep: &mut Prepared<T>,
     ) -> Self {
         match a {
-            Transition::Diagonal(d) => {
-                self.append_scaled(Some(d.at(t).as_slice()), w, w_transposed);
+            FlatTransition::Diagonal(d) => {
+                self.append_scaled(Some(d.slice(t)), w, w_transposed);
                 self
             }
-            Transition::Dense(m) => {
+            FlatTransition::Dense(m) => {
                 self.settle();
                 let m = m.at(t);
                 if !prep.constant {
@@ -775,7 +783,7 @@ impl<T: Scalar> Factor<T> {
                 let wt;
                 let rows = if w_transposed {
                     wt = w.transpose();
-                    &wt
+                    Block::of(&wt)
                 } else {
                     w
                 };
@@ -997,18 +1005,19 @@ pub(crate) fn markov_parameters<T: Scalar>(
     len: usize,
 ) -> Vec<DMatrix<T>> {
     // xᵀ (m × N) with one exponent per state; A·x is xᵀ·Aᵀ.
-    let prep = Prepared::new(a);
+    let a = FlatTransition::from_transition(a);
+    let prep = Prepared::new(&a);
     let mut xt = Factor::from_matrix(&b.transpose());
     let cf = Factor::from_matrix(c);
     let mut out = Vec::with_capacity(len);
     for j in 0..len {
         if j > 0 {
-            xt = match a {
-                Transition::Diagonal(_) => {
+            xt = match &a {
+                FlatTransition::Diagonal(_) => {
                     xt.scale_columns(&prep.diagonal);
                     xt
                 }
-                Transition::Dense(m) => {
+                FlatTransition::Dense(m) => {
                     let (p, exp) = xt.times_dense(m.at(0), &prep.dense, true, None);
                     Factor::from_matrix_scaled(&p, exp)
                 }
@@ -1088,15 +1097,22 @@ fn range_checked<T: Scalar>(
 /// takes the Givens route (`O(N²)` per step instead of a dense product and
 /// Householder QR). `None` when `a` is used as it is. One `O(L·N²)` scan that
 /// stops at the first nonzero off-diagonal entry.
-pub(crate) fn diagonal_view<T: Scalar>(a: &Transition<T>) -> Option<Transition<T>> {
-    let Transition::Dense(steps) = a else { return None };
-    let off_diagonal_zero = |m: &DMatrix<T>| crate::realization::off_diagonal_zero(m.as_slice(), m.nrows());
-    if !steps.iter().all(off_diagonal_zero) {
+pub(crate) fn diagonal_view<T: Scalar>(a: &FlatTransition<T>) -> Option<FlatTransition<T>> {
+    let FlatTransition::Dense(steps) = a else { return None };
+    let n = steps.at(0).nrows();
+    let stored = steps.stored();
+    if !(0..stored).all(|t| crate::realization::off_diagonal_zero(steps.slice(t), n)) {
         return None;
     }
-    Some(Transition::Diagonal(match steps {
-        Steps::Constant(m) => Steps::Constant(m.diagonal()),
-        Steps::Varying(v) => Steps::Varying(v.iter().map(|m| m.diagonal()).collect()),
+    let diagonal = |t: usize, out: &mut [T]| {
+        out.iter_mut().zip(steps.slice(t).iter().step_by(n + 1)).for_each(|(d, &x)| *d = x);
+    };
+    Some(FlatTransition::Diagonal(if steps.is_constant() {
+        let mut d = DMatrix::zeros(n, 1);
+        diagonal(0, d.as_mut_slice());
+        StepMatrices::constant(&d)
+    } else {
+        StepMatrices::from_fn(stored, n, 1, diagonal)
     }))
 }
 
@@ -1171,7 +1187,7 @@ struct Walker<'a, T: Scalar> {
     real: &'a Realization<T>,
     /// [`diagonal_view`] of the transition, when it applies (shared by the two
     /// halves of a [`Walker::split`]).
-    view: std::sync::Arc<Option<Transition<T>>>,
+    view: std::sync::Arc<Option<FlatTransition<T>>>,
     prep: Prepared<T>,
     groups: Vec<&'a [usize]>,
     /// The groups below this one are the lower part.
@@ -1196,8 +1212,8 @@ impl<'a, T: Scalar> Walker<'a, T> {
     /// checkpoints.
     fn new(real: &'a Realization<T>, indices: &'a [usize], group: usize, two_ended: bool) -> Self {
         let (len, n) = (real.len(), real.state_size());
-        let view = std::sync::Arc::new(diagonal_view(real.transition()));
-        let prep = Prepared::new(view.as_ref().as_ref().unwrap_or(real.transition()));
+        let view = std::sync::Arc::new(diagonal_view(real.flat_transition()));
+        let prep = Prepared::new(view.as_ref().as_ref().unwrap_or(real.flat_transition()));
         let groups: Vec<&[usize]> = indices.chunks(group.max(1)).collect();
         let lower = if two_ended { groups.len() / 2 } else { 0 };
         let order = (lower..groups.len()).chain((0..lower).rev()).collect();
@@ -1219,7 +1235,7 @@ impl<'a, T: Scalar> Walker<'a, T> {
             return walker;
         }
         let Self { real, view, prep, groups, checkpoints, .. } = &mut walker;
-        let a = view.as_ref().as_ref().unwrap_or(real.transition());
+        let a = view.as_ref().as_ref().unwrap_or(real.flat_transition());
         let (lower_cps, upper_cps) = checkpoints.split_at_mut(lower);
         // The backward sweep stops at the top of the lower part (or of the first
         // upper group), the forward one at the bottom of the upper part.
@@ -1229,11 +1245,11 @@ impl<'a, T: Scalar> Walker<'a, T> {
         let (f, g) = crate::parallel::join(
             || {
                 let mut f = Factor::empty(n);
-                f.append_rows(real.c(len - 1));
+                f.append_rows(real.c_block(len - 1));
                 let mut slot = upper_cps.len();
                 for i in (f_end..len).rev() {
                     if i < len - 1 {
-                        f = f.advance(a, i, false, real.c(i), &mut prep_f);
+                        f = f.advance(a, i, false, real.c_block(i), &mut prep_f);
                     }
                     if slot > 0 && *groups[lower + slot - 1].last().expect("non-empty group") == i {
                         slot -= 1;
@@ -1244,11 +1260,11 @@ impl<'a, T: Scalar> Walker<'a, T> {
             },
             || {
                 let mut g = Factor::empty(n);
-                g.append(real.b(0), true);
+                g.append(real.b_block(0), true);
                 let mut slot = 0;
                 for t in 1..=g_end {
                     if t > 1 {
-                        g = g.advance_with(a, t - 1, true, real.b(t - 1), true, &mut prep_g);
+                        g = g.advance_with(a, t - 1, true, real.b_block(t - 1), true, &mut prep_g);
                     }
                     if slot < lower_cps.len() && groups[slot][0] == t {
                         lower_cps[slot] = Some(g.clone());
@@ -1301,7 +1317,7 @@ impl<'a, T: Scalar> Walker<'a, T> {
         let number = *self.order.get(self.next)?;
         let idx = self.groups[number];
         let Self { real, view, prep, checkpoints, .. } = self;
-        let a = view.as_ref().as_ref().unwrap_or(real.transition());
+        let a = view.as_ref().as_ref().unwrap_or(real.flat_transition());
         let (k, n) = (idx.len(), real.state_size());
         for slots in [&mut *fo, &mut *gr] {
             while slots.len() < k {
@@ -1339,19 +1355,19 @@ impl<'a, T: Scalar> Walker<'a, T> {
             }
             let (mut back, mut forward) = (pending > 0, j < k);
             match (back, forward, a) {
-                (true, true, Transition::Diagonal(d)) => {
+                (true, true, FlatTransition::Diagonal(d)) => {
                     let (i, t) = (f_at - 1, g_at);
                     Factor::append_scaled_pair(
-                        (&mut f, Some(d.at(i).as_slice()), real.c(i), false),
-                        (&mut g, Some(d.at(t).as_slice()), real.b(t), true),
+                        (&mut f, Some(d.slice(i)), real.c_block(i), false),
+                        (&mut g, Some(d.slice(t)), real.b_block(t), true),
                     );
                 }
                 (true, _, _) => {
-                    f = f.advance(a, f_at - 1, false, real.c(f_at - 1), prep);
+                    f = f.advance(a, f_at - 1, false, real.c_block(f_at - 1), prep);
                     forward = false;
                 }
                 (false, true, _) => {
-                    g = g.advance_with(a, g_at, true, real.b(g_at), true, prep);
+                    g = g.advance_with(a, g_at, true, real.b_block(g_at), true, prep);
                     back = false;
                 }
                 (false, false, _) => break,
@@ -1777,7 +1793,7 @@ mod tests {
         let mut r = 0;
         while r < s.nrows() {
             let k = rng.random_range(1..=3).min(s.nrows() - r);
-            f.append_rows(&s.rows(r, k).into_owned());
+            f.append_rows(Block::of(&s.rows(r, k).into_owned()));
             r += k;
         }
         f
@@ -1921,7 +1937,7 @@ mod tests {
                 let rows = rng.random_range(0..=n + 1);
                 let mut f = Factor::<T>::empty(n);
                 if rows > 0 {
-                    f.append_rows(&cast(scaled_stack(rng, rows, n, (-3, 3), (-40, 40))));
+                    f.append_rows(Block::of(&cast(scaled_stack(rng, rows, n, (-3, 3), (-40, 40)))));
                 }
                 f
             };
@@ -1950,9 +1966,12 @@ mod tests {
                 };
                 let (wa, wb) = (make(&mut rng, ka, ta), make(&mut rng, kb, tb));
                 let (mut fa, mut ga) = (f.clone(), g.clone());
-                fa.append_scaled(Some(&a), &wa, ta);
-                ga.append_scaled(Some(&b), &wb, tb);
-                Factor::append_scaled_pair((&mut f, Some(&a), &wa, ta), (&mut g, Some(&b), &wb, tb));
+                fa.append_scaled(Some(&a), Block::of(&wa), ta);
+                ga.append_scaled(Some(&b), Block::of(&wb), tb);
+                Factor::append_scaled_pair(
+                    (&mut f, Some(&a), Block::of(&wa), ta),
+                    (&mut g, Some(&b), Block::of(&wb), tb),
+                );
                 assert_eq!(bits(&f), bits(&fa), "seed {seed} trial {trial} step {step}: first");
                 assert_eq!(bits(&g), bits(&ga), "seed {seed} trial {trial} step {step}: second");
             }
@@ -2185,7 +2204,7 @@ mod tests {
             let mut fa = unscaled(&f);
             fa.column_mut(2).fill(0.0);
             let s = step_stack(&fa, &DMatrix::from_diagonal(&DVector::from_row_slice(&a)), &w);
-            g.append_scaled(Some(&a), &w, false);
+            g.append_scaled(Some(&a), Block::of(&w), false);
             assert_same_factor(&g, &householder(&s), &s, 1e-13, &format!("column 2 scaled by 2^{huge}"));
         }
         // With a nonzero a_2 the column keeps its scale 2^1100, and the row's
@@ -2197,8 +2216,8 @@ mod tests {
         let mut w0 = w.clone();
         w0[(0, 2)] = 0.0;
         let mut g0 = g.clone();
-        g.append_scaled(Some(&a), &w, false);
-        g0.append_scaled(Some(&a), &w0, false);
+        g.append_scaled(Some(&a), Block::of(&w), false);
+        g0.append_scaled(Some(&a), Block::of(&w0), false);
         assert!(g.exp[2].is_some_and(|e| e >= 1090), "column 2 keeps its scale: {:?}", g.exp[2]);
         assert_eq!((&g.data, &g.exp, &g.drift), (&g0.data, &g0.exp, &g0.drift));
         assert!(g.data.iter().all(|x| x.is_finite()));
@@ -2226,7 +2245,7 @@ mod tests {
                 let k = rng.random_range(1..=2);
                 let w = scaled_stack(&mut rng, k, n, (0, 0), (0, 0));
                 let s = step_stack(&unscaled(&f), &DMatrix::from_diagonal(&DVector::from_vec(a.clone())), &w);
-                f.append_scaled(Some(&a), &w, false);
+                f.append_scaled(Some(&a), Block::of(&w), false);
                 assert_same_factor(&f, &householder(&s), &s, 1e-12, &format!("trial {trial} step {step}"));
             }
         }
@@ -2283,11 +2302,11 @@ mod tests {
                 .collect();
             let w: Vec<DMatrix<f64>> = (0..steps).map(|_| scaled_stack(&mut rng, k, n, (0, 0), (0, 0))).collect();
             let transition = |dense: bool| {
-                if dense {
+                FlatTransition::from_transition(&if dense {
                     Transition::Dense(Steps::Varying(a.clone()))
                 } else {
                     Transition::Diagonal(Steps::Varying(a.iter().map(|m| m.diagonal()).collect()))
-                }
+                })
             };
             for transpose in [false, true] {
                 // Naive, at scale 1.
@@ -2303,9 +2322,15 @@ mod tests {
                     for dense in if diagonal { vec![false, true] } else { vec![true] } {
                         let tr = transition(dense);
                         let mut f = Factor::empty(n);
-                        f.append_rows(&w[0].map(|x| ldexp(x, shift)));
+                        f.append_rows(Block::of(&w[0].map(|x| ldexp(x, shift))));
                         for (t, wt) in w.iter().enumerate().skip(1) {
-                            f = f.advance(&tr, t, transpose, &wt.map(|x| ldexp(x, shift)), &mut Prepared::new(&tr));
+                            f = f.advance(
+                                &tr,
+                                t,
+                                transpose,
+                                Block::of(&wt.map(|x| ldexp(x, shift))),
+                                &mut Prepared::new(&tr),
+                            );
                             assert_normalized(&f);
                         }
                         // Compare with the naive factor through FᵀF (R is unique up to row signs).

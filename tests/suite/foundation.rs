@@ -688,8 +688,8 @@ fn a_realization_reports_its_sizes_and_parts() {
     assert!(!r.is_empty() && r.d(3).is_none());
     let r = r.with_feedthrough(Steps::Varying((0..len).map(d).collect())).unwrap();
     for t in 0..len {
-        assert_eq!(r.d(t), Some(&d(t)), "D_{t}");
-        assert_eq!(r.b(t), &DMatrix::from_fn(n, m, |i, j| (t + i + 2 * j) as f64), "B_{t}");
+        assert_eq!(r.d(t).map(|v| v.clone_owned()), Some(d(t)), "D_{t}");
+        assert_eq!(r.b(t), DMatrix::from_fn(n, m, |i, j| (t + i + 2 * j) as f64), "B_{t}");
     }
     let one = Realization::new(1, a.clone(), Steps::Constant(DMatrix::from_element(n, m, 1.0)), c.clone()).unwrap();
     assert!(!one.is_empty() && one.len() == 1);

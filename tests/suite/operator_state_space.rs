@@ -173,7 +173,7 @@ fn time_varying_state_space_hands_over_diagonal_channels_as_diagonals() {
     let (op, _, _) = time_varying(&a, &mut r, (ch, len, n, p, m));
     for c in 0..ch {
         let real = op.realization(c).unwrap().expect("a realization");
-        match (c, real.transition()) {
+        match (c, real.to_transition()) {
             (1, Transition::Dense(_)) => {}
             (0 | 2, Transition::Diagonal(Steps::Varying(d))) => {
                 for (t, dt) in d.iter().enumerate() {

@@ -5,7 +5,7 @@ use crate::common;
 
 use common::*;
 use effective_state_size::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
-use effective_state_size::realization::{Realization, Steps, Transition};
+use effective_state_size::realization::{Realization, Steps, Transition, TransitionStep};
 use effective_state_size::{
     BlockShape, Dims, LinearOperator, LtiStateSpace, MambaChannels, OperatorExt, TimeVaryingStateSpace,
 };
@@ -252,10 +252,10 @@ fn a_single_off_diagonal_entry_keeps_the_dense_route_and_it_agrees_too() {
     // One tiny coupling at one step: no longer diagonal, Householder route; both
     // it and the diagonal-route system agree with the brute force.
     let base = diagonal_tv_realization(34, 8, 80, 1, 1, true, (0, 0));
-    let Transition::Dense(Steps::Varying(mut a)) = base.transition().clone() else { unreachable!() };
+    let Transition::Dense(Steps::Varying(mut a)) = base.to_transition() else { unreachable!() };
     a[40][(2, 5)] = 0.3;
-    let b: Vec<_> = (0..80).map(|t| base.b(t).clone()).collect();
-    let c: Vec<_> = (0..80).map(|t| base.c(t).clone()).collect();
+    let b: Vec<_> = (0..80).map(|t| base.b(t).clone_owned()).collect();
+    let c: Vec<_> = (0..80).map(|t| base.c(t).clone_owned()).collect();
     let coupled =
         Realization::new(80, Transition::Dense(Steps::Varying(a)), Steps::Varying(b), Steps::Varying(c)).unwrap();
     assert_spectra_agree(&coupled, Indices::All, 1e-10, 1e-8, 1e-14);
@@ -285,8 +285,8 @@ fn time_varying_operator_hands_exactly_diagonal_transitions_over_as_diagonals() 
     let dims = Dims { channels: 1, len, width: n };
     let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, BlockShape::SISO).unwrap();
     let real = op.realization(0).unwrap().unwrap();
-    let Transition::Diagonal(Steps::Varying(d)) = real.transition() else {
-        panic!("diagonal A_t given as dense should become diagonals: {:?}", real.transition())
+    let Transition::Diagonal(Steps::Varying(d)) = real.to_transition() else {
+        panic!("diagonal A_t given as dense should become diagonals: {:?}", real.to_transition())
     };
     for t in 0..len {
         assert_eq!(d[t].as_slice(), &diag[t * n..(t + 1) * n], "step {t}");
@@ -295,7 +295,7 @@ fn time_varying_operator_hands_exactly_diagonal_transitions_over_as_diagonals() 
     // One off-diagonal entry (row 0, column 1) at the last step: dense route.
     a[(len - 1) * n * n + 1] = 1e-3;
     let coupled = TimeVaryingStateSpace::new(&a, &b, &c, dims, BlockShape::SISO).unwrap();
-    assert!(matches!(coupled.realization(0).unwrap().unwrap().transition(), Transition::Dense(_)));
+    assert!(matches!(coupled.realization(0).unwrap().unwrap().a(0), TransitionStep::Dense(_)));
     assert_spectra_agree(&coupled, Indices::All, 1e-10, 1e-8, 1e-14);
     assert_ne!(structured_values(&coupled, Indices::All), structured_values(&op, Indices::All));
 }
@@ -566,23 +566,24 @@ fn long_time_varying_realizations_hold_each_step_in_order() {
         }
         let op = TimeVaryingStateSpace::new(&a, &b, &c, dims, BlockShape::SISO).unwrap();
         let real = op.realization(0).unwrap().unwrap();
-        assert_eq!(matches!(real.transition(), Transition::Dense(_)), coupled);
+        assert_eq!(matches!(real.a(7), TransitionStep::Dense(_)), coupled);
         for t in 0..len {
             let at = DMatrix::from_row_slice(n, n, &a[t * n * n..(t + 1) * n * n]);
             let bt = DMatrix::from_column_slice(n, 1, &b[t * n..(t + 1) * n]);
             let cbar = DMatrix::from_row_slice(1, n, &c[t * n..(t + 1) * n]);
             let x = DVector::from_fn(n, |j, _| (j + 1) as f64);
-            assert_eq!(real.transition().apply(t, &x), &at * &x, "A_{t}");
-            assert_eq!(real.b(t), &bt, "B_{t}");
+            assert_eq!(real.a(t).apply(&x), &at * &x, "A_{t}");
+            assert_eq!(real.a(t).to_dense(), at, "A_{t}");
+            assert_eq!(real.b(t), bt, "B_{t}");
             // C̄_t·A_t: one product per entry with a diagonal A_t (exact match);
             // the dense route sums n products.
             let (ct, dt) = (&cbar * &at, &cbar * &bt);
             if coupled {
-                approx::assert_relative_eq!(real.c(t), &ct, max_relative = 1e-15, epsilon = 1e-300);
+                approx::assert_relative_eq!(real.c(t).clone_owned(), ct, max_relative = 1e-15, epsilon = 1e-300);
             } else {
-                assert_eq!(real.c(t), &ct, "C_{t}");
+                assert_eq!(real.c(t), ct, "C_{t}");
             }
-            approx::assert_relative_eq!(real.d(t).unwrap(), &dt, max_relative = 1e-15, epsilon = 1e-300);
+            approx::assert_relative_eq!(real.d(t).unwrap().clone_owned(), dt, max_relative = 1e-15, epsilon = 1e-300);
         }
     }
 }
