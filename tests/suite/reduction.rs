@@ -611,6 +611,11 @@ fn names_getters_and_budget_formulas_are_pinned() {
     for a in [Algorithm::BalancedTruncation, Algorithm::HankelBlocks, Algorithm::ConvolutionKernel] {
         assert_eq!(ReduceOptions::order(2).with_algorithm(a).algorithm(), Some(a));
     }
+    // The method reads back as set (Auto by default).
+    assert_eq!(ReduceOptions::order(2).method(), Method::Auto);
+    for m in [Method::Dense, Method::Structured, Method::Auto] {
+        assert_eq!(ReduceOptions::order(2).with_method(m).method(), m);
+    }
     // The bytes a reduction requires, from its refusal at a budget of one byte;
     // a budget of exactly that many bytes is enough, one byte less is not.
     let required = |op: &dyn Fn(u64) -> Result<(), effective_state_size::EssError>| {
