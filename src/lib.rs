@@ -112,7 +112,7 @@ pub use scalar::Scalar;
 pub mod prelude {
     pub use crate::ess::{self, EssOptions, Indices, Measure, Method, Tolerance};
     pub use crate::operator::*;
-    pub use crate::realization::{Realization, RealizationBatch, Steps, Transition};
+    pub use crate::realization::{Realization, RealizationBatch, Steps, Transition, TransitionStep};
     pub use crate::reduction::{reduce, ReduceOptions, Reduction};
     pub use crate::{EssError, Scalar};
 }

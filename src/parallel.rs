@@ -1,6 +1,6 @@
-//! Order-preserving parallel map: rayon with the `parallel` feature, a plain loop
-//! without. Results are identical either way (each item is computed independently
-//! and collected in input order).
+//! Order-preserving parallel maps, fills and searches: rayon with the `parallel`
+//! feature, a plain loop without. Results are identical either way (each item
+//! is computed independently, and kept or written in input order).
 
 use crate::error::Result;
 
@@ -141,7 +141,7 @@ mod tests {
     /// shorter) and `first_index` finds the smallest index with the property,
     /// below and above the parallel threshold and for any thread count.
     #[test]
-    fn range_maps_keep_the_order_and_find_the_first_index() {
+    fn chunks_keep_their_index_and_the_first_index_is_found() {
         let check = || {
             for (n, min) in [(0, 0), (1, 0), (7, 100), (1000, 10), (4099, 2048)] {
                 for chunk in [1, 3] {

@@ -12,7 +12,8 @@ use super::Steps;
 use crate::scalar::Scalar;
 use nalgebra::{DMatrix, DMatrixView, DVector, DVectorView};
 
-/// Steps per parallel run when a part is filled (as [`super::PARALLEL_STEPS`]).
+/// Parts with at least this many steps are filled in parallel (as
+/// [`super::PARALLEL_STEPS`]).
 const FILL_PARALLEL: usize = super::PARALLEL_STEPS;
 
 /// A borrowed `rows × cols` column-major matrix: one step of a [`StepMatrices`].

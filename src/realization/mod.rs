@@ -139,15 +139,17 @@ impl<T: Scalar> Realization<T> {
     ) -> Result<Self> {
         let (state, inputs, outputs) = (b.at(0).nrows(), b.at(0).ncols(), c_bar.at(0).nrows());
         debug_assert!(len > 0 && inputs > 0 && outputs > 0);
-        for (part, what) in [(a.steps(), "A_t"), (&b, "B_t"), (&c_bar, "C_t")] {
-            debug_assert!(part.is_constant() || part.stored() == len, "{what}: {} steps for L = {len}", part.stored());
-            if !all_finite(part.values()) {
-                let t = (0..part.stored()).find(|&t| !all_finite(part.slice(t))).unwrap_or(0);
-                let block = part.at(t);
-                check_finite_lazy(|| format!("{what} at step {t}"), block.as_slice(), &[block.ncols(), block.nrows()])?;
-            }
+        let a_shape = match &a {
+            FlatTransition::Dense(_) => (state, state),
+            FlatTransition::Diagonal(_) => (state, 1),
+        };
+        for (part, shape) in [(a.steps(), a_shape), (&b, (state, inputs)), (&c_bar, (outputs, state))] {
+            debug_assert!(part.is_constant() || part.stored() == len, "{} steps for L = {len}", part.stored());
+            debug_assert_eq!((part.at(0).nrows(), part.at(0).ncols()), shape);
         }
-        Self { len, state, outputs, inputs, a, b, c: c_bar, d: None }.into_standard_form()
+        let r = Self { len, state, outputs, inputs, a, b, c: c_bar, d: None };
+        r.check_parts_finite()?;
+        r.into_standard_form()
     }
 
     /// `C_t ← C_t·A_t` and `D_t = C_t·B_t` (with the given `C_t` = `C̄_t`): the
@@ -155,7 +157,9 @@ impl<T: Scalar> Realization<T> {
     /// sequences.
     fn into_standard_form(self) -> Result<Self> {
         let Self { len, state, outputs, inputs, a, b, c: c_bar, .. } = self;
-        let varying = !(a.steps().is_constant() && b.is_constant() && c_bar.is_constant());
+        // Per step when any part has more than one step (a part given per step
+        // for a single step counts as constant, as it always did).
+        let varying = a.steps().stored().max(b.stored()).max(c_bar.stored()) > 1;
         let steps = if varying { len } else { 1 };
         let make = |rows: usize, cols: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)| {
             if varying {
@@ -168,7 +172,7 @@ impl<T: Scalar> Realization<T> {
         };
         let d = make(outputs, inputs, &|t, out| product_into(c_bar.at(t), b.at(t), out));
         // C_t = C̄_t·A_t, in C̄_t's own storage where it has one per step.
-        let c = if c_bar.is_constant() {
+        let c = if !varying || c_bar.is_constant() {
             make(outputs, state, &|t, out| {
                 out.copy_from_slice(c_bar.slice(t));
                 a.right_multiply_in_place(t, out, outputs);
@@ -337,20 +341,36 @@ impl<T: Scalar> Realization<T> {
             FlatTransition::Diagonal(s) => FlatTransition::Diagonal(m(s)),
         };
         let (b, c, d) = (m(&self.b), m(&self.c), self.d.as_ref().map(m));
-        for (part, what) in
-            [(a.steps(), "A_t"), (&b, "B_t"), (&c, "C_t")].into_iter().chain(d.iter().map(|d| (d, "D_t")))
-        {
-            if !all_finite(part.values()) {
-                let t = (0..part.stored()).find(|&t| !all_finite(part.slice(t))).unwrap_or(0);
-                check_matrix_finite_lazy(|| format!("{what} at step {t}"), &part.at(t).to_matrix())?;
-            }
-        }
         let (len, state, outputs, inputs) = (self.len, self.state, self.outputs, self.inputs);
-        Ok(Realization { len, state, outputs, inputs, a, b, c, d })
+        let r = Realization { len, state, outputs, inputs, a, b, c, d };
+        r.check_parts_finite()?;
+        Ok(r)
     }
 
-    /// `z = Tᵀ y` by the adjoint recurrence (backwards in time), for `y` of
-    /// `p·L` values; `m·L` values out.
+    /// An error naming the first non-finite entry of any part (its step and
+    /// position, as [`new`](Self::new) reports it), if there is one.
+    fn check_parts_finite(&self) -> Result<()> {
+        let diagonal = matches!(self.a, FlatTransition::Diagonal(_));
+        let a_name = if diagonal { "diagonal of A_t" } else { "A_t" };
+        let parts = [(self.a.steps(), a_name), (&self.b, "B_t"), (&self.c, "C_t")];
+        for (part, what) in parts.into_iter().chain(self.d.iter().map(|d| (d, "D_t"))) {
+            if all_finite(part.values()) {
+                continue;
+            }
+            let t = (0..part.stored()).find(|&t| !all_finite(part.slice(t))).unwrap_or(0);
+            let block = part.at(t);
+            if diagonal && what == a_name {
+                check_finite_lazy(|| format!("{what} at step {t}"), block.as_slice(), &[block.nrows()])?;
+            } else {
+                check_matrix_finite_lazy(|| format!("{what} at step {t}"), &block.to_matrix())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `z = Tᵀ y` for `y` of `p·L` values, by the adjoint recurrence run backward
+    /// (`λ_L = 0`, `z_t = B_tᵀ λ_{t+1} + D_tᵀ y_t`, `λ_t = A_tᵀ λ_{t+1} + C_tᵀ y_t`):
+    /// `O(L·N²)`, `T` never formed. Used for power iterations on `T − T_r`.
     pub(crate) fn apply_transpose(&self, y: &[T]) -> Vec<T> {
         let (p, m) = (self.outputs, self.inputs);
         let mut lambda = DVector::<T>::zeros(self.state);
@@ -425,10 +445,9 @@ impl<T: Scalar> Steps<DMatrix<T>> {
     }
 }
 
-/// `x·y` for small matrices, each entry a plain dot product summed from `k = 0`
-/// (nalgebra's general product costs more than the arithmetic at these sizes).
-/// `out = x·y` (column-major `out`, `x.rows × y.cols`), each entry summed in
-/// order of the inner index.
+/// `out = x·y` for small matrices (column-major `out`, `x.rows × y.cols`), each
+/// entry a plain dot product summed from `k = 0` (nalgebra's general product
+/// costs more than the arithmetic at these sizes).
 fn product_into<T: Scalar>(x: Block<'_, T>, y: Block<'_, T>, out: &mut [T]) {
     let (rows, inner, cols) = (x.nrows(), x.ncols(), y.ncols());
     debug_assert_eq!(inner, y.nrows());
@@ -443,5 +462,114 @@ fn product_into<T: Scalar>(x: Block<'_, T>, y: Block<'_, T>, out: &mut [T]) {
             let xi = xs.iter().skip(i).step_by(rows.max(1));
             *o = xi.zip(yj).fold(T::zero(), |acc, (&a, &b)| acc + a * b);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A time-varying `A_t` (diagonal or dense), constant `B` and `C̄`.
+    fn parts(len: usize, dense: bool) -> (Transition<f64>, DMatrix<f64>, DMatrix<f64>) {
+        let n = 3;
+        let diag = |t: usize| DVector::from_fn(n, |j, _| 0.9 - 0.1 * j as f64 + 0.01 * t as f64);
+        let a = if dense {
+            Transition::Dense(Steps::Varying(
+                (0..len)
+                    .map(|t| DMatrix::from_fn(n, n, |i, j| if i == j { diag(t)[i] } else { 0.05 * (i + 2 * j) as f64 }))
+                    .collect(),
+            ))
+        } else {
+            Transition::Diagonal(Steps::Varying((0..len).map(diag).collect()))
+        };
+        let b = DMatrix::from_row_slice(n, 2, &[1.0, -0.5, 0.25, 2.0, -1.5, 0.75]);
+        let c_bar = DMatrix::from_row_slice(1, n, &[0.5, -1.0, 2.0]);
+        (a, b, c_bar)
+    }
+
+    #[test]
+    fn the_flat_post_update_path_is_the_steps_path() {
+        let len = 5;
+        for dense in [false, true] {
+            let (a, b, c_bar) = parts(len, dense);
+            let given = Realization::from_post_update(
+                len,
+                a.clone(),
+                Steps::Constant(b.clone()),
+                Steps::Constant(c_bar.clone()),
+            )
+            .unwrap();
+            let flat = Realization::from_flat_post_update(
+                len,
+                FlatTransition::from_transition(&a),
+                StepMatrices::constant(&b),
+                StepMatrices::constant(&c_bar),
+            )
+            .unwrap();
+            assert_eq!(flat, given, "dense A: {dense}");
+            // A varies, B and C̄ do not: C_t = C̄·A_t and D_t = C̄·B at every step.
+            assert!(!flat.is_time_invariant());
+            for t in 0..len {
+                let at = flat.a(t).to_dense();
+                assert_eq!(flat.a(t).state_size(), 3);
+                assert_eq!(flat.c(t), &c_bar * &at, "C_{t}, dense A: {dense}");
+                assert_eq!(flat.d(t).unwrap(), &c_bar * &b, "D_{t}");
+                let x = DMatrix::from_fn(3, 2, |i, j| (i + 3 * j) as f64 - 2.0);
+                assert_eq!(flat.a(t).left_multiply(&x), &at * &x, "A_{t}·x");
+            }
+            assert_eq!(flat.to_transition(), a);
+        }
+        // A constant dense transition round-trips as one matrix.
+        let m = DMatrix::from_row_slice(2, 2, &[0.5, 0.1, -0.2, 0.3]);
+        let r = Realization::new(
+            4,
+            Transition::Dense(Steps::Constant(m.clone())),
+            Steps::Constant(DMatrix::from_element(2, 1, 1.0)),
+            Steps::Constant(DMatrix::from_element(1, 2, 1.0)),
+        )
+        .unwrap();
+        assert_eq!(r.to_transition(), Transition::Dense(Steps::Constant(m)));
+        assert!(r.is_time_invariant());
+    }
+
+    #[test]
+    fn a_single_step_given_per_step_stays_time_invariant() {
+        // L = 1 with C̄ given per step (one matrix): C and D are stored once,
+        // so the realization is time-invariant, as it always was.
+        let (a, b, c_bar) = parts(1, false);
+        let Transition::Diagonal(Steps::Varying(d)) = a else { unreachable!() };
+        let a = Transition::Diagonal(Steps::Constant(d[0].clone()));
+        let r = Realization::from_post_update(1, a, Steps::Constant(b), Steps::Varying(vec![c_bar])).unwrap();
+        assert!(r.is_time_invariant());
+    }
+
+    #[test]
+    fn non_finite_parts_are_named_with_step_and_position() {
+        let len = 4;
+        let (a, b, c_bar) = parts(len, false);
+        let flat = |a: &Transition<f64>, bt: Vec<DMatrix<f64>>| {
+            let bs = StepMatrices::from_fn(len, 3, 2, |t, out| out.copy_from_slice(bt[t].as_slice()));
+            Realization::from_flat_post_update(
+                len,
+                FlatTransition::from_transition(a),
+                bs,
+                StepMatrices::constant(&c_bar),
+            )
+        };
+        let mut bt = vec![b.clone(); len];
+        bt[2][(1, 0)] = f64::INFINITY;
+        let err = flat(&a, bt).unwrap_err().to_string();
+        assert!(err.contains("B_t at step 2") && err.contains("(1, 0)"), "{err}");
+        let Transition::Diagonal(Steps::Varying(mut d)) = a.clone() else { unreachable!() };
+        d[3][1] = f64::NAN;
+        let err = flat(&Transition::Diagonal(Steps::Varying(d)), vec![b.clone(); len]).unwrap_err().to_string();
+        assert!(err.contains("diagonal of A_t at step 3") && err.contains("(1)"), "{err}");
+        // A cast that overflows says where.
+        let mut bt = vec![b.clone(); len];
+        bt[1][(2, 1)] = 1e300;
+        let r = Realization::new(len, a, Steps::Varying(bt), Steps::Constant(c_bar.clone())).unwrap();
+        let err = r.cast::<f32>().unwrap_err().to_string();
+        assert!(err.contains("B_t at step 1") && err.contains("(2, 1)"), "{err}");
+        assert!(r.cast::<f64>().is_ok());
     }
 }
