@@ -354,5 +354,8 @@ mod tests {
         assert!(e.slice(4).is_empty());
         assert_eq!(e.stored(), 5);
         assert_eq!(e.to_steps(), Steps::Varying(vec![DMatrix::zeros(0, 3); 5]));
+        let mut e = e;
+        e.update(|_, _| unreachable!("no values"));
+        assert_eq!(e.stored(), 5);
     }
 }
