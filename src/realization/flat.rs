@@ -216,24 +216,6 @@ impl<T: Scalar> FlatTransition<T> {
             }
         }
     }
-    /// `x ← x·A_t` for the column-major `rows × N` matrix `x` (a diagonal
-    /// `A_t` scales `x`'s columns where they are; a dense one replaces `x` by
-    /// nalgebra's product).
-    pub(crate) fn right_multiply_in_place(&self, t: usize, x: &mut [T], rows: usize) {
-        match self {
-            FlatTransition::Dense(s) => {
-                let n = s.at(t).nrows();
-                let product = DMatrixView::from_slice(x, rows, n) * s.at(t).view();
-                x.copy_from_slice(product.as_slice());
-            }
-            FlatTransition::Diagonal(s) => {
-                // Column j of the column-major x is one run of `rows` values.
-                for (col, &aj) in x.chunks_exact_mut(rows.max(1)).zip(s.slice(t)) {
-                    col.iter_mut().for_each(|v| *v *= aj);
-                }
-            }
-        }
-    }
 }
 
 /// The transition `A_t` of one step of a [`Realization`](super::Realization),
@@ -264,6 +246,23 @@ impl<T: Scalar> TransitionStep<'_, T> {
                     col.component_mul_assign(a);
                 }
                 out
+            }
+        }
+    }
+    /// `x ← x·A_t` for the column-major `rows × N` matrix `x` (a diagonal
+    /// `A_t` scales `x`'s columns where they are; a dense one replaces `x` by
+    /// nalgebra's product).
+    pub(crate) fn right_multiply_in_place(&self, x: &mut [T], rows: usize) {
+        match self {
+            TransitionStep::Dense(a) => {
+                let product = DMatrixView::from_slice(x, rows, a.nrows()) * a;
+                x.copy_from_slice(product.as_slice());
+            }
+            TransitionStep::Diagonal(a) => {
+                // Column j of the column-major x is one run of `rows` values.
+                for (col, &aj) in x.chunks_exact_mut(rows.max(1)).zip(a.iter()) {
+                    col.iter_mut().for_each(|v| *v *= aj);
+                }
             }
         }
     }

@@ -175,11 +175,11 @@ impl<T: Scalar> Realization<T> {
         let c = if !varying || c_bar.is_constant() {
             make(outputs, state, &|t, out| {
                 out.copy_from_slice(c_bar.slice(t));
-                a.right_multiply_in_place(t, out, outputs);
+                a.at(t).right_multiply_in_place(out, outputs);
             })
         } else {
             let mut c = c_bar;
-            c.update(|t, out| a.right_multiply_in_place(t, out, outputs));
+            c.update(|t, out| a.at(t).right_multiply_in_place(out, outputs));
             c
         };
         // Finite parts can still overflow here; say so (at the first such step)

@@ -145,56 +145,32 @@ impl<T: Scalar> Transition<T> {
             }
         }
     }
-    /// `A_t · x` for a matrix `x` with `N` rows.
-    pub fn left_multiply(&self, t: usize, x: &DMatrix<T>) -> DMatrix<T> {
+    /// `A_t` at step `t`, borrowed (a dense view or the diagonal's values).
+    ///
+    /// # Panics
+    /// If a time-varying transition has no step `t`.
+    pub fn at(&self, t: usize) -> super::TransitionStep<'_, T> {
         match self {
-            Transition::Dense(s) => s.at(t) * x,
+            Transition::Dense(s) => super::TransitionStep::Dense(s.at(t).as_view()),
             Transition::Diagonal(s) => {
-                let a = s.at(t);
-                let mut out = x.clone();
-                for mut col in out.column_iter_mut() {
-                    col.component_mul_assign(a);
-                }
-                out
+                let a = s.at(t).as_slice();
+                super::TransitionStep::Diagonal(nalgebra::DVectorView::from_slice(a, a.len()))
             }
         }
+    }
+    /// `A_t · x` for a matrix `x` with `N` rows.
+    pub fn left_multiply(&self, t: usize, x: &DMatrix<T>) -> DMatrix<T> {
+        self.at(t).left_multiply(x)
     }
     /// `x · A_t` for a matrix `x` with `N` columns.
     pub fn right_multiply(&self, t: usize, x: &DMatrix<T>) -> DMatrix<T> {
-        match self {
-            Transition::Dense(s) => x * s.at(t),
-            Transition::Diagonal(_) => {
-                let mut out = x.clone();
-                self.right_multiply_in_place(t, &mut out);
-                out
-            }
-        }
-    }
-    /// `x ← x · A_t` for a matrix `x` with `N` columns (a diagonal `A_t` scales
-    /// `x`'s columns where they are; a dense one replaces `x` by the product).
-    /// The same values as [`right_multiply`](Self::right_multiply).
-    pub(crate) fn right_multiply_in_place(&self, t: usize, x: &mut DMatrix<T>) {
-        match self {
-            Transition::Dense(s) => *x = &*x * s.at(t),
-            Transition::Diagonal(s) => {
-                // Column j of the column-major x is one run of `rows` values.
-                let (rows, a) = (x.nrows(), s.at(t).as_slice());
-                if rows == 1 {
-                    x.as_mut_slice().iter_mut().zip(a).for_each(|(v, &aj)| *v *= aj);
-                } else {
-                    for (col, &aj) in x.as_mut_slice().chunks_exact_mut(rows.max(1)).zip(a) {
-                        col.iter_mut().for_each(|v| *v *= aj);
-                    }
-                }
-            }
-        }
+        let mut out = x.clone();
+        self.at(t).right_multiply_in_place(out.as_mut_slice(), x.nrows());
+        out
     }
     /// `A_t · x` for a state vector.
     pub fn apply(&self, t: usize, x: &DVector<T>) -> DVector<T> {
-        match self {
-            Transition::Dense(s) => s.at(t) * x,
-            Transition::Diagonal(s) => s.at(t).component_mul(x),
-        }
+        self.at(t).apply(x)
     }
 }
 
@@ -216,7 +192,7 @@ mod tests {
         {
             assert_eq!(a.right_multiply(1, &x), expected.0);
             let mut z = x.clone();
-            a.right_multiply_in_place(1, &mut z);
+            a.at(1).right_multiply_in_place(z.as_mut_slice(), 2);
             assert_eq!(z, expected.0);
             assert_eq!(a.left_multiply(1, &y), expected.1);
         }
