@@ -245,18 +245,42 @@ pub fn read_all_bytes(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, InputError>
 }
 
 /// The names of the tensors of a `.safetensors` file (empty for other files or
-/// unreadable ones: the reader reports those).
+/// unreadable ones: the reader reports those). Only the header is read (its
+/// 8-byte length, then its JSON), not the tensors: deciding what a file holds
+/// costs nothing against reading it.
 pub fn tensor_names(path: &Path) -> Vec<String> {
+    use std::io::Read;
     let is_st = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
     if !is_st {
         return Vec::new();
     }
-    let Ok(bytes) = std::fs::read(path) else { return Vec::new() };
-    let Ok(st) = safetensors::SafeTensors::deserialize(&bytes) else { return Vec::new() };
-    st.names().into_iter().map(str::to_string).collect()
+    let header = || -> Option<serde_json::Map<String, serde_json::Value>> {
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len).ok()?;
+        // The format caps the header at 100 MB; a larger length is not a
+        // safetensors file.
+        let len = usize::try_from(u64::from_le_bytes(len)).ok().filter(|&n| n <= 100_000_000)?;
+        let mut json = Vec::new();
+        file.take(len as u64).read_to_end(&mut json).ok()?;
+        (json.len() == len).then_some(())?;
+        serde_json::from_slice(&json).ok()
+    };
+    let mut names: Vec<String> =
+        header().into_iter().flatten().map(|(k, _)| k).filter(|k| k != "__metadata__").collect();
+    names.sort_unstable();
+    names
 }
 
 impl Tensor {
+    /// The values in `f64` (exact from `f32`), moved out of the tensor (no copy
+    /// for `f64`); the tensor is left empty.
+    pub fn take_f64(&mut self) -> Vec<f64> {
+        match std::mem::replace(&mut self.data, Data::F64(Vec::new())) {
+            Data::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::F64(v) => v,
+        }
+    }
     /// The values in `f64` (exact from `f32`).
     pub fn to_f64(&self) -> Vec<f64> {
         match &self.data {
@@ -370,6 +394,37 @@ mod tests {
         // The same values in C order read identically.
         let t = read_bytes(&npy_bytes(&row_major_234(), &[2, 3, 4], npyz::Order::C), "npy", None).unwrap();
         assert!(matches!(&t.data, Data::F64(v) if *v == row_major_234()));
+    }
+
+    #[test]
+    fn tensor_names_come_from_the_header_alone() {
+        use safetensors::tensor::{Dtype, TensorView};
+        let dir = tempfile::tempdir().unwrap();
+        let values: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let views = [("C", &values), ("A", &values), ("B", &values)]
+            .map(|(n, v)| (n, TensorView::new(Dtype::F64, vec![2], v).unwrap()));
+        let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+        let bytes = safetensors::serialize(views, Some(meta)).unwrap();
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("m.safetensors"), &bytes).unwrap();
+        // Sorted, and the metadata entry is not a tensor.
+        assert_eq!(tensor_names(&path("m.safetensors")), ["A", "B", "C"]);
+        // The tensors are not read: a file cut after its header still names them
+        // (reading it is what reports the damage).
+        let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        std::fs::write(path("cut.SafeTensors"), &bytes[..header_end]).unwrap();
+        assert_eq!(tensor_names(&path("cut.SafeTensors")), ["A", "B", "C"]);
+        assert!(read_all(&path("cut.SafeTensors")).is_err());
+        // A header cut short, a huge length, garbage, another extension, no file.
+        std::fs::write(path("short.safetensors"), &bytes[..header_end - 1]).unwrap();
+        let mut huge = bytes.clone();
+        huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(path("huge.safetensors"), &huge).unwrap();
+        std::fs::write(path("junk.safetensors"), b"not a safetensors file").unwrap();
+        std::fs::write(path("m.npy"), &bytes).unwrap();
+        for name in ["short.safetensors", "huge.safetensors", "junk.safetensors", "m.npy", "absent.safetensors"] {
+            assert!(tensor_names(&path(name)).is_empty(), "{name}");
+        }
     }
 
     #[test]

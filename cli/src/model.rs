@@ -77,14 +77,38 @@ impl Tensors<'_> {
     fn get(&self, name: &str, layout: &str) -> Result<(Vec<f64>, Vec<usize>), CliError> {
         match self.find(name) {
             Some(t) => Ok((t.to_f64(), t.shape.clone())),
-            None => Err(self.err(InputError::MissingTensor(Box::new(TensorProblem {
-                name: name.into(),
-                what: self.what.clone(),
-                layout: layout.into(),
-                shape: Vec::new(),
-                names: self.names(),
-            })))),
+            None => Err(self.missing(name, layout)),
         }
+    }
+    /// The error for a missing tensor `name`, naming its layout and the file's
+    /// tensors.
+    fn missing(&self, name: &str, layout: &str) -> CliError {
+        self.err(InputError::MissingTensor(Box::new(TensorProblem {
+            name: name.into(),
+            what: self.what.clone(),
+            layout: layout.into(),
+            shape: Vec::new(),
+            names: self.names(),
+        })))
+    }
+    /// [`get`](Self::get), the values moved out of the file's tensors instead
+    /// of copied (take each tensor once: it is left empty).
+    fn take(&mut self, name: &str, layout: &str) -> Result<(Vec<f64>, Vec<usize>), CliError> {
+        match self.tensors.iter().position(|(n, _)| n == name) {
+            Some(i) => {
+                let t = &mut self.tensors[i].1;
+                Ok((t.take_f64(), t.shape.clone()))
+            }
+            None => Err(self.missing(name, layout)),
+        }
+    }
+    /// [`get_rank`](Self::get_rank), moving the values as [`take`](Self::take).
+    fn take_rank(&mut self, name: &str, layout: &str, rank: usize) -> Result<(Vec<f64>, Vec<usize>), CliError> {
+        let (v, shape) = self.take(name, layout)?;
+        if shape.len() != rank || shape.contains(&0) {
+            return Err(self.shape_err(name, layout, &shape));
+        }
+        Ok((v, shape))
     }
     /// `name` with exactly `rank` axes.
     fn get_rank(&self, name: &str, layout: &str, rank: usize) -> Result<(Vec<f64>, Vec<usize>), CliError> {
@@ -133,18 +157,22 @@ pub fn is_realization_file(path: &Path) -> bool {
 /// and the file's dtype.
 pub fn read_realization(path: &Path) -> Result<(Operator, &'static str), CliError> {
     let file = path.display().to_string();
-    let t = Tensors { file: &file, what: "a realization file".into(), tensors: input::read_all(path)? };
-    let (a, ashape) = t.get("A", "(C, L, R, R) or (C, L, R)")?;
-    let (b, bshape) = t.get_rank("B", "(C, L, R, m)", 4)?;
-    let (c, cshape) = t.get_rank("C", "(C, L, p, R)", 4)?;
+    let mut t = Tensors { file: &file, what: "a realization file".into(), tensors: input::read_all(path)? };
+    let dtype = t.dtype();
+    // Moved out of the file's tensors, not copied: the peak holds the values
+    // twice (read, then in the realizations), not three times.
+    let (a, ashape) = t.take("A", "(C, L, R, R) or (C, L, R)")?;
+    let (b, bshape) = t.take_rank("B", "(C, L, R, m)", 4)?;
+    let (c, cshape) = t.take_rank("C", "(C, L, p, R)", 4)?;
     let block = BlockShape { outputs: cshape[2], inputs: bshape[3] };
     let d = match t.find("D") {
-        Some(_) => Some(t.get_rank("D", "(C, L, p, m)", 4)?.0),
+        Some(_) => Some(t.take_rank("D", "(C, L, p, m)", 4)?.0),
         None => None,
     };
+    drop(t);
     let op = RealizationBatch::from_tensors(&a, &ashape, &b, &c, d.as_deref(), block)
         .map_err(|source| CliError::Analysis { file: file.clone(), source })?;
-    Ok((Box::new(op), t.dtype()))
+    Ok((Box::new(op), dtype))
 }
 
 /// Reads the parameters of `family` from a `.safetensors` file (see the module

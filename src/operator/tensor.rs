@@ -54,14 +54,7 @@ impl<T: Scalar> Array3<T> {
     /// [`matrix`](Self::matrix) written column-major into `out` (`rows · cols`
     /// values) instead of a new matrix.
     pub(crate) fn write_matrix(&self, c: usize, t: usize, rows: usize, cols: usize, out: &mut [T]) {
-        let row = self.row(c, t);
-        if rows == 1 || cols == 1 {
-            out.copy_from_slice(row);
-        } else {
-            for (j, col) in out.chunks_exact_mut(rows).enumerate() {
-                col.iter_mut().zip(row.iter().skip(j).step_by(cols)).for_each(|(o, &x)| *o = x);
-            }
-        }
+        crate::realization::write_row_major(self.row(c, t), rows, cols, out);
     }
     /// The scalar at `(c, t)` of a 2-D array.
     pub(crate) fn at(&self, c: usize, t: usize) -> T {

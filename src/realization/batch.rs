@@ -1,10 +1,10 @@
 //! Several channels' realizations as one operator.
 
-use super::{Realization, Steps, Transition};
+use super::{FlatTransition, Realization, StepMatrices};
 use crate::error::{EssError, Result};
 use crate::operator::{BlockShape, LinearOperator, RealizationInfo};
 use crate::scalar::Scalar;
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 use std::borrow::Cow;
 
 /// One [`Realization`] per channel, all of the same length, block shape and
@@ -49,7 +49,12 @@ impl<T: Scalar> RealizationBatch<T> {
     /// From row-major tensors in the standard form `x_{t+1} = A_t x_t + B_t u_t`,
     /// `y_t = C_t x_t + D_t u_t`: `a` of shape `a_shape`, either `(C, L, N, N)` or
     /// diagonal `(C, L, N)`; `b` `(C, L, N, m)`, `c` `(C, L, p, N)`, `d` (optional)
-    /// `(C, L, p, m)`, with `p × m` given by `block`.
+    /// `(C, L, p, m)`, with `p × m` given by `block`. Each channel's parts are
+    /// copied once, into its realization's storage (one buffer per part).
+    ///
+    /// # Errors
+    /// A shape that is not one of the above (the expected one is named), an
+    /// empty dimension, or a non-finite entry (named with its position).
     pub fn from_tensors(
         a: &[T],
         a_shape: &[usize],
@@ -80,30 +85,22 @@ impl<T: Scalar> RealizationBatch<T> {
         if let Some(d) = d {
             crate::validate::check_array("D", d, &[ch, len, p, m], &["C", "L", "p", "m"])?;
         }
-        fn at<T>(x: &[T], k: usize, len: usize, t: usize, size: usize) -> &[T] {
-            &x[(k * len + t) * size..(k * len + t + 1) * size]
-        }
-        let mut channels = Vec::with_capacity(ch);
-        for k in 0..ch {
-            let a = if diagonal {
-                Transition::Diagonal(Steps::Varying(
-                    (0..len).map(|t| DVector::from_row_slice(at(a, k, len, t, n))).collect(),
-                ))
-            } else {
-                Transition::Dense(Steps::Varying(
-                    (0..len).map(|t| DMatrix::from_row_slice(n, n, at(a, k, len, t, n * n))).collect(),
-                ))
-            };
-            let bs = Steps::Varying((0..len).map(|t| DMatrix::from_row_slice(n, m, at(b, k, len, t, n * m))).collect());
-            let cs = Steps::Varying((0..len).map(|t| DMatrix::from_row_slice(p, n, at(c, k, len, t, p * n))).collect());
-            let mut r = Realization::new(len, a, bs, cs)?;
-            if let Some(d) = d {
-                r = r.with_feedthrough(Steps::Varying(
-                    (0..len).map(|t| DMatrix::from_row_slice(p, m, at(d, k, len, t, p * m))).collect(),
-                ))?;
-            }
-            channels.push(r);
-        }
+        // Each part of channel `k` is its `len` steps, row-major, copied once
+        // into the realization's flat (column-major) storage.
+        let channels = (0..ch)
+            .map(|k| {
+                let part = |x: &[T], rows: usize, cols: usize| {
+                    let size = len * rows * cols;
+                    StepMatrices::from_row_major(len, rows, cols, &x[k * size..(k + 1) * size])
+                };
+                let a = if diagonal {
+                    FlatTransition::Diagonal(part(a, n, 1))
+                } else {
+                    FlatTransition::Dense(part(a, n, n))
+                };
+                Realization::from_flat(len, a, part(b, n, m), part(c, p, n), d.map(|d| part(d, p, m)))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Self::new(channels)
     }
 

@@ -16,6 +16,20 @@ use nalgebra::{DMatrix, DMatrixView, DVector, DVectorView};
 /// [`super::PARALLEL_STEPS`]).
 const FILL_PARALLEL: usize = super::PARALLEL_STEPS;
 
+/// Writes the `rows × cols` matrix whose entries are `row_major` row by row
+/// into `out` column-major. A row or column vector is one copy (its two
+/// layouts coincide).
+pub(crate) fn write_row_major<T: Copy>(row_major: &[T], rows: usize, cols: usize, out: &mut [T]) {
+    debug_assert!(row_major.len() == rows * cols && out.len() == rows * cols);
+    if rows == 1 || cols == 1 {
+        out.copy_from_slice(row_major);
+    } else {
+        for (j, col) in out.chunks_exact_mut(rows).enumerate() {
+            col.iter_mut().zip(row_major.iter().skip(j).step_by(cols)).for_each(|(o, &x)| *o = x);
+        }
+    }
+}
+
 /// A borrowed `rows × cols` column-major matrix: one step of a [`StepMatrices`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Block<'a, T> {
@@ -90,6 +104,15 @@ impl<T: Scalar> StepMatrices<T> {
             crate::parallel::for_each_chunk_mut(&mut data, size, FILL_PARALLEL, fill);
         }
         Self { rows, cols, stored: len, varying: true, data }
+    }
+
+    /// `len` matrices of `rows × cols` whose entries are `row_major` step by
+    /// step, each step row by row (`len·rows·cols` values): one buffer, filled
+    /// as [`from_fn`](Self::from_fn) fills it.
+    pub(crate) fn from_row_major(len: usize, rows: usize, cols: usize, row_major: &[T]) -> Self {
+        let size = rows * cols;
+        debug_assert_eq!(row_major.len(), len * size);
+        Self::from_fn(len, rows, cols, |t, out| write_row_major(&row_major[t * size..(t + 1) * size], rows, cols, out))
     }
 
     /// `update(t, block_t)` on every stored block, in place (in parallel on
@@ -285,6 +308,26 @@ impl<T: Scalar> TransitionStep<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_major_steps_are_read_row_by_row() {
+        // Three steps of a 2 × 3 matrix, a 1 × 3 row and a 3 × 1 column, given
+        // row-major: step t's entry (i, j) is 100·t + 10·i + j.
+        for (rows, cols) in [(2, 3), (3, 2), (1, 3), (3, 1)] {
+            let entry = |t: usize, i: usize, j: usize| (100 * t + 10 * i + j) as f64;
+            let row_major: Vec<f64> =
+                (0..3).flat_map(|t| (0..rows).flat_map(move |i| (0..cols).map(move |j| entry(t, i, j)))).collect();
+            let s = StepMatrices::from_row_major(3, rows, cols, &row_major);
+            assert!(!s.is_constant());
+            for t in 0..3 {
+                assert_eq!(
+                    s.at(t).to_matrix(),
+                    DMatrix::from_fn(rows, cols, |i, j| entry(t, i, j)),
+                    "{rows}×{cols}, step {t}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn steps_are_stored_column_major_one_after_another() {

@@ -27,7 +27,7 @@
 mod batch;
 mod flat;
 mod steps;
-pub(crate) use flat::{Block, FlatTransition, StepMatrices};
+pub(crate) use flat::{write_row_major, Block, FlatTransition, StepMatrices};
 pub(crate) use steps::off_diagonal_zero;
 
 pub use batch::RealizationBatch;
@@ -124,6 +124,31 @@ impl<T: Scalar> Realization<T> {
         // Validate with the given output maps first, then convert.
         let base = Self::new(len, a, b, c_bar)?;
         base.into_standard_form()
+    }
+
+    /// [`new`](Self::new) and [`with_feedthrough`](Self::with_feedthrough) on
+    /// parts already in flat storage, of the shapes `N × N` (or `N × 1`
+    /// diagonals), `N × m`, `p × N` and `p × m`, each constant or with `len`
+    /// steps (the callers build them so): no copy. Only finiteness is checked
+    /// here; a non-finite entry is named with its part and step.
+    pub(crate) fn from_flat(
+        len: usize,
+        a: FlatTransition<T>,
+        b: StepMatrices<T>,
+        c: StepMatrices<T>,
+        d: Option<StepMatrices<T>>,
+    ) -> Result<Self> {
+        let (state, inputs, outputs) = (b.at(0).nrows(), b.at(0).ncols(), c.at(0).nrows());
+        debug_assert!(len > 0 && inputs > 0 && outputs > 0);
+        let a_shape = if matches!(a, FlatTransition::Dense(_)) { (state, state) } else { (state, 1) };
+        let parts = [(a.steps(), a_shape), (&b, (state, inputs)), (&c, (outputs, state))];
+        for (part, shape) in parts.into_iter().chain(d.iter().map(|d| (d, (outputs, inputs)))) {
+            debug_assert!(part.is_constant() || part.stored() == len, "{} steps for L = {len}", part.stored());
+            debug_assert_eq!((part.at(0).nrows(), part.at(0).ncols()), shape);
+        }
+        let r = Self { len, state, outputs, inputs, a, b, c, d };
+        r.check_parts_finite()?;
+        Ok(r)
     }
 
     /// [`from_post_update`](Self::from_post_update) on parts already in flat
