@@ -189,6 +189,20 @@ pub(crate) fn normalize_pow2<T: Scalar>(values: &mut [T]) -> i32 {
 mod tests {
     use super::*;
 
+    /// The normal powers of two are `2^-126..=2^127` in `f32` and
+    /// `2^-1022..=2^1023` in `f64`; just outside, `pow2` declines.
+    #[test]
+    fn normal_exponents_are_the_types_own() {
+        assert_eq!(normal_exponents::<f32>(), (-126, 127));
+        assert_eq!(normal_exponents::<f64>(), (-1022, 1023));
+        assert_eq!(pow2::<f32>(-126), Some(f32::MIN_POSITIVE));
+        assert_eq!((pow2::<f32>(-127), pow2::<f32>(128)), (None, None));
+        assert_eq!(pow2::<f64>(1023), Some(2f64.powi(1023)));
+        assert_eq!((pow2::<f64>(-1023), pow2::<f64>(1024)), (None, None));
+        assert_eq!(exponent_range::<f32>(), (-149, 127));
+        assert_eq!(exponent_range::<f64>(), (-1074, 1023));
+    }
+
     #[test]
     fn exponent_of_is_exact_at_every_binade() {
         for k in -1074..=1023 {

@@ -486,6 +486,19 @@ mod tests {
         assert_eq!(bidiagonal_values(&mut d, &mut e, 100), Some(()));
     }
 
+    /// A step budget too small to converge is reported (`None`), and the
+    /// budget counts: the same bidiagonal converges when given enough.
+    #[test]
+    fn the_qr_reports_an_exhausted_step_budget() {
+        let (d0, e0) = (vec![1.0, 0.9, 0.8, 0.7], vec![0.6, 0.5, 0.4]);
+        let (mut d, mut e) = (d0.clone(), e0.clone());
+        assert_eq!(bidiagonal_values(&mut d, &mut e, 0), None);
+        let (mut d, mut e) = (d0.clone(), e0.clone());
+        assert_eq!(bidiagonal_values(&mut d, &mut e, 1), None);
+        let (mut d, mut e) = (d0, e0);
+        assert_eq!(bidiagonal_values(&mut d, &mut e, 1000), Some(()));
+    }
+
     /// The QR fallback's Givens rotation, `[c s; −s c]·[a; b] = [r; 0]`, where
     /// `a² + b²` underflows or overflows (the careful form) and where it does not.
     #[test]
