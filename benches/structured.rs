@@ -4,11 +4,18 @@
 //! L = 4096 (divide by 4095 for the cost per index): a Mamba channel (diagonal
 //! `A_t` stored as diagonals), a time-varying state space whose diagonal `A_t`
 //! are stored as dense matrices (detected, Givens route), and one with truly
-//! dense `A_t` (Householder route).
+//! dense `A_t` (Householder route). Last, the linear-attention family's
+//! realizations (one head, `d = 16`, `L = 4096`): building one alone, and the
+//! full structured profile, for gated linear attention (diagonal `A_t` per
+//! step), DeltaNet (dense `A_t = I − β_t k_t k_tᵀ`) and RetNet (one constant
+//! diagonal).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use effective_state_size::ess::{self, EssOptions, Measure, Method, Tolerance};
-use effective_state_size::{BlockShape, Dims, MambaChannels, TimeVaryingStateSpace};
+use effective_state_size::{
+    BlockShape, DecayedLinearAttention, DeltaNet, Dims, GatedLinearAttention, LinearOperator, MambaChannels,
+    OperatorExt, TimeVaryingStateSpace,
+};
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::time::Duration;
@@ -73,5 +80,40 @@ fn structured_per_index(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, structured_vs_dense, structured_per_index);
+/// One head of each linear-attention kind with a realization of its own
+/// transitions: random queries and keys (`d = 16`), gates in `[0.6, 1)`,
+/// DeltaNet's `β_t` in `[0.1, 0.5)` (keys of norm below 4: `|1 − β‖k‖²|` may
+/// exceed 1 briefly, as in trained models before normalisation), RetNet's `γ = 0.95`.
+fn linear_attention_heads(
+    len: usize,
+    d: usize,
+    seed: u64,
+) -> Vec<(&'static str, Box<dyn LinearOperator<Scalar = f64>>)> {
+    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut v = |k: usize, lo: f64, hi: f64| (0..k).map(|_| r.random_range(lo..hi)).collect::<Vec<f64>>();
+    let (q, k) = (v(len * d, -1.0, 1.0), v(len * d, -1.0, 1.0));
+    let (gates, beta) = (v(len * d, 0.6, 1.0), v(len, 0.1, 0.5));
+    let dims = Dims { channels: 1, len, width: d };
+    vec![
+        ("gla", Box::new(GatedLinearAttention::new(&q, &k, &gates, dims).expect("valid"))),
+        ("deltanet", Box::new(DeltaNet::new(&q, &k, &beta, dims).expect("valid"))),
+        ("retnet", Box::new(DecayedLinearAttention::new(&q, &k, &[0.95], dims).expect("valid"))),
+    ]
+}
+
+fn linear_attention(c: &mut Criterion) {
+    let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
+    let opts = EssOptions::default().with_method(Method::Structured);
+    let mut group = c.benchmark_group("linear_attention_d16_l4096");
+    group.sample_size(10).warm_up_time(Duration::from_millis(500));
+    for (name, op) in linear_attention_heads(4096, 16, 5) {
+        group.bench_function(format!("{name}_realization"), |b| b.iter(|| black_box(op.as_ref()).realization(0).unwrap()));
+        group.bench_function(format!("{name}_profile"), |b| {
+            b.iter(|| ess::profiles(black_box(op.as_ref()), &measures, &opts).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, structured_vs_dense, structured_per_index, linear_attention);
 criterion_main!(benches);

@@ -6,9 +6,9 @@
 use super::tensor::{dot, Array3};
 use super::{Dims, LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
-use crate::realization::{Realization, Steps, Transition};
+use crate::realization::{FlatTransition, Realization, StepMatrices};
 use crate::scalar::Scalar;
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -97,14 +97,26 @@ impl<T: Scalar> QK<T> {
     fn n(&self) -> usize {
         self.k.width()
     }
-    /// `B_t = k_t · scale(t)` (`n × 1`) for every step of head `h`.
-    fn key_columns(&self, h: usize, scale: impl Fn(usize) -> T) -> Steps<DMatrix<T>> {
-        Steps::Varying((0..self.len).map(|t| self.k.matrix(h, t, self.n(), 1) * scale(t)).collect())
+    /// `B_t = k_t · scale(t)` (`n × 1`) for every step of head `h`, in one
+    /// buffer.
+    fn key_columns(&self, h: usize, scale: impl Fn(usize) -> T + Sync) -> StepMatrices<T> {
+        StepMatrices::from_fn(self.len, self.n(), 1, |t, out| scaled_into(self.k.row(h, t), scale(t), out))
     }
-    /// `C̄_t = q_tᵀ · scale(t)` (`1 × n`) for every step of head `h`.
-    fn query_rows(&self, h: usize, scale: impl Fn(usize) -> T) -> Steps<DMatrix<T>> {
-        Steps::Varying((0..self.len).map(|t| self.q.matrix(h, t, 1, self.n()) * scale(t)).collect())
+    /// `C̄_t = q_tᵀ · scale(t)` (`1 × n`) for every step of head `h`, in one
+    /// buffer.
+    fn query_rows(&self, h: usize, scale: impl Fn(usize) -> T + Sync) -> StepMatrices<T> {
+        StepMatrices::from_fn(self.len, 1, self.n(), |t, out| scaled_into(self.q.row(h, t), scale(t), out))
     }
+}
+
+/// `out = x · s`, entry by entry.
+fn scaled_into<T: Scalar>(x: &[T], s: T, out: &mut [T]) {
+    out.iter_mut().zip(x).for_each(|(o, &x)| *o = x * s);
+}
+
+/// The same diagonal `A_t = diag(x, …, x)` (`n` values) at every step.
+fn constant_diagonal<T: Scalar>(n: usize, x: T) -> FlatTransition<T> {
+    FlatTransition::Diagonal(StepMatrices::constant(&DMatrix::from_element(n, 1, x)))
 }
 
 macro_rules! la_common {
@@ -217,8 +229,7 @@ impl<T: Scalar> LinearOperator for LinearAttention<T> {
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, n, l) = (&self.qk, self.qk.n(), self.qk.len);
         let (b, c) = (qk.key_columns(channel, |_| T::one()), qk.query_rows(channel, |t| self.scale(channel, t)));
-        let a = Transition::Diagonal(Steps::Constant(DVector::from_element(n, T::one())));
-        Realization::from_post_update(l, a, b, c)
+        Realization::from_flat_post_update(l, constant_diagonal(n, T::one()), b, c)
     }
     /// The recurrent form: `S_t = S_{t-1} + φ(k_t) u_t`, `y_t = φ(q_t)·S_t / norm_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
@@ -277,8 +288,13 @@ impl<T: Scalar> LinearOperator for DecayedLinearAttention<T> {
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, l) = (&self.qk, self.qk.len);
-        let a = Transition::Diagonal(Steps::Constant(DVector::from_element(qk.n(), self.gamma[channel])));
-        Realization::from_post_update(l, a, qk.key_columns(channel, |_| T::one()), qk.query_rows(channel, |_| T::one()))
+        let a = constant_diagonal(qk.n(), self.gamma[channel]);
+        Realization::from_flat_post_update(
+            l,
+            a,
+            qk.key_columns(channel, |_| T::one()),
+            qk.query_rows(channel, |_| T::one()),
+        )
     }
     /// `S_t = γ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
@@ -336,9 +352,9 @@ impl<T: Scalar> LinearOperator for GatedLinearAttention<T> {
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, l, h) = (&self.qk, self.qk.len, channel);
-        let a = (0..l).map(|t| DVector::from_row_slice(self.alpha.row(h, t))).collect();
+        let a = StepMatrices::from_fn(l, qk.n(), 1, |t, out| out.copy_from_slice(self.alpha.row(h, t)));
         let (b, c) = (qk.key_columns(h, |_| T::one()), qk.query_rows(h, |_| T::one()));
-        Realization::from_post_update(l, Transition::Diagonal(Steps::Varying(a)), b, c)
+        Realization::from_flat_post_update(l, FlatTransition::Diagonal(a), b, c)
     }
     /// `S_t = α_t ⊙ S_{t-1} + k_t u_t`, `y_t = q_t·S_t`.
     fn apply_kernel(&self, channel: usize, u: &[T], y: &mut [T]) -> Result<()> {
@@ -424,14 +440,18 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
     }
     fn realization_kernel(&self, channel: usize) -> Result<Realization<T>> {
         let (qk, l, h, n) = (&self.qk, self.qk.len, channel, self.qk.n());
-        let a = (0..l)
-            .map(|t| {
-                let k = qk.k.matrix(h, t, n, 1);
-                (DMatrix::identity(n, n) - &k * k.transpose() * self.beta.at(h, t)) * self.alpha_at(h, t)
-            })
-            .collect();
+        // A_t = α_t (I − β_t k_t k_tᵀ), entry by entry (symmetric: either layout).
+        let a = StepMatrices::from_fn(l, n, n, |t, out| {
+            let (k, beta, alpha) = (qk.k.row(h, t), self.beta.at(h, t), self.alpha_at(h, t));
+            for (j, col) in out.chunks_exact_mut(n).enumerate() {
+                for (i, x) in col.iter_mut().enumerate() {
+                    let identity = if i == j { T::one() } else { T::zero() };
+                    *x = (identity - k[i] * k[j] * beta) * alpha;
+                }
+            }
+        });
         let (b, c) = (qk.key_columns(h, |t| self.beta.at(h, t)), qk.query_rows(h, |_| T::one()));
-        Realization::from_post_update(l, Transition::Dense(Steps::Varying(a)), b, c)
+        Realization::from_flat_post_update(l, FlatTransition::Dense(a), b, c)
     }
     /// The delta rule: `S_t = α_t (S_{t-1} - β_t k_t (k_t·S_{t-1})) + β_t k_t u_t`,
     /// `y_t = q_t·S_t`.
