@@ -107,7 +107,9 @@ fn linear_attention(c: &mut Criterion) {
     let mut group = c.benchmark_group("linear_attention_d16_l4096");
     group.sample_size(10).warm_up_time(Duration::from_millis(500));
     for (name, op) in linear_attention_heads(4096, 16, 5) {
-        group.bench_function(format!("{name}_realization"), |b| b.iter(|| black_box(op.as_ref()).realization(0).unwrap()));
+        group.bench_function(format!("{name}_realization"), |b| {
+            b.iter(|| black_box(op.as_ref()).realization(0).unwrap())
+        });
         group.bench_function(format!("{name}_profile"), |b| {
             b.iter(|| ess::profiles(black_box(op.as_ref()), &measures, &opts).unwrap())
         });

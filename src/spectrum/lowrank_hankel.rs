@@ -364,6 +364,8 @@ mod tests {
         // then cut to zeros: 1.1^t up to t = 46 (1.1^47 > 2·1.1^39).
         let g: Vec<f64> = (0..40).map(|t| 1.1f64.powi(t)).collect();
         let out = extend(&g);
+        assert_eq!(out.len(), 79, "cut to zeros at the full length 2n − 1");
+        assert_eq!(&out[..40], &g[..]);
         for (t, &x) in out.iter().enumerate().skip(40) {
             let want = if t <= 46 { 1.1f64.powi(t as i32) } else { 0.0 };
             assert!((x - want).abs() <= 1e-8 * want, "t = {t}: {x} vs {want}");
