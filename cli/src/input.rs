@@ -245,7 +245,8 @@ pub fn read_all_bytes(bytes: &[u8]) -> Result<Vec<(String, Tensor)>, InputError>
 }
 
 /// The names of the tensors of a `.safetensors` file (empty for other files or
-/// unreadable ones: the reader reports those). Only the header is read (its
+/// ones whose header cannot be read: the reader reports those; damaged data
+/// behind a readable header is reported when the tensors are read). Only the header is read (its
 /// 8-byte length, then its JSON), not the tensors: deciding what a file holds
 /// costs nothing against reading it.
 pub fn tensor_names(path: &Path) -> Vec<String> {
@@ -274,7 +275,8 @@ pub fn tensor_names(path: &Path) -> Vec<String> {
 
 impl Tensor {
     /// The values in `f64` (exact from `f32`), moved out of the tensor (no copy
-    /// for `f64`); the tensor is left empty.
+    /// for `f64`); the tensor keeps its shape and dtype but no values (take
+    /// each tensor once).
     pub fn take_f64(&mut self) -> Vec<f64> {
         match std::mem::replace(&mut self.data, Data::F64(Vec::new())) {
             Data::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
@@ -416,6 +418,17 @@ mod tests {
         assert_eq!(tensor_names(&path("cut.SafeTensors")), ["A", "B", "C"]);
         assert!(read_all(&path("cut.SafeTensors")).is_err());
         // A header cut short, a huge length, garbage, another extension, no file.
+        // A hand-written header padded with spaces (as the format allows), and
+        // one whose top level is not an object.
+        let padded = br#"{"x":{"dtype":"F64","shape":[0],"data_offsets":[0,0]}}     "#;
+        let mut file = (padded.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(padded);
+        std::fs::write(path("padded.safetensors"), &file).unwrap();
+        assert_eq!(tensor_names(&path("padded.safetensors")), ["x"]);
+        let mut list = 2u64.to_le_bytes().to_vec();
+        list.extend_from_slice(b"[]");
+        std::fs::write(path("list.safetensors"), &list).unwrap();
+        assert!(tensor_names(&path("list.safetensors")).is_empty());
         std::fs::write(path("short.safetensors"), &bytes[..header_end - 1]).unwrap();
         let mut huge = bytes.clone();
         huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());

@@ -9,7 +9,7 @@
 use super::tensor::Array3;
 use super::{LinearOperator, RealizationInfo};
 use crate::error::{EssError, Result};
-use crate::realization::{Realization, Steps, Transition};
+use crate::realization::{FlatTransition, Realization, StepMatrices};
 use crate::scalar::Scalar;
 use nalgebra::DMatrix;
 use std::borrow::Cow;
@@ -104,19 +104,27 @@ impl<T: Scalar> Conv<T> {
     fn realization(&self, c: usize) -> Result<Realization<T>> {
         let (n, h) = (self.k - 1, self.h(c));
         let shift = DMatrix::from_fn(n, n, |r, q| if r == q + 1 { T::one() } else { T::zero() });
-        let e1 = DMatrix::from_fn(n, 1, |r, _| if r == 0 { T::one() } else { T::zero() });
-        let taps = DMatrix::from_fn(1, n, |_, q| h[q + 1]);
-        let steps = |f: &dyn Fn(usize) -> DMatrix<T>| match self.gates {
-            Some(_) => Steps::Varying((0..self.len).map(f).collect()),
-            None => Steps::Constant(f(0)),
+        // Each part written straight into its flat storage: per step when gated,
+        // once otherwise (the gates are then 1).
+        let part = |rows: usize, cols: usize, fill: &(dyn Fn(usize, &mut [T]) + Sync)| match self.gates {
+            Some(_) => StepMatrices::from_fn(self.len, rows, cols, fill),
+            None => {
+                let mut m = DMatrix::zeros(rows, cols);
+                fill(0, m.as_mut_slice());
+                StepMatrices::constant(&m)
+            }
         };
-        let b = steps(&|t| &e1 * self.gate(c, t).1);
-        let cm = steps(&|t| &taps * self.gate(c, t).0);
-        let d = steps(&|t| {
-            let (z, v) = self.gate(c, t);
-            DMatrix::from_element(1, 1, z * h[0] * v)
+        // B_t = v_t·e_1 (no entry when k = 1: no state).
+        let b = part(n, 1, &|t, out| out.iter_mut().take(1).for_each(|o| *o = self.gate(c, t).1));
+        let cm = part(1, n, &|t, out| {
+            let z = self.gate(c, t).0;
+            out.iter_mut().zip(&h[1..]).for_each(|(o, &x)| *o = x * z);
         });
-        Realization::new(self.len, Transition::Dense(Steps::Constant(shift)), b, cm)?.with_feedthrough(d)
+        let d = part(1, 1, &|t, out| {
+            let (z, v) = self.gate(c, t);
+            out[0] = z * h[0] * v;
+        });
+        Realization::from_flat(self.len, FlatTransition::Dense(StepMatrices::constant(&shift)), b, cm, Some(d))
     }
 }
 

@@ -469,3 +469,50 @@ impl<T: Scalar> LinearOperator for DeltaNet<T> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realization::TransitionStep;
+
+    /// DeltaNet's flat `A_t` is, bit for bit, the matrix expression
+    /// `(I − k_t k_tᵀ β_t)·α_t` it replaced (nalgebra's outer product for small
+    /// and larger `d`, keys with signed zeros, gated and not).
+    #[test]
+    fn deltanet_transitions_are_the_matrix_expression_bit_for_bit() {
+        for d in [3usize, 7] {
+            let len = 5;
+            let k: Vec<f64> = (0..len * d)
+                .map(|j| match j % 5 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => (j as f64 * 0.77).sin() * 1.7,
+                })
+                .collect();
+            let q: Vec<f64> = (0..len * d).map(|j| (j as f64 * 0.31).cos()).collect();
+            let beta: Vec<f64> = (0..len).map(|t| 0.15 + 0.1 * t as f64).collect();
+            let alpha: Vec<f64> = (0..len).map(|t| 0.99 - 0.07 * t as f64).collect();
+            let dims = Dims { channels: 1, len, width: d };
+            for gated in [false, true] {
+                let op = if gated {
+                    DeltaNet::gated(&q, &k, &beta, &alpha, dims).unwrap()
+                } else {
+                    DeltaNet::new(&q, &k, &beta, dims).unwrap()
+                };
+                let r = op.realization_kernel(0).unwrap();
+                for t in 0..len {
+                    let kt = DMatrix::from_column_slice(d, 1, &k[t * d..(t + 1) * d]);
+                    let a = if gated { alpha[t] } else { 1.0 };
+                    let want = (DMatrix::identity(d, d) - &kt * kt.transpose() * beta[t]) * a;
+                    let TransitionStep::Dense(got) = r.a(t) else { panic!("DeltaNet's A_t is dense") };
+                    let bits = |m: &[f64]| m.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(got.clone_owned().as_slice()),
+                        bits(want.as_slice()),
+                        "d = {d}, gated {gated}, t = {t}"
+                    );
+                }
+            }
+        }
+    }
+}
