@@ -104,15 +104,23 @@ impl Tensors<'_> {
     }
     /// [`get_rank`](Self::get_rank), moving the values as [`take`](Self::take).
     fn take_rank(&mut self, name: &str, layout: &str, rank: usize) -> Result<(Vec<f64>, Vec<usize>), CliError> {
-        let (v, shape) = self.take(name, layout)?;
-        if shape.len() != rank || shape.contains(&0) {
-            return Err(self.shape_err(name, layout, &shape));
-        }
-        Ok((v, shape))
+        let got = self.take(name, layout)?;
+        self.of_rank(name, layout, rank, got)
     }
     /// `name` with exactly `rank` axes.
     fn get_rank(&self, name: &str, layout: &str, rank: usize) -> Result<(Vec<f64>, Vec<usize>), CliError> {
-        let (v, shape) = self.get(name, layout)?;
+        let got = self.get(name, layout)?;
+        self.of_rank(name, layout, rank, got)
+    }
+    /// `got` (values, shape) of tensor `name` if it has exactly `rank`
+    /// nonzero axes, else the error naming its layout.
+    fn of_rank(
+        &self,
+        name: &str,
+        layout: &str,
+        rank: usize,
+        (v, shape): (Vec<f64>, Vec<usize>),
+    ) -> Result<(Vec<f64>, Vec<usize>), CliError> {
         if shape.len() != rank || shape.contains(&0) {
             return Err(self.shape_err(name, layout, &shape));
         }

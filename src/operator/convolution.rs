@@ -106,13 +106,9 @@ impl<T: Scalar> Conv<T> {
         let shift = DMatrix::from_fn(n, n, |r, q| if r == q + 1 { T::one() } else { T::zero() });
         // Each part written straight into its flat storage: per step when gated,
         // once otherwise (the gates are then 1).
-        let part = |rows: usize, cols: usize, fill: &(dyn Fn(usize, &mut [T]) + Sync)| match self.gates {
-            Some(_) => StepMatrices::from_fn(self.len, rows, cols, fill),
-            None => {
-                let mut m = DMatrix::zeros(rows, cols);
-                fill(0, m.as_mut_slice());
-                StepMatrices::constant(&m)
-            }
+        let steps = self.gates.as_ref().map(|_| self.len);
+        let part = |rows: usize, cols: usize, fill: &(dyn Fn(usize, &mut [T]) + Sync)| {
+            StepMatrices::from_fn_or_constant(steps, rows, cols, fill)
         };
         // B_t = v_t·e_1 (no entry when k = 1: no state).
         let b = part(n, 1, &|t, out| out.iter_mut().take(1).for_each(|o| *o = self.gate(c, t).1));

@@ -106,6 +106,24 @@ impl<T: Scalar> StepMatrices<T> {
         Self { rows, cols, stored: len, varying: true, data }
     }
 
+    /// [`from_fn`](Self::from_fn) with `Some(len)` steps; with `None`, one
+    /// matrix for every step, written by `fill(0, out)`.
+    pub(crate) fn from_fn_or_constant(
+        len: Option<usize>,
+        rows: usize,
+        cols: usize,
+        fill: &(dyn Fn(usize, &mut [T]) + Sync),
+    ) -> Self {
+        match len {
+            Some(len) => Self::from_fn(len, rows, cols, fill),
+            None => {
+                let mut m = DMatrix::zeros(rows, cols);
+                fill(0, m.as_mut_slice());
+                Self::constant(&m)
+            }
+        }
+    }
+
     /// `len` matrices of `rows × cols` whose entries are `row_major` step by
     /// step, each step row by row (`len·rows·cols` values): one buffer, filled
     /// as [`from_fn`](Self::from_fn) fills it.

@@ -162,19 +162,7 @@ impl<T: Scalar> Realization<T> {
         b: StepMatrices<T>,
         c_bar: StepMatrices<T>,
     ) -> Result<Self> {
-        let (state, inputs, outputs) = (b.at(0).nrows(), b.at(0).ncols(), c_bar.at(0).nrows());
-        debug_assert!(len > 0 && inputs > 0 && outputs > 0);
-        let a_shape = match &a {
-            FlatTransition::Dense(_) => (state, state),
-            FlatTransition::Diagonal(_) => (state, 1),
-        };
-        for (part, shape) in [(a.steps(), a_shape), (&b, (state, inputs)), (&c_bar, (outputs, state))] {
-            debug_assert!(part.is_constant() || part.stored() == len, "{} steps for L = {len}", part.stored());
-            debug_assert_eq!((part.at(0).nrows(), part.at(0).ncols()), shape);
-        }
-        let r = Self { len, state, outputs, inputs, a, b, c: c_bar, d: None };
-        r.check_parts_finite()?;
-        r.into_standard_form()
+        Self::from_flat(len, a, b, c_bar, None)?.into_standard_form()
     }
 
     /// `C_t ← C_t·A_t` and `D_t = C_t·B_t` (with the given `C_t` = `C̄_t`): the
@@ -187,13 +175,7 @@ impl<T: Scalar> Realization<T> {
         let varying = a.steps().stored().max(b.stored()).max(c_bar.stored()) > 1;
         let steps = if varying { len } else { 1 };
         let make = |rows: usize, cols: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)| {
-            if varying {
-                StepMatrices::from_fn(steps, rows, cols, f)
-            } else {
-                let mut m = DMatrix::zeros(rows, cols);
-                f(0, m.as_mut_slice());
-                StepMatrices::constant(&m)
-            }
+            StepMatrices::from_fn_or_constant(varying.then_some(steps), rows, cols, f)
         };
         let d = make(outputs, inputs, &|t, out| product_into(c_bar.at(t), b.at(t), out));
         // C_t = C̄_t·A_t, in C̄_t's own storage where it has one per step.
