@@ -215,7 +215,10 @@ fn top_triplets(k: &DMatrix<f64>, r: usize, keep_rel: f64) -> Result<Triplets> {
 /// `|fl(C x̂) − C x̂| ≤ γ_n ‖C‖‖x̂‖`, `‖fl(A x̂) − A x̂‖ ≤ γ_n ‖A‖_F ‖x̂‖`, so the
 /// state error obeys `e_{j+1} ≤ ‖A‖₂ e_j + γ_n ‖A‖_F ‖x̂_j‖` and each tap is off by
 /// at most `‖C‖ e_j + γ_n ‖C‖ ‖x̂_j‖`; the sum of `len` terms adds `(len + 2)·ε`
-/// relative. `unit`: the unit roundoff of the arithmetic the model is run in
+/// relative. Here `γ_n = (n + 1)u/(1 − (n + 1)u)`, `‖A‖₂` is taken `10⁻¹²`
+/// relative above its computed value (the SVD's own rounding), and the sum of
+/// the terms is doubled (the second-order terms a first-order bound leaves out).
+/// `unit`: the unit roundoff of the arithmetic the model is run in
 /// (`ε` of the operator's type, at least `ε_{f64}`), so that the bound also covers
 /// `T_r` as computed in that type.
 pub(crate) fn certify(
@@ -338,6 +341,51 @@ mod tests {
         let k = DMatrix::from_fn(rows, cols, |a, b| h[a + b + 1]);
         let full = k.singular_values();
         assert!((m3.lower - full[3]).abs() <= 1e-8 * full[0], "{} vs {}", m3.lower, full[3]);
+    }
+
+    /// The rounding bound is the documented one, term by term, on two systems
+    /// small enough to follow by hand (every state and tap exact in binary):
+    /// `A = 0.5`, `B = 1`, `C = 2`, `D = 0.25` over five taps with a unit
+    /// roundoff `2⁻¹⁰` (so `γ₁ = 2·2⁻¹⁰/(1 − 2·2⁻¹⁰) = 1/511`), and a model with
+    /// no state.
+    #[test]
+    fn the_rounding_bound_is_the_documented_one() {
+        let m = |r: usize, c: usize, v: &[f64]| DMatrix::from_row_slice(r, c, v);
+        // Taps of the model: D = 0.25, then C·A^{j−1}·B = 2, 1, 0.5, 0.25.
+        // The kernel: 0.375, 2, 1.5, 0.5 and zero beyond, so
+        // ‖h − h_r‖₁ = 0.125 + 0 + 0.5 + 0 + 0.25 = 0.875 over five taps.
+        let h = [0.375, 2.0, 1.5, 0.5];
+        let unit = 2f64.powi(-10);
+        let (l1, rounding) = certify(&h, 5, &m(1, 1, &[0.5]), &m(1, 1, &[1.0]), &m(1, 1, &[2.0]), 0.25, unit).unwrap();
+        assert_eq!(l1, 0.875);
+        // States x̂_j = 1, 0.5, 0.25, 0.125 (j = 1..4); ‖A‖_F = 0.5, ‖C‖ = 2.
+        // Errors e_1 = 0, e_{j+1} = a₂·e_j + γ·0.5·x̂_j with a₂ = 0.5·(1 + 1e-12);
+        // tap terms 2·e_j + γ·2·x̂_j. Summed by hand:
+        //   j = 1: 2γ              e_2 = γ/2
+        //   j = 2: γ + γ           e_3 = γ·(a₂/2 + 1/4)
+        //   j = 3: γ·(a₂ + 1)      e_4 = γ·(a₂²/2 + a₂/4 + 1/8)
+        //   j = 4: γ·(a₂² + a₂/2 + 1/2)
+        // in all γ·(5.5 + 1.5·a₂ + a₂²); then ℓ₁·(L + 2)·ε = 0.875·7·ε; doubled.
+        let gamma = 1.0 / 511.0;
+        let a2 = 0.5 * (1.0 + 1e-12);
+        let expected = 2.0 * (gamma * (5.5 + 1.5 * a2 + a2 * a2) + 0.875 * 7.0 * f64::EPSILON);
+        assert!((rounding - expected).abs() <= 1e-15 * expected, "{rounding:e} vs {expected:e}");
+        // The 1e-12 margin on ‖A‖₂ moves the bound by about 2e-13 relative: pinned.
+        let without = 2.0 * gamma * (5.5 + 0.75 + 0.25);
+        assert!((rounding - expected).abs() < (expected - without).abs() / 10.0);
+        // A unit roundoff below f64's is raised to it: γ₁ = 2ε/(1 − 2ε).
+        let (_, r64) = certify(&h, 5, &m(1, 1, &[0.5]), &m(1, 1, &[1.0]), &m(1, 1, &[2.0]), 0.25, 1e-30).unwrap();
+        let g64 = 2.0 * f64::EPSILON / (1.0 - 2.0 * f64::EPSILON);
+        let a2 = 0.5 * (1.0 + 1e-12);
+        let e64 = 2.0 * (g64 * (5.5 + 1.5 * a2 + a2 * a2) + 0.875 * 7.0 * f64::EPSILON);
+        assert!((r64 - e64).abs() <= 1e-15 * e64, "{r64:e} vs {e64:e}");
+        // No state: every tap after the first is 0, so ℓ₁ = |1 − 0.5| + 0.25 = 0.75
+        // over three taps and only the summation term is left, 2·0.75·5·ε.
+        let (l1, rounding) =
+            certify(&[1.0, 0.25], 3, &DMatrix::zeros(0, 0), &DMatrix::zeros(0, 1), &DMatrix::zeros(1, 0), 0.5, unit)
+                .unwrap();
+        assert_eq!(l1, 0.75);
+        assert_eq!(rounding, 2.0 * 0.75 * 5.0 * f64::EPSILON);
     }
 
     #[test]

@@ -288,6 +288,14 @@ pub(crate) fn certify<T: Scalar>(
     }
 }
 
+/// The relative backward error `16u·(L·(p + m) + 10)` of a factor carried along a
+/// chain of `L` blocks with `p` outputs and `m` inputs per step: Householder QR
+/// and Givens updates are backward stable, each step adds `O(u·‖F‖)` to the
+/// factor's backward error, and a chain has at most `L·(p + m)` of them.
+fn chain_backward_error(len: usize, shape: BlockShape) -> f64 {
+    16.0 * U * (len * (shape.outputs + shape.inputs) + 10) as f64
+}
+
 /// Certified spectra of the requested `H_i` of a materialised `T` (in `f64`), in
 /// the order of `indices`, with at most `in_flight` chains at a time (the memory
 /// budget's cap; the results do not depend on it). `count` receives the
@@ -303,9 +311,7 @@ pub(crate) fn sweep<T: Scalar>(
     in_flight: usize,
     count: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<Spectrum<T>>> {
-    // Householder QR and Givens updates are backward stable: each step adds
-    // O(u·‖F‖) to the factor's backward error, and a chain has at most L·(p + m) of them.
-    let factor_error = 16.0 * U * (len * (shape.outputs + shape.inputs) + 10) as f64;
+    let factor_error = chain_backward_error(len, shape);
     super::nested::sweep_factors_limited(
         t,
         shape,
@@ -344,6 +350,75 @@ mod tests {
         let mut s = f.clone().singular_values().as_slice().to_vec();
         s.sort_by(|a, b| b.total_cmp(a));
         s
+    }
+
+    /// The radius of a certified block is the documented sum, term by term, on
+    /// factors whose every product is exact in binary (so the Pythagorean
+    /// residual `e` is exactly 0 and the values are the diagonal):
+    /// * full SVD (`2k ≥ r`): `8u·r·‖F‖_F·√r`;
+    /// * Rayleigh–Ritz on a given basis `V` with `‖VᵀV − I‖_F = η`:
+    ///   `√(e + 8u·(r + k + 10)·‖F‖_F² + 3η·‖F‖_F²) + η·‖F‖_F`;
+    ///
+    /// plus the factor's backward error `factor_error·‖F‖_F` and, for `f32`, the
+    /// rounding of the stored values `ε_f32·‖ŝ‖₂`. `F` is first scaled by a power
+    /// of two to a largest entry in `[0.5, 1)` (here by `2⁻¹`), and the radius is
+    /// in those units.
+    #[test]
+    fn the_radius_is_the_documented_sum() {
+        fn run<T: Scalar>(f: &DMatrix<f64>, basis: Option<DMatrix<f64>>, factor_error: f64) -> Spectrum<T> {
+            let r = f.nrows();
+            let target = Target { measures: &[], entropy_width: 1.0, max_rank: None };
+            let mut warm = Warm::default();
+            // A basis one column longer, whose extra (last) row is zero: carried one
+            // step down the column chain it is the given basis unchanged.
+            warm.basis = basis.map(|v| (4, v.resize_vertically(r + 1, 0.0)));
+            let input =
+                FactorInput { index: 3, factor: f, side: Side::Columns, shape: (r + 1, r), per_step: 1, factor_error };
+            certify(input, &mut warm, &target, &NalgebraSvd::default()).unwrap()
+        }
+        let u = f64::EPSILON / 2.0;
+        let fe = 2f64.powi(-30);
+        let close = |got: f64, want: f64| assert!((got - want).abs() <= 1e-14 * want, "radius {got:e}, want {want:e}");
+        // Full SVD of diag(1, 0.5): scaled diag(0.5, 0.25), ‖F‖_F² = 0.3125.
+        let f = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![1.0, 0.5]));
+        let fro = 0.3125f64.sqrt();
+        let full = 8.0 * u * 2.0 * fro * 2f64.sqrt() + fe * fro;
+        let s = run::<f64>(&f, None, fe);
+        assert_eq!((s.scaled(), s.exponent()), (&[0.5, 0.25][..], 1));
+        close(s.radius().unwrap(), full);
+        let s = run::<f32>(&f, None, fe);
+        close(s.radius().unwrap(), full + f64::from(f32::EPSILON) * 0.3125f64.sqrt());
+        // Rayleigh–Ritz at r = 40, k = 4 (2k < r): F = diag(1, 0.5, 0.25, 0.125, 0, …),
+        // V = the first four unit vectors; scaled ‖F‖_F² = 0.33203125 and e = 0.
+        let mut f = DMatrix::zeros(40, 40);
+        for j in 0..4 {
+            f[(j, j)] = 0.5f64.powi(j as i32);
+        }
+        let fro2: f64 = 0.25 + 0.0625 + 0.015625 + 0.00390625;
+        let allowance = 8.0 * u * (40.0 + 4.0 + 10.0) * fro2;
+        let v = DMatrix::identity(40, 4);
+        let s = run::<f64>(&f, Some(v.clone()), fe);
+        assert_eq!((s.scaled(), s.exponent()), (&[0.5, 0.25, 0.125, 0.0625][..], 1));
+        close(s.radius().unwrap(), allowance.sqrt() + fe * fro2.sqrt());
+        let s = run::<f32>(&f, Some(v.clone()), fe);
+        close(s.radius().unwrap(), allowance.sqrt() + fe * fro2.sqrt() + f64::from(f32::EPSILON) * fro2.sqrt());
+        // A basis 2⁻⁴⁰ off orthonormal: η = (1 + 2⁻⁴⁰)² − 1 = 2⁻³⁹ (rounded), the
+        // first Ritz value 0.5·(1 + 2⁻⁴⁰), ‖F V‖_F² > ‖F‖_F² so e is clamped to 0.
+        let mut v = v;
+        v[(0, 0)] = 1.0 + 2f64.powi(-40);
+        let eta = 2f64.powi(-39);
+        let s = run::<f64>(&f, Some(v), fe);
+        assert_eq!(s.scaled()[0], 0.5 * (1.0 + 2f64.powi(-40)));
+        close(s.radius().unwrap(), (allowance + 3.0 * eta * fro2).sqrt() + eta * fro2.sqrt() + fe * fro2.sqrt());
+    }
+
+    /// The chain's backward error, `16u·(L·(p + m) + 10)`, by hand: `L = 100`,
+    /// `p = 2`, `m = 3` give `16u·510 = 8160u`.
+    #[test]
+    fn the_chain_backward_error_is_the_documented_one() {
+        let shape = BlockShape { outputs: 2, inputs: 3 };
+        assert_eq!(chain_backward_error(100, shape), 8160.0 * (f64::EPSILON / 2.0));
+        assert_eq!(chain_backward_error(0, shape), 160.0 * (f64::EPSILON / 2.0));
     }
 
     /// `random_matrix` as documented: entries in `[-1, 1)`, spread over the

@@ -250,6 +250,24 @@ pub(crate) fn sweep<T: Scalar>(
     }
 }
 
+/// The radius of one block's certified values, with `e = ‖H_i − Ĥ_i‖_F²` (the
+/// residual pass's value), `mass` the squared norm of the residual pass's
+/// terms, `‖core‖_F`, `n = L − 1` and the rank `k`:
+///
+/// ```text
+/// √(e + 8u·(n + 10)·mass + (16u·(k + 2)·‖core‖_F)²) + 16u·k·‖core‖_F  (+ ε_T·‖core‖_F for f32)
+/// ```
+///
+/// the rounding of the residual's sums of squares (`n` terms per entry), of the
+/// core's products and factors (`k` terms), and for `f32` the storage of the
+/// values in `T`.
+fn radius<T: Scalar>(e: f64, mass: f64, norm: f64, n: usize, k: usize) -> f64 {
+    let allowance = 8.0 * U * (n as f64 + 10.0) * mass + (16.0 * U * (k as f64 + 2.0) * norm).powi(2);
+    let radius = (e + allowance).sqrt() + 16.0 * U * (k as f64) * norm;
+    let rounding = if T::EPSILON.to_f64() > f64::EPSILON { T::EPSILON.to_f64() * norm } else { 0.0 };
+    radius + rounding
+}
+
 fn at_rank<T: Scalar>(g: &[f64], len: usize, indices: &[usize], k: usize, exponent: i32) -> Result<Vec<Spectrum<T>>> {
     let n = len - 1;
     let omega = super::lowrank::random_matrix(n, k, 0x5eed ^ k as u64);
@@ -291,14 +309,11 @@ fn at_rank<T: Scalar>(g: &[f64], len: usize, indices: &[usize], k: usize, expone
             let core = q_factor(len - i) * rw.transpose();
             let norm = core.norm();
             let sv = super::singular_values(&super::NalgebraSvd::default(), core)?;
-            let allowance = 8.0 * U * (n as f64 + 10.0) * mass + (16.0 * U * (k as f64 + 2.0) * norm).powi(2);
-            let radius = (residual[i] + allowance).sqrt() + 16.0 * U * (k as f64) * norm;
-            let rounding = if T::EPSILON.to_f64() > f64::EPSILON { T::EPSILON.to_f64() * norm } else { 0.0 };
             out.push(Spectrum::certified(
                 sv.into_iter().map(T::cast).collect(),
                 exponent,
                 (len - i, i),
-                radius + rounding,
+                radius::<T>(residual[i], mass, norm, n, k),
             ));
         }
         Ok(out)
@@ -310,6 +325,26 @@ fn at_rank<T: Scalar>(g: &[f64], len: usize, indices: &[usize], k: usize, expone
 mod tests {
     use super::*;
     use crate::ess::{Measure, Tolerance};
+
+    /// The radius formula by hand, with `u = 2⁻⁵³` and inputs chosen so that
+    /// every term is a power of two: `n = 6`, `k = 2`, `mass = 2⁵⁰`,
+    /// `‖core‖ = 2⁴⁷`, `e = 8` give `8u·16·2⁵⁰ = 16`, `(16u·4·2⁴⁷)² = 1`,
+    /// `√(8 + 16 + 1) = 5` and `16u·2·2⁴⁷ = 0.5`: a radius of 5.5, and
+    /// `5.5 + 2⁻²³·2⁴⁷` for `f32`.
+    #[test]
+    fn the_radius_is_the_documented_formula() {
+        let (mass, norm) = (2f64.powi(50), 2f64.powi(47));
+        assert_eq!(radius::<f64>(8.0, mass, norm, 6, 2), 5.5);
+        assert_eq!(radius::<f32>(8.0, mass, norm, 6, 2), 5.5 + 2f64.powi(24));
+        // Each input on its own: the residual, the mass, and the core's norm.
+        assert_eq!(radius::<f64>(8.0 + 11.0, mass, norm, 6, 2), 6.5);
+        assert_eq!(radius::<f64>(8.0, 2.0 * mass, norm, 6, 2), (8.0f64 + 32.0 + 1.0).sqrt() + 0.5);
+        // k = 6: (16u·8·2⁴⁷)² = 4 and 16u·6·2⁴⁷ = 1.5, so √(5 + 16 + 4) + 1.5.
+        assert_eq!(radius::<f64>(5.0, mass, norm, 6, 6), 6.5);
+        // n = 22: 8u·32·2⁵⁰ = 32, so √(8 + 32 + 1) + 0.5.
+        assert_eq!(radius::<f64>(8.0, mass, norm, 22, 2), 41f64.sqrt() + 0.5);
+        assert_eq!(radius::<f64>(0.0, 0.0, 0.0, 6, 2), 0.0);
+    }
 
     /// With a zero approximation the residual is the Hankel matrix itself: the
     /// value at `i` is the squared norm of its corner (`L − i` rows, `i`
