@@ -23,6 +23,10 @@
 #   bash scripts/mutants.sh --fast --in-place --shuffle --out DIR [--exclude GLOB]...
 #                                                # every file in random order: stopped at any
 #                                                # time, what was tested is a random sample
+#   bash scripts/mutants.sh --re 'in certify' FILE...
+#                                                # only the mutants whose name matches the
+#                                                # regex (cargo-mutants' --re: file:line:col,
+#                                                # the mutation and the function)
 #   bash scripts/mutants.sh --timeout 60 ...     # seconds per test run (default 120); a
 #                                                # mutant that loops forever costs this twice
 #   python3 scripts/mutants_summary.py DIR...    # caught / viable per module (later
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=$2; shift 2 ;;
     --exclude) args+=(--exclude "$2"); shift 2 ;;
     --shuffle) args+=(--shuffle); shift ;;
+    --re) args+=(--re "$2"); shift 2 ;;
     --fast) fast=1; shift ;;
     --rerun) fast=2; shift ;;
     *) args+=(--file "$1"); shift ;;
