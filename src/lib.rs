@@ -83,6 +83,7 @@ pub mod guide {}
 pub mod operator;
 mod parallel;
 pub mod planner;
+mod random;
 pub mod realization;
 pub mod reduction;
 pub mod scalar;

@@ -13,7 +13,7 @@ pub struct Verification {
     /// Channels checked.
     pub channels: usize,
     /// `max |apply(u) − T·u| / (max|T|·max|u|·m·L)` over the channels, for a fixed
-    /// pseudo-random `u` in `[-1, 1]`.
+    /// pseudo-random `u` in `[-1, 1)` (its own for each channel).
     pub apply_error: f64,
     /// `max |T_realization − T| / max|T|`, if the operator has a realization.
     pub realization_error: Option<f64>,
@@ -47,16 +47,9 @@ pub fn verify<O: LinearOperator + ?Sized>(op: &O) -> Result<Verification> {
     for c in 0..op.channels() {
         let t = op.dense_matrix(c)?;
         let scale = crate::scalar::max_abs(t.as_slice()).max(f64::MIN_POSITIVE);
-        // A fixed pseudo-random input in [-1, 1] (xorshift).
-        let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ c as u64;
-        let u: Vec<O::Scalar> = (0..len * b.inputs)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                O::Scalar::cast((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
-            })
-            .collect();
+        // A fixed pseudo-random input in [-1, 1), its own for each channel.
+        let u: Vec<O::Scalar> =
+            crate::random::uniform_vector(len * b.inputs, c as u64).iter().map(|&x| O::Scalar::cast(x)).collect();
         let y = op.apply(c, &u)?;
         let expect = &*t * DVector::from_column_slice(&u);
         let err = y.iter().zip(expect.iter()).fold(0.0f64, |m, (a, e)| m.max((a.to_f64() - e.to_f64()).abs()))

@@ -154,17 +154,10 @@ fn orth(m: DMatrix<f64>) -> DMatrix<f64> {
     m.qr().q()
 }
 
-/// Deterministic uniform numbers in `[-1, 1)` (SplitMix64).
+/// Deterministic uniform numbers in `[-1, 1)`: the SplitMix64 stream from the
+/// state `φ` ([`crate::random`]).
 fn start_block(rows: usize, cols: usize) -> DMatrix<f64> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    DMatrix::from_fn(rows, cols, |_, _| {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    })
+    crate::random::SplitMix64::from_state(0x9E37_79B9_7F4A_7C15).matrix(rows, cols)
 }
 
 /// The leading `r + 1` (or more) singular triplets of `k` (`rows ≥ cols ≥ 1`).
@@ -268,22 +261,6 @@ pub(crate) fn convolve_transpose(h: &[f64], y: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The documented start block: deterministic, uniform in `[-1, 1)`.
-    #[test]
-    fn start_block_is_deterministic_and_uniform_in_minus_one_one() {
-        let a = start_block(400, 25);
-        assert_eq!(a, start_block(400, 25));
-        assert!(a.iter().all(|&x| (-1.0..1.0).contains(&x)), "outside [-1, 1)");
-        // 10,000 draws: mean 0 and variance 1/3, each within 5 standard errors.
-        let n = a.len() as f64;
-        let mean = a.sum() / n;
-        let var = a.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
-        assert!(mean.abs() < 5.0 * (1.0f64 / 3.0 / n).sqrt(), "mean {mean}");
-        assert!((var - 1.0 / 3.0).abs() < 5.0 * (4.0f64 / 45.0 / n).sqrt(), "variance {var}");
-        // Both halves of the range are used.
-        assert!(a.iter().any(|&x| x < -0.99) && a.iter().any(|&x| x > 0.99));
-    }
 
     /// On a matrix whose singular values decay slowly (about 0.85 per index), one
     /// step of subspace iteration is not enough: the iteration runs until the

@@ -38,6 +38,7 @@ use super::{Spectrum, SvdBackend};
 use crate::error::Result;
 use crate::ess::Measure;
 use crate::operator::BlockShape;
+use crate::random::uniform_matrix;
 use crate::scalar::Scalar;
 use nalgebra::DMatrix;
 
@@ -76,20 +77,6 @@ pub(crate) struct Warm {
     basis: Option<(usize, DMatrix<f64>)>,
     /// Rayleigh–Ritz evaluations (and full SVDs) so far on this chain: the work.
     sweeps: usize,
-}
-
-/// A deterministic pseudo-random matrix with entries in `[-1, 1)` (SplitMix64),
-/// so results do not depend on threads or on the platform.
-pub(crate) fn random_matrix(rows: usize, cols: usize, seed: u64) -> DMatrix<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    DMatrix::from_fn(rows, cols, |_, _| {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    })
 }
 
 /// An orthonormal basis of the column space of `y` (thin Householder Q).
@@ -235,7 +222,7 @@ pub(crate) fn certify<T: Scalar>(
     let cap = target.max_rank.unwrap_or(r).clamp(1, r);
     let mut v = match warm.basis.take().and_then(|(from, b)| carry(&b, from, index, side, per_step, r)) {
         Some(b) if b.ncols() <= cap => b,
-        _ => orth(random_matrix(r, 16.min(cap), index as u64)),
+        _ => orth(uniform_matrix(r, 16.min(cap), index as u64)),
     };
     // Rank-one re-orthonormalisation accumulates rounding: start afresh beyond 1e-10.
     if orthonormality_defect(&v) > 1e-10 {
@@ -274,7 +261,7 @@ pub(crate) fn certify<T: Scalar>(
         // by a quarter (small steps keep the final rank near the one needed).
         if (e > 0.25 * last_e || sweeps_at_rank >= 3) && k < cap {
             let grow = (k + k / 4).max(k + 1).min(cap) - k;
-            let extra = random_matrix(r, grow, (index as u64) << 20 | k as u64);
+            let extra = uniform_matrix(r, grow, (index as u64) << 20 | k as u64);
             let mut both = DMatrix::zeros(r, k + grow);
             both.columns_mut(0, k).copy_from(&next);
             both.columns_mut(k, grow).copy_from(&extra);
@@ -421,29 +408,9 @@ mod tests {
         assert_eq!(chain_backward_error(0, shape), 160.0 * (f64::EPSILON / 2.0));
     }
 
-    /// `random_matrix` as documented: entries in `[-1, 1)`, spread over the
-    /// whole interval (mean about 0, both halves about equally often), the
-    /// same matrix for the same seed and another one for another seed.
-    #[test]
-    fn random_matrices_are_uniform_on_minus_one_to_one_and_seeded() {
-        let m = random_matrix(100, 100, 7);
-        assert!(m.iter().all(|&x| (-1.0..1.0).contains(&x)), "an entry outside [-1, 1)");
-        let mean = m.sum() / 1e4;
-        let negative = m.iter().filter(|&&x| x < 0.0).count();
-        let outer = m.iter().filter(|&&x| x.abs() > 0.9).count();
-        assert!(mean.abs() < 0.03, "mean {mean}");
-        assert!((4700..5300).contains(&negative), "{negative} negative entries of 10,000");
-        assert!((800..1200).contains(&outer), "{outer} entries beyond ±0.9 of 10,000 (expect about 1,000)");
-        assert_eq!(m, random_matrix(100, 100, 7));
-        assert_ne!(m, random_matrix(100, 100, 8));
-    }
-
-    /// `carry` keeps the coordinates the next block of the chain still has (the
-    /// leading ones when the columns side moves down, the trailing ones when the
-    /// rows side moves up), re-orthonormalized, and refuses other moves.
     #[test]
     fn carry_keeps_the_surviving_coordinates_and_refuses_other_moves() {
-        let basis = orth(random_matrix(9, 3, 5));
+        let basis = orth(uniform_matrix(9, 3, 5));
         let spans_same = |v: &DMatrix<f64>, rows: DMatrix<f64>| {
             // v is orthonormal and its columns span those of `rows`.
             let defect = (v.transpose() * v - DMatrix::identity(3, 3)).amax();
@@ -467,8 +434,8 @@ mod tests {
 
     /// A matrix with prescribed singular values (geometric decay) and random bases.
     fn with_spectrum(r: usize, decay: f64, seed: u64) -> DMatrix<f64> {
-        let u = orth(random_matrix(r, r, seed));
-        let v = orth(random_matrix(r, r, seed + 1));
+        let u = orth(uniform_matrix(r, r, seed));
+        let v = orth(uniform_matrix(r, r, seed + 1));
         let d = DMatrix::from_diagonal(&nalgebra::DVector::from_fn(r, |j, _| decay.powi(j as i32)));
         // The method receives triangular factors: the R of a QR has the same values.
         (u * d * v.transpose()).qr().r()
@@ -477,7 +444,7 @@ mod tests {
     #[test]
     fn removing_a_row_keeps_the_basis_orthonormal() {
         for (r, k) in [(40usize, 5usize), (200, 30)] {
-            let v = orth(random_matrix(r, k, 3));
+            let v = orth(uniform_matrix(r, k, 3));
             let last = v.rows(r - 1, 1).into_owned();
             let kept = reorthonormalize(v.rows(0, r - 1).into_owned(), &last);
             assert!(orthonormality_defect(&kept) < 1e-13, "r={r}: {}", orthonormality_defect(&kept));
@@ -492,7 +459,7 @@ mod tests {
     fn triangular_products_match_dense_ones() {
         for r in [1usize, 63, 64, 65, 130] {
             let f = DMatrix::from_fn(r, r, |a, b| if a <= b { ((a * 7 + b * 3) % 11) as f64 - 5.0 } else { 0.0 });
-            let v = random_matrix(r, 5, r as u64);
+            let v = uniform_matrix(r, 5, r as u64);
             assert!((upper_mul(&f, &v) - &f * &v).norm() <= 1e-12 * (1.0 + (&f * &v).norm()));
             assert!((upper_tr_mul(&f, &v) - f.tr_mul(&v)).norm() <= 1e-12 * (1.0 + f.tr_mul(&v).norm()));
         }

@@ -270,7 +270,7 @@ fn radius<T: Scalar>(e: f64, mass: f64, norm: f64, n: usize, k: usize) -> f64 {
 
 fn at_rank<T: Scalar>(g: &[f64], len: usize, indices: &[usize], k: usize, exponent: i32) -> Result<Vec<Spectrum<T>>> {
     let n = len - 1;
-    let omega = super::lowrank::random_matrix(n, k, 0x5eed ^ k as u64);
+    let omega = crate::random::uniform_matrix(n, k, 0x5eed ^ k as u64);
     // One power iteration: Q = orth(𝓗 orth(𝓗 Ω)) (𝓗 is symmetric).
     let y = super::lowrank::orth(hankel_mul(g, &omega)?);
     let q = super::lowrank::orth(hankel_mul(g, &y)?);
