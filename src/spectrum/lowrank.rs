@@ -355,10 +355,9 @@ mod tests {
         fn run<T: Scalar>(f: &DMatrix<f64>, basis: Option<DMatrix<f64>>, factor_error: f64) -> Spectrum<T> {
             let r = f.nrows();
             let target = Target { measures: &[], entropy_width: 1.0, max_rank: None };
-            let mut warm = Warm::default();
             // A basis one column longer, whose extra (last) row is zero: carried one
             // step down the column chain it is the given basis unchanged.
-            warm.basis = basis.map(|v| (4, v.resize_vertically(r + 1, 0.0)));
+            let mut warm = Warm { basis: basis.map(|v| (4, v.resize_vertically(r + 1, 0.0))), ..Default::default() };
             let input =
                 FactorInput { index: 3, factor: f, side: Side::Columns, shape: (r + 1, r), per_step: 1, factor_error };
             certify(input, &mut warm, &target, &NalgebraSvd::default()).unwrap()
