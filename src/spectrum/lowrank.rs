@@ -374,6 +374,13 @@ mod tests {
         close(s.radius().unwrap(), full);
         let s = run::<f32>(&f, None, fe);
         close(s.radius().unwrap(), full + f64::from(f32::EPSILON) * 0.3125f64.sqrt());
+        // The full SVD is taken as soon as 2k ≥ r: at r = 32 the random start
+        // block (k = 16) already has 2k = r, so the radius is the full SVD's.
+        let f = DMatrix::from_diagonal(&nalgebra::DVector::from_fn(32, |j, _| 0.5f64.powi(j as i32)));
+        let fro32 = (0..32).map(|j| 0.25f64.powi(j + 1)).sum::<f64>().sqrt();
+        let s = run::<f64>(&f, None, fe);
+        assert_eq!(s.scaled().len(), 32);
+        close(s.radius().unwrap(), 8.0 * u * 32.0 * fro32 * 32f64.sqrt() + fe * fro32);
         // Rayleigh–Ritz at r = 40, k = 4 (2k < r): F = diag(1, 0.5, 0.25, 0.125, 0, …),
         // V = the first four unit vectors; scaled ‖F‖_F² = 0.33203125 and e = 0.
         let mut f = DMatrix::zeros(40, 40);
