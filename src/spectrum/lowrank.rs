@@ -353,8 +353,16 @@ mod tests {
     #[test]
     fn the_radius_is_the_documented_sum() {
         fn run<T: Scalar>(f: &DMatrix<f64>, basis: Option<DMatrix<f64>>, factor_error: f64) -> Spectrum<T> {
+            run_capped(f, basis, factor_error, None)
+        }
+        fn run_capped<T: Scalar>(
+            f: &DMatrix<f64>,
+            basis: Option<DMatrix<f64>>,
+            factor_error: f64,
+            max_rank: Option<usize>,
+        ) -> Spectrum<T> {
             let r = f.nrows();
-            let target = Target { measures: &[], entropy_width: 1.0, max_rank: None };
+            let target = Target { measures: &[], entropy_width: 1.0, max_rank };
             // A basis one column longer, whose extra (last) row is zero: carried one
             // step down the column chain it is the given basis unchanged.
             let mut warm = Warm { basis: basis.map(|v| (4, v.resize_vertically(r + 1, 0.0))), ..Default::default() };
@@ -374,6 +382,8 @@ mod tests {
         close(s.radius().unwrap(), full);
         let s = run::<f32>(&f, None, fe);
         close(s.radius().unwrap(), full + f64::from(f32::EPSILON) * 0.3125f64.sqrt());
+        // A rank cap of at least r still allows the full SVD.
+        close(run_capped::<f64>(&f, None, fe, Some(2)).radius().unwrap(), full);
         // The full SVD is taken as soon as 2k ≥ r: at r = 32 the random start
         // block (k = 16) already has 2k = r, so the radius is the full SVD's.
         let f = DMatrix::from_diagonal(&nalgebra::DVector::from_fn(32, |j, _| 0.5f64.powi(j as i32)));
