@@ -14,7 +14,8 @@
 
 use nalgebra::{DMatrix, DVector};
 
-/// SplitMix64's increment: `2⁶⁴/φ` (the golden ratio), rounded to odd.
+/// SplitMix64's increment, the `φ` of the formulas: `2⁶⁴` divided by the golden
+/// ratio, rounded to an odd integer.
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A SplitMix64 stream (see the module doc).
@@ -54,7 +55,7 @@ impl SplitMix64 {
 }
 
 /// `⌊z/2¹¹⌋·2⁻⁵² − 1 ∈ [-1, 1)`: the top 53 bits of `z` on a grid of `2⁻⁵²`.
-fn symmetric(z: u64) -> f64 {
+pub(crate) fn symmetric(z: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
 }
 
@@ -75,9 +76,9 @@ pub(crate) fn uniform_vector(len: usize, seed: u64) -> DVector<f64> {
 mod tests {
     use super::*;
 
-    /// The reference generator's first outputs from state 0
-    /// (`splitmix64.c` with `x = 0`; the values published with it and
-    /// reproduced by any independent implementation).
+    /// The reference generator's first outputs from state 0 (`splitmix64.c`
+    /// with `x = 0`), as an independent implementation of its three published
+    /// lines of arithmetic computes them (here: Python integers mod 2⁶⁴).
     #[test]
     fn the_stream_is_the_reference_splitmix64() {
         let mut g = SplitMix64::from_state(0);

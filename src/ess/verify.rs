@@ -13,7 +13,7 @@ pub struct Verification {
     /// Channels checked.
     pub channels: usize,
     /// `max |apply(u) − T·u| / (max|T|·max|u|·m·L)` over the channels, for a fixed
-    /// pseudo-random `u` in `[-1, 1)` (its own for each channel).
+    /// pseudo-random `u` in `[-1, 1]` (its own for each channel).
     pub apply_error: f64,
     /// `max |T_realization − T| / max|T|`, if the operator has a realization.
     pub realization_error: Option<f64>,
@@ -47,7 +47,8 @@ pub fn verify<O: LinearOperator + ?Sized>(op: &O) -> Result<Verification> {
     for c in 0..op.channels() {
         let t = op.dense_matrix(c)?;
         let scale = crate::scalar::max_abs(t.as_slice()).max(f64::MIN_POSITIVE);
-        // A fixed pseudo-random input in [-1, 1), its own for each channel.
+        // A fixed pseudo-random input in [-1, 1) (in [-1, 1] after a cast to f32),
+        // its own for each channel.
         let u: Vec<O::Scalar> =
             crate::random::uniform_vector(len * b.inputs, c as u64).iter().map(|&x| O::Scalar::cast(x)).collect();
         let y = op.apply(c, &u)?;

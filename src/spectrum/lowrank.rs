@@ -215,7 +215,8 @@ pub(crate) fn certify<T: Scalar>(
     };
     let full = |f: DMatrix<f64>| -> Result<Spectrum<T>> {
         let s = super::singular_values(backend, f)?;
-        // A backward-stable SVD: each value within c·u·r·‖F‖₂ of the truth.
+        // A backward-stable SVD: each value within c·u·r·‖F‖₂ of the truth,
+        // taken as 8u·r·√r·‖F‖_F (‖F‖₂ ≤ ‖F‖_F).
         let radius = 8.0 * U * (r as f64) * fro * (r as f64).sqrt();
         Ok(finish(s, radius))
     };
@@ -347,7 +348,8 @@ mod tests {
     ///   `√(e + 8u·(r + k + 10)·‖F‖_F² + 3η·‖F‖_F²) + η·‖F‖_F`;
     ///
     /// plus the factor's backward error `factor_error·‖F‖_F` and, for `f32`, the
-    /// rounding of the stored values `ε_f32·‖ŝ‖₂`. `F` is first scaled by a power
+    /// rounding of the stored values `ε_f32·‖ŝ‖₂` (checked on the full SVD at
+    /// `r = 2` and the Rayleigh–Ritz case with `η = 0`). `F` is first scaled by a power
     /// of two to a largest entry in `[0.5, 1)` (here by `2⁻¹`), and the radius is
     /// in those units.
     #[test]
@@ -424,6 +426,9 @@ mod tests {
         assert_eq!(chain_backward_error(0, shape), 160.0 * (f64::EPSILON / 2.0));
     }
 
+    /// `carry` keeps the coordinates the next block of the chain still has (the
+    /// leading ones when the columns side moves down, the trailing ones when the
+    /// rows side moves up), re-orthonormalized, and refuses other moves.
     #[test]
     fn carry_keeps_the_surviving_coordinates_and_refuses_other_moves() {
         let basis = orth(uniform_matrix(9, 3, 5));
