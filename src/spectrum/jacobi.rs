@@ -215,4 +215,22 @@ mod tests {
             assert_eq!(svd.residual, 0.0);
         }
     }
+
+    /// A column whose norm is at most `max(m, n)·ε·‖A‖_F` is rounding noise: its
+    /// value is kept but its `u` is zero, at any scale. `diag(s, s·2⁻⁶⁰)` has
+    /// its second value below the noise level `2ε·s` (about `4.4e-16·s`);
+    /// `diag(s, s·2⁻⁴⁰)` has it above (about `9.1e-13·s`).
+    #[test]
+    fn columns_at_the_noise_level_get_zero_vectors_at_any_scale() {
+        for e in [-300, -20, 0, 20, 300] {
+            let s = 2f64.powi(e);
+            let noise =
+                jacobi_svd(&DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![s, s * 2f64.powi(-60)]))).unwrap();
+            assert_eq!(noise.singular_values, vec![s, s * 2f64.powi(-60)], "2^{e}");
+            assert!(noise.u.column(1).iter().all(|x| *x == 0.0), "2^{e}: {}", noise.u);
+            let kept =
+                jacobi_svd(&DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![s, s * 2f64.powi(-40)]))).unwrap();
+            assert_eq!(kept.u.column(1).abs().max(), 1.0, "2^{e}: {}", kept.u);
+        }
+    }
 }
