@@ -217,20 +217,23 @@ mod tests {
     }
 
     /// A column whose norm is at most `max(m, n)·ε·‖A‖_F` is rounding noise: its
-    /// value is kept but its `u` is zero, at any scale. `diag(s, s·2⁻⁶⁰)` has
-    /// its second value below the noise level `2ε·s` (about `4.4e-16·s`);
-    /// `diag(s, s·2⁻⁴⁰)` has it above (about `9.1e-13·s`).
+    /// value is kept but its `u` is zero, at any scale. The matrix is
+    /// `16 × 2`: a column of `s` and an orthogonal column `±c·ε·s`, norms `4s`
+    /// and `4c·ε·s`; after the scaling to a largest entry of `0.5`, `‖A‖_F ≈ 2`
+    /// and the noise level is `16·ε·2 = 32ε` against a second column of `2c·ε`:
+    /// noise for `c = 8`, kept for `c = 32`.
     #[test]
     fn columns_at_the_noise_level_get_zero_vectors_at_any_scale() {
+        let eps = f64::EPSILON;
         for e in [-300, -20, 0, 20, 300] {
             let s = 2f64.powi(e);
-            let noise =
-                jacobi_svd(&DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![s, s * 2f64.powi(-60)]))).unwrap();
-            assert_eq!(noise.singular_values, vec![s, s * 2f64.powi(-60)], "2^{e}");
+            let a =
+                |c: f64| DMatrix::from_fn(16, 2, |r, k| if k == 0 { s } else { c * eps * s * (-1f64).powi(r as i32) });
+            let noise = jacobi_svd(&a(8.0)).unwrap();
+            assert_eq!(noise.singular_values, vec![4.0 * s, 32.0 * eps * s], "2^{e}");
             assert!(noise.u.column(1).iter().all(|x| *x == 0.0), "2^{e}: {}", noise.u);
-            let kept =
-                jacobi_svd(&DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![s, s * 2f64.powi(-40)]))).unwrap();
-            assert_eq!(kept.u.column(1).abs().max(), 1.0, "2^{e}: {}", kept.u);
+            let kept = jacobi_svd(&a(32.0)).unwrap();
+            assert!((kept.u.column(1).norm() - 1.0).abs() < 1e-12, "2^{e}: {}", kept.u);
         }
     }
 }
