@@ -535,12 +535,13 @@ fn sweep_both<T: Scalar>(a: &mut Problem<T>, b: &mut Problem<T>) {
         (Some(mut la), Some(mut lb)) => {
             let (mut xa, mut xb) = (a.arrays(), b.arrays());
             let common = xa.len().min(xb.len());
+            // Entries done in step: `k` ends one past the last entry both took.
             let mut k = 0;
             if la.failed_at.is_none() && lb.failed_at.is_none() {
-                while k < common {
-                    let ok_a = xa.step(&mut la, k);
-                    let ok_b = xb.step(&mut lb, k);
-                    k += 1;
+                for j in 0..common {
+                    let ok_a = xa.step(&mut la, j);
+                    let ok_b = xb.step(&mut lb, j);
+                    k = j + 1;
                     if !(ok_a && ok_b) {
                         break;
                     }
