@@ -27,6 +27,10 @@ fn lti_apply_realization_and_structured_path_match_dense() {
     assert_eq!(op.block_shape(), BlockShape { outputs: 2, inputs: 3 });
     // TSS: the state size N of the realization x_{t+1} = A x_t + B u_t.
     assert_eq!((op.family(), op.theoretical_state_size()), ("LTI state space", Some(5)));
+    // `verify` probes with `m·L` inputs per channel (3·24 here), on both channels.
+    let v = effective_state_size::ess::verify(&op).unwrap();
+    assert_eq!(v.channels, 2);
+    assert!(v.apply_error < 1e-14 && v.realization_error.unwrap() < 1e-14, "{v:?}");
     assert_apply_matches_dense(&op, 1);
     assert_realization_matches(&op, 2);
     assert_structured_matches_dense(&op);
