@@ -77,6 +77,13 @@ def numpy_gramian_profile(a, b, cbar, tol=1e-3):
     return ent, tol_ess
 
 
+def settle(seconds=0.5):
+    """Waits until NumPy's BLAS worker threads have gone to sleep: after a call
+    they spin for a while (OpenBLAS: about 0.1 s), and a process started
+    meanwhile shares the cores with them."""
+    time.sleep(seconds)
+
+
 def run_ours(binary, kind, n, length, threads, inner=3):
     """Median seconds of `inner` repetitions in one process (warm, as the NumPy
     side runs in this warm process), and the profiles' means."""
@@ -106,10 +113,12 @@ def main():
     times = {"numpy": [], "ours_1t": [], "ours_2t": []}
     ours_means = None
     for _ in range(args.reps):  # interleaved repetitions
+        settle()
         start = time.perf_counter()
         ent, tol = numpy_gramian_profile(a, b, cbar)
         times["numpy"].append(time.perf_counter() - start)
         for threads, key in [(1, "ours_1t"), (2, "ours_2t")]:
+            settle()
             secs, m_ent, m_tol = run_ours(args.binary, args.kind, args.n, args.len, threads)
             times[key].append(secs)
             ours_means = (m_ent, m_tol)
