@@ -36,8 +36,10 @@
 //! rows, so the loops have no remainder, the extra terms being exact zeros). Its
 //! singular values come from [`super::small_svd`]: Golub–Kahan
 //! bidiagonalization by Householder reflections, then dqds (the implicit-shift
-//! bidiagonal QR where dqds declines), values only, allocation-free, two cores
-//! at a time with their bidiagonalizations and sweeps interleaved. Only orthogonal transformations touch the
+//! bidiagonal QR where dqds declines), values only, allocation-free, four cores
+//! at a time: one bidiagonalization for all four, one core per vector lane
+//! ([`super::lanes`]), then dqds on pairs with their sweeps interleaved; each
+//! core gets bitwise what it gets alone. Only orthogonal transformations touch the
 //! core, so every `σ_k` is resolved to a small multiple of `ε·σ₁` (absolute), as
 //! with the general backend; no Gram matrix is formed. The kernel is used when
 //! the backend allows it ([`SvdBackend::allows_builtin_core_kernel`], true for
@@ -1393,7 +1395,12 @@ impl<'a, T: Scalar> Walker<'a, T> {
 /// How many chunks per worker the cores of one group are cut into.
 const CHUNKS_PER_WORKER: usize = 4;
 
-/// Reusable buffers of one worker for [`index_spectrum`].
+/// How many cores the structured path hands to the small SVD at once (one per
+/// vector lane of its bidiagonalization,
+/// [`super::small_svd::singular_values_in_place_group`]).
+const GROUP: usize = 4;
+
+/// Reusable buffers of one core for [`index_spectra_group`].
 struct CoreWork<T> {
     gs: Vec<T>,
     shift: Vec<i64>,
@@ -1412,22 +1419,6 @@ impl<T: Scalar> CoreWork<T> {
             svd: super::small_svd::Workspace::default(),
         }
     }
-}
-
-/// The spectrum of `H_i` from `Fo_i`, `Gr_i`: for square factors and a backend
-/// that allows it ([`SvdBackend::allows_builtin_core_kernel`]), the triangular
-/// core product and the allocation-free Golub–Kahan kernel
-/// ([`super::small_svd`]); otherwise the general core and the backend.
-fn index_spectrum<T: Scalar>(
-    backend: &dyn SvdBackend,
-    fo: &Factor<T>,
-    gr: &Factor<T>,
-    i: usize,
-    shape: (usize, usize),
-    work: &mut CoreWork<T>,
-) -> Result<Spectrum<T>> {
-    let core = prepare_core(backend, fo, gr, i, shape, work)?;
-    core_alone(backend, core, (fo, gr), i, shape, work)
 }
 
 /// The spectrum of a prepared core on its own.
@@ -1449,35 +1440,51 @@ fn core_alone<T: Scalar>(
     }
 }
 
-/// [`index_spectrum`] of two indices, their small SVDs overlapped
-/// ([`super::small_svd::singular_values_in_place_pair`]) when both take the
-/// built-in kernel; bitwise the spectra of one at a time.
-fn index_spectra_pair<T: Scalar>(
+/// One index's factors `Fo_i`, `Gr_i`, the index `i` and the shape of `H_i`.
+type CoreInput<'a, T> = (&'a Factor<T>, &'a Factor<T>, usize, (usize, usize));
+
+/// The spectra of `H_i` for `K` indices (`K ≥ 1`) from their `Fo_i`, `Gr_i`,
+/// each handed to `emit`, which gives back a vector for the next values. For
+/// square factors and a backend that allows it
+/// ([`SvdBackend::allows_builtin_core_kernel`]), the triangular core product and
+/// the allocation-free Golub–Kahan kernel ([`super::small_svd`]); otherwise the
+/// general core and the backend. The small SVDs are
+/// overlapped ([`super::small_svd::singular_values_in_place_group`]) when all
+/// take the built-in kernel at the same order. Bitwise the spectra of one at a
+/// time.
+fn index_spectra_group<T: Scalar, const K: usize>(
     backend: &dyn SvdBackend,
-    (fo_a, gr_a, i_a, shape_a): (&Factor<T>, &Factor<T>, usize, (usize, usize)),
-    (fo_b, gr_b, i_b, shape_b): (&Factor<T>, &Factor<T>, usize, (usize, usize)),
-    work_a: &mut CoreWork<T>,
-    work_b: &mut CoreWork<T>,
-) -> Result<(Spectrum<T>, Spectrum<T>)> {
-    let core_a = prepare_core(backend, fo_a, gr_a, i_a, shape_a, work_a)?;
-    let core_b = prepare_core(backend, fo_b, gr_b, i_b, shape_b, work_b)?;
-    match (core_a, core_b) {
-        (Core::Ready { exponent: xa, e: ea }, Core::Ready { exponent: xb, e: eb }) if fo_a.n == fo_b.n => {
-            let n = fo_a.n;
-            let (svd_a, svd_b) = super::small_svd::singular_values_in_place_pair(
-                n,
-                (&mut work_a.svd, &mut work_a.values),
-                (&mut work_b.svd, &mut work_b.values),
-                core_sweeps(n),
-            );
-            let a = finish_core(backend, (fo_a, gr_a), i_a, shape_a, work_a, svd_a, (xa, ea))?;
-            Ok((a, finish_core(backend, (fo_b, gr_b), i_b, shape_b, work_b, svd_b, (xb, eb))?))
-        }
-        (a, b) => {
-            let a = core_alone(backend, a, (fo_a, gr_a), i_a, shape_a, work_a)?;
-            Ok((a, core_alone(backend, b, (fo_b, gr_b), i_b, shape_b, work_b)?))
-        }
+    cores: [CoreInput<'_, T>; K],
+    mut work: [&mut CoreWork<T>; K],
+    emit: &mut impl FnMut(Spectrum<T>) -> Vec<T>,
+) -> Result<()> {
+    let mut prepared: [Option<Core<T>>; K] = std::array::from_fn(|_| None);
+    for (((fo, gr, i, shape), w), slot) in cores.iter().zip(work.iter_mut()).zip(prepared.iter_mut()) {
+        *slot = Some(prepare_core(backend, fo, gr, *i, *shape, w)?);
     }
+    let n = cores.first().map_or(0, |c| c.0.n);
+    let together = prepared.iter().zip(&cores).all(|(p, c)| matches!(p, Some(Core::Ready { .. })) && c.0.n == n);
+    let svd = if together {
+        super::small_svd::singular_values_in_place_group(
+            n,
+            work.each_mut().map(|w| (&mut w.svd, &mut w.values)),
+            core_sweeps(n),
+        )
+        .map(Some)
+    } else {
+        std::array::from_fn(|_| None)
+    };
+    for ((((fo, gr, i, shape), w), core), svd) in cores.into_iter().zip(work.iter_mut()).zip(prepared).zip(svd) {
+        let spectrum = match (core, svd) {
+            (Some(Core::Ready { exponent, e }), Some(svd)) => {
+                finish_core(backend, (fo, gr), i, shape, w, svd, (exponent, e))?
+            }
+            (Some(core), _) => core_alone(backend, core, (fo, gr), i, shape, w)?,
+            (None, _) => unreachable!("every core was prepared above"),
+        };
+        w.values = emit(spectrum);
+    }
+    Ok(())
 }
 
 /// The QR sweep limit of the built-in core kernel for order `n`.
@@ -1495,7 +1502,7 @@ enum Core<T: Scalar> {
 }
 
 /// Forms the core of `H_i` for the built-in kernel in `work.svd`, or its
-/// spectrum by the general path (see [`index_spectrum`]).
+/// spectrum by the general path (see [`index_spectra_group`]).
 fn prepare_core<T: Scalar>(
     backend: &dyn SvdBackend,
     fo: &Factor<T>,
@@ -1625,34 +1632,32 @@ where
         let starts: Vec<usize> = (0..idx.len()).step_by(chunk).collect();
         let parts = crate::parallel::try_map(&starts, |&s| {
             let kept = workspaces.lock().ok().and_then(|mut w| w.pop());
-            let (mut work, mut spare) = kept.unwrap_or_else(|| (CoreWork::new(), CoreWork::new()));
+            let mut work: [CoreWork<T>; GROUP] = kept.unwrap_or_else(|| std::array::from_fn(|_| CoreWork::new()));
             let end = (s + chunk).min(idx.len());
             let mut out = Vec::with_capacity(end - s);
-            // Two indices at a time (their small SVDs overlap; the values are
-            // bitwise those of one at a time, so the pairing may depend on the
-            // chunks), then an odd one.
+            let mut emit = |spectrum: Spectrum<T>| {
+                out.push(reduce(&spectrum));
+                // The values' vector serves the next group (no allocation).
+                spectrum.scaled
+            };
+            let core = |j: usize| (&fo[j], &gr[j], idx[j], hankel_shape(idx[j]));
+            // Four indices at a time (their small SVDs share one reduction; the
+            // values are bitwise those of one at a time, so the grouping may
+            // depend on the chunks), then the one to three left over.
             let mut j = s;
-            while j + 1 < end {
-                let (a, b) = (idx[j], idx[j + 1]);
-                let (sa, sb) = index_spectra_pair(
-                    backend,
-                    (&fo[j], &gr[j], a, hankel_shape(a)),
-                    (&fo[j + 1], &gr[j + 1], b, hankel_shape(b)),
-                    &mut work,
-                    &mut spare,
-                )?;
-                out.push(reduce(&sa));
-                out.push(reduce(&sb));
-                // The values' vectors serve the next pair (no allocation).
-                (work.values, spare.values) = (sa.scaled, sb.scaled);
-                j += 2;
+            while j + GROUP <= end {
+                index_spectra_group(backend, std::array::from_fn(|t| core(j + t)), work.each_mut(), &mut emit)?;
+                j += GROUP;
             }
-            if j < end {
-                let i = idx[j];
-                out.push(reduce(&index_spectrum(backend, &fo[j], &gr[j], i, hankel_shape(i), &mut work)?));
+            let [w0, w1, w2, _] = &mut work;
+            match end - j {
+                3 => index_spectra_group(backend, [core(j), core(j + 1), core(j + 2)], [w0, w1, w2], &mut emit)?,
+                2 => index_spectra_group(backend, [core(j), core(j + 1)], [w0, w1], &mut emit)?,
+                1 => index_spectra_group(backend, [core(j)], [w0], &mut emit)?,
+                _ => {}
             }
             if let Ok(mut w) = workspaces.lock() {
-                w.push((work, spare));
+                w.push(work);
             }
             Ok::<_, crate::error::EssError>(out)
         })?;

@@ -23,6 +23,7 @@ pub(crate) mod dense;
 mod dqds;
 pub(crate) mod gramian;
 mod jacobi;
+mod lanes;
 pub(crate) mod lowrank;
 pub(crate) mod lowrank_hankel;
 pub(crate) mod nested;

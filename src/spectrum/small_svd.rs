@@ -1,37 +1,19 @@
-//! Singular values (only) of a small square matrix: Golub–Kahan–Reinsch, written
+//! Singular values (only) of small square matrices: Golub–Kahan–Reinsch, written
 //! for the structured path's `N × N` cores, allocation-free on caller-owned
 //! buffers.
 //!
 //! 1. **Bidiagonalization** `M = U·B·Vᵀ` by alternating left and right Householder
-//!    reflections (LAPACK `dlarfg` form: `v₀ = 1`, `τ ∈ [1, 2]`, so no reflector
-//!    is built from a squared small norm), `8/3·n³` flops, `U`, `V` never formed.
-//!    The passes are fused so that each trailing column is read twice per step
-//!    instead of four times: with the right reflector `(τ_r, v)` of step `k-1`
-//!    still pending and `s = A·v` accumulated by the previous pass, pass A
-//!    computes `w_j = uᵀ·(a_j − τ_r·v_j·s) = uᵀ·a_j − τ_r·v_j·(uᵀ·s)` for the left
-//!    reflector `(τ_l, u)` of step `k` (read only), which gives row `k` after
-//!    both updates and so the right reflector `(τ_r', v')` of step `k`; pass B
-//!    then applies `a_j ← a_j − τ_r·v_j·s − τ_l·w_j·u` and accumulates
-//!    `s' = A·v'`. Splitting `uᵀ·(a_j − τ_r·v_j·s)` changes the rounding errors
-//!    only by `O(ε)·(‖a_j‖ + |τ_r·v_j|·‖s‖) = O(ε·‖M‖)`, the normwise backward
-//!    error of any Householder step (LAPACK's blocked `dlabrd` splits the same
-//!    way). The matrix is copied column-major with a leading dimension padded to
-//!    a multiple of 4, both passes take the trailing columns in pairs (one loop
-//!    overhead per pair, each column's sums in the same order as alone), and the
-//!    loops run over whole chunks of 4 rows from the aligned row at or above the
-//!    first live one, so they vectorize without remainder loops: `u` is zero
-//!    outside its support, the padding rows stay zero, and the dead rows above
-//!    the live block are only ever transformed orthogonally (they stay bounded
-//!    and are never read with a nonzero weight). Each reflector (a square root
-//!    and two divisions) must be finished before the pass that applies it, so
-//!    two cores given together ([`singular_values_in_place_pair`]) are reduced
-//!    in interleaved phases, the second one phase behind the first: the core
-//!    works on one matrix's pass while the other's reflector is computed, each
-//!    matrix's operations in their order alone (bitwise the same results).
+//!    reflections (LAPACK `dgebd2`, `dlarfg` form: `v₀ = 1`, `τ ∈ [1, 2]`, so no
+//!    reflector is built from a squared small norm), `8/3·n³` flops, `U`, `V`
+//!    never formed, four matrices at once, one per vector lane
+//!    ([`super::lanes`]): every operation is one vector operation on four
+//!    matrices, and each matrix gets bitwise what it gets alone. Cores given
+//!    together ([`singular_values_in_place_group`]; the structured path hands
+//!    them over four at a time) share one reduction; a single one fills the
+//!    other lanes with copies of itself.
 //! 2. **dqds** on the bidiagonal ([`super::dqds`], as [`super::BidiagonalSvd`]):
-//!    every value to high relative accuracy, a division chain per sweep; two
-//!    cores given together ([`singular_values_in_place_pair`], as the
-//!    structured path hands them over) have their sweeps interleaved, with
+//!    every value to high relative accuracy, a division chain per sweep; the
+//!    cores of a group are swept in pairs, their sweeps interleaved, with
 //!    bitwise the same values. Where dqds declines (an exactly zero entry, or too
 //!    many sweeps), the dense path's **bidiagonal QR** takes over
 //!    ([`super::bidiag`]: implicit-shift Golub–Kahan sweeps with a Wilkinson
@@ -65,7 +47,7 @@ fn norm2<T: Scalar>(f: T, g: T) -> T {
 
 /// The smallest positive normal number of `T`.
 #[inline]
-fn smallest_normal<T: Scalar>() -> T {
+pub(crate) fn smallest_normal<T: Scalar>() -> T {
     let (lo, _) = crate::scalar::normal_exponents::<T>();
     crate::scalar::pow2::<T>(lo).unwrap_or(T::zero())
 }
@@ -103,15 +85,9 @@ pub(crate) struct Workspace<T> {
     e: Vec<T>,
     /// The matrix, column-major with a padded leading dimension.
     x: Vec<T>,
-    /// The left reflector (zero outside its support), the pending right
-    /// update's `A·v` and the one being accumulated.
-    u: Vec<T>,
-    s: Vec<T>,
-    s_next: Vec<T>,
-    /// The right reflector, the left reflector's `uᵀ·A`, and row `k`.
-    v: Vec<T>,
-    w: Vec<T>,
-    row: Vec<T>,
+    /// The four-lane bidiagonalization (used from the first workspace of a
+    /// group).
+    lanes: super::lanes::LaneWorkspace<T>,
     /// dqds's arrays.
     dqds: super::dqds::DqdsBuffers<T>,
 }
@@ -122,12 +98,7 @@ impl<T> Default for Workspace<T> {
             d: Vec::new(),
             e: Vec::new(),
             x: Vec::new(),
-            u: Vec::new(),
-            s: Vec::new(),
-            s_next: Vec::new(),
-            v: Vec::new(),
-            w: Vec::new(),
-            row: Vec::new(),
+            lanes: super::lanes::LaneWorkspace::default(),
             dqds: super::dqds::DqdsBuffers::default(),
         }
     }
@@ -185,7 +156,7 @@ pub(crate) fn singular_values<T: Scalar>(
 
 /// The singular values of the `n × n` matrix written into
 /// [`Workspace::matrix`] (destroyed), in no particular order, into `out` (`n`
-/// values, nonnegative).
+/// values, nonnegative): [`singular_values_in_place_group`] of one.
 ///
 /// # Errors
 /// [`EssError::NoConvergence`] when dqds gives up and the bidiagonal QR needs
@@ -196,37 +167,63 @@ pub(crate) fn singular_values_in_place<T: Scalar>(
     out: &mut Vec<T>,
     max_sweeps: usize,
 ) -> Result<()> {
-    out.clear();
-    if n == 0 {
-        return Ok(());
-    }
-    debug_assert_eq!(ws.x.len(), leading_dimension(n) * n);
-    bidiagonalize(n, ws);
-    let ok = super::dqds::dqds_values_with(&mut ws.d, &ws.e, super::dqds::sweep_limit(n), &mut ws.dqds);
-    bidiagonal_values(n, ws, ok, out, max_sweeps)
+    let [result] = singular_values_in_place_group(n, [(ws, out)], max_sweeps);
+    result
 }
 
-/// [`singular_values_in_place`] on two matrices of order `n`, their
-/// bidiagonalizations ([`bidiagonalize_pair`]) and their dqds sweeps
-/// ([`super::dqds::dqds_values_pair`]) interleaved: bitwise the values each gets
+/// [`singular_values_in_place`] on `K ≤ 4` matrices of order `n`: one
+/// four-lane bidiagonalization ([`super::lanes`]; lanes past `K` repeat the
+/// last matrix), then dqds on pairs, their sweeps interleaved
+/// ([`super::dqds::dqds_values_pair_with`]): bitwise the values each gets
 /// alone.
-pub(crate) fn singular_values_in_place_pair<T: Scalar>(
+pub(crate) fn singular_values_in_place_group<T: Scalar, const K: usize>(
     n: usize,
-    (ws_a, out_a): (&mut Workspace<T>, &mut Vec<T>),
-    (ws_b, out_b): (&mut Workspace<T>, &mut Vec<T>),
+    mut jobs: [(&mut Workspace<T>, &mut Vec<T>); K],
     max_sweeps: usize,
-) -> (Result<()>, Result<()>) {
-    out_a.clear();
-    out_b.clear();
-    if n == 0 {
-        return (Ok(()), Ok(()));
+) -> [Result<()>; K] {
+    const { assert!(K >= 1 && K <= super::lanes::WIDTH, "one to four matrices") };
+    for (_, out) in jobs.iter_mut() {
+        out.clear();
     }
-    bidiagonalize_pair(n, ws_a, ws_b);
-    let (ok_a, ok_b) = super::dqds::dqds_values_pair_with(
-        (&mut ws_a.d, &ws_a.e, super::dqds::sweep_limit(n), &mut ws_a.dqds),
-        (&mut ws_b.d, &ws_b.e, super::dqds::sweep_limit(n), &mut ws_b.dqds),
-    );
-    (bidiagonal_values(n, ws_a, ok_a, out_a, max_sweeps), bidiagonal_values(n, ws_b, ok_b, out_b, max_sweeps))
+    if n == 0 {
+        return std::array::from_fn(|_| Ok(()));
+    }
+    let ld = leading_dimension(n);
+    let mut lanes = std::mem::take(&mut jobs[0].0.lanes);
+    let x = lanes.matrices(n);
+    for l in 0..super::lanes::WIDTH {
+        let src = &jobs[l.min(K - 1)].0.x;
+        debug_assert_eq!(src.len(), ld * n);
+        for (dst, col) in x.chunks_exact_mut(n).zip(src.chunks_exact(ld)) {
+            for (y, &v) in dst.iter_mut().zip(col) {
+                y.0[l] = v;
+            }
+        }
+    }
+    super::lanes::bidiagonalize(n, &mut lanes);
+    for (l, (ws, _)) in jobs.iter_mut().enumerate() {
+        ws.d.clear();
+        ws.d.extend(lanes.d.iter().map(|v| v.0[l]));
+        ws.e.clear();
+        ws.e.extend(lanes.e.iter().map(|v| v.0[l]));
+    }
+    jobs[0].0.lanes = lanes;
+    let limit = super::dqds::sweep_limit(n);
+    let mut ok = [false; K];
+    for (pair, ok) in jobs.chunks_mut(2).zip(ok.chunks_mut(2)) {
+        match (pair, ok) {
+            ([(a, _), (b, _)], [oa, ob]) => {
+                (*oa, *ob) = super::dqds::dqds_values_pair_with(
+                    (&mut a.d, &a.e, limit, &mut a.dqds),
+                    (&mut b.d, &b.e, limit, &mut b.dqds),
+                );
+            }
+            ([(a, _)], [oa]) => *oa = super::dqds::dqds_values_with(&mut a.d, &a.e, limit, &mut a.dqds),
+            _ => {}
+        }
+    }
+    let mut ok = ok.into_iter();
+    jobs.map(|(ws, out)| bidiagonal_values(n, ws, ok.next().unwrap_or(false), out, max_sweeps))
 }
 
 /// The values of the bidiagonal in `ws` into `out`: as dqds left them in `ws.d`
@@ -250,341 +247,14 @@ fn bidiagonal_values<T: Scalar>(
     Ok(())
 }
 
-/// `M = U·B·Vᵀ` for the `n × n` matrix in `ws.x` (column-major, leading
-/// dimension `ld`, a multiple of [`LANES`], zero padding): the diagonal of `B`
-/// into `ws.d`, its superdiagonal into `ws.e`; `ws.x` is destroyed.
-///
-/// Step `k` reflects column `k` (rows `k..n`, from the left), then row `k`
-/// (columns `k+1..n`, from the right), as in LAPACK `dgebd2`, with the passes
-/// fused so that every trailing column is read twice per step:
-/// * pass A: the right reflector of step `k-1` (`A ← A − τ_r·(A·v)·vᵀ`, with
-///   `A·v` accumulated by the previous pass B) and the dot products
-///   `w_j = uᵀ·a_j` of the left reflector `u` of step `k`; row `k` after the left
-///   reflection, `a_kj − τ_l·w_j` (`u_k = 1`), is then known, so the right
-///   reflector `v` of step `k` can be built before the columns are touched again;
-/// * pass B: the left update `a_j ← a_j − τ_l·w_j·u` and the accumulation of
-///   `A·v` for the next pass A.
-///
-/// Loops run over whole chunks of [`LANES`] rows from the aligned row at or
-/// above the first live row: the reflector `u` is zero outside its support, so
-/// the extra rows only ever meet exact zeros (rows above the live block are dead
-/// and transformed orthogonally, hence stay bounded; padding rows stay zero).
-fn bidiagonalize<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
-    crate::simd::run(Bidiagonalize(n, ws));
-}
-
-/// [`bidiagonalize`] as a [`crate::simd::Kernel`] (wider vectors where the CPU
-/// has them, bitwise the same results).
-struct Bidiagonalize<'a, T: Scalar>(usize, &'a mut Workspace<T>);
-
-impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        bidiagonalize_kernel(self.0, self.1);
-    }
-}
-
-/// [`bidiagonalize`]'s body (inlined into each build of the kernel).
-#[inline(always)]
-fn bidiagonalize_kernel<T: Scalar>(n: usize, ws: &mut Workspace<T>) {
-    let mut b = Bidiagonalization::new(n, ws);
-    if n == 0 {
-        return;
-    }
-    for k in 0..n - 1 {
-        b.column(k);
-        b.pass_a(k);
-        b.row_reflector(k);
-        b.pass_b(k);
-    }
-    b.column(n - 1);
-}
-
-/// [`bidiagonalize`] of two matrices of order `n`, their phases interleaved
-/// (see [`Bidiagonalization`]); each gets bitwise what it gets alone.
-fn bidiagonalize_pair<T: Scalar>(n: usize, ws_a: &mut Workspace<T>, ws_b: &mut Workspace<T>) {
-    crate::simd::run(BidiagonalizePair(n, ws_a, ws_b));
-}
-
-/// [`bidiagonalize_pair`] as a [`crate::simd::Kernel`].
-struct BidiagonalizePair<'a, T: Scalar>(usize, &'a mut Workspace<T>, &'a mut Workspace<T>);
-
-impl<T: Scalar> crate::simd::Kernel for BidiagonalizePair<'_, T> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        let n = self.0;
-        let (mut a, mut b) = (Bidiagonalization::new(n, self.1), Bidiagonalization::new(n, self.2));
-        if n == 0 {
-            return;
-        }
-        // The second matrix one phase behind the first: after each reflector
-        // of one (a square root and divisions, which its next pass waits for)
-        // comes a phase of the other, which runs meanwhile.
-        a.column(0);
-        for k in 0..n - 1 {
-            a.pass_a(k);
-            b.column(k);
-            a.row_reflector(k);
-            b.pass_a(k);
-            a.pass_b(k);
-            b.row_reflector(k);
-            a.column(k + 1);
-            b.pass_b(k);
-        }
-        b.column(n - 1);
-    }
-}
-
-/// The bidiagonalization of one matrix in phases, four per step `k` (the last
-/// step has only the first): the pending right update of column `k` and its
-/// left reflector ([`column`](Self::column)); pass A; the right reflector of
-/// row `k`; pass B (see [`bidiagonalize`]). Two matrices can be interleaved
-/// phase by phase ([`bidiagonalize_pair`]), the operations on each in the order
-/// of that matrix alone.
-struct Bidiagonalization<'a, T: Scalar> {
-    n: usize,
-    ld: usize,
-    safe: T,
-    d: &'a mut [T],
-    e: &'a mut [T],
-    x: &'a mut [T],
-    u: &'a mut [T],
-    w: &'a mut [T],
-    v: &'a mut [T],
-    row: &'a mut [T],
-    s: &'a mut [T],
-    s_next: &'a mut [T],
-    /// The pending right update `A ← A − τ_r·s·vᵀ` on columns `≥ k` (`v[j]`, `j ≥ k`).
-    tau_r: T,
-    /// The left reflector of the current step.
-    tau_l: T,
-    /// The right reflector of the current step (pending from pass B on).
-    tau_next: T,
-}
-
-impl<'a, T: Scalar> Bidiagonalization<'a, T> {
-    #[inline(always)]
-    fn new(n: usize, ws: &'a mut Workspace<T>) -> Self {
-        let ld = leading_dimension(n);
-        let Workspace { d, e, x, u, s, s_next, v, w, row, .. } = ws;
-        zeroed(d, n);
-        zeroed(e, n.saturating_sub(1));
-        zeroed(u, ld);
-        zeroed(s, ld);
-        zeroed(s_next, ld);
-        zeroed(v, n);
-        zeroed(w, n);
-        zeroed(row, n);
-        // Plain slices: the loops then keep no vector headers to reload.
-        Self {
-            n,
-            ld,
-            safe: smallest_normal::<T>() * T::cast(ld as f64) / T::EPSILON,
-            d,
-            e,
-            x: &mut x[..n * ld],
-            u,
-            w,
-            v,
-            row,
-            s,
-            s_next,
-            tau_r: T::zero(),
-            tau_l: T::zero(),
-            tau_next: T::zero(),
-        }
-    }
-
-    /// Column `k`: the pending right update, then the left reflector (and `u`).
-    #[inline(always)]
-    fn column(&mut self, k: usize) {
-        let (n, ld) = (self.n, self.ld);
-        let r0 = k - k % LANES;
-        let head = &mut self.x[k * ld..(k + 1) * ld];
-        if self.tau_r != T::zero() {
-            let f = self.tau_r * self.v[k];
-            for (y, &sv) in head[r0..].iter_mut().zip(&self.s[r0..]) {
-                *y -= f * sv;
-            }
-        }
-        let (beta, tau_l) = reflect(head[k], &mut head[k + 1..n], self.safe);
-        self.d[k] = beta;
-        self.tau_l = tau_l;
-        if k + 1 < n {
-            // u = [1; head[k+1..n]] on rows k..n, zero elsewhere in the live chunks.
-            let u = &mut *self.u;
-            u[r0..].fill(T::zero());
-            u[k] = T::one();
-            u[k + 1..n].copy_from_slice(&head[k + 1..n]);
-        }
-    }
-
-    /// Pass A on columns j > k (read only): w_j = uᵀ·(a_j − τ_r·v_j·s)
-    /// = uᵀ·a_j − τ_r·v_j·(uᵀ·s), and row k after both updates.
-    #[inline(always)]
-    fn pass_a(&mut self, k: usize) {
-        let (n, ld) = (self.n, self.ld);
-        let r0 = k - k % LANES;
-        let (tau_r, tau_l) = (self.tau_r, self.tau_l);
-        let rest = &self.x[(k + 1) * ld..];
-        let (ua, sa) = (&self.u[r0..], &self.s[r0..]);
-        let us = dot(ua, sa);
-        let sk = self.s[k];
-        // Two columns at a time (shared loop overhead), then the odd one.
-        let finish = |c: &[T], dot_c: T, vj: T, wj: &mut T, rj: &mut T| {
-            let f = tau_r * vj;
-            let wv = dot_c - f * us;
-            *wj = wv;
-            *rj = (c[k] - f * sk) - tau_l * wv;
-        };
-        let (wt, rt, vt) = (&mut self.w[k + 1..n], &mut self.row[k + 1..n], &self.v[k + 1..n]);
-        let mut pairs = rest.chunks_exact(2 * ld);
-        for (((cc, wp), rp), vp) in
-            (&mut pairs).zip(wt.chunks_exact_mut(2)).zip(rt.chunks_exact_mut(2)).zip(vt.chunks_exact(2))
-        {
-            let (c0, c1) = cc.split_at(ld);
-            // Two plain dot products (a fused pair vectorizes worse).
-            let (d0, d1) = (dot(ua, &c0[r0..]), dot(ua, &c1[r0..]));
-            let (w0, w1) = wp.split_at_mut(1);
-            let (q0, q1) = rp.split_at_mut(1);
-            finish(c0, d0, vp[0], &mut w0[0], &mut q0[0]);
-            finish(c1, d1, vp[1], &mut w1[0], &mut q1[0]);
-        }
-        let c = pairs.remainder();
-        if !c.is_empty() {
-            let j = wt.len() - 1;
-            finish(c, dot(ua, &c[r0..]), vt[j], &mut wt[j], &mut rt[j]);
-        }
-    }
-
-    /// The right reflector of row `k` (columns k+1..n).
-    #[inline(always)]
-    fn row_reflector(&mut self, k: usize) {
-        let n = self.n;
-        let (beta, tr) = reflect(self.row[k + 1], &mut self.row[k + 2..n], self.safe);
-        self.e[k] = beta;
-        self.row[k + 1] = T::one();
-        self.tau_next = tr;
-    }
-
-    /// Pass B on columns j > k, rows ≥ k+1 (row k is done): both updates,
-    /// a_j ← a_j − τ_r·v_j·s − τ_l·w_j·u, then s_next = A·v_new; the new right
-    /// reflector becomes the pending one.
-    #[inline(always)]
-    fn pass_b(&mut self, k: usize) {
-        let (n, ld) = (self.n, self.ld);
-        let (tau_r, tau_l) = (self.tau_r, self.tau_l);
-        let rest = &mut self.x[(k + 1) * ld..];
-        let r1 = (k + 1) - (k + 1) % LANES;
-        let (ub, sb, sn) = (&self.u[r1..], &self.s[r1..], &mut self.s_next[r1..]);
-        sn.fill(T::zero());
-        let (wt, vt, nt) = (&self.w[k + 1..n], &self.v[k + 1..n], &self.row[k + 1..n]);
-        let mut pairs = rest.chunks_exact_mut(2 * ld);
-        for (((cc, wp), vp), np) in (&mut pairs).zip(wt.chunks_exact(2)).zip(vt.chunks_exact(2)).zip(nt.chunks_exact(2))
-        {
-            let (c0, c1) = cc.split_at_mut(ld);
-            update_accumulate2(
-                &mut c0[r1..],
-                &mut c1[r1..],
-                sb,
-                (tau_r * vp[0], tau_r * vp[1]),
-                ub,
-                (tau_l * wp[0], tau_l * wp[1]),
-                sn,
-                (np[0], np[1]),
-            );
-        }
-        let c = pairs.into_remainder();
-        if !c.is_empty() {
-            let j = wt.len() - 1;
-            update_accumulate(&mut c[r1..], sb, tau_r * vt[j], ub, tau_l * wt[j], sn, nt[j]);
-        }
-        self.tau_r = self.tau_next;
-        std::mem::swap(&mut self.s, &mut self.s_next);
-        std::mem::swap(&mut self.v, &mut self.row);
-    }
-}
-
-/// `Σ x_k·y_k` over whole chunks of [`LANES`], one partial sum per lane,
-/// added as `(0 + 2) + (1 + 3)` (a fixed order, the natural one for two or
-/// four lanes per register).
-#[inline(always)]
-fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
-    for (xc, yc) in x.chunks_exact(LANES).zip(y.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] += xc[l] * yc[l];
-        }
-    }
-    (acc[0] + acc[2]) + (acc[1] + acc[3])
-}
-
-/// [`update_accumulate`] on two columns in one pass (`acc` gains `h0·c0`,
-/// then `h1·c1`, as two consecutive calls would add them).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn update_accumulate2<T: Scalar>(
-    c0: &mut [T],
-    c1: &mut [T],
-    s: &[T],
-    (f0, f1): (T, T),
-    u: &[T],
-    (g0, g1): (T, T),
-    acc: &mut [T],
-    (h0, h1): (T, T),
-) {
-    let len = c0.len();
-    let (c1, s, u, acc) = (&mut c1[..len], &s[..len], &u[..len], &mut acc[..len]);
-    for i in 0..len {
-        let y0 = (c0[i] - f0 * s[i]) - g0 * u[i];
-        let y1 = (c1[i] - f1 * s[i]) - g1 * u[i];
-        c0[i] = y0;
-        c1[i] = y1;
-        acc[i] = (acc[i] + h0 * y0) + h1 * y1;
-    }
-}
-
-/// `c ← c − f·s − g·u`, then `acc ← acc + h·c`.
-#[inline(always)]
-fn update_accumulate<T: Scalar>(c: &mut [T], s: &[T], f: T, u: &[T], g: T, acc: &mut [T], h: T) {
-    for (((cc, &sc), &uc), ac) in c.iter_mut().zip(s).zip(u).zip(acc.iter_mut()) {
-        let y = (*cc - f * sc) - g * uc;
-        *cc = y;
-        *ac += h * y;
-    }
-}
-
-/// Householder reflector of `[x0; tail]` (LAPACK `dlarfg`):
-/// `(I - τ·u·uᵀ)·[x0; tail] = β·e₁` with `u = [1; tail/(x0 - β)]`, the tail of
-/// `u` stored over `tail`. Returns `(β, τ)`; `τ = 0` (the identity) when `tail`
-/// is zero. `safe` is `len·λ/ε` (`λ` the smallest normal number): above it the
-/// sum of squares of `tail` has lost nothing to underflow.
-#[inline(always)]
-fn reflect<T: Scalar>(x0: T, tail: &mut [T], safe: T) -> (T, T) {
-    if tail.is_empty() {
-        return (x0, T::zero());
-    }
-    let ss = tail.iter().fold(T::zero(), |acc, &v| acc + v * v);
-    if ss > safe {
-        // The usual case: entries are at most a few units, x0² + ss cannot
-        // overflow, and ss is far from the underflow range.
-        let nrm = (x0 * x0 + ss).sqrt();
-        let beta = if x0 >= T::zero() { -nrm } else { nrm };
-        let tau = (beta - x0) / beta;
-        let scale = T::one() / (x0 - beta);
-        tail.iter_mut().for_each(|y| *y *= scale);
-        return (beta, tau);
-    }
-    reflect_careful(x0, tail)
-}
-
-/// [`reflect`] for any finite input: `(I - τ·u·uᵀ)·[x0; tail] = β·e₁`. Returns
-/// `(β, τ)`; `τ = 0` (the identity) when `tail` is zero. Exact to rounding
-/// whatever the scale (tiny and subnormal entries included).
+/// The Householder reflector of `[x0; tail]` for any finite input (LAPACK
+/// `dlarfg`): `(I - τ·u·uᵀ)·[x0; tail] = β·e₁` with `u = [1; tail/(x0 - β)]`,
+/// the tail of `u` stored over `tail`. Returns `(β, τ)`; `τ = 0` (the
+/// identity) when `tail` is zero. Exact to rounding whatever the scale (tiny
+/// and subnormal entries included): the path of [`super::lanes`] for a lane
+/// whose vector is tiny or zero.
 #[cold]
-fn reflect_careful<T: Scalar>(mut x0: T, tail: &mut [T]) -> (T, T) {
+pub(crate) fn reflect_careful<T: Scalar>(mut x0: T, tail: &mut [T]) -> (T, T) {
     let t = norm(tail);
     if t == T::zero() {
         return (x0, T::zero());
@@ -676,10 +346,10 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_gives_bitwise_the_values_of_each_matrix_alone_and_qr_agrees_with_dqds() {
+    fn a_group_gives_bitwise_the_values_of_each_matrix_alone_and_qr_agrees_with_dqds() {
         let mut rng = StdRng::seed_from_u64(13);
-        let (mut wa, mut wb, mut ws) = (Workspace::default(), Workspace::default(), Workspace::default());
-        let (mut va, mut vb, mut alone) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ws: [Workspace<f64>; 5] = std::array::from_fn(|_| Workspace::default());
+        let mut vs: [Vec<f64>; 4] = std::array::from_fn(|_| Vec::new());
         for trial in 0..200 {
             let n = rng.random_range(1..=20);
             let mut draw = |zeros: bool| {
@@ -694,29 +364,44 @@ mod tests {
                     }
                 })
             };
-            let (a, b) = (draw(trial % 4 == 1), draw(trial % 4 == 2));
+            let m: [DMatrix<f64>; 4] = std::array::from_fn(|k| draw(trial % 4 == k));
             let ld = leading_dimension(n);
-            for (w, m) in [(&mut wa, &a), (&mut wb, &b)] {
-                for (dst, src) in w.matrix(n).chunks_exact_mut(ld).zip(m.as_slice().chunks_exact(n)) {
-                    dst[..n].copy_from_slice(src);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let mut alone = Vec::new();
+            // Groups of four, three and two (each matrix in another lane), each
+            // value bitwise the one alone.
+            for size in [4, 3, 2] {
+                let first = 4 - size;
+                for (w, mk) in ws.iter_mut().zip(&m[first..]) {
+                    for (dst, src) in w.matrix(n).chunks_exact_mut(ld).zip(mk.as_slice().chunks_exact(n)) {
+                        dst[..n].copy_from_slice(src);
+                    }
+                }
+                let [w0, w1, w2, w3, _] = &mut ws;
+                let [v0, v1, v2, v3] = &mut vs;
+                let results = match size {
+                    4 => singular_values_in_place_group(n, [(w0, v0), (w1, v1), (w2, v2), (w3, v3)], 10_000).to_vec(),
+                    3 => singular_values_in_place_group(n, [(w0, v0), (w1, v1), (w2, v2)], 10_000).to_vec(),
+                    _ => singular_values_in_place_group(n, [(w0, v0), (w1, v1)], 10_000).to_vec(),
+                };
+                for (k, r) in results.into_iter().enumerate() {
+                    r.unwrap();
+                    singular_values(m[first + k].as_slice(), n, &mut ws[4], &mut alone, 10_000).unwrap();
+                    assert_eq!(bits(&vs[k]), bits(&alone), "trial {trial}, group of {size}, matrix {}", first + k);
                 }
             }
-            let (ra, rb) = singular_values_in_place_pair(n, (&mut wa, &mut va), (&mut wb, &mut vb), 10_000);
-            ra.unwrap();
-            rb.unwrap();
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            singular_values(a.as_slice(), n, &mut ws, &mut alone, 10_000).unwrap();
-            assert_eq!(bits(&va), bits(&alone), "trial {trial}, first");
-            singular_values(b.as_slice(), n, &mut ws, &mut alone, 10_000).unwrap();
-            assert_eq!(bits(&vb), bits(&alone), "trial {trial}, second");
+            let a = &m[0];
             // The fallback on the same bidiagonal: within 8·n·ε·σ₁ of dqds.
-            for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.as_slice().chunks_exact(n)) {
-                dst[..n].copy_from_slice(src);
+            let mut lanes = super::super::lanes::LaneWorkspace::default();
+            for (k, x) in lanes.matrices(n).iter_mut().enumerate() {
+                *x = super::super::lanes::Lanes::splat(a.as_slice()[k]);
             }
-            bidiagonalize(n, &mut ws);
-            let mut d = ws.d.clone();
-            if super::super::dqds::dqds_values(&mut d, &ws.e, 30 * n + 100) {
-                let (mut qd, mut qe) = (ws.d.clone(), ws.e.clone());
+            super::super::lanes::bidiagonalize(n, &mut lanes);
+            let (bd, be): (Vec<f64>, Vec<f64>) =
+                (lanes.d.iter().map(|x| x.0[0]).collect(), lanes.e.iter().map(|x| x.0[0]).collect());
+            let mut d = bd.clone();
+            if super::super::dqds::dqds_values(&mut d, &be, 30 * n + 100) {
+                let (mut qd, mut qe) = (bd, be);
                 super::super::bidiag::bidiagonal_values(&mut qd, &mut qe, 10_000).unwrap();
                 let mut q: Vec<f64> = qd.iter().map(|x| x.abs()).collect();
                 q.sort_by(|x, y| y.total_cmp(x));
@@ -726,83 +411,11 @@ mod tests {
         }
     }
 
-    /// The bidiagonalization dispatched to the widest vectors (AVX2 where the
-    /// CPU has it) and its baseline build give bitwise the same bidiagonal and
-    /// reflectors, in f64 and f32.
-    #[test]
-    fn wide_vector_build_is_bitwise_the_baseline() {
-        use crate::simd::Kernel;
-        let mut rng = StdRng::seed_from_u64(45);
-        for n in [1, 2, 3, 4, 5, 8, 13, 16, 17, 24] {
-            let a = DMatrix::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0) * 2f64.powi(rng.random_range(-30..30)));
-            let load = |ws: &mut Workspace<f64>| {
-                let ld = leading_dimension(n);
-                for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.as_slice().chunks_exact(n)) {
-                    dst[..n].copy_from_slice(src);
-                }
-            };
-            let (mut x, mut y) = (Workspace::default(), Workspace::default());
-            load(&mut x);
-            load(&mut y);
-            crate::simd::run(Bidiagonalize(n, &mut x));
-            Bidiagonalize(n, &mut y).run();
-            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&x.d), bits(&y.d), "n = {n}: diagonal");
-            assert_eq!(bits(&x.e), bits(&y.e), "n = {n}: superdiagonal");
-            assert_eq!(bits(&x.x), bits(&y.x), "n = {n}: reflectors");
-            let (mut x, mut y) = (Workspace::<f32>::default(), Workspace::<f32>::default());
-            let ld = leading_dimension(n);
-            for ws in [&mut x, &mut y] {
-                for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.as_slice().chunks_exact(n)) {
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s as f32);
-                }
-            }
-            crate::simd::run(Bidiagonalize(n, &mut x));
-            Bidiagonalize(n, &mut y).run();
-            assert_eq!((&x.d, &x.e, &x.x), (&y.d, &y.e, &y.x), "n = {n}: f32");
-        }
-    }
-
-    /// Two matrices bidiagonalized together, their phases interleaved, in
-    /// either build, give each bitwise what it gets alone (the second matrix is
-    /// another one, so that a mix-up of the two would show).
-    #[test]
-    fn an_interleaved_pair_is_bitwise_each_alone() {
-        use crate::simd::Kernel;
-        let mut rng = StdRng::seed_from_u64(46);
-        for n in [1, 2, 3, 4, 5, 8, 13, 16, 17, 24] {
-            let mut draw =
-                || DMatrix::from_fn(n, n, |_, _| rng.random_range(-1.0..1.0) * 2f64.powi(rng.random_range(-30..30)));
-            let (a, b) = (draw(), draw());
-            let load = |m: &DMatrix<f64>| {
-                let mut ws = Workspace::default();
-                let ld = leading_dimension(n);
-                for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(m.as_slice().chunks_exact(n)) {
-                    dst[..n].copy_from_slice(src);
-                }
-                ws
-            };
-            let (mut alone_a, mut alone_b) = (load(&a), load(&b));
-            Bidiagonalize(n, &mut alone_a).run();
-            Bidiagonalize(n, &mut alone_b).run();
-            let bits =
-                |ws: &Workspace<f64>| [&ws.d, &ws.e, &ws.x].map(|v| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>());
-            let (mut wide_a, mut wide_b) = (load(&a), load(&b));
-            bidiagonalize_pair(n, &mut wide_a, &mut wide_b);
-            let (mut base_a, mut base_b) = (load(&a), load(&b));
-            BidiagonalizePair(n, &mut base_a, &mut base_b).run();
-            for (pa, pb) in [(&wide_a, &wide_b), (&base_a, &base_b)] {
-                assert_eq!(bits(pa), bits(&alone_a), "n = {n}: first");
-                assert_eq!(bits(pb), bits(&alone_b), "n = {n}: second");
-            }
-        }
-    }
-
     /// Every value within `8·n·ε·σ₁` of nalgebra's (in f64) on matrices graded
     /// by powers of two over the whole exponent range (down to subnormal
     /// entries), with zero rows and columns, and in f32.
     #[test]
-    fn fused_bidiagonalization_matches_nalgebra_graded_rank_deficient_and_f32() {
+    fn bidiagonalization_matches_nalgebra_graded_rank_deficient_and_f32() {
         let mut rng = StdRng::seed_from_u64(12);
         for trial in 0..300 {
             let n = rng.random_range(1..=24);

@@ -1,0 +1,324 @@
+//! Golub–Kahan bidiagonalization of up to four small square matrices at once,
+//! one matrix per vector lane (the structured path's `N × N` cores).
+//!
+//! The matrices are stored interleaved: entry `(i, j)` of all four is one
+//! [`Lanes`] value, so every scalar operation of the algorithm becomes one
+//! vector operation on four matrices, with no horizontal sums, no padding and
+//! no remainder loops; the four matrices also share every latency chain (a
+//! reflector's norm, square root and divisions). Each lane's arithmetic is
+//! exactly that of the algorithm on its matrix alone (the operations are
+//! elementwise, and the one data-dependent choice, the careful reflector for
+//! tiny or zero vectors, is made per lane), so a matrix gets bitwise the same
+//! bidiagonal whichever lane it is in and whatever the other lanes hold.
+//!
+//! # The algorithm
+//! `M = U·B·Vᵀ` by alternating Householder reflections (LAPACK `dgebd2`, values
+//! only, `U` and `V` never formed), `8/3·n³` flops per matrix. Step `k`:
+//!
+//! 1. the left reflector `(I − τ_l·u·uᵀ)` of column `k` (rows `k..n`, LAPACK
+//!    `dlarfg` form: `u_k = 1`, `τ ∈ [1, 2]`), giving `d_k`, applied to the
+//!    columns `j > k`: `w_j = uᵀ·a_j`, `a_j ← a_j − τ_l·w_j·u`;
+//! 2. the right reflector `(I − τ_r·v·vᵀ)` of row `k` (columns `k+1..n`),
+//!    giving `e_k`, applied to rows `k+1..n`: `z = A·v`, `a_j ← a_j − τ_r·v_j·z`.
+//!
+//! Only orthogonal transformations touch the matrix: every `σ_k` of the
+//! bidiagonal is within a small multiple of `ε·‖M‖` of the matrix's.
+
+use crate::scalar::Scalar;
+
+/// The number of matrices reduced at once (four `f64` fill a 256-bit vector).
+pub(crate) const WIDTH: usize = 4;
+
+/// One entry of [`WIDTH`] matrices; arithmetic is elementwise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Lanes<T>(pub(crate) [T; WIDTH]);
+
+impl<T: Scalar> Lanes<T> {
+    /// Every lane `x`.
+    #[inline(always)]
+    pub(crate) fn splat(x: T) -> Self {
+        Self([x; WIDTH])
+    }
+
+    /// `f` lane by lane.
+    #[inline(always)]
+    fn map(self, f: impl Fn(T) -> T) -> Self {
+        let mut r = self;
+        for l in 0..WIDTH {
+            r.0[l] = f(self.0[l]);
+        }
+        r
+    }
+
+    /// `f` on the lanes of `self` and `o`, lane by lane.
+    #[inline(always)]
+    fn zip(self, o: Self, f: impl Fn(T, T) -> T) -> Self {
+        let mut r = self;
+        for l in 0..WIDTH {
+            r.0[l] = f(self.0[l], o.0[l]);
+        }
+        r
+    }
+}
+
+macro_rules! lane_op {
+    ($tr:ident, $f:ident, $op:tt) => {
+        impl<T: Scalar> std::ops::$tr for Lanes<T> {
+            type Output = Self;
+            #[inline(always)]
+            fn $f(self, o: Self) -> Self {
+                self.zip(o, |a, b| a $op b)
+            }
+        }
+    };
+}
+lane_op!(Add, add, +);
+lane_op!(Sub, sub, -);
+lane_op!(Mul, mul, *);
+lane_op!(Div, div, /);
+
+/// Reusable buffers of [`bidiagonalize`].
+#[derive(Debug, Clone)]
+pub(crate) struct LaneWorkspace<T> {
+    /// The matrices, column-major: entry `(i, j)` at `x[j·n + i]`.
+    x: Vec<Lanes<T>>,
+    /// The diagonal and the superdiagonal of the bidiagonals.
+    pub(crate) d: Vec<Lanes<T>>,
+    pub(crate) e: Vec<Lanes<T>>,
+    /// Row `k` (the right reflector), `A·v`, and one lane of a vector.
+    row: Vec<Lanes<T>>,
+    z: Vec<Lanes<T>>,
+    lane: Vec<T>,
+}
+
+impl<T> Default for LaneWorkspace<T> {
+    fn default() -> Self {
+        Self { x: Vec::new(), d: Vec::new(), e: Vec::new(), row: Vec::new(), z: Vec::new(), lane: Vec::new() }
+    }
+}
+
+impl<T: Scalar> LaneWorkspace<T> {
+    /// The matrix buffer for order `n` (`n²` entries, column-major), to be filled
+    /// before [`bidiagonalize`].
+    pub(crate) fn matrices(&mut self, n: usize) -> &mut [Lanes<T>] {
+        self.x.clear();
+        self.x.resize(n * n, Lanes::splat(T::zero()));
+        &mut self.x
+    }
+}
+
+/// `M = U·B·Vᵀ` for the [`WIDTH`] matrices of order `n` in
+/// [`LaneWorkspace::matrices`] (destroyed): the diagonal of each `B` into
+/// `ws.d`, its superdiagonal into `ws.e`. Runs with the widest vectors the CPU
+/// offers ([`crate::simd`]; bitwise the same results). The matrices must be
+/// finite.
+pub(crate) fn bidiagonalize<T: Scalar>(n: usize, ws: &mut LaneWorkspace<T>) {
+    crate::simd::run(Bidiagonalize(n, ws));
+}
+
+/// [`bidiagonalize`] as a [`crate::simd::Kernel`].
+pub(crate) struct Bidiagonalize<'a, T: Scalar>(pub(crate) usize, pub(crate) &'a mut LaneWorkspace<T>);
+
+impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Bidiagonalize(n, ws) = self;
+        let LaneWorkspace { x, d, e, row, z, lane } = ws;
+        let zero = Lanes::splat(T::zero());
+        d.clear();
+        d.resize(n, zero);
+        e.clear();
+        e.resize(n.saturating_sub(1), zero);
+        row.clear();
+        row.resize(n, zero);
+        z.clear();
+        z.resize(n, zero);
+        let x = &mut x[..n * n];
+        // Above it the sum of squares of a vector of length < n has lost nothing
+        // to underflow.
+        let safe = super::small_svd::smallest_normal::<T>() * T::cast(n as f64) / T::EPSILON;
+        for k in 0..n {
+            // Left reflector of column k (rows k..n); its u (below the implied
+            // u_k = 1) is left in the column.
+            let (done, rest) = x.split_at_mut((k + 1) * n);
+            let col = &mut done[k * n + k..];
+            let (head, tail) = col.split_at_mut(1);
+            let (beta, tau) = reflect(head[0], tail, safe, lane);
+            d[k] = beta;
+            if k + 1 == n {
+                break;
+            }
+            let u = &*tail;
+            let m = n - k - 1;
+            for (c, r) in rest.chunks_exact_mut(n).zip(row.iter_mut()) {
+                let c = &mut c[k..];
+                let (ck, below) = c.split_at_mut(1);
+                let mut w = ck[0];
+                for (&a, &ui) in below.iter().zip(u) {
+                    w = w + ui * a;
+                }
+                let f = tau * w;
+                ck[0] = ck[0] - f;
+                for (a, &ui) in below.iter_mut().zip(u) {
+                    *a = *a - f * ui;
+                }
+                // Row k of column j: the right reflector's input.
+                *r = ck[0];
+            }
+            // Right reflector of row k (columns k+1..n), applied to rows k+1..n.
+            let v = &mut row[..m];
+            let (v0, vt) = v.split_at_mut(1);
+            let (beta, tau) = reflect(v0[0], vt, safe, lane);
+            e[k] = beta;
+            if vt.is_empty() {
+                continue;
+            }
+            v0[0] = Lanes::splat(T::one());
+            let z = &mut z[..m];
+            z.fill(zero);
+            for (c, &vj) in rest.chunks_exact(n).zip(v.iter()) {
+                for (zi, &a) in z.iter_mut().zip(&c[k + 1..]) {
+                    *zi = *zi + vj * a;
+                }
+            }
+            for (c, &vj) in rest.chunks_exact_mut(n).zip(v.iter()) {
+                let f = tau * vj;
+                for (a, &zi) in c[k + 1..].iter_mut().zip(z.iter()) {
+                    *a = *a - f * zi;
+                }
+            }
+        }
+    }
+}
+
+/// Householder reflectors of `[x0; tail]`, lane by lane (LAPACK `dlarfg`):
+/// `(I − τ·u·uᵀ)·[x0; tail] = β·e₁` with `u = [1; tail/(x0 − β)]`, the tail of
+/// `u` stored over `tail`. Returns `(β, τ)`; `τ = 0` (the identity) where the
+/// tail is zero. A lane whose sum of squares is at most `safe` (tiny or zero
+/// vectors, where it may have lost bits to underflow) takes
+/// [`super::small_svd::reflect_careful`] on its own; `scratch` holds its vector.
+#[inline(always)]
+fn reflect<T: Scalar>(x0: Lanes<T>, tail: &mut [Lanes<T>], safe: T, scratch: &mut Vec<T>) -> (Lanes<T>, Lanes<T>) {
+    if tail.is_empty() {
+        return (x0, Lanes::splat(T::zero()));
+    }
+    let mut ss = Lanes::splat(T::zero());
+    for &v in tail.iter() {
+        ss = ss + v * v;
+    }
+    // (NaN compares false: careful.)
+    let careful: [bool; WIDTH] =
+        std::array::from_fn(|l| ss.0[l].partial_cmp(&safe) != Some(std::cmp::Ordering::Greater));
+    // The careful lanes' vectors before the fast path scales them.
+    let mut saved = [0usize; WIDTH];
+    if careful.iter().any(|&c| c) {
+        scratch.clear();
+        for (l, &c) in careful.iter().enumerate() {
+            saved[l] = scratch.len();
+            if c {
+                scratch.extend(tail.iter().map(|v| v.0[l]));
+            }
+        }
+    }
+    // The usual case: entries are at most a few units, x0² + ss cannot
+    // overflow, and ss is far from the underflow range.
+    let nrm = (x0 * x0 + ss).map(T::sqrt);
+    let beta = x0.zip(nrm, |x, r| if x >= T::zero() { -r } else { r });
+    let mut tau = (beta - x0) / beta;
+    let scale = Lanes::splat(T::one()) / (x0 - beta);
+    for v in tail.iter_mut() {
+        *v = *v * scale;
+    }
+    let mut beta = beta;
+    for (l, &c) in careful.iter().enumerate() {
+        if c {
+            let len = tail.len();
+            let own = &mut scratch[saved[l]..saved[l] + len];
+            let (b, t) = super::small_svd::reflect_careful(x0.0[l], own);
+            for (v, &o) in tail.iter_mut().zip(own.iter()) {
+                v.0[l] = o;
+            }
+            beta.0[l] = b;
+            tau.0[l] = t;
+        }
+    }
+    (beta, tau)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd::Kernel;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// `WIDTH` matrices of order `n` with entries in `±2^±30`, some with zero
+    /// or subnormal columns (the careful reflector), as `Vec`s column-major.
+    fn draw(rng: &mut StdRng, n: usize) -> Vec<Vec<f64>> {
+        (0..WIDTH)
+            .map(|w| {
+                let dead = rng.random_range(0..n);
+                (0..n * n)
+                    .map(|k| {
+                        let x = rng.random_range(-1.0..1.0) * 2f64.powi(rng.random_range(-30..30));
+                        match (w, k / n == dead) {
+                            (1, true) => 0.0,
+                            (2, true) => x * 1e-310,
+                            _ => x,
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn load<T: Scalar>(ws: &mut LaneWorkspace<T>, n: usize, m: &[Vec<f64>], order: [usize; WIDTH]) {
+        for (k, x) in ws.matrices(n).iter_mut().enumerate() {
+            for (l, &o) in order.iter().enumerate() {
+                x.0[l] = T::cast(m[o][k]);
+            }
+        }
+    }
+
+    fn bits<T: Scalar>(v: &[Lanes<T>], l: usize) -> Vec<u64> {
+        v.iter().map(|x| x.0[l].to_f64().to_bits()).collect()
+    }
+
+    /// The build with the widest vectors and the baseline give bitwise the same
+    /// bidiagonals, in f64 and f32; and a matrix gets bitwise the same
+    /// bidiagonal in whichever lane, next to whichever others.
+    #[test]
+    fn lanes_are_independent_and_the_wide_build_is_the_baseline() {
+        let mut rng = StdRng::seed_from_u64(47);
+        for n in [1, 2, 3, 4, 5, 8, 13, 16, 17, 24] {
+            let m = draw(&mut rng, n);
+            let (mut wide, mut base) = (LaneWorkspace::<f64>::default(), LaneWorkspace::<f64>::default());
+            load(&mut wide, n, &m, [0, 1, 2, 3]);
+            load(&mut base, n, &m, [0, 1, 2, 3]);
+            bidiagonalize(n, &mut wide);
+            Bidiagonalize(n, &mut base).run();
+            assert_eq!((&wide.d, &wide.e), (&base.d, &base.e), "n = {n}");
+            // Lane l of a reversed order holds matrix 3 - l; then matrix o alone
+            // (its copies in every lane).
+            let mut rev = LaneWorkspace::<f64>::default();
+            load(&mut rev, n, &m, [3, 2, 1, 0]);
+            bidiagonalize(n, &mut rev);
+            for o in 0..WIDTH {
+                let mut alone = LaneWorkspace::<f64>::default();
+                load(&mut alone, n, &m, [o; WIDTH]);
+                bidiagonalize(n, &mut alone);
+                for (ws, l) in [(&wide, o), (&rev, WIDTH - 1 - o)] {
+                    assert_eq!(bits(&ws.d, l), bits(&alone.d, 0), "n = {n}, matrix {o}, d");
+                    assert_eq!(bits(&ws.e, l), bits(&alone.e, 0), "n = {n}, matrix {o}, e");
+                }
+            }
+            let (mut wide, mut base) = (LaneWorkspace::<f32>::default(), LaneWorkspace::<f32>::default());
+            load(&mut wide, n, &m, [0, 1, 2, 3]);
+            load(&mut base, n, &m, [0, 1, 2, 3]);
+            bidiagonalize(n, &mut wide);
+            Bidiagonalize(n, &mut base).run();
+            assert_eq!((&wide.d, &wide.e), (&base.d, &base.e), "n = {n}: f32");
+        }
+    }
+}
