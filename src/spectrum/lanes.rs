@@ -101,9 +101,9 @@ impl<T: Scalar> LaneWorkspace<T> {
     /// The matrix buffer for order `n` (`n²` entries, column-major), to be filled
     /// before [`bidiagonalize`].
     pub(crate) fn matrices(&mut self, n: usize) -> &mut [Lanes<T>] {
-        self.x.clear();
+        // Every entry is written by the caller: only new ones are zeroed.
         self.x.resize(n * n, Lanes::splat(T::zero()));
-        &mut self.x
+        &mut self.x[..n * n]
     }
 }
 
@@ -126,13 +126,10 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
         let Bidiagonalize(n, ws) = self;
         let LaneWorkspace { x, d, e, row, z, lane } = ws;
         let zero = Lanes::splat(T::zero());
-        d.clear();
+        // Every entry used is written before it is read.
         d.resize(n, zero);
-        e.clear();
         e.resize(n.saturating_sub(1), zero);
-        row.clear();
         row.resize(n, zero);
-        z.clear();
         z.resize(n, zero);
         let x = &mut x[..n * n];
         // Above it the sum of squares of a vector of length < n has lost nothing
@@ -154,15 +151,10 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
             for (c, r) in rest.chunks_exact_mut(n).zip(row.iter_mut()) {
                 let c = &mut c[k..];
                 let (ck, below) = c.split_at_mut(1);
-                let mut w = ck[0];
-                for (&a, &ui) in below.iter().zip(u) {
-                    w = w + ui * a;
-                }
+                let w = dot_from(ck[0], u, below);
                 let f = tau * w;
                 ck[0] = ck[0] - f;
-                for (a, &ui) in below.iter_mut().zip(u) {
-                    *a = *a - f * ui;
-                }
+                subtract_scaled(below, f, u);
                 // Row k of column j: the right reflector's input.
                 *r = ck[0];
             }
@@ -176,19 +168,76 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
             }
             v0[0] = Lanes::splat(T::one());
             let z = &mut z[..m];
-            z.fill(zero);
-            for (c, &vj) in rest.chunks_exact(n).zip(v.iter()) {
-                for (zi, &a) in z.iter_mut().zip(&c[k + 1..]) {
-                    *zi = *zi + vj * a;
-                }
-            }
+            times_vector(rest, n, k + 1, v, z);
             for (c, &vj) in rest.chunks_exact_mut(n).zip(v.iter()) {
-                let f = tau * vj;
-                for (a, &zi) in c[k + 1..].iter_mut().zip(z.iter()) {
-                    *a = *a - f * zi;
-                }
+                subtract_scaled(&mut c[k + 1..], tau * vj, z);
             }
         }
+    }
+}
+
+/// `s + Σ_i x_i·y_i`, summed in the order of `i` (four terms per loop pass).
+#[inline(always)]
+fn dot_from<T: Scalar>(s: Lanes<T>, x: &[Lanes<T>], y: &[Lanes<T>]) -> Lanes<T> {
+    let y = &y[..x.len()];
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    let mut s = s;
+    for (x4, y4) in xc.zip(yc) {
+        s = s + x4[0] * y4[0];
+        s = s + x4[1] * y4[1];
+        s = s + x4[2] * y4[2];
+        s = s + x4[3] * y4[3];
+    }
+    for (&a, &b) in xr.iter().zip(yr) {
+        s = s + a * b;
+    }
+    s
+}
+
+/// `a_i ← a_i − f·u_i` (four entries per loop pass).
+#[inline(always)]
+fn subtract_scaled<T: Scalar>(a: &mut [Lanes<T>], f: Lanes<T>, u: &[Lanes<T>]) {
+    let u = &u[..a.len()];
+    let mut ac = a.chunks_exact_mut(4);
+    let uc = u.chunks_exact(4);
+    let ur = uc.remainder();
+    for (a4, u4) in (&mut ac).zip(uc) {
+        for r in 0..4 {
+            a4[r] = a4[r] - f * u4[r];
+        }
+    }
+    for (a, &b) in ac.into_remainder().iter_mut().zip(ur) {
+        *a = *a - f * b;
+    }
+}
+
+/// `z_i = Σ_t v_t·a[t·n + off + i]` for `i < z.len()` (the columns of `a`, rows
+/// from `off`, times `v`), each sum in the order of `t` from zero; four rows at
+/// a time with the sums in registers.
+#[inline(always)]
+fn times_vector<T: Scalar>(a: &[Lanes<T>], n: usize, off: usize, v: &[Lanes<T>], z: &mut [Lanes<T>]) {
+    let zero = Lanes::splat(T::zero());
+    let mut blocks = z.chunks_exact_mut(4);
+    let mut i = off;
+    for zb in &mut blocks {
+        let mut acc = [zero; 4];
+        for (c, &vt) in a.chunks_exact(n).zip(v) {
+            let c = &c[i..i + 4];
+            for r in 0..4 {
+                acc[r] = acc[r] + vt * c[r];
+            }
+        }
+        zb.copy_from_slice(&acc);
+        i += 4;
+    }
+    for zi in blocks.into_remainder() {
+        let mut acc = zero;
+        for (c, &vt) in a.chunks_exact(n).zip(v) {
+            acc = acc + vt * c[i];
+        }
+        *zi = acc;
+        i += 1;
     }
 }
 
@@ -203,10 +252,7 @@ fn reflect<T: Scalar>(x0: Lanes<T>, tail: &mut [Lanes<T>], safe: T, scratch: &mu
     if tail.is_empty() {
         return (x0, Lanes::splat(T::zero()));
     }
-    let mut ss = Lanes::splat(T::zero());
-    for &v in tail.iter() {
-        ss = ss + v * v;
-    }
+    let ss = dot_from(Lanes::splat(T::zero()), tail, tail);
     // (NaN compares false: careful.)
     let careful: [bool; WIDTH] =
         std::array::from_fn(|l| ss.0[l].partial_cmp(&safe) != Some(std::cmp::Ordering::Greater));
