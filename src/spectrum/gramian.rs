@@ -122,6 +122,7 @@
 //! by entry (a tie rounds to the even zero), and its spectrum is zero (as on the
 //! dense path).
 
+use super::lanes::{LaneWorkspace, Lanes, WIDTH};
 use super::{spectrum_of, Spectrum, SvdBackend};
 use crate::error::{EssError, Result};
 use crate::realization::{Block, FlatTransition, Realization, StepMatrices, Transition};
@@ -812,10 +813,7 @@ impl<T: Scalar> Factor<T> {
     }
 
     /// The core `F·Gᵀ = core·2^e` of two square (`n × n`, upper-triangular)
-    /// factors into `out` (row `a` of the core at `[a·ld, a·ld + n)`, zeros in
-    /// the rest of `[a·ld, (a + 1)·ld)`, so `out` with `ld = leading_dimension(n)`
-    /// is `coreᵀ` in the layout of [`super::small_svd::Workspace::matrix`]; `coreᵀ`
-    /// has the same singular values), with the largest
+    /// factors into `out` (see [`CoreOut`]), with the largest
     /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (every term at
     /// most 1); `None` when no column is nonzero in both (a zero core).
     /// Uses the triangles: entry `(a, b)` of the core is
@@ -826,16 +824,15 @@ impl<T: Scalar> Factor<T> {
     /// zeros and the loops need no remainder).
     /// `gs`, `shift` and `scale` are scratch. Runs with the widest vectors the
     /// CPU offers ([`crate::simd`]; bitwise the same results).
-    fn core_square(
+    fn core_square<O: CoreOut<T>>(
         &self,
         g: &Factor<T>,
-        out: &mut [T],
-        ld: usize,
+        out: O,
         gs: &mut Vec<T>,
         shift: &mut Vec<i64>,
         scale: &mut Vec<T>,
     ) -> Option<i64> {
-        crate::simd::run(CoreSquare { f: self, g, out, ld, gs, shift, scale })
+        crate::simd::run(CoreSquare { f: self, g, out, gs, shift, scale })
     }
 
     /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
@@ -869,26 +866,77 @@ struct Appending<T> {
     colmax: Vec<T>,
 }
 
-/// [`Factor::core_square`] as a [`crate::simd::Kernel`].
-struct CoreSquare<'a, T: Scalar> {
-    f: &'a Factor<T>,
-    g: &'a Factor<T>,
+/// Where [`Factor::core_square`] writes the core: four consecutive entries
+/// `(a, b₀ … b₀ + 3)` at a time (`b₀` a multiple of 4; the entries with `b ≥ n`
+/// are exact zeros, kept or dropped).
+trait CoreOut<T> {
+    /// Entries `(a, b₀ + t)` of the core, `t < 4`.
+    fn put(&mut self, a: usize, b0: usize, sums: &[T; 4]);
+}
+
+/// Row `a` of the core at `out[a·ld..]` (`ld` a multiple of 4, at least `n`).
+#[cfg(test)]
+struct RowsOut<'a, T> {
     out: &'a mut [T],
     ld: usize,
+}
+
+#[cfg(test)]
+impl<T: Scalar> CoreOut<T> for RowsOut<'_, T> {
+    #[inline(always)]
+    fn put(&mut self, a: usize, b0: usize, sums: &[T; 4]) {
+        self.out[a * self.ld + b0..a * self.ld + b0 + 4].copy_from_slice(sums);
+    }
+}
+
+/// Entry `(a, b)` of the core in lane `lane` of `out[a·n + b]`: the core's
+/// transpose as a column-major matrix of [`super::lanes`] (the same singular
+/// values).
+struct LaneOut<'a, T> {
+    out: &'a mut [Lanes<T>],
+    n: usize,
+    lane: usize,
+}
+
+impl<T: Scalar> CoreOut<T> for LaneOut<'_, T> {
+    #[inline(always)]
+    fn put(&mut self, a: usize, b0: usize, sums: &[T; 4]) {
+        let (at, lane) = (a * self.n + b0, self.lane);
+        if b0 + 4 <= self.n {
+            if let Some(row) = self.out[at..].first_chunk_mut::<4>() {
+                for (x, &v) in row.iter_mut().zip(sums) {
+                    x.0[lane] = v;
+                }
+                return;
+            }
+        }
+        let row = &mut self.out[at..at + (self.n - b0).min(4)];
+        for (x, &v) in row.iter_mut().zip(sums) {
+            x.0[lane] = v;
+        }
+    }
+}
+
+/// [`Factor::core_square`] as a [`crate::simd::Kernel`].
+struct CoreSquare<'a, T: Scalar, O> {
+    f: &'a Factor<T>,
+    g: &'a Factor<T>,
+    out: O,
     gs: &'a mut Vec<T>,
     shift: &'a mut Vec<i64>,
     scale: &'a mut Vec<T>,
 }
 
-impl<T: Scalar> crate::simd::Kernel for CoreSquare<'_, T> {
+impl<T: Scalar, O: CoreOut<T>> crate::simd::Kernel for CoreSquare<'_, T, O> {
     type Output = Option<i64>;
     /// The body of [`Factor::core_square`] (inlined into each build).
     #[inline(always)]
     fn run(self) -> Option<i64> {
-        let CoreSquare { f, g, out, ld, gs, shift, scale } = self;
+        let CoreSquare { f, g, mut out, gs, shift, scale } = self;
         let n = f.n;
         debug_assert!(f.rows == n && g.rows == n && f.upper && g.upper);
-        debug_assert!(ld >= n && ld % 4 == 0 && out.len() >= ld * n);
+        // The panels' padded length.
+        let ld = n.next_multiple_of(4);
         let mut top = None;
         shift.clear();
         for ((a, b), (da, db)) in f.exp.iter().zip(&g.exp).zip(f.drift.iter().zip(&g.drift)) {
@@ -934,7 +982,7 @@ impl<T: Scalar> crate::simd::Kernel for CoreSquare<'_, T> {
         // (F̃[a, j] = 0 for j < a and G̃[b, j] = 0 for b > j are stored as exact
         // zeros, as is the padding).
         let full = n - n % 4;
-        for (a0, (fb, ob)) in (0..full).step_by(4).zip(f.data.chunks_exact(4 * n).zip(out.chunks_exact_mut(4 * ld))) {
+        for (a0, fb) in (0..full).step_by(4).zip(f.data.chunks_exact(4 * n)) {
             let (f0, f1, f2, f3) = (&fb[..n], &fb[n..2 * n], &fb[2 * n..3 * n], &fb[3 * n..]);
             for c in 0..ld / 4 {
                 let j0 = a0.max(4 * c);
@@ -951,13 +999,13 @@ impl<T: Scalar> crate::simd::Kernel for CoreSquare<'_, T> {
                     }
                 }
                 for (r, sums) in acc.iter().enumerate() {
-                    ob[r * ld + 4 * c..r * ld + 4 * c + 4].copy_from_slice(sums);
+                    out.put(a0 + r, 4 * c, sums);
                 }
             }
         }
         // The remaining rows one at a time.
-        for ((row, frow), a) in out.chunks_exact_mut(ld).zip(f.data.chunks_exact(n)).zip(0..n).skip(full) {
-            for (c, oc) in row.chunks_exact_mut(4).enumerate() {
+        for (frow, a) in f.data.chunks_exact(n).zip(0..n).skip(full) {
+            for c in 0..ld / 4 {
                 let j0 = a.max(4 * c);
                 let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
                 let mut acc = [T::zero(); 4];
@@ -966,7 +1014,7 @@ impl<T: Scalar> crate::simd::Kernel for CoreSquare<'_, T> {
                         acc[l] += f * x[l];
                     }
                 }
-                oc.copy_from_slice(&acc);
+                out.put(a, 4 * c, &acc);
             }
         }
         Some(top)
@@ -1400,13 +1448,15 @@ const CHUNKS_PER_WORKER: usize = 4;
 /// [`super::small_svd::singular_values_in_place_group`]).
 const GROUP: usize = 4;
 
-/// Reusable buffers of one core for [`index_spectra_group`].
+/// Reusable buffers of one core for [`index_spectra_group`] (the first core's
+/// also serve the group's core products and bidiagonalization).
 struct CoreWork<T> {
     gs: Vec<T>,
     shift: Vec<i64>,
     scale: Vec<T>,
     values: Vec<T>,
     svd: super::small_svd::Workspace<T>,
+    lanes: LaneWorkspace<T>,
 }
 
 impl<T: Scalar> CoreWork<T> {
@@ -1417,25 +1467,7 @@ impl<T: Scalar> CoreWork<T> {
             scale: Vec::new(),
             values: Vec::new(),
             svd: super::small_svd::Workspace::default(),
-        }
-    }
-}
-
-/// The spectrum of a prepared core on its own.
-fn core_alone<T: Scalar>(
-    backend: &dyn SvdBackend,
-    core: Core<T>,
-    (fo, gr): (&Factor<T>, &Factor<T>),
-    i: usize,
-    shape: (usize, usize),
-    work: &mut CoreWork<T>,
-) -> Result<Spectrum<T>> {
-    match core {
-        Core::Done(s) => Ok(s),
-        Core::Ready { exponent, e } => {
-            let svd =
-                super::small_svd::singular_values_in_place(fo.n, &mut work.svd, &mut work.values, core_sweeps(fo.n));
-            finish_core(backend, (fo, gr), i, shape, work, svd, (exponent, e))
+            lanes: LaneWorkspace::default(),
         }
     }
 }
@@ -1443,48 +1475,128 @@ fn core_alone<T: Scalar>(
 /// One index's factors `Fo_i`, `Gr_i`, the index `i` and the shape of `H_i`.
 type CoreInput<'a, T> = (&'a Factor<T>, &'a Factor<T>, usize, (usize, usize));
 
-/// The spectra of `H_i` for `K` indices (`K ≥ 1`) from their `Fo_i`, `Gr_i`,
-/// each handed to `emit`, which gives back a vector for the next values. For
-/// square factors and a backend that allows it
-/// ([`SvdBackend::allows_builtin_core_kernel`]), the triangular core product and
-/// the allocation-free Golub–Kahan kernel ([`super::small_svd`]); otherwise the
-/// general core and the backend. The small SVDs are
-/// overlapped ([`super::small_svd::singular_values_in_place_group`]) when all
-/// take the built-in kernel at the same order. Bitwise the spectra of one at a
-/// time.
+/// The spectra of `H_i` for `K ≤ 4` indices from their `Fo_i`, `Gr_i`, each
+/// handed to `emit`, which gives back a vector for the next values.
+///
+/// For square factors and a backend that allows it
+/// ([`SvdBackend::allows_builtin_core_kernel`]), the triangular core product
+/// ([`Factor::core_square`]) goes straight into its own lane of one
+/// [`LaneWorkspace`]; one pass over the lanes finds each core's largest entry
+/// (and any non-finite one), a second scales each core's largest entry into
+/// `[0.5, 1)` by an exact power of two ([`scale_lanes`]), and the built-in
+/// kernel ([`super::small_svd::singular_values_of_lanes`]) takes all of them at
+/// once. Other cores take the general route ([`Factor::core`] and the
+/// backend), as do the kernel's cores in the rare event that it fails. Every
+/// core gets bitwise the spectrum it gets alone.
 fn index_spectra_group<T: Scalar, const K: usize>(
     backend: &dyn SvdBackend,
     cores: [CoreInput<'_, T>; K],
     mut work: [&mut CoreWork<T>; K],
     emit: &mut impl FnMut(Spectrum<T>) -> Vec<T>,
 ) -> Result<()> {
-    let mut prepared: [Option<Core<T>>; K] = std::array::from_fn(|_| None);
-    for (((fo, gr, i, shape), w), slot) in cores.iter().zip(work.iter_mut()).zip(prepared.iter_mut()) {
-        *slot = Some(prepare_core(backend, fo, gr, *i, *shape, w)?);
+    const { assert!(K >= 1 && K <= WIDTH, "one to four cores") };
+    let n = cores[0].0.n;
+    let mut lanes = std::mem::take(&mut work[0].lanes);
+    let mut state: [Option<Core<T>>; K] = std::array::from_fn(|_| None);
+    {
+        let CoreWork { gs, shift, scale, .. } = &mut *work[0];
+        let x = lanes.matrices(n);
+        for (lane, ((fo, gr, i, shape), slot)) in cores.iter().zip(state.iter_mut()).enumerate() {
+            debug_assert_eq!(fo.n, n);
+            *slot = Some(if fo.rows == n && gr.rows == n && backend.allows_builtin_core_kernel() {
+                match fo.core_square(gr, LaneOut { out: &mut *x, n, lane }, gs, shift, scale) {
+                    Some(e) => Core::Lane { e },
+                    None => Core::Done(zero_spectrum(n, *shape)),
+                }
+            } else {
+                let (core, e) = fo.core(gr);
+                Core::Done(core_spectrum(backend, core, e, *i, *shape)?)
+            });
+        }
     }
-    let n = cores.first().map_or(0, |c| c.0.n);
-    let together = prepared.iter().zip(&cores).all(|(p, c)| matches!(p, Some(Core::Ready { .. })) && c.0.n == n);
-    let svd = if together {
-        super::small_svd::singular_values_in_place_group(
+    let ready = scale_lanes(backend, &cores, &mut state, &mut lanes);
+    let svd = match ready {
+        Ok(true) => super::small_svd::singular_values_of_lanes(
             n,
+            &mut lanes,
             work.each_mut().map(|w| (&mut w.svd, &mut w.values)),
             core_sweeps(n),
         )
-        .map(Some)
-    } else {
-        std::array::from_fn(|_| None)
+        .map(Some),
+        _ => std::array::from_fn(|_| None),
     };
-    for ((((fo, gr, i, shape), w), core), svd) in cores.into_iter().zip(work.iter_mut()).zip(prepared).zip(svd) {
+    work[0].lanes = lanes;
+    ready?;
+    for ((((fo, gr, i, shape), w), core), svd) in cores.into_iter().zip(work.iter_mut()).zip(state).zip(svd) {
         let spectrum = match (core, svd) {
             (Some(Core::Ready { exponent, e }), Some(svd)) => {
                 finish_core(backend, (fo, gr), i, shape, w, svd, (exponent, e))?
             }
-            (Some(core), _) => core_alone(backend, core, (fo, gr), i, shape, w)?,
-            (None, _) => unreachable!("every core was prepared above"),
+            (Some(Core::Done(s)), _) => s,
+            _ => unreachable!("every core is done or was reduced"),
         };
         w.values = emit(spectrum);
     }
     Ok(())
+}
+
+/// The exactly zero spectrum of an `H_i` of shape `shape` (`n` values).
+fn zero_spectrum<T: Scalar>(n: usize, shape: (usize, usize)) -> Spectrum<T> {
+    Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None }
+}
+
+/// After the core products of [`index_spectra_group`]: each core in a lane
+/// (`Core::Lane`) becomes `Core::Ready`, scaled so that its largest entry lies
+/// in `[0.5, 1)` (as [`spectrum_of`] does), or `Core::Done` when it is zero or
+/// non-finite (then reported by the general route; not reachable from a
+/// validated realization). Every other lane gets a copy of a ready core, so the
+/// kernel only ever sees finite data. Returns whether any core is ready.
+fn scale_lanes<T: Scalar, const K: usize>(
+    backend: &dyn SvdBackend,
+    cores: &[CoreInput<'_, T>; K],
+    state: &mut [Option<Core<T>>; K],
+    lanes: &mut LaneWorkspace<T>,
+) -> Result<bool> {
+    let n = cores[0].0.n;
+    let x = lanes.matrices_filled(n);
+    let (max, nan) = super::lanes::max_and_finiteness(x);
+    let mut factor = Lanes::splat(T::one());
+    let mut slow = [None; WIDTH];
+    let mut ready = [false; WIDTH];
+    for (lane, ((fo, gr, i, shape), slot)) in cores.iter().zip(state.iter_mut()).enumerate() {
+        let Some(Core::Lane { e }) = *slot else { continue };
+        *slot = Some(if !nan.0[lane].is_finite_value() {
+            let (core, e) = fo.core(gr);
+            Core::Done(core_spectrum(backend, core, e, *i, *shape)?)
+        } else if max.0[lane] == T::zero() {
+            Core::Done(zero_spectrum(n, *shape))
+        } else {
+            // As `spectrum_of`: the largest entry into [0.5, 1) by an exact
+            // power of two.
+            let k = exponent_of(max.0[lane].to_f64());
+            match pow2::<T>(-k) {
+                Some(f) => factor.0[lane] = f,
+                None => slow[lane] = Some(k),
+            }
+            ready[lane] = true;
+            Core::Ready { exponent: k, e }
+        });
+    }
+    let Some(source) = ready.iter().position(|&r| r) else { return Ok(false) };
+    super::lanes::scale(x, factor);
+    // Rare: a scale beyond the normal range (ldexp entry by entry), or a lane
+    // with nothing to reduce.
+    for (l, k) in slow.iter().enumerate() {
+        if let Some(k) = *k {
+            x.iter_mut().for_each(|v| v.0[l] = ldexp(v.0[l], -k));
+        }
+    }
+    for (l, &r) in ready.iter().enumerate() {
+        if !r {
+            x.iter_mut().for_each(|v| v.0[l] = v.0[source]);
+        }
+    }
+    Ok(true)
 }
 
 /// The QR sweep limit of the built-in core kernel for order `n`.
@@ -1492,65 +1604,15 @@ fn core_sweeps(n: usize) -> usize {
     100 + 30 * n * n
 }
 
-/// A core before its small SVD.
+/// A core of [`index_spectra_group`] on its way to its spectrum.
 enum Core<T: Scalar> {
     /// Its spectrum is known without the kernel (zero core, general path).
     Done(Spectrum<T>),
-    /// `work.svd` holds the core times `2^-exponent` (largest entry in
+    /// Its product is in its lane, `Fo_i·Gr_iᵀ = core·2^e`.
+    Lane { e: i64 },
+    /// Its lane holds the core times `2^-exponent` (largest entry in
     /// `[0.5, 1)`); `Fo_i·Gr_iᵀ = core·2^e`.
     Ready { exponent: i32, e: i64 },
-}
-
-/// Forms the core of `H_i` for the built-in kernel in `work.svd`, or its
-/// spectrum by the general path (see [`index_spectra_group`]).
-fn prepare_core<T: Scalar>(
-    backend: &dyn SvdBackend,
-    fo: &Factor<T>,
-    gr: &Factor<T>,
-    i: usize,
-    shape: (usize, usize),
-    work: &mut CoreWork<T>,
-) -> Result<Core<T>> {
-    let n = fo.n;
-    if !(fo.rows == n && gr.rows == n && backend.allows_builtin_core_kernel()) {
-        let (core, e) = fo.core(gr);
-        return core_spectrum(backend, core, e, i, shape).map(Core::Done);
-    }
-    let zero =
-        || Core::Done(Spectrum { scaled: vec![T::zero(); n], exponent: 0, rows: shape.0, cols: shape.1, radius: None });
-    let ld = super::small_svd::leading_dimension(n);
-    let Some(e) = fo.core_square(gr, work.svd.matrix(n), ld, &mut work.gs, &mut work.shift, &mut work.scale) else {
-        return Ok(zero());
-    };
-    let core = work.svd.matrix_filled();
-    // The largest magnitude (lane-wise maxima, vectorizes) and a finiteness
-    // check (`x·0` is NaN exactly for an infinite or NaN `x`).
-    let (mut max, mut nan) = ([T::zero(); 4], [T::zero(); 4]);
-    for c in core.chunks_exact(4) {
-        for l in 0..4 {
-            let a = c[l].abs();
-            max[l] = if a > max[l] { a } else { max[l] };
-            nan[l] += c[l] * T::zero();
-        }
-    }
-    let max = max[0].max(max[1]).max(max[2].max(max[3]));
-    if !((nan[0] + nan[1]) + (nan[2] + nan[3])).is_finite_value() {
-        // Not reachable from a validated realization; reported as the general path would.
-        let core = DMatrix::from_fn(n, n, |a, b| core[a * ld + b]);
-        return core_spectrum(backend, core, e, i, shape).map(Core::Done);
-    }
-    if max == T::zero() {
-        return Ok(zero());
-    }
-    // As `spectrum_of`: the largest entry into [0.5, 1) by an exact power of two.
-    let k = crate::scalar::exponent_of(max.to_f64());
-    if k != 0 {
-        match pow2::<T>(-k) {
-            Some(f) => core.iter_mut().for_each(|x| *x *= f),
-            None => core.iter_mut().for_each(|x| *x = ldexp(*x, -k)),
-        }
-    }
-    Ok(Core::Ready { exponent: k, e })
 }
 
 /// The spectrum of a core from the kernel's values in `work.values` (`svd` its
@@ -2000,22 +2062,38 @@ mod tests {
             }
             Factor { n, rows: n, data, exp: vec![Some(0); n], upper: true, ..Factor::scratch_for(n) }
         };
-        // F̃[1, 2] = NaN: row 1 of F·Gᵀ is NaN (NaN·0 included).
-        let (fo, gr) = (unit(Some(n + 2)), unit(None));
-        let mut work = CoreWork::new();
-        let got = prepare_core(&NalgebraSvd::default(), &fo, &gr, 7, (9, 7), &mut work);
-        match got {
-            Err(EssError::NonFinite { what, position, value }) => {
-                assert!(what.contains("core") && what.contains("i = 7"), "{what}");
-                assert_eq!(position, "(1, 0)");
-                assert!(value.is_nan());
+        // F̃[1, 2] = NaN: row 1 of F·Gᵀ is NaN (NaN·0 included). Alone, and
+        // in a group whose other core is fine.
+        let (fo, gr, good) = (unit(Some(n + 2)), unit(None), unit(None));
+        let (mut w0, mut w1) = (CoreWork::new(), CoreWork::new());
+        let backend = NalgebraSvd::default();
+        let seen = std::cell::RefCell::new(Vec::new());
+        let mut emit = |s: Spectrum<f64>| {
+            seen.borrow_mut().push(s.values());
+            Vec::new()
+        };
+        let alone = index_spectra_group(&backend, [(&fo, &gr, 7, (9, 7))], [&mut w0], &mut emit);
+        let pair = index_spectra_group(
+            &backend,
+            [(&good, &gr, 6, (10, 6)), (&fo, &gr, 7, (9, 7))],
+            [&mut w0, &mut w1],
+            &mut emit,
+        );
+        for got in [alone, pair] {
+            match got {
+                Err(EssError::NonFinite { what, position, value }) => {
+                    assert!(what.contains("core") && what.contains("i = 7"), "{what}");
+                    assert_eq!(position, "(1, 0)");
+                    assert!(value.is_nan());
+                }
+                Err(e) => panic!("another error: {e}"),
+                Ok(()) => panic!("a NaN core was accepted"),
             }
-            Err(e) => panic!("another error: {e}"),
-            Ok(_) => panic!("a NaN core was accepted"),
         }
+        assert!(seen.borrow().is_empty(), "a spectrum was emitted: {seen:?}");
         // The same factors without the NaN give the kernel's core, 0.5625·I.
-        let ok = prepare_core(&NalgebraSvd::default(), &unit(None), &gr, 7, (9, 7), &mut work).unwrap();
-        assert!(matches!(ok, Core::Ready { .. }));
+        index_spectra_group(&backend, [(&good, &gr, 7, (9, 7))], [&mut w0], &mut emit).unwrap();
+        assert_eq!(*seen.borrow(), vec![vec![0.5625; n]]);
     }
 
     /// Two decoupled 2-state subsystems (input 1 → output 1, input 2 →
@@ -2079,24 +2157,32 @@ mod tests {
             let (mut f, mut g) = (givens(&mut rng, &sf), givens(&mut rng, &sg));
             f.settle();
             g.settle();
-            let ld = super::super::small_svd::leading_dimension(n);
+            let ld = n.next_multiple_of(4);
             let (mut wide, mut base) = (vec![f64::NAN; ld * n], vec![f64::NAN; ld * n]);
             let (mut gs, mut shift, mut scale) = (Vec::new(), Vec::new(), Vec::new());
-            let ew = f.core_square(&g, &mut wide, ld, &mut gs, &mut shift, &mut scale);
-            let eb = CoreSquare { f: &f, g: &g, out: &mut base, ld, gs: &mut gs, shift: &mut shift, scale: &mut scale }
-                .run();
+            let ew = f.core_square(&g, RowsOut { out: &mut wide, ld }, &mut gs, &mut shift, &mut scale);
+            let out = RowsOut { out: &mut base, ld };
+            let eb = CoreSquare { f: &f, g: &g, out, gs: &mut gs, shift: &mut shift, scale: &mut scale }.run();
             assert_eq!(ew, eb, "trial {trial}: exponent");
             let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&wide), bits(&base), "trial {trial}: core");
+            // Into lane 2 of a lane buffer: entry (a, b) at [a·n + b], bitwise.
+            let mut lanes = vec![Lanes::splat(f64::NAN); n * n];
+            let out = LaneOut { out: &mut lanes, n, lane: 2 };
+            assert_eq!(f.core_square(&g, out, &mut gs, &mut shift, &mut scale), ew);
+            for a in 0..n {
+                let lane: Vec<f64> = lanes[a * n..(a + 1) * n].iter().map(|x| x.0[2]).collect();
+                assert_eq!(bits(&lane), bits(&wide[a * ld..a * ld + n]), "trial {trial}: lane row {a}");
+                assert!(lanes[a * n..(a + 1) * n].iter().all(|x| x.0[1].is_nan()), "trial {trial}: other lanes");
+            }
             // The same in f32.
             let (f32f, f32g) = (householder_as::<f64, f32>(&sf), householder_as::<f64, f32>(&sg));
             let (mut w32, mut b32) = (vec![f32::NAN; ld * n], vec![f32::NAN; ld * n]);
             let (mut gs32, mut scale32) = (Vec::new(), Vec::new());
-            let e32 = f32f.core_square(&f32g, &mut w32, ld, &mut gs32, &mut shift, &mut scale32);
+            let e32 = f32f.core_square(&f32g, RowsOut { out: &mut w32, ld }, &mut gs32, &mut shift, &mut scale32);
             let (f3, g3) = (&f32f, &f32g);
-            let b =
-                CoreSquare { f: f3, g: g3, out: &mut b32, ld, gs: &mut gs32, shift: &mut shift, scale: &mut scale32 }
-                    .run();
+            let out = RowsOut { out: &mut b32, ld };
+            let b = CoreSquare { f: f3, g: g3, out, gs: &mut gs32, shift: &mut shift, scale: &mut scale32 }.run();
             assert_eq!(e32, b, "trial {trial}: f32 exponent");
             let bits32 = |v: &[f32]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits32(&w32), bits32(&b32), "trial {trial}: f32 core");
@@ -2129,7 +2215,8 @@ mod tests {
                 h
             };
             let (mut big, mut big_scale) = (vec![f64::NAN; ld * n], Vec::new());
-            let eh = shifted(&f).core_square(&shifted(&g), &mut big, ld, &mut gs, &mut shift, &mut big_scale);
+            let out = RowsOut { out: &mut big, ld };
+            let eh = shifted(&f).core_square(&shifted(&g), out, &mut gs, &mut shift, &mut big_scale);
             assert_eq!(eh, ew.map(|x| x + 1100), "trial {trial}: exponent of the shifted core");
             assert_eq!(bits(&big), bits(&wide), "trial {trial}: shifted core");
             // The f32 core against the same product in f64: with column exponents

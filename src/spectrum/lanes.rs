@@ -52,7 +52,7 @@ impl<T: Scalar> Lanes<T> {
 
     /// `f` on the lanes of `self` and `o`, lane by lane.
     #[inline(always)]
-    fn zip(self, o: Self, f: impl Fn(T, T) -> T) -> Self {
+    pub(crate) fn zip(self, o: Self, f: impl Fn(T, T) -> T) -> Self {
         let mut r = self;
         for l in 0..WIDTH {
             r.0[l] = f(self.0[l], o.0[l]);
@@ -104,6 +104,54 @@ impl<T: Scalar> LaneWorkspace<T> {
         // Every entry is written by the caller: only new ones are zeroed.
         self.x.resize(n * n, Lanes::splat(T::zero()));
         &mut self.x[..n * n]
+    }
+
+    /// The matrix buffer as filled after [`matrices`](Self::matrices).
+    pub(crate) fn matrices_filled(&mut self, n: usize) -> &mut [Lanes<T>] {
+        &mut self.x[..n * n]
+    }
+}
+
+/// The largest magnitude in each lane of `x`, and per lane `Σ x·0`, which is
+/// NaN exactly when the lane has an infinite or NaN entry. Runs with the
+/// widest vectors the CPU offers.
+pub(crate) fn max_and_finiteness<T: Scalar>(x: &[Lanes<T>]) -> (Lanes<T>, Lanes<T>) {
+    crate::simd::run(MaxAndFiniteness(x))
+}
+
+/// [`max_and_finiteness`] as a [`crate::simd::Kernel`].
+struct MaxAndFiniteness<'a, T>(&'a [Lanes<T>]);
+
+impl<T: Scalar> crate::simd::Kernel for MaxAndFiniteness<'_, T> {
+    type Output = (Lanes<T>, Lanes<T>);
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        let zero = Lanes::splat(T::zero());
+        let (mut max, mut nan) = (zero, zero);
+        for &v in self.0 {
+            max = max.zip(v, |m, y| if y.abs() > m { y.abs() } else { m });
+            nan = nan + v * zero;
+        }
+        (max, nan)
+    }
+}
+
+/// `x ← x·f`, lane by lane. Runs with the widest vectors the CPU offers.
+pub(crate) fn scale<T: Scalar>(x: &mut [Lanes<T>], f: Lanes<T>) {
+    crate::simd::run(Scale(x, f));
+}
+
+/// [`scale`] as a [`crate::simd::Kernel`].
+struct Scale<'a, T>(&'a mut [Lanes<T>], Lanes<T>);
+
+impl<T: Scalar> crate::simd::Kernel for Scale<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Scale(x, f) = self;
+        for v in x.iter_mut() {
+            *v = *v * f;
+        }
     }
 }
 

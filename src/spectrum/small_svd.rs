@@ -74,66 +74,24 @@ fn norm<T: Scalar>(x: &[T]) -> T {
     crate::scalar::ldexp(ss.sqrt(), e)
 }
 
-/// Rows are processed in chunks of this many (the padded leading dimension is a
-/// multiple of it, so the inner loops have no remainder and vectorize).
-const LANES: usize = 4;
-
-/// Reusable buffers for [`singular_values_in_place`].
+/// Reusable buffers of one matrix for [`singular_values_of_lanes`].
 #[derive(Debug, Clone)]
 pub(crate) struct Workspace<T> {
     d: Vec<T>,
     e: Vec<T>,
-    /// The matrix, column-major with a padded leading dimension.
-    x: Vec<T>,
-    /// The four-lane bidiagonalization (used from the first workspace of a
-    /// group).
-    lanes: super::lanes::LaneWorkspace<T>,
     /// dqds's arrays.
     dqds: super::dqds::DqdsBuffers<T>,
 }
 
 impl<T> Default for Workspace<T> {
     fn default() -> Self {
-        Self {
-            d: Vec::new(),
-            e: Vec::new(),
-            x: Vec::new(),
-            lanes: super::lanes::LaneWorkspace::default(),
-            dqds: super::dqds::DqdsBuffers::default(),
-        }
-    }
-}
-
-/// Clears `buf` and fills it with `len` zeros (no allocation once large enough).
-fn zeroed<T: Scalar>(buf: &mut Vec<T>, len: usize) {
-    buf.clear();
-    buf.resize(len, T::zero());
-}
-
-/// The leading dimension of the kernel's matrix buffer for order `n`: `n`
-/// rounded up to a multiple of [`LANES`].
-pub(crate) fn leading_dimension(n: usize) -> usize {
-    n.next_multiple_of(LANES)
-}
-
-impl<T: Scalar> Workspace<T> {
-    /// The matrix buffer for order `n`, zero-filled: column `j` of the matrix is
-    /// `[j·ld, j·ld + n)` with `ld = leading_dimension(n)`, and the padding rows
-    /// `n..ld` of every column must stay zero. Fill it, then call
-    /// [`singular_values_in_place`].
-    pub(crate) fn matrix(&mut self, n: usize) -> &mut [T] {
-        zeroed(&mut self.x, leading_dimension(n) * n);
-        &mut self.x
-    }
-
-    /// The matrix buffer as last filled through [`matrix`](Self::matrix).
-    pub(crate) fn matrix_filled(&mut self) -> &mut [T] {
-        &mut self.x
+        Self { d: Vec::new(), e: Vec::new(), dqds: super::dqds::DqdsBuffers::default() }
     }
 }
 
 /// The singular values of the `n × n` column-major matrix `a`, in no particular
-/// order, into `out` (`n` values, nonnegative).
+/// order, into `out` (`n` values, nonnegative): [`singular_values_of_lanes`]
+/// with `a` in every lane.
 ///
 /// # Errors
 /// [`EssError::NoConvergence`] when the bidiagonal QR needs more than
@@ -147,37 +105,28 @@ pub(crate) fn singular_values<T: Scalar>(
     max_sweeps: usize,
 ) -> Result<()> {
     debug_assert_eq!(a.len(), n * n);
-    let ld = leading_dimension(n);
-    for (dst, src) in ws.matrix(n).chunks_exact_mut(ld).zip(a.chunks_exact(n)) {
-        dst[..n].copy_from_slice(src);
+    let mut lanes = super::lanes::LaneWorkspace::default();
+    for (x, &v) in lanes.matrices(n).iter_mut().zip(a) {
+        *x = super::lanes::Lanes::splat(v);
     }
-    singular_values_in_place(n, ws, out, max_sweeps)
-}
-
-/// The singular values of the `n × n` matrix written into
-/// [`Workspace::matrix`] (destroyed), in no particular order, into `out` (`n`
-/// values, nonnegative): [`singular_values_in_place_group`] of one.
-///
-/// # Errors
-/// [`EssError::NoConvergence`] when dqds gives up and the bidiagonal QR needs
-/// more than `max_sweeps` sweeps.
-pub(crate) fn singular_values_in_place<T: Scalar>(
-    n: usize,
-    ws: &mut Workspace<T>,
-    out: &mut Vec<T>,
-    max_sweeps: usize,
-) -> Result<()> {
-    let [result] = singular_values_in_place_group(n, [(ws, out)], max_sweeps);
+    let [result] = singular_values_of_lanes(n, &mut lanes, [(ws, out)], max_sweeps);
     result
 }
 
-/// [`singular_values_in_place`] on `K ≤ 4` matrices of order `n`: one
-/// four-lane bidiagonalization ([`super::lanes`]; lanes past `K` repeat the
-/// last matrix), then dqds on pairs, their sweeps interleaved
-/// ([`super::dqds::dqds_values_pair_with`]): bitwise the values each gets
-/// alone.
-pub(crate) fn singular_values_in_place_group<T: Scalar, const K: usize>(
+/// The singular values of the `n × n` matrices in the first `K` lanes of
+/// [`LaneWorkspace::matrices`](super::lanes::LaneWorkspace::matrices)
+/// (destroyed; every lane finite), in no particular order, matrix `l` into the
+/// `out` of `jobs[l]` (`n` values, nonnegative): one four-lane
+/// bidiagonalization ([`super::lanes`]), then dqds on pairs, their sweeps
+/// interleaved ([`super::dqds::dqds_values_pair_with`]). Bitwise the values each
+/// matrix gets alone, in any lane.
+///
+/// # Errors
+/// Per matrix, [`EssError::NoConvergence`] when dqds gives up and the
+/// bidiagonal QR needs more than `max_sweeps` sweeps.
+pub(crate) fn singular_values_of_lanes<T: Scalar, const K: usize>(
     n: usize,
+    lanes: &mut super::lanes::LaneWorkspace<T>,
     mut jobs: [(&mut Workspace<T>, &mut Vec<T>); K],
     max_sweeps: usize,
 ) -> [Result<()>; K] {
@@ -188,26 +137,13 @@ pub(crate) fn singular_values_in_place_group<T: Scalar, const K: usize>(
     if n == 0 {
         return std::array::from_fn(|_| Ok(()));
     }
-    let ld = leading_dimension(n);
-    let mut lanes = std::mem::take(&mut jobs[0].0.lanes);
-    let x = lanes.matrices(n);
-    for l in 0..super::lanes::WIDTH {
-        let src = &jobs[l.min(K - 1)].0.x;
-        debug_assert_eq!(src.len(), ld * n);
-        for (dst, col) in x.chunks_exact_mut(n).zip(src.chunks_exact(ld)) {
-            for (y, &v) in dst.iter_mut().zip(col) {
-                y.0[l] = v;
-            }
-        }
-    }
-    super::lanes::bidiagonalize(n, &mut lanes);
+    super::lanes::bidiagonalize(n, lanes);
     for (l, (ws, _)) in jobs.iter_mut().enumerate() {
         ws.d.clear();
         ws.d.extend(lanes.d.iter().map(|v| v.0[l]));
         ws.e.clear();
         ws.e.extend(lanes.e.iter().map(|v| v.0[l]));
     }
-    jobs[0].0.lanes = lanes;
     let limit = super::dqds::sweep_limit(n);
     let mut ok = [false; K];
     for (pair, ok) in jobs.chunks_mut(2).zip(ok.chunks_mut(2)) {
@@ -365,24 +301,27 @@ mod tests {
                 })
             };
             let m: [DMatrix<f64>; 4] = std::array::from_fn(|k| draw(trial % 4 == k));
-            let ld = leading_dimension(n);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             let mut alone = Vec::new();
-            // Groups of four, three and two (each matrix in another lane), each
-            // value bitwise the one alone.
-            for size in [4, 3, 2] {
+            // Groups of four, three, two and one (each matrix in another lane,
+            // the lanes past the group holding other matrices), each value
+            // bitwise the one alone.
+            let mut lanes = super::super::lanes::LaneWorkspace::default();
+            for size in [4, 3, 2, 1] {
                 let first = 4 - size;
-                for (w, mk) in ws.iter_mut().zip(&m[first..]) {
-                    for (dst, src) in w.matrix(n).chunks_exact_mut(ld).zip(mk.as_slice().chunks_exact(n)) {
-                        dst[..n].copy_from_slice(src);
+                for (k, x) in lanes.matrices(n).iter_mut().enumerate() {
+                    for (l, y) in x.0.iter_mut().enumerate() {
+                        *y = m[(first + l) % 4].as_slice()[k];
                     }
                 }
                 let [w0, w1, w2, w3, _] = &mut ws;
                 let [v0, v1, v2, v3] = &mut vs;
                 let results = match size {
-                    4 => singular_values_in_place_group(n, [(w0, v0), (w1, v1), (w2, v2), (w3, v3)], 10_000).to_vec(),
-                    3 => singular_values_in_place_group(n, [(w0, v0), (w1, v1), (w2, v2)], 10_000).to_vec(),
-                    _ => singular_values_in_place_group(n, [(w0, v0), (w1, v1)], 10_000).to_vec(),
+                    4 => singular_values_of_lanes(n, &mut lanes, [(w0, v0), (w1, v1), (w2, v2), (w3, v3)], 10_000)
+                        .to_vec(),
+                    3 => singular_values_of_lanes(n, &mut lanes, [(w0, v0), (w1, v1), (w2, v2)], 10_000).to_vec(),
+                    2 => singular_values_of_lanes(n, &mut lanes, [(w0, v0), (w1, v1)], 10_000).to_vec(),
+                    _ => singular_values_of_lanes(n, &mut lanes, [(w0, v0)], 10_000).to_vec(),
                 };
                 for (k, r) in results.into_iter().enumerate() {
                     r.unwrap();
