@@ -31,9 +31,10 @@
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
 //! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written straight
-//! into the kernel's zero-padded matrix buffer (no copy), in blocks of 4 × 4
-//! entries with the sums in registers (`Gr` is stored in zero-padded panels of 4
-//! rows, so the loops have no remainder, the extra terms being exact zeros). Its
+//! into the core's lane of the kernel's four-lane matrix buffer (no copy), in
+//! blocks of 4 × 4 entries with the sums in registers (`Gr` is stored in
+//! zero-padded panels of 4 rows, so the loops have no remainder, the extra
+//! terms being exact zeros). Its
 //! singular values come from [`super::small_svd`]: Golub–Kahan
 //! bidiagonalization by Householder reflections, then dqds (the implicit-shift
 //! bidiagonal QR where dqds declines), values only, allocation-free, four cores
