@@ -30,11 +30,11 @@
 //! # The per-index core
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
-//! `N³/3` multiply-adds ([`Factor::core_square`]) instead of `N³`, written straight
-//! into the core's lane of the kernel's four-lane matrix buffer (no copy), in
-//! blocks of 4 × 4 entries with the sums in registers (`Gr` is stored in
-//! zero-padded panels of 4 rows, so the loops have no remainder, the extra
-//! terms being exact zeros). Its
+//! `N³/3` multiply-adds instead of `N³`. The (scaled) factors of four indices
+//! go into the four lanes of one buffer ([`Factor::core_factors`]), and one
+//! product forms the four cores at once, every multiply-add a vector operation
+//! ([`super::lanes::triangular_product`], blocks of 2 × 4 entries with the sums
+//! in registers), straight into the kernel's matrix buffer. Their
 //! singular values come from [`super::small_svd`]: Golub–Kahan
 //! bidiagonalization by Householder reflections, then dqds (the implicit-shift
 //! bidiagonal QR where dqds declines), values only, allocation-free, four cores
@@ -813,27 +813,70 @@ impl<T: Scalar> Factor<T> {
         }
     }
 
-    /// The core `F·Gᵀ = core·2^e` of two square (`n × n`, upper-triangular)
-    /// factors into `out` (see [`CoreOut`]), with the largest
-    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out (every term at
-    /// most 1); `None` when no column is nonzero in both (a zero core).
-    /// Uses the triangles: entry `(a, b)` of the core is
-    /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`, about `n³/3`
-    /// multiply-adds, computed in blocks of 4 rows `a` × 4 entries `b` with the
-    /// sums in registers (the rows left over when `4 ∤ n` 4 entries at a time) (the scaled `G̃` is stored in `gs` in panels of 4 rows, each
-    /// panel row contiguous and zero-padded, so the terms with `b > j` are exact
-    /// zeros and the loops need no remainder).
-    /// `gs`, `shift` and `scale` are scratch. Runs with the widest vectors the
-    /// CPU offers ([`crate::simd`]; bitwise the same results).
-    fn core_square<O: CoreOut<T>>(
+    /// The factors of the core `F·Gᵀ = core·2^e` of two square (`n × n`,
+    /// upper-triangular) factors, into lane `lane` of the row-major `fl` and
+    /// `gl` ([`super::lanes::triangular_product`] forms the core): `F̃` and
+    /// `G̃·diag(2^(e_j(F) + e_j(G) - e))` (zero where either column is zero),
+    /// their upper triangles, with the largest
+    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out as `e` (every
+    /// term of the core at most 1). So entry `(a, b)` of the core is
+    /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`. Returns
+    /// `e`, or `None` when no column is nonzero in both (a zero core). `shift`
+    /// and `scale` are scratch.
+    fn core_factors(
         &self,
         g: &Factor<T>,
-        out: O,
-        gs: &mut Vec<T>,
+        (fl, gl, lane): (&mut [Lanes<T>], &mut [Lanes<T>], usize),
         shift: &mut Vec<i64>,
         scale: &mut Vec<T>,
     ) -> Option<i64> {
-        crate::simd::run(CoreSquare { f: self, g, out, gs, shift, scale })
+        let (f, n) = (self, self.n);
+        debug_assert!(f.rows == n && g.rows == n && f.upper && g.upper);
+        let mut top = None;
+        shift.clear();
+        for ((a, b), (da, db)) in f.exp.iter().zip(&g.exp).zip(f.drift.iter().zip(&g.drift)) {
+            let sum = match (a, b) {
+                (Some(a), Some(b)) => a + b,
+                _ => DEAD,
+            };
+            shift.push(sum);
+            if sum != DEAD {
+                // The drifts bound the columns of F̃ and G̃: every term ≤ 1.
+                let bound = sum + da + db;
+                top = Some(top.map_or(bound, |t: i64| t.max(bound)));
+            }
+        }
+        let top = top?;
+        // 2^(sum_j - top), 0 where either factor's column is zero; `fast` while
+        // every one is a normal number.
+        let mut fast = true;
+        scale.clear();
+        for &sum in shift.iter() {
+            scale.push(if sum == DEAD {
+                T::zero()
+            } else if let Some(f) = pow2_i64::<T>(sum - top) {
+                f
+            } else {
+                fast = false;
+                T::zero()
+            });
+        }
+        for (r, (frow, grow)) in f.data.chunks_exact(n).zip(g.data.chunks_exact(n)).enumerate() {
+            let (fd, gd) = (&mut fl[r * n + r..(r + 1) * n], &mut gl[r * n + r..(r + 1) * n]);
+            for (x, &y) in fd.iter_mut().zip(&frow[r..]) {
+                x.0[lane] = y;
+            }
+            if fast {
+                for ((x, &y), &f) in gd.iter_mut().zip(&grow[r..]).zip(&scale[r..]) {
+                    x.0[lane] = y * f;
+                }
+            } else {
+                for ((x, &y), &sum) in gd.iter_mut().zip(&grow[r..]).zip(&shift[r..]) {
+                    x.0[lane] = if sum == DEAD { T::zero() } else { mul_pow2(y, sum - top) };
+                }
+            }
+        }
+        Some(top)
     }
 
     /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
@@ -865,161 +908,6 @@ struct Appending<T> {
     mu: Vec<T>,
     rows: Vec<T>,
     colmax: Vec<T>,
-}
-
-/// Where [`Factor::core_square`] writes the core: four consecutive entries
-/// `(a, b₀ … b₀ + 3)` at a time (`b₀` a multiple of 4; the entries with `b ≥ n`
-/// are exact zeros, kept or dropped).
-trait CoreOut<T> {
-    /// Entries `(a, b₀ + t)` of the core, `t < 4`.
-    fn put(&mut self, a: usize, b0: usize, sums: &[T; 4]);
-}
-
-/// Row `a` of the core at `out[a·ld..]` (`ld` a multiple of 4, at least `n`).
-#[cfg(test)]
-struct RowsOut<'a, T> {
-    out: &'a mut [T],
-    ld: usize,
-}
-
-#[cfg(test)]
-impl<T: Scalar> CoreOut<T> for RowsOut<'_, T> {
-    #[inline(always)]
-    fn put(&mut self, a: usize, b0: usize, sums: &[T; 4]) {
-        self.out[a * self.ld + b0..a * self.ld + b0 + 4].copy_from_slice(sums);
-    }
-}
-
-/// Entry `(a, b)` of the core in lane `lane` of `out[a·n + b]`: the core's
-/// transpose as a column-major matrix of [`super::lanes`] (the same singular
-/// values).
-struct LaneOut<'a, T> {
-    out: &'a mut [Lanes<T>],
-    n: usize,
-    lane: usize,
-}
-
-impl<T: Scalar> CoreOut<T> for LaneOut<'_, T> {
-    #[inline(always)]
-    fn put(&mut self, a: usize, b0: usize, sums: &[T; 4]) {
-        let (at, lane) = (a * self.n + b0, self.lane);
-        if b0 + 4 <= self.n {
-            if let Some(row) = self.out[at..].first_chunk_mut::<4>() {
-                for (x, &v) in row.iter_mut().zip(sums) {
-                    x.0[lane] = v;
-                }
-                return;
-            }
-        }
-        let row = &mut self.out[at..at + (self.n - b0).min(4)];
-        for (x, &v) in row.iter_mut().zip(sums) {
-            x.0[lane] = v;
-        }
-    }
-}
-
-/// [`Factor::core_square`] as a [`crate::simd::Kernel`].
-struct CoreSquare<'a, T: Scalar, O> {
-    f: &'a Factor<T>,
-    g: &'a Factor<T>,
-    out: O,
-    gs: &'a mut Vec<T>,
-    shift: &'a mut Vec<i64>,
-    scale: &'a mut Vec<T>,
-}
-
-impl<T: Scalar, O: CoreOut<T>> crate::simd::Kernel for CoreSquare<'_, T, O> {
-    type Output = Option<i64>;
-    /// The body of [`Factor::core_square`] (inlined into each build).
-    #[inline(always)]
-    fn run(self) -> Option<i64> {
-        let CoreSquare { f, g, mut out, gs, shift, scale } = self;
-        let n = f.n;
-        debug_assert!(f.rows == n && g.rows == n && f.upper && g.upper);
-        // The panels' padded length.
-        let ld = n.next_multiple_of(4);
-        let mut top = None;
-        shift.clear();
-        for ((a, b), (da, db)) in f.exp.iter().zip(&g.exp).zip(f.drift.iter().zip(&g.drift)) {
-            let sum = match (a, b) {
-                (Some(a), Some(b)) => a + b,
-                _ => DEAD,
-            };
-            shift.push(sum);
-            if sum != DEAD {
-                // The drifts bound the columns of F̃ and G̃: every term ≤ 1.
-                let bound = sum + da + db;
-                top = Some(top.map_or(bound, |t: i64| t.max(bound)));
-            }
-        }
-        let top = top?;
-        // G̃[b, j]·2^(sum_j - top) (0 where either factor's column is zero) in
-        // panels of 4 rows: entry (b, j) at ((b/4)·n + j)·4 + b%4, so that the 4
-        // entries of one panel row j are contiguous; zero for b > j (G̃ is upper
-        // triangular) and in the padding rows.
-        let mut fast = true;
-        scale.clear();
-        for &sum in shift.iter() {
-            scale.push(if sum == DEAD {
-                T::zero()
-            } else if let Some(f) = pow2_i64::<T>(sum - top) {
-                f
-            } else {
-                fast = false;
-                T::zero()
-            });
-        }
-        gs.clear();
-        gs.resize(n * ld, T::zero());
-        for (b, grow) in g.data.chunks_exact(n).enumerate() {
-            let (panel, l) = (b / 4, b % 4);
-            let dst = gs[(panel * n + b) * 4 + l..].iter_mut().step_by(4);
-            for ((x, &y), (&f, &sum)) in dst.zip(&grow[b..]).zip(scale[b..].iter().zip(&shift[b..])) {
-                *x = if fast || sum == DEAD { y * f } else { mul_pow2(y, sum - top) };
-            }
-        }
-        // Blocks of 4 rows a ∈ [a0, a0 + 4) × 4 entries b ∈ [4c, 4c + 4),
-        // accumulated in registers: Σ_{j ≥ max(a0, 4c)} F̃[a, j]·G̃[b, j]
-        // (F̃[a, j] = 0 for j < a and G̃[b, j] = 0 for b > j are stored as exact
-        // zeros, as is the padding).
-        let full = n - n % 4;
-        for (a0, fb) in (0..full).step_by(4).zip(f.data.chunks_exact(4 * n)) {
-            let (f0, f1, f2, f3) = (&fb[..n], &fb[n..2 * n], &fb[2 * n..3 * n], &fb[3 * n..]);
-            for c in 0..ld / 4 {
-                let j0 = a0.max(4 * c);
-                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
-                let mut acc = [[T::zero(); 4]; 4];
-                for ((((x, &g0), &g1), &g2), &g3) in
-                    panel.chunks_exact(4).zip(&f0[j0..]).zip(&f1[j0..]).zip(&f2[j0..]).zip(&f3[j0..])
-                {
-                    for l in 0..4 {
-                        acc[0][l] += g0 * x[l];
-                        acc[1][l] += g1 * x[l];
-                        acc[2][l] += g2 * x[l];
-                        acc[3][l] += g3 * x[l];
-                    }
-                }
-                for (r, sums) in acc.iter().enumerate() {
-                    out.put(a0 + r, 4 * c, sums);
-                }
-            }
-        }
-        // The remaining rows one at a time.
-        for (frow, a) in f.data.chunks_exact(n).zip(0..n).skip(full) {
-            for c in 0..ld / 4 {
-                let j0 = a.max(4 * c);
-                let panel = &gs[(c * n + j0) * 4..(c + 1) * n * 4];
-                let mut acc = [T::zero(); 4];
-                for (&f, x) in frow[j0..].iter().zip(panel.chunks_exact(4)) {
-                    for l in 0..4 {
-                        acc[l] += f * x[l];
-                    }
-                }
-                out.put(a, 4 * c, &acc);
-            }
-        }
-        Some(top)
-    }
 }
 
 impl<T: Scalar> Factor<T> {
@@ -1446,13 +1334,12 @@ const CHUNKS_PER_WORKER: usize = 4;
 
 /// How many cores the structured path hands to the small SVD at once (one per
 /// vector lane of its bidiagonalization,
-/// [`super::small_svd::singular_values_in_place_group`]).
+/// [`super::small_svd::singular_values_of_lanes`]).
 const GROUP: usize = 4;
 
 /// Reusable buffers of one core for [`index_spectra_group`] (the first core's
 /// also serve the group's core products and bidiagonalization).
 struct CoreWork<T> {
-    gs: Vec<T>,
     shift: Vec<i64>,
     scale: Vec<T>,
     values: Vec<T>,
@@ -1463,7 +1350,6 @@ struct CoreWork<T> {
 impl<T: Scalar> CoreWork<T> {
     fn new() -> Self {
         Self {
-            gs: Vec::new(),
             shift: Vec::new(),
             scale: Vec::new(),
             values: Vec::new(),
@@ -1480,9 +1366,10 @@ type CoreInput<'a, T> = (&'a Factor<T>, &'a Factor<T>, usize, (usize, usize));
 /// handed to `emit`, which gives back a vector for the next values.
 ///
 /// For square factors and a backend that allows it
-/// ([`SvdBackend::allows_builtin_core_kernel`]), the triangular core product
-/// ([`Factor::core_square`]) goes straight into its own lane of one
-/// [`LaneWorkspace`]; one pass over the lanes finds each core's largest entry
+/// ([`SvdBackend::allows_builtin_core_kernel`]), the core's factors go into
+/// their own lane of one [`LaneWorkspace`] ([`Factor::core_factors`]) and one
+/// triangular product forms all the cores
+/// ([`super::lanes::triangular_product`]); one pass over the lanes finds each core's largest entry
 /// (and any non-finite one), a second scales each core's largest entry into
 /// `[0.5, 1)` by an exact power of two ([`scale_lanes`]), and the built-in
 /// kernel ([`super::small_svd::singular_values_of_lanes`]) takes all of them at
@@ -1500,12 +1387,12 @@ fn index_spectra_group<T: Scalar, const K: usize>(
     let mut lanes = std::mem::take(&mut work[0].lanes);
     let mut state: [Option<Core<T>>; K] = std::array::from_fn(|_| None);
     {
-        let CoreWork { gs, shift, scale, .. } = &mut *work[0];
-        let x = lanes.matrices(n);
+        let CoreWork { shift, scale, .. } = &mut *work[0];
+        let (fl, gl) = lanes.factors(n);
         for (lane, ((fo, gr, i, shape), slot)) in cores.iter().zip(state.iter_mut()).enumerate() {
             debug_assert_eq!(fo.n, n);
             *slot = Some(if fo.rows == n && gr.rows == n && backend.allows_builtin_core_kernel() {
-                match fo.core_square(gr, LaneOut { out: &mut *x, n, lane }, gs, shift, scale) {
+                match fo.core_factors(gr, (&mut *fl, &mut *gl, lane), shift, scale) {
                     Some(e) => Core::Lane { e },
                     None => Core::Done(zero_spectrum(n, *shape)),
                 }
@@ -1515,6 +1402,9 @@ fn index_spectra_group<T: Scalar, const K: usize>(
             });
         }
     }
+    // Lanes without a core hold finite leftovers (scaled factors of earlier
+    // cores, or zeros), replaced after the product.
+    super::lanes::triangular_product(n, &mut lanes);
     let ready = scale_lanes(backend, &cores, &mut state, &mut lanes);
     let svd = match ready {
         Ok(true) => super::small_svd::singular_values_of_lanes(
@@ -2143,12 +2033,36 @@ mod tests {
         }
     }
 
-    /// The core kernel dispatched to the widest vectors (AVX2 where the CPU has
-    /// it) and its baseline build write bitwise the same core, and that core is
-    /// `F·Gᵀ` (against the plain product of the unscaled factors).
-    #[test]
-    fn core_square_wide_build_is_bitwise_the_baseline_and_the_product() {
+    /// The core of `f`, `g` formed in lane `lane` of a fresh lane workspace
+    /// whose other lanes' upper triangles hold `junk` ([`Factor::core_factors`], then
+    /// [`super::super::lanes::triangular_product`] with the widest vectors or
+    /// in the baseline build): its exponent and the core, row-major.
+    fn lane_core<T: Scalar>(f: &Factor<T>, g: &Factor<T>, lane: usize, wide: bool, junk: T) -> (Option<i64>, Vec<T>) {
         use crate::simd::Kernel;
+        let n = f.n;
+        let mut ws = LaneWorkspace::default();
+        let (fl, gl) = ws.factors(n);
+        // Junk in the upper triangles (the lower ones stay zero).
+        for (k, (x, y)) in fl.iter_mut().zip(gl.iter_mut()).enumerate() {
+            if k % n >= k / n {
+                (*x, *y) = (Lanes::splat(junk), Lanes::splat(junk));
+            }
+        }
+        let e = f.core_factors(g, (fl, gl, lane), &mut Vec::new(), &mut Vec::new());
+        if wide {
+            super::super::lanes::triangular_product(n, &mut ws);
+        } else {
+            super::super::lanes::TriangularProduct(n, &mut ws).run();
+        }
+        (e, ws.matrices_filled(n).iter().map(|x| x.0[lane]).collect())
+    }
+
+    /// The core product with the widest vectors (AVX2 where the CPU has it)
+    /// and its baseline build give bitwise the same core, in any lane whatever
+    /// the other lanes hold, and that core is `F·Gᵀ` (against the plain product
+    /// of the unscaled factors).
+    #[test]
+    fn core_product_wide_build_is_bitwise_the_baseline_and_the_product() {
         let mut rng = StdRng::seed_from_u64(44);
         for trial in 0..40 {
             let n = rng.random_range(1..=19);
@@ -2158,36 +2072,22 @@ mod tests {
             let (mut f, mut g) = (givens(&mut rng, &sf), givens(&mut rng, &sg));
             f.settle();
             g.settle();
-            let ld = n.next_multiple_of(4);
-            let (mut wide, mut base) = (vec![f64::NAN; ld * n], vec![f64::NAN; ld * n]);
-            let (mut gs, mut shift, mut scale) = (Vec::new(), Vec::new(), Vec::new());
-            let ew = f.core_square(&g, RowsOut { out: &mut wide, ld }, &mut gs, &mut shift, &mut scale);
-            let out = RowsOut { out: &mut base, ld };
-            let eb = CoreSquare { f: &f, g: &g, out, gs: &mut gs, shift: &mut shift, scale: &mut scale }.run();
-            assert_eq!(ew, eb, "trial {trial}: exponent");
+            let (ew, wide) = lane_core(&f, &g, 0, true, 0.0);
             let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&wide), bits(&base), "trial {trial}: core");
-            // Into lane 2 of a lane buffer: entry (a, b) at [a·n + b], bitwise.
-            let mut lanes = vec![Lanes::splat(f64::NAN); n * n];
-            let out = LaneOut { out: &mut lanes, n, lane: 2 };
-            assert_eq!(f.core_square(&g, out, &mut gs, &mut shift, &mut scale), ew);
-            for a in 0..n {
-                let lane: Vec<f64> = lanes[a * n..(a + 1) * n].iter().map(|x| x.0[2]).collect();
-                assert_eq!(bits(&lane), bits(&wide[a * ld..a * ld + n]), "trial {trial}: lane row {a}");
-                assert!(lanes[a * n..(a + 1) * n].iter().all(|x| x.0[1].is_nan()), "trial {trial}: other lanes");
+            for (lane, simd, junk) in [(0, false, 0.0), (2, true, 0.75), (3, false, -1.5)] {
+                let (e, core) = lane_core(&f, &g, lane, simd, junk);
+                assert_eq!(e, ew, "trial {trial}: exponent, lane {lane}");
+                assert_eq!(bits(&core), bits(&wide), "trial {trial}: core, lane {lane}");
             }
             // The same in f32.
             let (f32f, f32g) = (householder_as::<f64, f32>(&sf), householder_as::<f64, f32>(&sg));
-            let (mut w32, mut b32) = (vec![f32::NAN; ld * n], vec![f32::NAN; ld * n]);
-            let (mut gs32, mut scale32) = (Vec::new(), Vec::new());
-            let e32 = f32f.core_square(&f32g, RowsOut { out: &mut w32, ld }, &mut gs32, &mut shift, &mut scale32);
+            let (e32, w32) = lane_core(&f32f, &f32g, 1, true, 0.0);
+            let (b, b32) = lane_core(&f32f, &f32g, 1, false, 0.5);
             let (f3, g3) = (&f32f, &f32g);
-            let out = RowsOut { out: &mut b32, ld };
-            let b = CoreSquare { f: f3, g: g3, out, gs: &mut gs32, shift: &mut shift, scale: &mut scale32 }.run();
             assert_eq!(e32, b, "trial {trial}: f32 exponent");
             let bits32 = |v: &[f32]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits32(&w32), bits32(&b32), "trial {trial}: f32 core");
-            // Entry (a, b) of the core is `out[a·ld + b]` times 2^e, against
+            // Entry (a, b) of the core is `core[a·n + b]` times 2^e, against
             // Σ_j F[a, j]·G[b, j] with the column exponents applied.
             let e = ew.expect("nonzero factors") as i32;
             let full = |h: &Factor<f64>| {
@@ -2198,7 +2098,7 @@ mod tests {
             let scale = want.amax();
             for a in 0..n {
                 for b in 0..n {
-                    let got = ldexp(wide[a * ld + b], e);
+                    let got = ldexp(wide[a * n + b], e);
                     assert!(
                         (got - want[(a, b)]).abs() <= 1e-13 * scale,
                         "trial {trial}: core ({a}, {b}) {got:e} vs {:e}",
@@ -2215,9 +2115,7 @@ mod tests {
                 h.exp.iter_mut().flatten().for_each(|x| *x += 550);
                 h
             };
-            let (mut big, mut big_scale) = (vec![f64::NAN; ld * n], Vec::new());
-            let out = RowsOut { out: &mut big, ld };
-            let eh = shifted(&f).core_square(&shifted(&g), out, &mut gs, &mut shift, &mut big_scale);
+            let (eh, big) = lane_core(&shifted(&f), &shifted(&g), 0, true, 0.0);
             assert_eq!(eh, ew.map(|x| x + 1100), "trial {trial}: exponent of the shifted core");
             assert_eq!(bits(&big), bits(&wide), "trial {trial}: shifted core");
             // The f32 core against the same product in f64: with column exponents
@@ -2232,7 +2130,7 @@ mod tests {
             let scale = want.amax();
             for a in 0..n {
                 for b in 0..n {
-                    let got = ldexp(f64::from(w32[a * ld + b]), e32);
+                    let got = ldexp(f64::from(w32[a * n + b]), e32);
                     assert!(
                         (got - want[(a, b)]).abs() <= 1e-5 * scale,
                         "trial {trial}: f32 core ({a}, {b}) {got:e} vs {:e}",

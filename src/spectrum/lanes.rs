@@ -89,26 +89,110 @@ pub(crate) struct LaneWorkspace<T> {
     row: Vec<Lanes<T>>,
     z: Vec<Lanes<T>>,
     lane: Vec<T>,
+    /// Two upper-triangular factors per lane (row-major), for
+    /// [`triangular_product`].
+    f: Vec<Lanes<T>>,
+    g: Vec<Lanes<T>>,
 }
 
 impl<T> Default for LaneWorkspace<T> {
     fn default() -> Self {
-        Self { x: Vec::new(), d: Vec::new(), e: Vec::new(), row: Vec::new(), z: Vec::new(), lane: Vec::new() }
+        Self {
+            x: Vec::new(),
+            d: Vec::new(),
+            e: Vec::new(),
+            row: Vec::new(),
+            z: Vec::new(),
+            lane: Vec::new(),
+            f: Vec::new(),
+            g: Vec::new(),
+        }
     }
 }
 
 impl<T: Scalar> LaneWorkspace<T> {
     /// The matrix buffer for order `n` (`n²` entries, column-major), to be filled
-    /// before [`bidiagonalize`].
+    /// before [`bidiagonalize`] (the structured path fills it by
+    /// [`triangular_product`]).
+    #[cfg(test)]
     pub(crate) fn matrices(&mut self, n: usize) -> &mut [Lanes<T>] {
         // Every entry is written by the caller: only new ones are zeroed.
         self.x.resize(n * n, Lanes::splat(T::zero()));
         &mut self.x[..n * n]
     }
 
-    /// The matrix buffer as filled after [`matrices`](Self::matrices).
+    /// The two factor buffers of [`triangular_product`] for order `n` (`n²`
+    /// entries each, row-major). Their strict lower triangles are zero in every
+    /// lane, and callers write only the upper triangles (entries `(a, j)`,
+    /// `j ≥ a`), so they stay zero.
+    pub(crate) fn factors(&mut self, n: usize) -> (&mut [Lanes<T>], &mut [Lanes<T>]) {
+        if self.f.len() != n * n || self.g.len() != n * n {
+            let zero = Lanes::splat(T::zero());
+            for buf in [&mut self.f, &mut self.g] {
+                buf.clear();
+                buf.resize(n * n, zero);
+            }
+        }
+        (&mut self.f[..], &mut self.g[..])
+    }
+
+    /// The matrix buffer as filled (by [`triangular_product`]).
     pub(crate) fn matrices_filled(&mut self, n: usize) -> &mut [Lanes<T>] {
         &mut self.x[..n * n]
+    }
+}
+
+/// `x[a·n + b] = Σ_j f[a·n + j]·g[b·n + j]` lane by lane, for the
+/// upper-triangular `n × n` factors `F`, `G` in [`LaneWorkspace::factors`]:
+/// `F·Gᵀ` (about `n³/3` multiply-adds per lane: the terms with
+/// `j < max(a, b)` are zero), written to the workspace's matrix buffer as the
+/// column-major matrix `(F·Gᵀ)ᵀ` (the same singular values). Each sum runs
+/// over `j` upwards from `max(a, b)`, or from the start of its block of 2 × 4
+/// entries (adding exact zeros). Runs with the widest vectors the CPU offers.
+pub(crate) fn triangular_product<T: Scalar>(n: usize, ws: &mut LaneWorkspace<T>) {
+    crate::simd::run(TriangularProduct(n, ws));
+}
+
+/// [`triangular_product`] as a [`crate::simd::Kernel`].
+pub(crate) struct TriangularProduct<'a, T>(pub(crate) usize, pub(crate) &'a mut LaneWorkspace<T>);
+
+impl<T: Scalar> crate::simd::Kernel for TriangularProduct<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let TriangularProduct(n, ws) = self;
+        let zero = Lanes::splat(T::zero());
+        ws.x.resize(n * n, zero);
+        let (f, g, x) = (&ws.f[..n * n], &ws.g[..n * n], &mut ws.x[..n * n]);
+        // Blocks of 2 rows a × 4 entries b with the sums in registers, over
+        // j ≥ max(a₀, b₀): the extra terms meet the zero lower triangles.
+        let (rows, cols) = (n - n % 2, n - n % 4);
+        for a0 in (0..rows).step_by(2) {
+            let (f0, f1) = (&f[a0 * n..(a0 + 1) * n], &f[(a0 + 1) * n..(a0 + 2) * n]);
+            for b0 in (0..cols).step_by(4) {
+                let j0 = a0.max(b0);
+                let gs = [0, 1, 2, 3].map(|t| &g[(b0 + t) * n + j0..(b0 + t + 1) * n]);
+                let mut acc = [[zero; 4]; 2];
+                for (k, (&x0, &x1)) in f0[j0..].iter().zip(&f1[j0..]).enumerate() {
+                    for t in 0..4 {
+                        let y = gs[t][k];
+                        acc[0][t] = acc[0][t] + x0 * y;
+                        acc[1][t] = acc[1][t] + x1 * y;
+                    }
+                }
+                for (r, sums) in acc.iter().enumerate() {
+                    x[(a0 + r) * n + b0..(a0 + r) * n + b0 + 4].copy_from_slice(sums);
+                }
+            }
+        }
+        // The row and the entries left over, one at a time.
+        for a in 0..n {
+            let from = if a < rows { cols } else { 0 };
+            for b in from..n {
+                let j0 = a.max(b);
+                x[a * n + b] = dot_from(zero, &f[a * n + j0..(a + 1) * n], &g[b * n + j0..(b + 1) * n]);
+            }
+        }
     }
 }
 
@@ -155,8 +239,8 @@ impl<T: Scalar> crate::simd::Kernel for Scale<'_, T> {
     }
 }
 
-/// `M = U·B·Vᵀ` for the [`WIDTH`] matrices of order `n` in
-/// [`LaneWorkspace::matrices`] (destroyed): the diagonal of each `B` into
+/// `M = U·B·Vᵀ` for the [`WIDTH`] matrices of order `n` in the workspace's
+/// matrix buffer (destroyed): the diagonal of each `B` into
 /// `ws.d`, its superdiagonal into `ws.e`. Runs with the widest vectors the CPU
 /// offers ([`crate::simd`]; bitwise the same results). The matrices must be
 /// finite.
@@ -172,7 +256,7 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
     #[inline(always)]
     fn run(self) {
         let Bidiagonalize(n, ws) = self;
-        let LaneWorkspace { x, d, e, row, z, lane } = ws;
+        let LaneWorkspace { x, d, e, row, z, lane, .. } = ws;
         let zero = Lanes::splat(T::zero());
         // Every entry used is written before it is read.
         d.resize(n, zero);

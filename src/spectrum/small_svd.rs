@@ -8,7 +8,7 @@
 //!    never formed, four matrices at once, one per vector lane
 //!    ([`super::lanes`]): every operation is one vector operation on four
 //!    matrices, and each matrix gets bitwise what it gets alone. Cores given
-//!    together ([`singular_values_in_place_group`]; the structured path hands
+//!    together ([`singular_values_of_lanes`]; the structured path hands
 //!    them over four at a time) share one reduction; a single one fills the
 //!    other lanes with copies of itself.
 //! 2. **dqds** on the bidiagonal ([`super::dqds`], as [`super::BidiagonalSvd`]):
@@ -113,9 +113,8 @@ pub(crate) fn singular_values<T: Scalar>(
     result
 }
 
-/// The singular values of the `n × n` matrices in the first `K` lanes of
-/// [`LaneWorkspace::matrices`](super::lanes::LaneWorkspace::matrices)
-/// (destroyed; every lane finite), in no particular order, matrix `l` into the
+/// The singular values of the `n × n` matrices in the first `K` lanes of the
+/// matrix buffer of `lanes` (destroyed; every lane finite), in no particular order, matrix `l` into the
 /// `out` of `jobs[l]` (`n` values, nonnegative): one four-lane
 /// bidiagonalization ([`super::lanes`]), then dqds on pairs, their sweeps
 /// interleaved ([`super::dqds::dqds_values_pair_with`]). Bitwise the values each
