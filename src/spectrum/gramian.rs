@@ -823,15 +823,26 @@ impl<T: Scalar> Factor<T> {
     /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`. Returns
     /// `e`, or `None` when no column is nonzero in both (a zero core). `shift`
     /// and `scale` are scratch.
+    #[cfg(test)]
     fn core_factors(
         &self,
         g: &Factor<T>,
-        (fl, gl, lane): (&mut [Lanes<T>], &mut [Lanes<T>], usize),
+        lanes: (&mut [Lanes<T>], &mut [Lanes<T>], usize),
         shift: &mut Vec<i64>,
         scale: &mut Vec<T>,
     ) -> Option<i64> {
-        let (f, n) = (self, self.n);
-        debug_assert!(f.rows == n && g.rows == n && f.upper && g.upper);
+        let (top, fast) = self.core_scales(g, shift, scale)?;
+        self.core_factors_into(g, lanes, (shift, scale, top, fast));
+        Some(top)
+    }
+
+    /// The scaling of [`core_factors`](Self::core_factors): `e` (`top`), the
+    /// shifts `e_j(F) + e_j(G)` (`DEAD` for a zero column) into `shift`, the
+    /// scales `2^(e_j(F) + e_j(G) − e)` into `scale`, and whether every scale is
+    /// a normal number (`fast`); `None` for a zero core.
+    fn core_scales(&self, g: &Factor<T>, shift: &mut Vec<i64>, scale: &mut Vec<T>) -> Option<(i64, bool)> {
+        let f = self;
+        debug_assert!(f.rows == f.n && g.rows == f.n && f.upper && g.upper);
         let mut top = None;
         shift.clear();
         for ((a, b), (da, db)) in f.exp.iter().zip(&g.exp).zip(f.drift.iter().zip(&g.drift)) {
@@ -861,6 +872,19 @@ impl<T: Scalar> Factor<T> {
                 T::zero()
             });
         }
+        Some((top, fast))
+    }
+
+    /// The lane part of [`core_factors`](Self::core_factors), given
+    /// [`core_scales`](Self::core_scales).
+    fn core_factors_into(
+        &self,
+        g: &Factor<T>,
+        (fl, gl, lane): (&mut [Lanes<T>], &mut [Lanes<T>], usize),
+        (shift, scale, top, fast): (&[i64], &[T], i64, bool),
+    ) {
+        let (f, n) = (self, self.n);
+        debug_assert!(f.rows == n && g.rows == n && f.upper && g.upper);
         for (r, (frow, grow)) in f.data.chunks_exact(n).zip(g.data.chunks_exact(n)).enumerate() {
             let (fd, gd) = (&mut fl[r * n + r..(r + 1) * n], &mut gl[r * n + r..(r + 1) * n]);
             for (x, &y) in fd.iter_mut().zip(&frow[r..]) {
@@ -876,7 +900,29 @@ impl<T: Scalar> Factor<T> {
                 }
             }
         }
-        Some(top)
+    }
+
+    /// [`core_factors_into`](Self::core_factors_into) for four cores at once,
+    /// all with normal scales: lane `l` gets `f[l]` and `g[l]·diag(scale[l])`,
+    /// each entry written by one vector store (the same values as lane by lane).
+    fn core_factors_four(
+        f: [&Factor<T>; WIDTH],
+        g: [&Factor<T>; WIDTH],
+        scale: [&[T]; WIDTH],
+        (fl, gl): (&mut [Lanes<T>], &mut [Lanes<T>]),
+    ) {
+        let n = f[0].n;
+        for r in 0..n {
+            let (from, to, len) = (r * n + r, (r + 1) * n, n - r);
+            let fr = f.map(|f| &f.data[from..to]);
+            let gr = g.map(|g| &g.data[from..to]);
+            let sr = scale.map(|s| &s[r..n]);
+            let (fd, gd) = (&mut fl[from..to], &mut gl[from..to]);
+            for t in 0..len {
+                fd[t] = Lanes([fr[0][t], fr[1][t], fr[2][t], fr[3][t]]);
+                gd[t] = Lanes([gr[0][t] * sr[0][t], gr[1][t] * sr[1][t], gr[2][t] * sr[2][t], gr[3][t] * sr[3][t]]);
+            }
+        }
     }
 
     /// The core `F·Gᵀ = core·2^e` of two factors, formed with the largest
@@ -1387,19 +1433,35 @@ fn index_spectra_group<T: Scalar, const K: usize>(
     let mut lanes = std::mem::take(&mut work[0].lanes);
     let mut state: [Option<Core<T>>; K] = std::array::from_fn(|_| None);
     {
-        let CoreWork { shift, scale, .. } = &mut *work[0];
-        let (fl, gl) = lanes.factors(n);
-        for (lane, ((fo, gr, i, shape), slot)) in cores.iter().zip(state.iter_mut()).enumerate() {
+        let mut scaled = [None; K];
+        for (((fo, gr, i, shape), slot), (w, sc)) in
+            cores.iter().zip(state.iter_mut()).zip(work.iter_mut().zip(scaled.iter_mut()))
+        {
             debug_assert_eq!(fo.n, n);
             *slot = Some(if fo.rows == n && gr.rows == n && backend.allows_builtin_core_kernel() {
-                match fo.core_factors(gr, (&mut *fl, &mut *gl, lane), shift, scale) {
-                    Some(e) => Core::Lane { e },
+                *sc = fo.core_scales(gr, &mut w.shift, &mut w.scale);
+                match *sc {
+                    Some((e, _)) => Core::Lane { e },
                     None => Core::Done(zero_spectrum(n, *shape)),
                 }
             } else {
                 let (core, e) = fo.core(gr);
                 Core::Done(core_spectrum(backend, core, e, *i, *shape)?)
             });
+        }
+        let (fl, gl) = lanes.factors(n);
+        match (&cores[..], &work[..]) {
+            ([a, b, c, d], [wa, wb, wc, wd]) if scaled.iter().all(|s| matches!(s, Some((_, true)))) => {
+                let scale = [&wa.scale[..], &wb.scale[..], &wc.scale[..], &wd.scale[..]];
+                Factor::core_factors_four([a.0, b.0, c.0, d.0], [a.1, b.1, c.1, d.1], scale, (fl, gl));
+            }
+            _ => {
+                for (lane, ((fo, gr, ..), (w, sc))) in cores.iter().zip(work.iter().zip(&scaled)).enumerate() {
+                    if let Some((top, fast)) = *sc {
+                        fo.core_factors_into(gr, (&mut *fl, &mut *gl, lane), (&w.shift, &w.scale, top, fast));
+                    }
+                }
+            }
         }
     }
     // Lanes without a core hold finite leftovers (scaled factors of earlier
@@ -2055,6 +2117,56 @@ mod tests {
             super::super::lanes::TriangularProduct(n, &mut ws).run();
         }
         (e, ws.matrices_filled(n).iter().map(|x| x.0[lane]).collect())
+    }
+
+    /// Four cores' factors gathered at once give bitwise the lanes of each
+    /// gathered alone.
+    #[test]
+    fn four_cores_gathered_at_once_are_each_gathered_alone() {
+        let mut rng = StdRng::seed_from_u64(48);
+        for trial in 0..20 {
+            let n = rng.random_range(1..=19);
+            let pairs: Vec<(Factor<f64>, Factor<f64>)> = (0..WIDTH)
+                .map(|_| {
+                    let (sf, sg) = (
+                        scaled_stack(&mut rng, n + 2, n, (-5, 5), (-30, 30)),
+                        scaled_stack(&mut rng, n + 1, n, (-5, 5), (-30, 30)),
+                    );
+                    let (mut f, mut g) = (givens(&mut rng, &sf), givens(&mut rng, &sg));
+                    f.settle();
+                    g.settle();
+                    (f, g)
+                })
+                .collect();
+            let scales: Vec<(Vec<i64>, Vec<f64>)> = pairs
+                .iter()
+                .map(|(f, g)| {
+                    let (mut shift, mut scale) = (Vec::new(), Vec::new());
+                    let (_, fast) = f.core_scales(g, &mut shift, &mut scale).expect("nonzero factors");
+                    assert!(fast, "trial {trial}: normal scales");
+                    (shift, scale)
+                })
+                .collect();
+            let (mut one, mut four) = (LaneWorkspace::default(), LaneWorkspace::default());
+            let (fl, gl) = one.factors(n);
+            for (lane, ((f, g), (shift, scale))) in pairs.iter().zip(&scales).enumerate() {
+                let (top, _) = f.core_scales(g, &mut Vec::new(), &mut Vec::new()).expect("nonzero factors");
+                f.core_factors_into(g, (&mut *fl, &mut *gl, lane), (shift, scale, top, true));
+            }
+            let (f4, g4) = four.factors(n);
+            Factor::core_factors_four(
+                std::array::from_fn(|l| &pairs[l].0),
+                std::array::from_fn(|l| &pairs[l].1),
+                std::array::from_fn(|l| &scales[l].1[..]),
+                (&mut *f4, &mut *g4),
+            );
+            let bits = |v: &[Lanes<f64>]| v.iter().flat_map(|x| x.0.map(f64::to_bits)).collect::<Vec<_>>();
+            let (fl, gl) = one.factors(n);
+            let (fl, gl) = (bits(fl), bits(gl));
+            let (f4, g4) = four.factors(n);
+            assert_eq!(bits(f4), fl, "trial {trial}: F");
+            assert_eq!(bits(g4), gl, "trial {trial}: G");
+        }
     }
 
     /// The core product with the widest vectors (AVX2 where the CPU has it)

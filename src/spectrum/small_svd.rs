@@ -9,8 +9,8 @@
 //!    ([`super::lanes`]): every operation is one vector operation on four
 //!    matrices, and each matrix gets bitwise what it gets alone. Cores given
 //!    together ([`singular_values_of_lanes`]; the structured path hands
-//!    them over four at a time) share one reduction; a single one fills the
-//!    other lanes with copies of itself.
+//!    them over four at a time) share one reduction (a lane without a core of
+//!    its own holds a copy of one that has).
 //! 2. **dqds** on the bidiagonal ([`super::dqds`], as [`super::BidiagonalSvd`]):
 //!    every value to high relative accuracy, a division chain per sweep; the
 //!    cores of a group are swept in pairs, their sweeps interleaved, with
