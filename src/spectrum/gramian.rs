@@ -31,7 +31,7 @@
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
 //! `N³/3` multiply-adds instead of `N³`. The (scaled) factors of four indices
-//! go into the four lanes of one buffer ([`Factor::core_factors`]), and one
+//! go into the four lanes of one buffer ([`Factor::core_factors_into`]), and one
 //! product forms the four cores at once, every multiply-add a vector operation
 //! ([`super::lanes::triangular_product`], blocks of 2 × 4 entries with the sums
 //! in registers), straight into the kernel's matrix buffer. Their
@@ -813,16 +813,9 @@ impl<T: Scalar> Factor<T> {
         }
     }
 
-    /// The factors of the core `F·Gᵀ = core·2^e` of two square (`n × n`,
-    /// upper-triangular) factors, into lane `lane` of the row-major `fl` and
-    /// `gl` ([`super::lanes::triangular_product`] forms the core): `F̃` and
-    /// `G̃·diag(2^(e_j(F) + e_j(G) - e))` (zero where either column is zero),
-    /// their upper triangles, with the largest
-    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out as `e` (every
-    /// term of the core at most 1). So entry `(a, b)` of the core is
-    /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`. Returns
-    /// `e`, or `None` when no column is nonzero in both (a zero core). `shift`
-    /// and `scale` are scratch.
+    /// [`core_scales`](Self::core_scales), then
+    /// [`core_factors_into`](Self::core_factors_into): `e`, or `None` for a
+    /// zero core.
     #[cfg(test)]
     fn core_factors(
         &self,
@@ -836,7 +829,7 @@ impl<T: Scalar> Factor<T> {
         Some(top)
     }
 
-    /// The scaling of [`core_factors`](Self::core_factors): `e` (`top`), the
+    /// The scaling of [`core_factors_into`](Self::core_factors_into): `e` (`top`), the
     /// shifts `e_j(F) + e_j(G)` (`DEAD` for a zero column) into `shift`, the
     /// scales `2^(e_j(F) + e_j(G) − e)` into `scale`, and whether every scale is
     /// a normal number (`fast`); `None` for a zero core.
@@ -875,8 +868,15 @@ impl<T: Scalar> Factor<T> {
         Some((top, fast))
     }
 
-    /// The lane part of [`core_factors`](Self::core_factors), given
-    /// [`core_scales`](Self::core_scales).
+    /// The factors of the core `F·Gᵀ = core·2^e` of two square (`n × n`,
+    /// upper-triangular) factors, into lane `lane` of the row-major `fl` and
+    /// `gl` ([`super::lanes::triangular_product`] forms the core): `F̃` and
+    /// `G̃·diag(2^(e_j(F) + e_j(G) - e))` (zero where either column is zero),
+    /// their upper triangles, with the largest
+    /// `e_j(F) + e_j(G) + drift_j(F) + drift_j(G)` factored out as `e` (every
+    /// term of the core at most 1), as [`core_scales`](Self::core_scales)
+    /// found it. So entry `(a, b)` of the core is
+    /// `Σ_{j ≥ max(a, b)} F̃[a, j]·2^(e_j(F) + e_j(G) - e)·G̃[b, j]`.
     fn core_factors_into(
         &self,
         g: &Factor<T>,
@@ -1413,7 +1413,7 @@ type CoreInput<'a, T> = (&'a Factor<T>, &'a Factor<T>, usize, (usize, usize));
 ///
 /// For square factors and a backend that allows it
 /// ([`SvdBackend::allows_builtin_core_kernel`]), the core's factors go into
-/// their own lane of one [`LaneWorkspace`] ([`Factor::core_factors`]) and one
+/// their own lane of one [`LaneWorkspace`] ([`Factor::core_factors_into`]) and one
 /// triangular product forms all the cores
 /// ([`super::lanes::triangular_product`]); one pass over the lanes finds each core's largest entry
 /// (and any non-finite one), a second scales each core's largest entry into
@@ -2096,7 +2096,7 @@ mod tests {
     }
 
     /// The core of `f`, `g` formed in lane `lane` of a fresh lane workspace
-    /// whose other lanes' upper triangles hold `junk` ([`Factor::core_factors`], then
+    /// whose other lanes' upper triangles hold `junk` ([`Factor::core_factors_into`], then
     /// [`super::super::lanes::triangular_product`] with the widest vectors or
     /// in the baseline build): its exponent and the core, row-major.
     fn lane_core<T: Scalar>(f: &Factor<T>, g: &Factor<T>, lane: usize, wide: bool, junk: T) -> (Option<i64>, Vec<T>) {
