@@ -1,5 +1,7 @@
-//! Golub–Kahan bidiagonalization of up to four small square matrices at once,
-//! one matrix per vector lane (the structured path's `N × N` cores).
+//! The structured path's `N × N` cores four at a time, one core per vector
+//! lane: their triangular products ([`triangular_product`]), each core's
+//! largest entry and scaling ([`max_and_finiteness`], [`scale`]), and their
+//! Golub–Kahan bidiagonalization ([`bidiagonalize`]).
 //!
 //! The matrices are stored interleaved: entry `(i, j)` of all four is one
 //! [`Lanes`] value, so every scalar operation of the algorithm becomes one
