@@ -31,7 +31,8 @@
 //! Both factors are upper-triangular (`N × N` once `i ≥ N` and `L - i ≥ N` for
 //! `p = m = 1`), so `core[a, b] = Σ_{j ≥ max(a, b)} Fo[a, j]·Gr[b, j]` costs
 //! `N³/3` multiply-adds instead of `N³`. The (scaled) factors of four indices
-//! go into the four lanes of one buffer ([`Factor::core_factors_into`]), and one
+//! go into the four lanes of one buffer ([`Factor::core_factors_into`], or
+//! [`Factor::core_factors_four`] for four at once), and one
 //! product forms the four cores at once, every multiply-add a vector operation
 //! ([`super::lanes::triangular_product`], blocks of 2 × 4 entries with the sums
 //! in registers), straight into the kernel's matrix buffer. Their
@@ -1413,7 +1414,8 @@ type CoreInput<'a, T> = (&'a Factor<T>, &'a Factor<T>, usize, (usize, usize));
 ///
 /// For square factors and a backend that allows it
 /// ([`SvdBackend::allows_builtin_core_kernel`]), the core's factors go into
-/// their own lane of one [`LaneWorkspace`] ([`Factor::core_factors_into`]) and one
+/// their own lane of one [`LaneWorkspace`] ([`Factor::core_factors_into`], or
+/// [`Factor::core_factors_four`] for four cores at once) and one
 /// triangular product forms all the cores
 /// ([`super::lanes::triangular_product`]); one pass over the lanes finds each core's largest entry
 /// (and any non-finite one), a second scales each core's largest entry into
@@ -1442,11 +1444,11 @@ fn index_spectra_group<T: Scalar, const K: usize>(
                 *sc = fo.core_scales(gr, &mut w.shift, &mut w.scale);
                 match *sc {
                     Some((e, _)) => Core::Lane { e },
-                    None => Core::Done(zero_spectrum(n, *shape)),
+                    None => Core::Done(Ok(zero_spectrum(n, *shape))),
                 }
             } else {
                 let (core, e) = fo.core(gr);
-                Core::Done(core_spectrum(backend, core, e, *i, *shape)?)
+                Core::Done(core_spectrum(backend, core, e, *i, *shape))
             });
         }
         let (fl, gl) = lanes.factors(n);
@@ -1464,28 +1466,32 @@ fn index_spectra_group<T: Scalar, const K: usize>(
             }
         }
     }
-    // Lanes without a core hold finite leftovers (scaled factors of earlier
-    // cores, or zeros), replaced after the product.
-    super::lanes::triangular_product(n, &mut lanes);
-    let ready = scale_lanes(backend, &cores, &mut state, &mut lanes);
-    let svd = match ready {
-        Ok(true) => super::small_svd::singular_values_of_lanes(
+    // The lanes without a core hold leftovers (possibly non-finite after an
+    // earlier error), never used: `scale_lanes` replaces them before the kernel.
+    let mut ready = false;
+    if state.iter().any(|c| matches!(c, Some(Core::Lane { .. }))) {
+        super::lanes::triangular_product(n, &mut lanes);
+        ready = scale_lanes(backend, &cores, &mut state, &mut lanes);
+    }
+    let svd = if ready {
+        super::small_svd::singular_values_of_lanes(
             n,
             &mut lanes,
             work.each_mut().map(|w| (&mut w.svd, &mut w.values)),
             core_sweeps(n),
         )
-        .map(Some),
-        _ => std::array::from_fn(|_| None),
+        .map(Some)
+    } else {
+        std::array::from_fn(|_| None)
     };
     work[0].lanes = lanes;
-    ready?;
+    // In index order: the first error is the one a core at a time would give.
     for ((((fo, gr, i, shape), w), core), svd) in cores.into_iter().zip(work.iter_mut()).zip(state).zip(svd) {
         let spectrum = match (core, svd) {
             (Some(Core::Ready { exponent, e }), Some(svd)) => {
                 finish_core(backend, (fo, gr), i, shape, w, svd, (exponent, e))?
             }
-            (Some(Core::Done(s)), _) => s,
+            (Some(Core::Done(s)), _) => s?,
             _ => unreachable!("every core is done or was reduced"),
         };
         w.values = emit(spectrum);
@@ -1509,7 +1515,7 @@ fn scale_lanes<T: Scalar, const K: usize>(
     cores: &[CoreInput<'_, T>; K],
     state: &mut [Option<Core<T>>; K],
     lanes: &mut LaneWorkspace<T>,
-) -> Result<bool> {
+) -> bool {
     let n = cores[0].0.n;
     let x = lanes.matrices_filled(n);
     let (max, nan) = super::lanes::max_and_finiteness(x);
@@ -1520,9 +1526,9 @@ fn scale_lanes<T: Scalar, const K: usize>(
         let Some(Core::Lane { e }) = *slot else { continue };
         *slot = Some(if !nan.0[lane].is_finite_value() {
             let (core, e) = fo.core(gr);
-            Core::Done(core_spectrum(backend, core, e, *i, *shape)?)
+            Core::Done(core_spectrum(backend, core, e, *i, *shape))
         } else if max.0[lane] == T::zero() {
-            Core::Done(zero_spectrum(n, *shape))
+            Core::Done(Ok(zero_spectrum(n, *shape)))
         } else {
             // As `spectrum_of`: the largest entry into [0.5, 1) by an exact
             // power of two.
@@ -1535,7 +1541,7 @@ fn scale_lanes<T: Scalar, const K: usize>(
             Core::Ready { exponent: k, e }
         });
     }
-    let Some(source) = ready.iter().position(|&r| r) else { return Ok(false) };
+    let Some(source) = ready.iter().position(|&r| r) else { return false };
     super::lanes::scale(x, factor);
     // Rare: a scale beyond the normal range (ldexp entry by entry), or a lane
     // with nothing to reduce.
@@ -1549,7 +1555,7 @@ fn scale_lanes<T: Scalar, const K: usize>(
             x.iter_mut().for_each(|v| v.0[l] = v.0[source]);
         }
     }
-    Ok(true)
+    true
 }
 
 /// The QR sweep limit of the built-in core kernel for order `n`.
@@ -1559,8 +1565,9 @@ fn core_sweeps(n: usize) -> usize {
 
 /// A core of [`index_spectra_group`] on its way to its spectrum.
 enum Core<T: Scalar> {
-    /// Its spectrum is known without the kernel (zero core, general path).
-    Done(Spectrum<T>),
+    /// Its spectrum (or error) is known without the kernel (zero core, general
+    /// path).
+    Done(Result<Spectrum<T>>),
     /// Its product is in its lane, `Fo_i·Gr_iᵀ = core·2^e`.
     Lane { e: i64 },
     /// Its lane holds the core times `2^-exponent` (largest entry in
@@ -1643,7 +1650,10 @@ where
     // workspaces are kept for the next chunks (no allocation per chunk).
     let workspaces = std::sync::Mutex::new(Vec::new());
     let cores = |idx: &[usize], fo: &[Factor<T>], gr: &[Factor<T>]| -> Result<Vec<R>> {
-        let chunk = if workers == 1 { idx.len() } else { idx.len().div_ceil(CHUNKS_PER_WORKER * workers) }.max(1);
+        // Whole groups of cores per chunk (a chunk's last group may be short).
+        let chunk = if workers == 1 { idx.len() } else { idx.len().div_ceil(CHUNKS_PER_WORKER * workers) }
+            .max(1)
+            .next_multiple_of(GROUP);
         let starts: Vec<usize> = (0..idx.len()).step_by(chunk).collect();
         let parts = crate::parallel::try_map(&starts, |&s| {
             let kept = workspaces.lock().ok().and_then(|mut w| w.pop());
@@ -2043,10 +2053,13 @@ mod tests {
                 Ok(()) => panic!("a NaN core was accepted"),
             }
         }
-        assert!(seen.borrow().is_empty(), "a spectrum was emitted: {seen:?}");
-        // The same factors without the NaN give the kernel's core, 0.5625·I.
-        index_spectra_group(&backend, [(&good, &gr, 7, (9, 7))], [&mut w0], &mut emit).unwrap();
+        // As one core at a time: the good core before the NaN one was done (the
+        // kernel's core, 0.5625·I), and nothing after the error.
         assert_eq!(*seen.borrow(), vec![vec![0.5625; n]]);
+        // The same factors without the NaN, in a workspace whose other lanes
+        // hold the NaN core's leftovers: the kernel's core again.
+        index_spectra_group(&backend, [(&good, &gr, 7, (9, 7))], [&mut w0], &mut emit).unwrap();
+        assert_eq!(*seen.borrow(), vec![vec![0.5625; n]; 2]);
     }
 
     /// Two decoupled 2-state subsystems (input 1 → output 1, input 2 →

@@ -5,8 +5,9 @@
 //!
 //! The matrices are stored interleaved: entry `(i, j)` of all four is one
 //! [`Lanes`] value, so every scalar operation of the algorithm becomes one
-//! vector operation on four matrices, with no horizontal sums, no padding and
-//! no remainder loops; the four matrices also share every latency chain (a
+//! vector operation on four matrices, with no horizontal sums and no
+//! remainder across the vector width (the lanes are the vector); the four
+//! matrices also share every latency chain (a
 //! reflector's norm, square root and divisions). Each lane's arithmetic is
 //! exactly that of the algorithm on its matrix alone (the operations are
 //! elementwise, and the one data-dependent choice, the careful reflector for
@@ -79,7 +80,7 @@ lane_op!(Sub, sub, -);
 lane_op!(Mul, mul, *);
 lane_op!(Div, div, /);
 
-/// Reusable buffers of [`bidiagonalize`].
+/// Reusable buffers of [`triangular_product`] and [`bidiagonalize`].
 #[derive(Debug, Clone)]
 pub(crate) struct LaneWorkspace<T> {
     /// The matrices, column-major: entry `(i, j)` at `x[j·n + i]`.
@@ -87,7 +88,8 @@ pub(crate) struct LaneWorkspace<T> {
     /// The diagonal and the superdiagonal of the bidiagonals.
     pub(crate) d: Vec<Lanes<T>>,
     pub(crate) e: Vec<Lanes<T>>,
-    /// Row `k` (the right reflector), `A·v`, and one lane of a vector.
+    /// Row `k` (the right reflector), `A·v`, and the vectors of the lanes
+    /// that take the careful reflector.
     row: Vec<Lanes<T>>,
     z: Vec<Lanes<T>>,
     lane: Vec<T>,
@@ -166,6 +168,10 @@ impl<T: Scalar> crate::simd::Kernel for TriangularProduct<'_, T> {
         let zero = Lanes::splat(T::zero());
         ws.x.resize(n * n, zero);
         let (f, g, x) = (&ws.f[..n * n], &ws.g[..n * n], &mut ws.x[..n * n]);
+        debug_assert!(
+            [f, g].iter().all(|m| (0..n * n).all(|k| k % n >= k / n || m[k] == zero)),
+            "the strict lower triangles of the factors are zero"
+        );
         // Blocks of 2 rows a × 4 entries b with the sums in registers, over
         // j ≥ max(a₀, b₀): the extra terms meet the zero lower triangles.
         let (rows, cols) = (n - n % 2, n - n % 4);
@@ -478,7 +484,10 @@ mod tests {
             load(&mut base, n, &m, [0, 1, 2, 3]);
             bidiagonalize(n, &mut wide);
             Bidiagonalize(n, &mut base).run();
-            assert_eq!((&wide.d, &wide.e), (&base.d, &base.e), "n = {n}");
+            for l in 0..WIDTH {
+                assert_eq!(bits(&wide.d, l), bits(&base.d, l), "n = {n}, lane {l}: d");
+                assert_eq!(bits(&wide.e, l), bits(&base.e, l), "n = {n}, lane {l}: e");
+            }
             // Lane l of a reversed order holds matrix 3 - l; then matrix o alone
             // (its copies in every lane).
             let mut rev = LaneWorkspace::<f64>::default();
@@ -498,7 +507,10 @@ mod tests {
             load(&mut base, n, &m, [0, 1, 2, 3]);
             bidiagonalize(n, &mut wide);
             Bidiagonalize(n, &mut base).run();
-            assert_eq!((&wide.d, &wide.e), (&base.d, &base.e), "n = {n}: f32");
+            for l in 0..WIDTH {
+                assert_eq!(bits(&wide.d, l), bits(&base.d, l), "n = {n}, lane {l}: f32 d");
+                assert_eq!(bits(&wide.e, l), bits(&base.e, l), "n = {n}, lane {l}: f32 e");
+            }
         }
     }
 }

@@ -136,6 +136,10 @@ pub(crate) fn singular_values_of_lanes<T: Scalar, const K: usize>(
     if n == 0 {
         return std::array::from_fn(|_| Ok(()));
     }
+    debug_assert!(
+        lanes.matrices_filled(n).iter().all(|v| v.0.iter().all(|x| x.is_finite_value())),
+        "every lane finite"
+    );
     super::lanes::bidiagonalize(n, lanes);
     for (l, (ws, _)) in jobs.iter_mut().enumerate() {
         ws.d.clear();
