@@ -2062,6 +2062,58 @@ mod tests {
         assert_eq!(*seen.borrow(), vec![vec![0.5625; n]; 2]);
     }
 
+    /// In a group, the error reported is the first in index order, as one core
+    /// at a time would report it: a kernel core whose `σ₁` overflows comes
+    /// before a later general-route core with a NaN, and a spectrum before both
+    /// is emitted.
+    #[test]
+    fn a_groups_first_error_is_the_first_in_index_order() {
+        let n = 4;
+        let square = |exp: i64| {
+            let mut data = vec![0.0; n * n];
+            for r in 0..n {
+                data[r * n + r] = 0.75;
+            }
+            Factor { n, rows: n, data, exp: vec![Some(exp); n], upper: true, ..Factor::scratch_for(n) }
+        };
+        // Rows fewer than n: the general route, with a NaN.
+        let short = Factor {
+            n,
+            rows: n - 1,
+            data: vec![f64::NAN; (n - 1) * n],
+            exp: vec![Some(0); n],
+            upper: true,
+            ..Factor::scratch_for(n)
+        };
+        let (ok, huge, gr) = (square(0), square(1100), square(0));
+        let backend = NalgebraSvd::default();
+        let seen = std::cell::RefCell::new(0);
+        let mut emit = |_: Spectrum<f64>| {
+            *seen.borrow_mut() += 1;
+            Vec::new()
+        };
+        let mut w: [CoreWork<f64>; 3] = std::array::from_fn(|_| CoreWork::new());
+        let [w0, w1, w2] = &mut w;
+        let got = index_spectra_group(
+            &backend,
+            [(&ok, &gr, 4, (9, 4)), (&huge, &gr, 5, (8, 5)), (&short, &gr, 6, (7, 6))],
+            [w0, w1, w2],
+            &mut emit,
+        );
+        match got {
+            Err(EssError::NonFinite { what, position, .. }) => {
+                assert!(what.contains("i = 5") && what.contains("overflow"), "{what}");
+                assert_eq!(position, "(σ_1)");
+            }
+            other => panic!("expected the overflow at i = 5, got {other:?}"),
+        }
+        assert_eq!(*seen.borrow(), 1, "the core before the error");
+        // The NaN core alone is reported for itself.
+        let [w0, ..] = &mut w;
+        let got = index_spectra_group(&backend, [(&short, &gr, 6, (7, 6))], [w0], &mut emit);
+        assert!(matches!(got, Err(EssError::NonFinite { ref what, .. }) if what.contains("i = 6")), "{got:?}");
+    }
+
     /// Two decoupled 2-state subsystems (input 1 → output 1, input 2 →
     /// output 2) have block-diagonal factors and cores, whose bidiagonals have
     /// an exact zero: dqds declines, and the bidiagonal QR
