@@ -380,6 +380,45 @@ mod tests {
         }
     }
 
+    /// The careful reflector is exactly scale-equivariant where it works at
+    /// the scale of its input and where it rescales a tiny one: on a vector of
+    /// small integers times `2^-k` (exact at every `k` used, subnormals
+    /// included), `τ` and `u` are bitwise those at `k = 0` and `β` is scaled by
+    /// `2^-k` exactly; and `β² = x₀² + ‖tail‖²` within `4ε`.
+    #[test]
+    fn the_careful_reflector_is_exact_at_every_scale() {
+        let mut rng = StdRng::seed_from_u64(49);
+        for trial in 0..40 {
+            let len = rng.random_range(1..=12);
+            let ints: Vec<f64> = (0..=len).map(|_| f64::from(rng.random_range(-40i32..=40))).collect();
+            if ints[1..].iter().all(|&x| x == 0.0) {
+                continue;
+            }
+            let at = |k: i32| {
+                let mut v: Vec<f64> = ints.iter().map(|&x| crate::scalar::ldexp(x, -k)).collect();
+                let x0 = v[0];
+                let (beta, tau) = reflect_careful(x0, &mut v[1..]);
+                (beta, tau, v[1..].to_vec())
+            };
+            let (beta, tau, u) = at(0);
+            let want = ints.iter().map(|x| x * x).sum::<f64>();
+            assert!(
+                (beta * beta - want).abs() <= 4.0 * f64::EPSILON * want,
+                "trial {trial}: β² {} vs {want}",
+                beta * beta
+            );
+            // (Between about 2^-60 and 2^-970 it takes `hypot`, exact to
+            // rounding but not bitwise scale-equivariant.)
+            for k in [1, 20, 1000, 1060, 1070] {
+                let (b, t, v) = at(k);
+                assert_eq!(t.to_bits(), tau.to_bits(), "trial {trial}, 2^-{k}: τ");
+                assert_eq!(b.to_bits(), crate::scalar::ldexp(beta, -k).to_bits(), "trial {trial}, 2^-{k}: β");
+                let bits = |w: &[f64]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&v), bits(&u), "trial {trial}, 2^-{k}: u");
+            }
+        }
+    }
+
     #[test]
     fn tiny_and_subnormal_remainders_do_not_break_the_reflectors() {
         // A rank-one matrix plus subnormal noise (as the core of a system with
