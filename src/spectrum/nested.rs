@@ -510,17 +510,35 @@ impl<T: Scalar> Walker<T> {
     }
 
     /// Writes the current factor as an `r × r` upper-triangular matrix.
+    /// The buffer of `out` is reused (a chain's order only shrinks, so it is
+    /// only ever truncated), and the transpose runs in tiles of `TILE` columns:
+    /// each row of `R` is read `TILE` entries at a time, each column of `out`
+    /// written in order.
     fn upper_triangular_into(&self, out: &mut DMatrix<T>) {
-        let r = self.r;
-        if out.shape() != (r, r) {
-            *out = DMatrix::zeros(r, r);
-        }
-        let data = out.as_mut_slice();
-        for j in 0..r {
-            for (k, v) in data[j * r..(j + 1) * r].iter_mut().enumerate() {
-                *v = if k <= j { self.rows[k * self.ld + j] } else { T::zero() };
+        const TILE: usize = 8;
+        let (r, ld) = (self.r, self.ld);
+        let mut data: Vec<T> = std::mem::replace(out, DMatrix::zeros(0, 0)).data.into();
+        data.resize(r * r, T::zero());
+        for j0 in (0..r).step_by(TILE) {
+            let w = TILE.min(r - j0);
+            // Rows 0..j0: full tiles of the strictly upper part.
+            for k in 0..j0 {
+                let src = &self.rows[k * ld + j0..k * ld + j0 + w];
+                for (c, &x) in src.iter().enumerate() {
+                    data[(j0 + c) * r + k] = x;
+                }
+            }
+            // Rows j0..r of the tile's columns: the diagonal block, then zeros.
+            for c in 0..w {
+                let j = j0 + c;
+                let col = &mut data[j * r + j0..(j + 1) * r];
+                for (k, v) in col.iter_mut().enumerate() {
+                    let row = j0 + k;
+                    *v = if row <= j { self.rows[row * ld + j] } else { T::zero() };
+                }
             }
         }
+        *out = DMatrix::from_vec(r, r, data);
     }
 }
 
@@ -607,6 +625,23 @@ mod tests {
                     assert!((x - y).abs() <= 64.0 * f64::EPSILON * want[0], "p={p} m={m} i={i}: {s:?} vs {want:?}");
                 }
             }
+        }
+    }
+
+    /// The tiled transpose writes exactly `R` (zeros below the diagonal) into a
+    /// reused buffer, whether the order shrinks (as along a chain), stays, or
+    /// grows; orders around the tile width (8) and stale entries left of the
+    /// diagonal in the walker's rows (as `drop_leading` leaves them) included.
+    #[test]
+    fn the_factor_is_written_out_exactly_into_a_reused_buffer() {
+        let mut out = DMatrix::<f64>::zeros(0, 0);
+        for r in [17usize, 16, 9, 8, 7, 1, 3, 24, 24] {
+            let ld = r + 2;
+            let rows: Vec<f64> = (0..ld * ld).map(|n| (n as f64 * 0.37).sin() + 2.0).collect();
+            let walker = Walker { side: Side::Columns, index: 0, r, ld, rows, incoming: Vec::new(), exponent: 0 };
+            walker.upper_triangular_into(&mut out);
+            let want = DMatrix::from_fn(r, r, |k, j| if k <= j { walker.rows[k * ld + j] } else { 0.0 });
+            assert_eq!(out, want, "r = {r}");
         }
     }
 
