@@ -77,6 +77,11 @@ pub(crate) struct Warm {
     basis: Option<(usize, DMatrix<f64>)>,
     /// Rayleigh–Ritz evaluations (and full SVDs) so far on this chain: the work.
     sweeps: usize,
+    /// The rank of the last block's basis (or the rank at which it turned to the
+    /// full SVD); 0 before the first block. A block without a basis to carry
+    /// starts at this rank, or with the full SVD when that is at least half its
+    /// order, instead of growing a basis from scratch.
+    rank: usize,
 }
 
 /// An orthonormal basis of the column space of `y` (thin Householder Q).
@@ -84,6 +89,43 @@ pub(crate) fn orth(y: DMatrix<f64>) -> DMatrix<f64> {
     let k = y.ncols().min(y.nrows());
     let q = y.qr().q();
     q.columns(0, k).into_owned()
+}
+
+/// Largest `|exponent|` of a factor's largest entry at which [`certify`] works in
+/// the factor's own units. The deepest product, the QR of `FᵀFV`, squares
+/// entries of order `‖F‖²`: within `2^±100` these stay `2^±400` inside the
+/// range, so nothing overflows and only entries far below anything the
+/// certificate can see underflow (the rounding allowance, at least
+/// `u·‖F‖_F²`, dwarfs them). Beyond, the work runs on a copy scaled to a
+/// largest entry in `[0.5, 1)`.
+const SCALE_BEYOND: i32 = 100;
+
+/// `(max |x|, Σ x², Σ 0·x)` over the upper triangle of the square `f` (the
+/// last is NaN exactly when an entry is not finite), in one pass with eight
+/// accumulators.
+fn upper_triangle_stats(f: &DMatrix<f64>) -> (f64, f64, f64) {
+    let r = f.nrows();
+    let (mut max, mut sum, mut poison) = ([0.0f64; 8], [0.0f64; 8], [0.0f64; 8]);
+    let (mut max1, mut sum1, mut poison1) = (0.0f64, 0.0f64, 0.0f64);
+    for (j, col) in f.as_slice().chunks_exact(r.max(1)).enumerate() {
+        let upper = &col[..=j];
+        let mut chunks = upper.chunks_exact(8);
+        for c in &mut chunks {
+            for l in 0..8 {
+                let a = c[l].abs();
+                max[l] = if a > max[l] { a } else { max[l] };
+                sum[l] += c[l] * c[l];
+                poison[l] += c[l] * 0.0;
+            }
+        }
+        for &x in chunks.remainder() {
+            max1 = if x.abs() > max1 { x.abs() } else { max1 };
+            sum1 += x * x;
+            poison1 += x * 0.0;
+        }
+    }
+    let max = max.iter().fold(max1, |m, &x| if x > m { x } else { m });
+    (max, sum.iter().sum::<f64>() + sum1, poison.iter().sum::<f64>() + poison1)
 }
 
 /// Column blocks of the triangular products.
@@ -196,68 +238,100 @@ pub(crate) fn certify<T: Scalar>(
     if r == 0 {
         return Ok(Spectrum::certified(Vec::new(), 0, shape, 0.0));
     }
-    crate::validate::check_matrix_finite("Hankel factor", factor)?;
-    let max = factor.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let (max, sum2, poison) = upper_triangle_stats(factor);
+    if poison != 0.0 {
+        // Σ 0·x is NaN: some entry is not finite; name the first.
+        crate::validate::check_matrix_finite("Hankel factor", factor)?;
+    }
     if max == 0.0 {
         return Ok(Spectrum::certified(vec![T::zero(); 1], 0, shape, 0.0));
     }
+    // The values are reported in units of 2^exponent (largest entry of F in
+    // [0.5, 1)). The work runs in the factor's own units, whose products and sums
+    // are those of the scaled factor times powers of two, exactly; only entries
+    // near the ends of the range take a copy scaled by 2^-exponent (no overflow
+    // of ‖F‖_F², no underflow of the products).
     let exponent = crate::scalar::exponent_of(max);
-    let mut f = factor.clone();
-    super::scale_pow2(&mut f, -exponent);
-    let fro2: f64 = f.iter().map(|x| x * x).sum();
+    let scaled = (exponent.abs() > SCALE_BEYOND).then(|| {
+        let mut f = factor.clone();
+        super::scale_pow2(&mut f, -exponent);
+        f
+    });
+    let (f, fro2, unit) = match &scaled {
+        Some(f) => (f, upper_triangle_stats(f).1, exponent),
+        None => (factor, sum2, 0),
+    };
     let fro = fro2.sqrt();
     let chain = factor_error * fro;
     let finish = |values: Vec<f64>, radius: f64| -> Spectrum<T> {
         // Storing in T rounds each value by at most ε_T relative: Mirsky adds ε_T·‖ŝ‖₂.
         let norm2 = values.iter().map(|v| v * v).sum::<f64>().sqrt();
         let rounding = if T::EPSILON.to_f64() > f64::EPSILON { T::EPSILON.to_f64() * norm2 } else { 0.0 };
-        Spectrum::certified(values.into_iter().map(T::cast).collect(), exponent, shape, radius + chain + rounding)
+        let to_units = |x: f64| crate::scalar::ldexp(x, unit - exponent);
+        let values = values.into_iter().map(|v| T::cast(to_units(v))).collect();
+        Spectrum::certified(values, exponent, shape, to_units(radius + chain + rounding))
     };
-    let full = |f: DMatrix<f64>| -> Result<Spectrum<T>> {
-        let s = super::singular_values(backend, f)?;
+    let full = |f: &DMatrix<f64>| -> Result<Spectrum<T>> {
+        let s = super::singular_values(backend, f.clone())?;
         // A backward-stable SVD: each value within c·u·r·‖F‖₂ of the truth,
         // taken as 8u·r·√r·‖F‖_F (‖F‖₂ ≤ ‖F‖_F).
         let radius = 8.0 * U * (r as f64) * fro * (r as f64).sqrt();
         Ok(finish(s, radius))
     };
     let cap = target.max_rank.unwrap_or(r).clamp(1, r);
+    let full_allowed = target.max_rank.is_none_or(|m| m >= r);
     let mut v = match warm.basis.take().and_then(|(from, b)| carry(&b, from, index, side, per_step, r)) {
         Some(b) if b.ncols() <= cap => b,
-        _ => orth(uniform_matrix(r, 16.min(cap), index as u64)),
+        _ => {
+            // No basis to carry: start at the rank the chain last needed (16 at
+            // its first block), or go straight to the full SVD where the loop
+            // below would turn to it at once.
+            let start = warm.rank.max(16).min(cap);
+            if full_allowed && 2 * start.min(r) >= r {
+                warm.sweeps += 1;
+                warm.rank = start;
+                warm.basis = None;
+                return full(f);
+            }
+            orth(uniform_matrix(r, start, index as u64))
+        }
     };
     // Rank-one re-orthonormalisation accumulates rounding: start afresh beyond 1e-10.
-    if orthonormality_defect(&v) > 1e-10 {
+    let mut eta = orthonormality_defect(&v);
+    if eta > 1e-10 {
         v = orth(v);
+        eta = orthonormality_defect(&v);
     }
     let mut last_e = f64::INFINITY;
     let mut sweeps_at_rank = 0;
     loop {
         let k = v.ncols();
         warm.sweeps += 1;
-        if 2 * k >= r && target.max_rank.is_none_or(|m| m >= r) {
+        if 2 * k >= r && full_allowed {
+            warm.rank = k;
             let spectrum = full(f)?;
             warm.basis = None;
             return Ok(spectrum);
         }
         // Ĥ = F V Vᵀ: its singular values are those of Y = F V (Ritz values, each
         // at most the true one) and ‖F − Ĥ‖_F² = ‖F‖_F² − ‖Y‖_F² exactly.
-        let y = upper_mul(&f, &v);
+        let y = upper_mul(f, &v);
         let y2: f64 = y.iter().map(|x| x * x).sum();
         let e = (fro2 - y2).max(0.0);
         // A basis with ‖VᵀV − I‖_F = η ≤ 1e-10 changes ‖FV‖² by at most 3η‖F‖² and
         // each Ritz value by at most η relative.
-        let eta = orthonormality_defect(&v);
         let allowance = 8.0 * U * ((r + k) as f64 + 10.0) * fro2 + 3.0 * eta * fro2;
         // The crate's fused bidiagonal SVD, values only (backward stable).
         let s = super::singular_values(&super::BidiagonalSvd::default(), y.clone())?;
         let spectrum = finish(s, (e + allowance).sqrt() + eta * fro);
         sweeps_at_rank += 1;
         if target.resolved(&spectrum) || (k >= cap && sweeps_at_rank >= 3) {
+            warm.rank = k;
             warm.basis = Some((index, v));
             return Ok(spectrum);
         }
         // One step of subspace iteration: V ← orth(Fᵀ F V).
-        let next = orth(upper_tr_mul(&f, &y));
+        let next = orth(upper_tr_mul(f, &y));
         // Converging slowly at this rank (or three sweeps spent): enlarge the basis
         // by a quarter (small steps keep the final rank near the one needed).
         if (e > 0.25 * last_e || sweeps_at_rank >= 3) && k < cap {
@@ -273,6 +347,7 @@ pub(crate) fn certify<T: Scalar>(
             v = next;
             last_e = e;
         }
+        eta = orthonormality_defect(&v);
     }
 }
 
@@ -415,6 +490,68 @@ mod tests {
         let s = run::<f64>(&f, Some(v), fe);
         assert_eq!(s.scaled()[0], 0.5 * (1.0 + 2f64.powi(-40)));
         close(s.radius().unwrap(), (allowance + 3.0 * eta * fro2).sqrt() + eta * fro2.sqrt() + fe * fro2.sqrt());
+    }
+
+    /// One pass gives the largest entry and the sum of squares of the upper
+    /// triangle (the lower one is ignored), and flags a non-finite entry
+    /// anywhere in it, in the vector body or the remainder of a column.
+    #[test]
+    fn the_upper_triangle_statistics_are_exact_and_catch_non_finite_entries() {
+        for r in [1usize, 7, 8, 9, 30] {
+            let f = DMatrix::from_fn(r, r, |k, j| if k <= j { (k * 3 + j) as f64 - 10.0 } else { 1e300 });
+            let (max, sum, poison) = upper_triangle_stats(&f);
+            let upper = f.upper_triangle();
+            assert_eq!((max, poison), (upper.amax(), 0.0), "r = {r}");
+            assert_eq!(sum, upper.iter().map(|x| x * x).sum::<f64>(), "r = {r}");
+            for (k, j) in [(0, r - 1), (r - 1, r - 1), (r / 2, r - 1)] {
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    let mut g = f.clone();
+                    g[(k, j)] = bad;
+                    assert!(upper_triangle_stats(&g).2.is_nan(), "r = {r} ({k}, {j}) = {bad}");
+                }
+            }
+        }
+        // A non-finite factor is an error naming it.
+        let mut f = DMatrix::<f64>::identity(40, 40);
+        f[(3, 30)] = f64::NAN;
+        let measures = [Measure::Entropy];
+        let target = Target { measures: &measures, entropy_width: 1e-3, max_rank: None };
+        let input =
+            FactorInput { index: 1, factor: &f, side: Side::Rows, shape: (40, 41), per_step: 1, factor_error: 0.0 };
+        let err = certify::<f64>(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap_err();
+        assert!(err.to_string().contains("Hankel factor"), "{err}");
+    }
+
+    /// `certify` works in the factor's own units unless its largest entry is
+    /// beyond `2^±100`, where it takes a scaled copy; either way a factor times
+    /// `2^s` gets bitwise the same scaled values and radius, the exponent moved by
+    /// `s` (full SVD and Rayleigh–Ritz alike).
+    #[test]
+    fn a_factor_scaled_by_a_power_of_two_gets_the_same_certificate() {
+        let measures = [Measure::Entropy, Measure::Tolerance(crate::ess::Tolerance::Relative(1e-3))];
+        let target = Target { measures: &measures, entropy_width: 1e-3, max_rank: None };
+        for (r, decay) in [(20usize, 0.5), (90, 0.6)] {
+            let f = with_spectrum(r, decay, 5) * 3.0;
+            let run = |s: i32| {
+                let g = f.map(|x| x * 2f64.powi(s));
+                let input = FactorInput {
+                    index: 2,
+                    factor: &g,
+                    side: Side::Rows,
+                    shape: (r, r + 1),
+                    per_step: 1,
+                    factor_error: 1e-12,
+                };
+                certify::<f64>(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap()
+            };
+            let base = run(0);
+            for s in [-700, -102, -99, -30, 1, 30, 99, 102, 700] {
+                let got = run(s);
+                assert_eq!(got.scaled(), base.scaled(), "r = {r}, 2^{s}");
+                assert_eq!(got.radius(), base.radius(), "r = {r}, 2^{s}");
+                assert_eq!(got.exponent(), base.exponent() + s, "r = {r}, 2^{s}");
+            }
+        }
     }
 
     /// The chain's backward error, `16u·(L·(p + m) + 10)`, by hand: `L = 100`,
