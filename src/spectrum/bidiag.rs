@@ -192,61 +192,21 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
 }
 
 /// The `n × n` upper-triangular factor `R` of a Householder QR `A = QR` of `a`
-/// (`m × n`, `m ≥ n`, overwritten by the reflectors): `2mn² − 2n³/3` flops. A
-/// tall matrix (`3m ≥ 5n`) is reduced to `R` first and `R` is bidiagonalized
-/// (`2mn² + 2n³` flops in all, against `4mn² − 4n³/3` for the direct
-/// bidiagonalization; LAPACK's `dgesvd` makes the same choice). `R` has the
-/// singular values of `A`, and the QR is backward stable like the reduction.
+/// (`m × n`, `m ≥ n`, overwritten by the reflectors; blocked, see
+/// [`householder`](super::householder)): `2mn² − 2n³/3` flops. A tall matrix
+/// (`3m ≥ 5n`) is reduced to `R` first and `R` is bidiagonalized (`2mn² + 2n³`
+/// flops in all, against `4mn² − 4n³/3` for the direct bidiagonalization;
+/// LAPACK's `dgesvd` makes the same choice). `R` has the singular values of
+/// `A`, and the QR is backward stable like the reduction.
 #[inline(always)]
 fn triangularize<T: Scalar>(a: &mut DMatrix<T>) -> DMatrix<T> {
-    let (m, n) = a.shape();
-    let data = a.as_mut_slice();
-    let mut r = DMatrix::zeros(n, n);
-    for k in 0..n {
-        let (beta, tau) = householder(&mut data[k * m + k..(k + 1) * m]);
-        let (head, tail) = data.split_at_mut((k + 1) * m);
-        let u = &head[k * m + k..(k + 1) * m];
-        if tau != T::zero() {
-            // Four columns per pass: one read of u serves four dot products,
-            // and four updates.
-            let mut cols = tail.chunks_exact_mut(m);
-            let mut quads = (&mut cols).take((n - k - 1) / 4 * 4);
-            while let (Some(c0), Some(c1), Some(c2), Some(c3)) =
-                (quads.next(), quads.next(), quads.next(), quads.next())
-            {
-                let (c0, c1, c2, c3) = (&mut c0[k..], &mut c1[k..], &mut c2[k..], &mut c3[k..]);
-                let mut acc = [T::zero(); 4];
-                for ((((ui, x0), x1), x2), x3) in u.iter().zip(&*c0).zip(&*c1).zip(&*c2).zip(&*c3) {
-                    acc[0] += *ui * *x0;
-                    acc[1] += *ui * *x1;
-                    acc[2] += *ui * *x2;
-                    acc[3] += *ui * *x3;
-                }
-                let f = acc.map(|a| -tau * a);
-                for ((((ui, x0), x1), x2), x3) in u.iter().zip(c0).zip(c1).zip(c2).zip(c3) {
-                    *x0 += f[0] * *ui;
-                    *x1 += f[1] * *ui;
-                    *x2 += f[2] * *ui;
-                    *x3 += f[3] * *ui;
-                }
-            }
-            for col in cols {
-                let col = &mut col[k..];
-                let f = -tau * dot(u, col);
-                axpy(f, u, col);
-            }
-        }
-        r[(k, k)] = beta;
-        for j in k + 1..n {
-            r[(k, j)] = tail[(j - k - 1) * m + k];
-        }
-    }
-    r
+    super::householder::factorize_in_place(a);
+    super::householder::r_of(a)
 }
 
 /// `Σ a_k b_k` with eight independent accumulators (vectorizes).
 #[inline(always)]
-fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+pub(super) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [T::zero(); 8];
@@ -276,7 +236,7 @@ fn axpy<T: Scalar>(alpha: T, x: &[T], y: &mut [T]) {
 /// `x` to `(β, 0, …)`: overwrites `x[1..]` with `u[1..]` and returns `(β, τ)`
 /// (LAPACK's `dlarfg`). `τ = 0` (no reflection) when `x[1..]` is zero.
 #[inline(always)]
-fn householder<T: Scalar>(x: &mut [T]) -> (T, T) {
+pub(super) fn householder<T: Scalar>(x: &mut [T]) -> (T, T) {
     let alpha = x[0];
     let tail = dot(&x[1..], &x[1..]);
     if tail == T::zero() {

@@ -84,11 +84,14 @@ pub(crate) struct Warm {
     rank: usize,
 }
 
-/// An orthonormal basis of the column space of `y` (thin Householder Q).
-pub(crate) fn orth(y: DMatrix<f64>) -> DMatrix<f64> {
-    let k = y.ncols().min(y.nrows());
-    let q = y.qr().q();
-    q.columns(0, k).into_owned()
+/// An orthonormal basis of the column space of `y` (the thin `Q` of a blocked
+/// Householder QR, after an exact scaling to a largest entry in `[0.5, 1)`).
+pub(crate) fn orth(mut y: DMatrix<f64>) -> DMatrix<f64> {
+    let max = crate::scalar::max_abs(y.as_slice());
+    if max > 0.0 && max.is_finite() {
+        super::scale_pow2(&mut y, -crate::scalar::exponent_of(max));
+    }
+    super::householder::factorize(y).thin_q()
 }
 
 /// Largest `|exponent|` of a factor's largest entry at which [`certify`] works in

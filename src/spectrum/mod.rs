@@ -22,6 +22,7 @@ mod convergence_tests;
 pub(crate) mod dense;
 mod dqds;
 pub(crate) mod gramian;
+mod householder;
 mod jacobi;
 mod lanes;
 pub(crate) mod lowrank;

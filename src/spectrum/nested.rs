@@ -405,7 +405,7 @@ impl<T: Scalar> Walker<T> {
         let max = crate::scalar::max_abs(block.as_slice());
         let e = crate::scalar::exponent_of(max);
         super::scale_pow2(&mut block, -e);
-        let mut factor = nalgebra::linalg::QR::new(block).r();
+        let mut factor = super::householder::factorize(block).r();
         super::scale_pow2(&mut factor, e - exponent);
         let mut rows_buf = vec![T::zero(); r * r];
         for k in 0..r {
