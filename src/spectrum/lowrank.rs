@@ -34,6 +34,7 @@
 //! converts exactly), so the certificate holds for the operator's own entries.
 
 pub(crate) use super::nested::Side;
+use super::nested::Triangular;
 use super::{Spectrum, SvdBackend};
 use crate::error::Result;
 use crate::ess::Measure;
@@ -103,16 +104,14 @@ pub(crate) fn orth(mut y: DMatrix<f64>) -> DMatrix<f64> {
 /// largest entry in `[0.5, 1)`.
 const SCALE_BEYOND: i32 = 100;
 
-/// `(max |x|, Σ x², Σ 0·x)` over the upper triangle of the square `f` (the
-/// last is NaN exactly when an entry is not finite), in one pass with eight
+/// `(max |x|, Σ x², Σ 0·x)` over the upper triangle of `f` (the last is NaN
+/// exactly when an entry is not finite), in one pass over its rows with eight
 /// accumulators.
-fn upper_triangle_stats(f: &DMatrix<f64>) -> (f64, f64, f64) {
-    let r = f.nrows();
+fn upper_triangle_stats(f: Triangular<'_, f64>) -> (f64, f64, f64) {
     let (mut max, mut sum, mut poison) = ([0.0f64; 8], [0.0f64; 8], [0.0f64; 8]);
     let (mut max1, mut sum1, mut poison1) = (0.0f64, 0.0f64, 0.0f64);
-    for (j, col) in f.as_slice().chunks_exact(r.max(1)).enumerate() {
-        let upper = &col[..=j];
-        let mut chunks = upper.chunks_exact(8);
+    for k in 0..f.r {
+        let mut chunks = f.row(k).chunks_exact(8);
         for c in &mut chunks {
             for l in 0..8 {
                 let a = c[l].abs();
@@ -134,26 +133,26 @@ fn upper_triangle_stats(f: &DMatrix<f64>) -> (f64, f64, f64) {
 /// Column blocks of the triangular products.
 const TRI_BLOCK: usize = 64;
 
-/// `F·V` for an upper-triangular `F` (`r × r`), reading only its upper triangle:
-/// column block `[c, c + w)` of `F` touches rows `0..c + w` only.
-fn upper_mul(f: &DMatrix<f64>, v: &DMatrix<f64>) -> DMatrix<f64> {
-    let (r, k) = (f.nrows(), v.ncols());
-    let mut y = DMatrix::zeros(r, k);
+/// `F·V` for an upper-triangular `F` (`r × r`), formed as `(Vᵀ·L)ᵀ` with
+/// `L = Fᵀ` read in place: column block `[c, c + w)` of `L` touches rows
+/// `c..r` only.
+fn upper_mul(f: Triangular<'_, f64>, v: &DMatrix<f64>) -> DMatrix<f64> {
+    let (l, r) = (f.transpose_view(), f.r);
+    let vt = v.transpose();
+    let mut yt = DMatrix::zeros(v.ncols(), r);
     for c in (0..r).step_by(TRI_BLOCK) {
         let w = TRI_BLOCK.min(r - c);
-        let end = c + w;
-        y.rows_mut(0, end).gemm(1.0, &f.view((0, c), (end, w)), &v.rows(c, w), 1.0);
+        yt.columns_mut(c, w).gemm(1.0, &vt.columns(c, r - c), &l.view((c, c), (r - c, w)), 0.0);
     }
-    y
+    yt.transpose()
 }
 
 /// `Fᵀ·U` for an upper-triangular `F`, as `L·U` with the lower-triangular
-/// `L = Fᵀ` formed once (so the products run in the matrix-multiply kernel):
-/// column block `[c, c + w)` of `L` touches rows `c..r` only.
-fn upper_tr_mul(f: &DMatrix<f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
-    let l = f.transpose();
-    let (r, k) = (f.nrows(), u.ncols());
-    let mut z = DMatrix::zeros(r, k);
+/// `L = Fᵀ` read in place: column block `[c, c + w)` of `L` touches rows `c..r`
+/// only.
+fn upper_tr_mul(f: Triangular<'_, f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
+    let (l, r) = (f.transpose_view(), f.r);
+    let mut z = DMatrix::zeros(r, u.ncols());
     for c in (0..r).step_by(TRI_BLOCK) {
         let w = TRI_BLOCK.min(r - c);
         z.rows_mut(c, r - c).gemm(1.0, &l.view((c, c), (r - c, w)), &u.rows(c, w), 1.0);
@@ -215,8 +214,9 @@ fn orthonormality_defect(v: &DMatrix<f64>) -> f64 {
 pub(crate) struct FactorInput<'a> {
     /// The Hankel index `i`.
     pub index: usize,
-    /// Square `r × r` factor with the singular values of `H_i`.
-    pub factor: &'a DMatrix<f64>,
+    /// Square `r × r` upper-triangular factor with the singular values of
+    /// `H_i`, stored by rows.
+    pub factor: Triangular<'a, f64>,
     /// Which Gram matrix it reproduces.
     pub side: Side,
     /// The shape of `H_i`.
@@ -237,14 +237,14 @@ pub(crate) fn certify<T: Scalar>(
     backend: &dyn SvdBackend,
 ) -> Result<Spectrum<T>> {
     let FactorInput { index, factor, side, shape, per_step, factor_error } = input;
-    let r = factor.nrows();
+    let r = factor.r;
     if r == 0 {
         return Ok(Spectrum::certified(Vec::new(), 0, shape, 0.0));
     }
     let (max, sum2, poison) = upper_triangle_stats(factor);
     if poison != 0.0 {
         // Σ 0·x is NaN: some entry is not finite; name the first.
-        crate::validate::check_matrix_finite("Hankel factor", factor)?;
+        crate::validate::check_matrix_finite("Hankel factor", &factor.to_matrix())?;
     }
     if max == 0.0 {
         return Ok(Spectrum::certified(vec![T::zero(); 1], 0, shape, 0.0));
@@ -256,12 +256,16 @@ pub(crate) fn certify<T: Scalar>(
     // of ‖F‖_F², no underflow of the products).
     let exponent = crate::scalar::exponent_of(max);
     let scaled = (exponent.abs() > SCALE_BEYOND).then(|| {
-        let mut f = factor.clone();
+        let mut f = factor.to_matrix().transpose();
         super::scale_pow2(&mut f, -exponent);
         f
     });
     let (f, fro2, unit) = match &scaled {
-        Some(f) => (f, upper_triangle_stats(f).1, exponent),
+        // Fᵀ column-major is F stored by rows.
+        Some(ft) => {
+            let f = Triangular { data: ft.as_slice(), ld: r, r };
+            (f, upper_triangle_stats(f).1, exponent)
+        }
         None => (factor, sum2, 0),
     };
     let fro = fro2.sqrt();
@@ -274,8 +278,8 @@ pub(crate) fn certify<T: Scalar>(
         let values = values.into_iter().map(|v| T::cast(to_units(v))).collect();
         Spectrum::certified(values, exponent, shape, to_units(radius + chain + rounding))
     };
-    let full = |f: &DMatrix<f64>| -> Result<Spectrum<T>> {
-        let s = super::singular_values(backend, f.clone())?;
+    let full = |f: Triangular<'_, f64>| -> Result<Spectrum<T>> {
+        let s = super::singular_values(backend, f.to_matrix())?;
         // A backward-stable SVD: each value within c·u·r·‖F‖₂ of the truth,
         // taken as 8u·r·√r·‖F‖_F (‖F‖₂ ≤ ‖F‖_F).
         let radius = 8.0 * U * (r as f64) * fro * (r as f64).sqrt();
@@ -412,6 +416,12 @@ mod tests {
     use super::*;
     use crate::spectrum::NalgebraSvd;
 
+    /// The factor `f` stored by rows (as the chains hand factors over), given
+    /// its transpose `ft` (column-major `Fᵀ` is `F` by rows).
+    fn tri(ft: &DMatrix<f64>) -> Triangular<'_, f64> {
+        Triangular { data: ft.as_slice(), ld: ft.nrows(), r: ft.nrows() }
+    }
+
     fn exact(f: &DMatrix<f64>) -> Vec<f64> {
         let mut s = f.clone().singular_values().as_slice().to_vec();
         s.sort_by(|a, b| b.total_cmp(a));
@@ -446,8 +456,15 @@ mod tests {
             // A basis one column longer, whose extra (last) row is zero: carried one
             // step down the column chain it is the given basis unchanged.
             let mut warm = Warm { basis: basis.map(|v| (4, v.resize_vertically(r + 1, 0.0))), ..Default::default() };
-            let input =
-                FactorInput { index: 3, factor: f, side: Side::Columns, shape: (r + 1, r), per_step: 1, factor_error };
+            let ft = f.transpose();
+            let input = FactorInput {
+                index: 3,
+                factor: tri(&ft),
+                side: Side::Columns,
+                shape: (r + 1, r),
+                per_step: 1,
+                factor_error,
+            };
             certify(input, &mut warm, &target, &NalgebraSvd::default()).unwrap()
         }
         let u = f64::EPSILON / 2.0;
@@ -497,12 +514,13 @@ mod tests {
 
     /// One pass gives the largest entry and the sum of squares of the upper
     /// triangle (the lower one is ignored), and flags a non-finite entry
-    /// anywhere in it, in the vector body or the remainder of a column.
+    /// anywhere in it, in the vector body or the remainder of a row; the
+    /// storage left of the diagonal (here 1e300) is not read.
     #[test]
     fn the_upper_triangle_statistics_are_exact_and_catch_non_finite_entries() {
         for r in [1usize, 7, 8, 9, 30] {
             let f = DMatrix::from_fn(r, r, |k, j| if k <= j { (k * 3 + j) as f64 - 10.0 } else { 1e300 });
-            let (max, sum, poison) = upper_triangle_stats(&f);
+            let (max, sum, poison) = upper_triangle_stats(tri(&f.transpose()));
             let upper = f.upper_triangle();
             assert_eq!((max, poison), (upper.amax(), 0.0), "r = {r}");
             assert_eq!(sum, upper.iter().map(|x| x * x).sum::<f64>(), "r = {r}");
@@ -510,7 +528,7 @@ mod tests {
                 for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
                     let mut g = f.clone();
                     g[(k, j)] = bad;
-                    assert!(upper_triangle_stats(&g).2.is_nan(), "r = {r} ({k}, {j}) = {bad}");
+                    assert!(upper_triangle_stats(tri(&g.transpose())).2.is_nan(), "r = {r} ({k}, {j}) = {bad}");
                 }
             }
         }
@@ -519,8 +537,15 @@ mod tests {
         f[(3, 30)] = f64::NAN;
         let measures = [Measure::Entropy];
         let target = Target { measures: &measures, entropy_width: 1e-3, max_rank: None };
-        let input =
-            FactorInput { index: 1, factor: &f, side: Side::Rows, shape: (40, 41), per_step: 1, factor_error: 0.0 };
+        let ft = f.transpose();
+        let input = FactorInput {
+            index: 1,
+            factor: tri(&ft),
+            side: Side::Rows,
+            shape: (40, 41),
+            per_step: 1,
+            factor_error: 0.0,
+        };
         let err = certify::<f64>(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap_err();
         assert!(err.to_string().contains("Hankel factor"), "{err}");
     }
@@ -536,10 +561,10 @@ mod tests {
         for (r, decay) in [(20usize, 0.5), (90, 0.6)] {
             let f = with_spectrum(r, decay, 5) * 3.0;
             let run = |s: i32| {
-                let g = f.map(|x| x * 2f64.powi(s));
+                let gt = f.map(|x| x * 2f64.powi(s)).transpose();
                 let input = FactorInput {
                     index: 2,
-                    factor: &g,
+                    factor: tri(&gt),
                     side: Side::Rows,
                     shape: (r, r + 1),
                     per_step: 1,
@@ -621,8 +646,9 @@ mod tests {
         for r in [1usize, 63, 64, 65, 130] {
             let f = DMatrix::from_fn(r, r, |a, b| if a <= b { ((a * 7 + b * 3) % 11) as f64 - 5.0 } else { 0.0 });
             let v = uniform_matrix(r, 5, r as u64);
-            assert!((upper_mul(&f, &v) - &f * &v).norm() <= 1e-12 * (1.0 + (&f * &v).norm()));
-            assert!((upper_tr_mul(&f, &v) - f.tr_mul(&v)).norm() <= 1e-12 * (1.0 + f.tr_mul(&v).norm()));
+            let ft = f.transpose();
+            assert!((upper_mul(tri(&ft), &v) - &f * &v).norm() <= 1e-12 * (1.0 + (&f * &v).norm()));
+            assert!((upper_tr_mul(tri(&ft), &v) - f.tr_mul(&v)).norm() <= 1e-12 * (1.0 + f.tr_mul(&v).norm()));
         }
     }
 
@@ -633,9 +659,10 @@ mod tests {
         for (r, decay) in [(60usize, 0.5), (120, 0.7), (40, 0.95)] {
             let f = with_spectrum(r, decay, r as u64);
             let s_exact = exact(&f);
+            let ft = f.transpose();
             let input = FactorInput {
                 index: 3,
-                factor: &f,
+                factor: tri(&ft),
                 side: Side::Columns,
                 shape: (r + 5, r),
                 per_step: 1,
@@ -663,8 +690,15 @@ mod tests {
         let measures = [Measure::Entropy, Measure::Tolerance(crate::ess::Tolerance::Relative(1e-3))];
         let target = Target { measures: &measures, entropy_width: 1e-6, max_rank: Some(4) };
         let f = with_spectrum(50, 0.9, 9);
-        let input =
-            FactorInput { index: 1, factor: &f, side: Side::Rows, shape: (50, 70), per_step: 1, factor_error: 0.0 };
+        let ft = f.transpose();
+        let input = FactorInput {
+            index: 1,
+            factor: tri(&ft),
+            side: Side::Rows,
+            shape: (50, 70),
+            per_step: 1,
+            factor_error: 0.0,
+        };
         let s: Spectrum<f64> = certify(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap();
         assert!(s.scaled().len() <= 4);
         let exact_spec = Spectrum::from_parts(exact(&f), 0, (50, 70));
@@ -753,10 +787,10 @@ mod tests {
         let target = Target { measures: &measures, entropy_width: 1e-3, max_rank: None };
         let mut total = 0;
         for (r, decay, seed) in [(240usize, 0.85, 1u64), (200, 0.8, 2), (160, 0.75, 3)] {
-            let f = with_spectrum(r, decay, seed);
+            let ft = with_spectrum(r, decay, seed).transpose();
             let input = FactorInput {
                 index: 7,
-                factor: &f,
+                factor: tri(&ft),
                 side: Side::Rows,
                 shape: (r, r + 3),
                 per_step: 1,

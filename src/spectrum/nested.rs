@@ -73,14 +73,94 @@ pub(crate) struct Factor<'a, T: Scalar> {
     /// The Hankel index `i`.
     pub index: usize,
     /// Square `r × r` upper-triangular factor, `r = min(rows, cols)` of `H_i`, with
-    /// the singular values of `H_i` (see [`Side`] for its Gram matrix).
-    pub r: &'a DMatrix<T>,
+    /// the singular values of `H_i` (see [`Side`] for its Gram matrix), stored
+    /// by rows in the chain's own buffer.
+    pub r: Triangular<'a, T>,
     /// Which Gram matrix `r` reproduces.
     pub side: Side,
     /// `r · 2^exponent` has the singular values of `H_i`. Zero unless the
     /// entries of `T` come within a few binades of overflow or underflow, where
     /// the chain carries its factor scaled by `2^-exponent` (exact).
     pub exponent: i32,
+}
+
+/// An `r × r` upper-triangular factor `R` stored by rows: `R[k, j]` at
+/// `data[k·ld + j]`, zero for `j < k` (the walker never writes there). Read
+/// column-major, the same storage is `Rᵀ` (lower triangular) with leading
+/// dimension `ld`, which the products of the low-rank method use as it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Triangular<'a, T: Scalar> {
+    /// The storage (at least `(r − 1)·ld + r` entries).
+    pub data: &'a [T],
+    /// Distance between rows, `≥ r`.
+    pub ld: usize,
+    /// The order.
+    pub r: usize,
+}
+
+impl<'a, T: Scalar> Triangular<'a, T> {
+    /// `R[k, k..r]`, the upper part of row `k`.
+    pub(crate) fn row(self, k: usize) -> &'a [T] {
+        &self.data[k * self.ld + k..k * self.ld + self.r]
+    }
+
+    /// `Rᵀ` (lower triangular) as a column-major view of the storage, no copy.
+    pub(crate) fn transpose_view(self) -> nalgebra::DMatrixView<'a, T> {
+        nalgebra::DMatrixView::from_slice_with_strides_generic(
+            &self.data[..self.len()],
+            nalgebra::Dyn(self.r),
+            nalgebra::Dyn(self.r),
+            nalgebra::U1,
+            nalgebra::Dyn(self.ld),
+        )
+    }
+
+    /// `R` as a column-major matrix.
+    pub(crate) fn to_matrix(self) -> DMatrix<T> {
+        let mut out = DMatrix::zeros(0, 0);
+        self.to_matrix_into(&mut out);
+        out
+    }
+
+    /// Entries of the storage the factor spans.
+    fn len(self) -> usize {
+        if self.r == 0 {
+            0
+        } else {
+            (self.r - 1) * self.ld + self.r
+        }
+    }
+
+    /// Writes `R` as an `r × r` column-major matrix into `out`, reusing its
+    /// buffer (a chain's order only shrinks, so it is only ever truncated). The
+    /// transpose runs in tiles of `TILE` columns: each row of `R` is read
+    /// `TILE` entries at a time, each column of `out` written in order.
+    pub(crate) fn to_matrix_into(self, out: &mut DMatrix<T>) {
+        const TILE: usize = 8;
+        let (r, ld) = (self.r, self.ld);
+        let mut data: Vec<T> = std::mem::replace(out, DMatrix::zeros(0, 0)).data.into();
+        data.resize(r * r, T::zero());
+        for j0 in (0..r).step_by(TILE) {
+            let w = TILE.min(r - j0);
+            // Rows 0..j0: full tiles of the strictly upper part.
+            for k in 0..j0 {
+                let src = &self.data[k * ld + j0..k * ld + j0 + w];
+                for (c, &x) in src.iter().enumerate() {
+                    data[(j0 + c) * r + k] = x;
+                }
+            }
+            // Rows j0..r of the tile's columns: the diagonal block, then zeros.
+            for c in 0..w {
+                let j = j0 + c;
+                let col = &mut data[j * r + j0..(j + 1) * r];
+                for (k, v) in col.iter_mut().enumerate() {
+                    let row = j0 + k;
+                    *v = if row <= j { self.data[row * ld + j] } else { T::zero() };
+                }
+            }
+        }
+        *out = DMatrix::from_vec(r, r, data);
+    }
 }
 
 /// Number of chains a large profile is split into (both sides together).
@@ -180,7 +260,7 @@ where
         let mut held: Option<(OwnedFactor<T>, usize)> = None;
         walk_chain(t, shape, len, exponent, chain, |index, r, positions| {
             for &pos in positions {
-                let factor = OwnedFactor { index, r: r.clone(), exponent };
+                let factor = OwnedFactor { index, r: r.to_matrix(), exponent };
                 match held.take() {
                     None => held = Some((factor, pos)),
                     Some((first, first_pos)) => {
@@ -321,10 +401,9 @@ fn walk_chain<T, G>(
 ) -> Result<()>
 where
     T: Scalar,
-    G: FnMut(usize, &DMatrix<T>, &[usize]) -> Result<()>,
+    G: FnMut(usize, Triangular<'_, T>, &[usize]) -> Result<()>,
 {
     let mut walker: Option<Walker<T>> = None;
-    let mut view = DMatrix::<T>::zeros(0, 0);
     for (i, positions) in &chain.visits {
         let i = *i;
         let reuse = match &walker {
@@ -340,8 +419,7 @@ where
             }
         }
         let w = walker.as_ref().expect("set above");
-        w.upper_triangular_into(&mut view);
-        on_factor(i, &view, positions)?;
+        on_factor(i, w.triangular(), positions)?;
     }
     Ok(())
 }
@@ -509,36 +587,9 @@ impl<T: Scalar> Walker<T> {
         self.r = r - q;
     }
 
-    /// Writes the current factor as an `r × r` upper-triangular matrix.
-    /// The buffer of `out` is reused (a chain's order only shrinks, so it is
-    /// only ever truncated), and the transpose runs in tiles of `TILE` columns:
-    /// each row of `R` is read `TILE` entries at a time, each column of `out`
-    /// written in order.
-    fn upper_triangular_into(&self, out: &mut DMatrix<T>) {
-        const TILE: usize = 8;
-        let (r, ld) = (self.r, self.ld);
-        let mut data: Vec<T> = std::mem::replace(out, DMatrix::zeros(0, 0)).data.into();
-        data.resize(r * r, T::zero());
-        for j0 in (0..r).step_by(TILE) {
-            let w = TILE.min(r - j0);
-            // Rows 0..j0: full tiles of the strictly upper part.
-            for k in 0..j0 {
-                let src = &self.rows[k * ld + j0..k * ld + j0 + w];
-                for (c, &x) in src.iter().enumerate() {
-                    data[(j0 + c) * r + k] = x;
-                }
-            }
-            // Rows j0..r of the tile's columns: the diagonal block, then zeros.
-            for c in 0..w {
-                let j = j0 + c;
-                let col = &mut data[j * r + j0..(j + 1) * r];
-                for (k, v) in col.iter_mut().enumerate() {
-                    let row = j0 + k;
-                    *v = if row <= j { self.rows[row * ld + j] } else { T::zero() };
-                }
-            }
-        }
-        *out = DMatrix::from_vec(r, r, data);
+    /// The current factor, read in place.
+    fn triangular(&self) -> Triangular<'_, T> {
+        Triangular { data: &self.rows, ld: self.ld, r: self.r }
     }
 }
 
@@ -611,10 +662,16 @@ mod tests {
             let indices: Vec<usize> = (1..len).collect();
             let got = sweep_factors(&t, b, len, &indices, &|_: &mut (), f: Factor<'_, f64>| {
                 let (rows, cols) = b.hankel_shape(len, f.index);
-                assert_eq!(f.r.shape(), (rows.min(cols), rows.min(cols)));
+                let r = f.r.to_matrix();
+                assert_eq!(r.shape(), (rows.min(cols), rows.min(cols)));
                 assert_eq!(f.side, if rows >= cols { Side::Columns } else { Side::Rows });
-                assert!(f.r.lower_triangle().iter().enumerate().all(|(k, &v)| v == 0.0 || k % (f.r.nrows() + 1) == 0));
-                Ok((f.index, values(f.r.clone())))
+                // The storage is zero left of the diagonal (read there as Rᵀ's upper part).
+                let (ld, order) = (f.r.ld, f.r.r);
+                assert!((0..order).all(|k| (0..k).all(|j| f.r.data[k * ld + j] == 0.0)), "i = {}", f.index);
+                assert_eq!(f.r.transpose_view(), r.transpose());
+                assert!((0..order)
+                    .all(|k| f.r.row(k) == r.view((k, k), (1, order - k)).iter().copied().collect::<Vec<_>>()));
+                Ok((f.index, values(r)))
             })
             .unwrap();
             for (pos, (i, s)) in got.into_iter().enumerate() {
@@ -638,9 +695,9 @@ mod tests {
         for r in [17usize, 16, 9, 8, 7, 1, 3, 24, 24] {
             let ld = r + 2;
             let rows: Vec<f64> = (0..ld * ld).map(|n| (n as f64 * 0.37).sin() + 2.0).collect();
-            let walker = Walker { side: Side::Columns, index: 0, r, ld, rows, incoming: Vec::new(), exponent: 0 };
-            walker.upper_triangular_into(&mut out);
-            let want = DMatrix::from_fn(r, r, |k, j| if k <= j { walker.rows[k * ld + j] } else { 0.0 });
+            let tri = Triangular { data: &rows, ld, r };
+            tri.to_matrix_into(&mut out);
+            let want = DMatrix::from_fn(r, r, |k, j| if k <= j { rows[k * ld + j] } else { 0.0 });
             assert_eq!(out, want, "r = {r}");
         }
     }
