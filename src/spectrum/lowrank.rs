@@ -422,6 +422,12 @@ mod tests {
         Triangular { data: ft.as_slice(), ld: ft.nrows(), r: ft.nrows() }
     }
 
+    /// The input for block `index` of shape `shape` whose factor has the
+    /// transpose `ft`, one coordinate per step of the chain.
+    fn input(ft: &DMatrix<f64>, index: usize, side: Side, shape: (usize, usize), factor_error: f64) -> FactorInput<'_> {
+        FactorInput { index, factor: tri(ft), side, shape, per_step: 1, factor_error }
+    }
+
     fn exact(f: &DMatrix<f64>) -> Vec<f64> {
         let mut s = f.clone().singular_values().as_slice().to_vec();
         s.sort_by(|a, b| b.total_cmp(a));
@@ -457,14 +463,7 @@ mod tests {
             // step down the column chain it is the given basis unchanged.
             let mut warm = Warm { basis: basis.map(|v| (4, v.resize_vertically(r + 1, 0.0))), ..Default::default() };
             let ft = f.transpose();
-            let input = FactorInput {
-                index: 3,
-                factor: tri(&ft),
-                side: Side::Columns,
-                shape: (r + 1, r),
-                per_step: 1,
-                factor_error,
-            };
+            let input = input(&ft, 3, Side::Columns, (r + 1, r), factor_error);
             certify(input, &mut warm, &target, &NalgebraSvd::default()).unwrap()
         }
         let u = f64::EPSILON / 2.0;
@@ -538,14 +537,7 @@ mod tests {
         let measures = [Measure::Entropy];
         let target = Target { measures: &measures, entropy_width: 1e-3, max_rank: None };
         let ft = f.transpose();
-        let input = FactorInput {
-            index: 1,
-            factor: tri(&ft),
-            side: Side::Rows,
-            shape: (40, 41),
-            per_step: 1,
-            factor_error: 0.0,
-        };
+        let input = input(&ft, 1, Side::Rows, (40, 41), 0.0);
         let err = certify::<f64>(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap_err();
         assert!(err.to_string().contains("Hankel factor"), "{err}");
     }
@@ -562,14 +554,7 @@ mod tests {
             let f = with_spectrum(r, decay, 5) * 3.0;
             let run = |s: i32| {
                 let gt = f.map(|x| x * 2f64.powi(s)).transpose();
-                let input = FactorInput {
-                    index: 2,
-                    factor: tri(&gt),
-                    side: Side::Rows,
-                    shape: (r, r + 1),
-                    per_step: 1,
-                    factor_error: 1e-12,
-                };
+                let input = input(&gt, 2, Side::Rows, (r, r + 1), 1e-12);
                 certify::<f64>(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap()
             };
             let base = run(0);
@@ -660,14 +645,7 @@ mod tests {
             let f = with_spectrum(r, decay, r as u64);
             let s_exact = exact(&f);
             let ft = f.transpose();
-            let input = FactorInput {
-                index: 3,
-                factor: tri(&ft),
-                side: Side::Columns,
-                shape: (r + 5, r),
-                per_step: 1,
-                factor_error: 0.0,
-            };
+            let input = input(&ft, 3, Side::Columns, (r + 5, r), 0.0);
             let s: Spectrum<f64> = certify(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap();
             let delta = s.radius().unwrap() * 2f64.powi(s.exponent());
             let got = s.values();
@@ -691,14 +669,7 @@ mod tests {
         let target = Target { measures: &measures, entropy_width: 1e-6, max_rank: Some(4) };
         let f = with_spectrum(50, 0.9, 9);
         let ft = f.transpose();
-        let input = FactorInput {
-            index: 1,
-            factor: tri(&ft),
-            side: Side::Rows,
-            shape: (50, 70),
-            per_step: 1,
-            factor_error: 0.0,
-        };
+        let input = input(&ft, 1, Side::Rows, (50, 70), 0.0);
         let s: Spectrum<f64> = certify(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap();
         assert!(s.scaled().len() <= 4);
         let exact_spec = Spectrum::from_parts(exact(&f), 0, (50, 70));
@@ -788,14 +759,7 @@ mod tests {
         let mut total = 0;
         for (r, decay, seed) in [(240usize, 0.85, 1u64), (200, 0.8, 2), (160, 0.75, 3)] {
             let ft = with_spectrum(r, decay, seed).transpose();
-            let input = FactorInput {
-                index: 7,
-                factor: tri(&ft),
-                side: Side::Rows,
-                shape: (r, r + 3),
-                per_step: 1,
-                factor_error: 0.0,
-            };
+            let input = input(&ft, 7, Side::Rows, (r, r + 3), 0.0);
             let mut warm = Warm::default();
             let s: Spectrum<f64> = certify(input, &mut warm, &target, &NalgebraSvd::default()).unwrap();
             let k = s.scaled().len();
