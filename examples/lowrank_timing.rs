@@ -13,15 +13,9 @@ use effective_state_size::{Dims, SoftmaxAttention};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
-/// CPU time of this process so far (all threads), in seconds; `None` off Linux.
-fn cpu_seconds() -> Option<f64> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total as f64 * 1e-9)
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();

@@ -35,17 +35,9 @@ fn c_entry(t: usize, j: usize) -> f64 {
     (0.11 * t as f64 + 1.3 * j as f64).cos()
 }
 
-/// CPU time of this process so far (all threads, from `/proc/self/task/*/schedstat`,
-/// nanosecond resolution), in seconds; `None` off Linux. On a loaded machine it is
-/// the steadier measure: wall time includes waiting for a core.
-fn cpu_seconds() -> Option<f64> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total as f64 * 1e-9)
-}
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
 
 fn run<O: LinearOperator<Scalar = f64>>(op: &O, kind: &str, n: usize, len: usize, reps: usize) {
     let measures = [Measure::Entropy, Measure::Tolerance(Tolerance::Relative(1e-3))];
