@@ -567,6 +567,40 @@ mod tests {
         }
     }
 
+    /// A block with no basis to carry starts at the rank the chain last needed
+    /// (at least 16), and goes straight to the full SVD (one sweep, all `r`
+    /// values) when that rank is at least half its order; both record the rank
+    /// for the next block.
+    #[test]
+    fn a_block_without_a_basis_starts_at_the_chains_last_rank() {
+        let measures = [Measure::Entropy, Measure::Tolerance(crate::ess::Tolerance::Relative(1e-3))];
+        let target = Target { measures: &measures, entropy_width: 1e-2, max_rank: None };
+        // Values decaying by 0.3: about a dozen matter, so a start of 16 or 24
+        // columns resolves at once, with as many Ritz values as columns.
+        let ft = with_spectrum(100, 0.3, 4).transpose();
+        for (last, columns) in [(0usize, 16usize), (10, 16), (24, 24)] {
+            let mut warm = Warm { rank: last, ..Default::default() };
+            let s: Spectrum<f64> =
+                certify(input(&ft, 5, Side::Rows, (100, 104), 0.0), &mut warm, &target, &NalgebraSvd::default())
+                    .unwrap();
+            assert_eq!((s.scaled().len(), warm.sweeps, warm.rank), (columns, 1, columns), "last rank {last}");
+            assert!(warm.basis.is_some());
+        }
+        // A last rank of 50 at order 100 (2k ≥ r): the full SVD at once.
+        let mut warm = Warm { rank: 50, ..Default::default() };
+        let s: Spectrum<f64> =
+            certify(input(&ft, 5, Side::Rows, (100, 104), 0.0), &mut warm, &target, &NalgebraSvd::default()).unwrap();
+        assert_eq!((s.scaled().len(), warm.sweeps, warm.rank), (100, 1, 50));
+        assert!(warm.basis.is_none());
+        // With a rank cap below the order the full SVD is not allowed: the
+        // start is capped instead.
+        let capped = Target { max_rank: Some(30), ..target.clone() };
+        let mut warm = Warm { rank: 50, ..Default::default() };
+        let s: Spectrum<f64> =
+            certify(input(&ft, 5, Side::Rows, (100, 104), 0.0), &mut warm, &capped, &NalgebraSvd::default()).unwrap();
+        assert_eq!((s.scaled().len(), warm.rank), (30, 30));
+    }
+
     /// The chain's backward error, `16u·(L·(p + m) + 10)`, by hand: `L = 100`,
     /// `p = 2`, `m = 3` give `16u·510 = 8160u`.
     #[test]
