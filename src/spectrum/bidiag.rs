@@ -2,7 +2,10 @@
 //! cache-friendly passes, then dqds (or implicit-shift QR) on the bidiagonal.
 //!
 //! # Bidiagonalization
-//! An `m × n` matrix (`m ≥ n`, else its transpose) is reduced to upper
+//! A tall matrix (`3m ≥ 5n`) is first reduced to the `n × n` `R` of a Householder
+//! QR (unblocked, the crate's own loops; `2mn² − 2n³/3` flops), which has the same
+//! singular values, and `R` takes its place (LAPACK's `dgesvd` makes the same
+//! choice). An `m × n` matrix (`m ≥ n`, else its transpose) is reduced to upper
 //! bidiagonal form `B = Uᵀ A V` by alternating Householder reflections from the
 //! left (zeroing column `k` below the diagonal) and from the right (zeroing row
 //! `k` right of the superdiagonal), `8n³/3` flops for a square matrix like any
@@ -192,7 +195,8 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
 }
 
 /// The `n × n` upper-triangular factor `R` of a Householder QR `A = QR` of `a`
-/// (`m × n`, `m ≥ n`, overwritten by the reflectors; blocked, see
+/// (`m × n`, `m ≥ n`, overwritten by the reflectors; unblocked, in the crate's
+/// own loops, so bitwise the same on every machine, see
 /// [`householder`](super::householder)): `2mn² − 2n³/3` flops. A tall matrix
 /// (`3m ≥ 5n`) is reduced to `R` first and `R` is bidiagonalized (`2mn² + 2n³`
 /// flops in all, against `4mn² − 4n³/3` for the direct bidiagonalization;
@@ -200,7 +204,7 @@ impl<T: Scalar> crate::simd::Kernel for Bidiagonalize<'_, T> {
 /// `A`, and the QR is backward stable like the reduction.
 #[inline(always)]
 fn triangularize<T: Scalar>(a: &mut DMatrix<T>) -> DMatrix<T> {
-    super::householder::factorize_in_place(a);
+    super::householder::factorize_in_place_unblocked(a);
     super::householder::r_of(a)
 }
 

@@ -17,6 +17,13 @@
 //!
 //! The reflectors assume entries well inside the range (their norms are sums of
 //! squares): callers scale by a power of two first, as every caller here does.
+//!
+//! The blocked products run in nalgebra's matrix multiplication, whose kernel is
+//! chosen per CPU, so their last bits may differ between machines: the low-rank
+//! method uses them (its products already do). The dense path, which promises
+//! bitwise the same results everywhere, uses the unblocked form
+//! ([`factorize_in_place_unblocked`]): the same reflectors, in the crate's own
+//! loops.
 
 use super::bidiag::{dot, householder};
 use crate::scalar::Scalar;
@@ -38,22 +45,18 @@ pub(crate) fn factorize<T: Scalar>(mut a: DMatrix<T>) -> Factored<T> {
     Factored { a, tau }
 }
 
-/// Overwrites `a` by its reflectors and `R`; returns the `τ`.
+/// Overwrites `a` by its reflectors and `R`; returns the `τ`. The products go
+/// through nalgebra's matrix multiplication (matrixmultiply), whose kernel —
+/// and so the last bits of the result — is chosen for the CPU at run time: for
+/// the low-rank method, whose products already do. The dense path uses
+/// [`factorize_in_place_unblocked`].
 pub(crate) fn factorize_in_place<T: Scalar>(a: &mut DMatrix<T>) -> Vec<T> {
     let (m, n) = a.shape();
     let k = m.min(n);
     let mut tau = vec![T::zero(); k];
     for j0 in (0..k).step_by(PANEL) {
         let b = PANEL.min(k - j0);
-        for j in j0..j0 + b {
-            let data = a.as_mut_slice();
-            let (beta, t) = householder(&mut data[j * m + j..(j + 1) * m]);
-            tau[j] = t;
-            let (head, tail) = data.split_at_mut((j + 1) * m);
-            reflect_columns(&head[j * m + j..(j + 1) * m], t, &mut tail[..(j0 + b - j - 1) * m], j);
-            // `householder` leaves v_j[0] = 1 in place; store β there instead.
-            head[j * m + j] = beta;
-        }
+        reduce_columns(a, j0, j0 + b, j0 + b, &mut tau);
         if j0 + b < n {
             let (v, t) = block_reflector(a, j0, b, &tau[j0..j0 + b]);
             // A₂ ← A₂ − V (Tᵀ (Vᵀ A₂)) on rows j0.., columns j0 + b...
@@ -65,6 +68,34 @@ pub(crate) fn factorize_in_place<T: Scalar>(a: &mut DMatrix<T>) -> Vec<T> {
         }
     }
     tau
+}
+
+/// [`factorize_in_place`] one reflector at a time (applied to four columns per
+/// pass), in the crate's own loops: bitwise the same result on every machine,
+/// as the dense path promises (and, inside a [`crate::simd::Kernel`], the same
+/// with any vector width).
+#[inline(always)]
+pub(crate) fn factorize_in_place_unblocked<T: Scalar>(a: &mut DMatrix<T>) -> Vec<T> {
+    let (m, n) = a.shape();
+    let mut tau = vec![T::zero(); m.min(n)];
+    reduce_columns(a, 0, m.min(n), n, &mut tau);
+    tau
+}
+
+/// Reduces columns `from..to` one at a time, each reflector applied to the
+/// columns after it up to `until`; `τ_j` into `tau[j]`.
+#[inline(always)]
+fn reduce_columns<T: Scalar>(a: &mut DMatrix<T>, from: usize, to: usize, until: usize, tau: &mut [T]) {
+    let m = a.nrows();
+    let data = a.as_mut_slice();
+    for j in from..to {
+        let (beta, t) = householder(&mut data[j * m + j..(j + 1) * m]);
+        tau[j] = t;
+        let (head, tail) = data.split_at_mut((j + 1) * m);
+        reflect_columns(&head[j * m + j..(j + 1) * m], t, &mut tail[..(until - j - 1) * m], j);
+        // `householder` leaves v_j[0] = 1 in place; store β there instead.
+        head[j * m + j] = beta;
+    }
 }
 
 impl<T: Scalar> Factored<T> {
@@ -180,7 +211,14 @@ mod tests {
             let scale = a.norm();
             assert!((&q * &r - &a).norm() <= 1e-14 * scale * (m as f64), "{m}x{n}: QR ≠ A");
             assert!((q.tr_mul(&q) - DMatrix::identity(k, k)).norm() <= 1e-14 * (m as f64), "{m}x{n}: QᵀQ ≠ I");
-            assert!(r.lower_triangle().iter().enumerate().all(|(p, &x)| x == 0.0 || p % (k + 1) == 0));
+            // Qᵀ A is R: upper triangular up to rounding.
+            let qta = q.tr_mul(&a);
+            let below = (0..k).flat_map(|i| (0..i.min(n)).map(move |j| (i, j))).map(|(i, j)| qta[(i, j)].abs());
+            assert!(below.fold(0.0, f64::max) <= 1e-14 * scale * (m as f64), "{m}x{n}: QᵀA not triangular");
+            // The unblocked form gives the same R (up to rounding).
+            let mut b = a.clone();
+            factorize_in_place_unblocked(&mut b);
+            assert!((r_of(&b) - &r).norm() <= 1e-14 * scale * (m as f64), "{m}x{n}: unblocked R differs");
             let theirs = a.clone().qr().r();
             for i in 0..k {
                 let sign = if (r[(i, i)] >= 0.0) == (theirs[(i, i)] >= 0.0) { 1.0 } else { -1.0 };

@@ -96,10 +96,10 @@ pub(crate) fn orth(mut y: DMatrix<f64>) -> DMatrix<f64> {
 }
 
 /// Largest `|exponent|` of a factor's largest entry at which [`certify`] works in
-/// the factor's own units. The deepest product, the QR of `FᵀFV`, squares
-/// entries of order `‖F‖²`: within `2^±100` these stay `2^±400` inside the
-/// range, so nothing overflows and only entries far below anything the
-/// certificate can see underflow (the rounding allowance, at least
+/// the factor's own units. The largest unscaled quantities, `‖F‖_F²` and
+/// `FᵀF V`, are of order `2^±200` there (the QRs and SVDs scale their inputs to
+/// `[0.5, 1)` first), so nothing overflows and only entries far below anything
+/// the certificate can see underflow (the rounding allowance, at least
 /// `u·‖F‖_F²`, dwarfs them). Beyond, the work runs on a copy scaled to a
 /// largest entry in `[0.5, 1)`.
 const SCALE_BEYOND: i32 = 100;
@@ -158,6 +158,23 @@ fn upper_tr_mul(f: Triangular<'_, f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
         z.rows_mut(c, r - c).gemm(1.0, &l.view((c, c), (r - c, w)), &u.rows(c, w), 1.0);
     }
     z
+}
+
+/// The singular values of the tall `y` (`r × k`, `r > 2k`): the `R` of a blocked
+/// Householder QR (mostly matrix products) of `y` scaled to a largest entry in
+/// `[0.5, 1)` (exact), then the crate's bidiagonal SVD of the `k × k` `R`, scaled
+/// back. Backward stable like an SVD of `y` itself; the rounding of the products
+/// may differ between CPUs, as the method's other products do.
+fn ritz_values(mut y: DMatrix<f64>) -> Result<Vec<f64>> {
+    let max = crate::scalar::max_abs(y.as_slice());
+    if !(max > 0.0 && max.is_finite()) || y.nrows() < y.ncols() {
+        return super::singular_values(&super::BidiagonalSvd::default(), y);
+    }
+    let exponent = crate::scalar::exponent_of(max);
+    super::scale_pow2(&mut y, -exponent);
+    let r = super::householder::factorize(y).r();
+    let values = super::singular_values(&super::BidiagonalSvd::default(), r)?;
+    Ok(values.into_iter().map(|x| crate::scalar::ldexp(x, exponent)).collect())
 }
 
 /// Carries a basis from the coordinates of block `from` to those of block `to`
@@ -290,9 +307,12 @@ pub(crate) fn certify<T: Scalar>(
     let mut v = match warm.basis.take().and_then(|(from, b)| carry(&b, from, index, side, per_step, r)) {
         Some(b) if b.ncols() <= cap => b,
         _ => {
-            // No basis to carry: start at the rank the chain last needed (16 at
-            // its first block), or go straight to the full SVD where the loop
-            // below would turn to it at once.
+            // No basis to carry (the chain's first block, or the block after a
+            // full SVD): start at the rank the chain last needed (16 at its
+            // first block), or go straight to the full SVD where the loop below
+            // would turn to it at once. A chain's order only shrinks, so once it
+            // turns to the full SVD (2k ≥ r) it stays there, instead of growing
+            // a basis from 16 columns again at every block.
             let start = warm.rank.max(16).min(cap);
             if full_allowed && 2 * start.min(r) >= r {
                 warm.sweeps += 1;
@@ -328,8 +348,8 @@ pub(crate) fn certify<T: Scalar>(
         // A basis with ‖VᵀV − I‖_F = η ≤ 1e-10 changes ‖FV‖² by at most 3η‖F‖² and
         // each Ritz value by at most η relative.
         let allowance = 8.0 * U * ((r + k) as f64 + 10.0) * fro2 + 3.0 * eta * fro2;
-        // The crate's fused bidiagonal SVD, values only (backward stable).
-        let s = super::singular_values(&super::BidiagonalSvd::default(), y.clone())?;
+        // Blocked QR, then the crate's bidiagonal SVD of R (backward stable).
+        let s = ritz_values(y.clone())?;
         let spectrum = finish(s, (e + allowance).sqrt() + eta * fro);
         sweeps_at_rank += 1;
         if target.resolved(&spectrum) || (k >= cap && sweeps_at_rank >= 3) {
@@ -558,7 +578,10 @@ mod tests {
                 certify::<f64>(input, &mut Warm::default(), &target, &NalgebraSvd::default()).unwrap()
             };
             let base = run(0);
-            for s in [-700, -102, -99, -30, 1, 30, 99, 102, 700] {
+            // Land the largest entry's exponent on each side of ±100 exactly.
+            let e0 = base.exponent();
+            let shifts = [-700, -101 - e0, -100 - e0, -30, 1, 30, 100 - e0, 101 - e0, 700];
+            for s in shifts {
                 let got = run(s);
                 assert_eq!(got.scaled(), base.scaled(), "r = {r}, 2^{s}");
                 assert_eq!(got.radius(), base.radius(), "r = {r}, 2^{s}");

@@ -132,9 +132,9 @@ impl<'a, T: Scalar> Triangular<'a, T> {
     }
 
     /// Writes `R` as an `r × r` column-major matrix into `out`, reusing its
-    /// buffer (a chain's order only shrinks, so it is only ever truncated). The
-    /// transpose runs in tiles of `TILE` columns: each row of `R` is read
-    /// `TILE` entries at a time, each column of `out` written in order.
+    /// buffer when it is at least as large. The transpose runs in tiles of
+    /// `TILE` columns: each row of `R` is read `TILE` entries at a time, each
+    /// column of `out` written in order.
     pub(crate) fn to_matrix_into(self, out: &mut DMatrix<T>) {
         const TILE: usize = 8;
         let (r, ld) = (self.r, self.ld);
@@ -462,7 +462,10 @@ struct Walker<T: Scalar> {
     r: usize,
     /// Leading dimension (the largest order this walker held).
     ld: usize,
-    /// `R[k, j]` at `rows[k·ld + j]` for `j ≥ k`.
+    /// `R[k, j]` at `rows[k·ld + j]` for `j ≥ k`; zero for `j < k` (nothing
+    /// writes there: `fresh` starts from zeros, `add_row` and the rotations of
+    /// `drop_leading` start at the diagonal, its shift writes from `k·ld + k`),
+    /// which [`Triangular`] relies on.
     rows: Vec<T>,
     /// Scratch for an incoming row.
     incoming: Vec<T>,
@@ -483,7 +486,9 @@ impl<T: Scalar> Walker<T> {
         let max = crate::scalar::max_abs(block.as_slice());
         let e = crate::scalar::exponent_of(max);
         super::scale_pow2(&mut block, -e);
-        let mut factor = super::householder::factorize(block).r();
+        // Unblocked: the dense path's results are bitwise the same on every machine.
+        super::householder::factorize_in_place_unblocked(&mut block);
+        let mut factor = super::householder::r_of(&block);
         super::scale_pow2(&mut factor, e - exponent);
         let mut rows_buf = vec![T::zero(); r * r];
         for k in 0..r {
@@ -687,8 +692,9 @@ mod tests {
 
     /// The tiled transpose writes exactly `R` (zeros below the diagonal) into a
     /// reused buffer, whether the order shrinks (as along a chain), stays, or
-    /// grows; orders around the tile width (8) and stale entries left of the
-    /// diagonal in the walker's rows (as `drop_leading` leaves them) included.
+    /// grows; orders around the tile width (8) included, and arbitrary values
+    /// left of the diagonal and outside the `r × r` window (storage the copy
+    /// must not read; the walker itself keeps the former zero).
     #[test]
     fn the_factor_is_written_out_exactly_into_a_reused_buffer() {
         let mut out = DMatrix::<f64>::zeros(0, 0);
