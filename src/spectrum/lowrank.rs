@@ -88,10 +88,7 @@ pub(crate) struct Warm {
 /// An orthonormal basis of the column space of `y` (the thin `Q` of a blocked
 /// Householder QR, after an exact scaling to a largest entry in `[0.5, 1)`).
 pub(crate) fn orth(mut y: DMatrix<f64>) -> DMatrix<f64> {
-    let max = crate::scalar::max_abs(y.as_slice());
-    if max > 0.0 && max.is_finite() {
-        super::scale_pow2(&mut y, -crate::scalar::exponent_of(max));
-    }
+    crate::scalar::normalize_pow2(y.as_mut_slice());
     super::householder::factorize(y).thin_q()
 }
 
@@ -166,12 +163,11 @@ fn upper_tr_mul(f: Triangular<'_, f64>, u: &DMatrix<f64>) -> DMatrix<f64> {
 /// back. Backward stable like an SVD of `y` itself; the rounding of the products
 /// may differ between CPUs, as the method's other products do.
 fn ritz_values(mut y: DMatrix<f64>) -> Result<Vec<f64>> {
-    let max = crate::scalar::max_abs(y.as_slice());
-    if !(max > 0.0 && max.is_finite()) || y.nrows() < y.ncols() {
+    if y.nrows() < y.ncols() || !crate::validate::all_finite(y.as_slice()) {
+        // Not the tall case, or an error to report: the plain route.
         return super::singular_values(&super::BidiagonalSvd::default(), y);
     }
-    let exponent = crate::scalar::exponent_of(max);
-    super::scale_pow2(&mut y, -exponent);
+    let exponent = crate::scalar::normalize_pow2(y.as_mut_slice());
     let r = super::householder::factorize(y).r();
     let values = super::singular_values(&super::BidiagonalSvd::default(), r)?;
     Ok(values.into_iter().map(|x| crate::scalar::ldexp(x, exponent)).collect())

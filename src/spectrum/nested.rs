@@ -115,13 +115,6 @@ impl<'a, T: Scalar> Triangular<'a, T> {
         )
     }
 
-    /// `R` as a column-major matrix.
-    pub(crate) fn to_matrix(self) -> DMatrix<T> {
-        let mut out = DMatrix::zeros(0, 0);
-        self.to_matrix_into(&mut out);
-        out
-    }
-
     /// Entries of the storage the factor spans.
     fn len(self) -> usize {
         if self.r == 0 {
@@ -131,15 +124,13 @@ impl<'a, T: Scalar> Triangular<'a, T> {
         }
     }
 
-    /// Writes `R` as an `r × r` column-major matrix into `out`, reusing its
-    /// buffer when it is at least as large. The transpose runs in tiles of
+    /// `R` as an `r × r` column-major matrix. The transpose runs in tiles of
     /// `TILE` columns: each row of `R` is read `TILE` entries at a time, each
-    /// column of `out` written in order.
-    pub(crate) fn to_matrix_into(self, out: &mut DMatrix<T>) {
+    /// column of the result written in order.
+    pub(crate) fn to_matrix(self) -> DMatrix<T> {
         const TILE: usize = 8;
         let (r, ld) = (self.r, self.ld);
-        let mut data: Vec<T> = std::mem::replace(out, DMatrix::zeros(0, 0)).data.into();
-        data.resize(r * r, T::zero());
+        let mut data = vec![T::zero(); r * r];
         for j0 in (0..r).step_by(TILE) {
             let w = TILE.min(r - j0);
             // Rows 0..j0: full tiles of the strictly upper part.
@@ -159,7 +150,7 @@ impl<'a, T: Scalar> Triangular<'a, T> {
                 }
             }
         }
-        *out = DMatrix::from_vec(r, r, data);
+        DMatrix::from_vec(r, r, data)
     }
 }
 
@@ -690,19 +681,16 @@ mod tests {
         }
     }
 
-    /// The tiled transpose writes exactly `R` (zeros below the diagonal) into a
-    /// reused buffer, whether the order shrinks (as along a chain), stays, or
-    /// grows; orders around the tile width (8) included, and arbitrary values
+    /// The tiled transpose writes exactly `R` (zeros below the diagonal), at
+    /// orders around the tile width (8) among others, with arbitrary values
     /// left of the diagonal and outside the `r × r` window (storage the copy
     /// must not read; the walker itself keeps the former zero).
     #[test]
-    fn the_factor_is_written_out_exactly_into_a_reused_buffer() {
-        let mut out = DMatrix::<f64>::zeros(0, 0);
+    fn the_factor_is_written_out_exactly() {
         for r in [17usize, 16, 9, 8, 7, 1, 3, 24, 24] {
             let ld = r + 2;
             let rows: Vec<f64> = (0..ld * ld).map(|n| (n as f64 * 0.37).sin() + 2.0).collect();
-            let tri = Triangular { data: &rows, ld, r };
-            tri.to_matrix_into(&mut out);
+            let out = Triangular { data: &rows, ld, r }.to_matrix();
             let want = DMatrix::from_fn(r, r, |k, j| if k <= j { rows[k * ld + j] } else { 0.0 });
             assert_eq!(out, want, "r = {r}");
         }
